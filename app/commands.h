@@ -1,0 +1,21 @@
+#pragma once
+
+#include <QStringList>
+
+// Headless commands of the distmap binary. Each takes its arguments
+// (argv[0] and the command name first, as QCommandLineParser expects) and
+// returns the process exit code; each runs its own QCoreApplication loop.
+namespace Commands {
+
+constexpr int ExitOk = 0;
+constexpr int ExitNotFound = 1;
+constexpr int ExitUsage = 2;
+constexpr int ExitNetwork = 3;
+
+QString defaultUrl();  // ws://127.0.0.1:7357
+QString defaultMap();  // /distributed-map
+
+int relay(const QStringList &arguments);
+int peer(const QString &command, const QStringList &arguments); // set get del dump watch
+
+} // namespace Commands

@@ -1,0 +1,56 @@
+#include "commands.h"
+
+#include "inspector.h"
+
+#include <QCoreApplication>
+
+#include <cstdio>
+#include <cstring>
+
+QString Commands::defaultUrl() { return QStringLiteral("ws://127.0.0.1:7357"); }
+QString Commands::defaultMap() { return QStringLiteral("/distributed-map"); }
+
+static void printUsage(FILE *out)
+{
+    std::fputs("Usage: distmap [COMMAND] [options]\n"
+               "\n"
+               "A replicated key/value map: peers hold the data, a relay forwards changes.\n"
+               "\n"
+               "Commands:\n"
+               "  (none)     open the inspector GUI (hosts a relay when none answers)\n"
+               "  relay      run a relay headless\n"
+               "  set        set KEY to VALUE (JSON)\n"
+               "  get        print KEY's value\n"
+               "  del        delete KEY\n"
+               "  dump       print the whole map as JSON\n"
+               "  watch      print every change as JSON lines\n"
+               "\n"
+               "Run 'distmap COMMAND --help' for a command's options.\n",
+               out);
+}
+
+int main(int argc, char *argv[])
+{
+    const QString command = argc > 1 ? QString::fromLocal8Bit(argv[1]) : QString();
+    static const QStringList peerCommands{QStringLiteral("set"), QStringLiteral("get"), QStringLiteral("del"),
+                                          QStringLiteral("dump"), QStringLiteral("watch")};
+    if (command == QLatin1String("relay") || peerCommands.contains(command)) {
+        // Headless: no display and no platform plugin needed.
+        QCoreApplication app(argc, argv);
+        QCoreApplication::setApplicationName(QStringLiteral("distmap"));
+        QStringList arguments = QCoreApplication::arguments();
+        arguments.removeAt(1);
+        arguments[0] = QStringLiteral("distmap ") + command;
+        return command == QLatin1String("relay") ? Commands::relay(arguments) : Commands::peer(command, arguments);
+    }
+    if (command == QLatin1String("--help") || command == QLatin1String("-h") || command == QLatin1String("help")) {
+        printUsage(stdout);
+        return Commands::ExitOk;
+    }
+    if (!command.isEmpty() && !command.startsWith(QLatin1Char('-'))) {
+        std::fprintf(stderr, "distmap: unknown command '%s'\n\n", argv[1]);
+        printUsage(stderr);
+        return Commands::ExitUsage;
+    }
+    return Inspector::run(argc, argv, Commands::defaultUrl(), Commands::defaultMap());
+}

@@ -1,0 +1,239 @@
+#include "commands.h"
+#include "signalwatcher.h"
+
+#include "connection.h"
+#include "distributedmap.h"
+#include "jsontext.h"
+#include "wire.h"
+
+#include <QCommandLineParser>
+#include <QCoreApplication>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QRegularExpression>
+#include <QTimer>
+
+#include <cstdio>
+
+namespace {
+
+struct CommandSpec
+{
+    const char *name;
+    const char *arguments; // positional synopsis
+    int argumentCount;
+    const char *description;
+};
+
+const CommandSpec Specs[] = {
+    {"set", "KEY VALUE", 2,
+     "Sets KEY to VALUE and exits once the relay has the change. VALUE is read as JSON "
+     "(42, true, null, \"text\", [1,2], {\"a\":1}); use --string to store it as plain text."},
+    {"get", "KEY", 1, "Prints KEY's value as JSON. Exits with 1 if the key does not exist."},
+    {"del", "KEY", 1, "Deletes KEY and exits once the relay has the change. Exits with 1 if the key does not exist."},
+    {"dump", "", 0, "Prints the whole map as one JSON object once it is synced."},
+    {"watch", "", 0, "Prints one JSON object per line for every event (ready, set, delete, joined, left) until interrupted."},
+};
+
+void printLine(const QJsonObject &object)
+{
+    std::fputs(Wire::controlMessage(object).constData(), stdout);
+    std::fputc('\n', stdout);
+    std::fflush(stdout);
+}
+
+QString valueText(const QJsonValue &value)
+{
+    return QString::fromUtf8(JsonText::encode(value));
+}
+
+} // namespace
+
+int Commands::peer(const QString &command, const QStringList &arguments)
+{
+    const CommandSpec *spec = nullptr;
+    for (const CommandSpec &s : Specs) {
+        if (command == QLatin1String(s.name))
+            spec = &s;
+    }
+    Q_ASSERT(spec);
+
+    QCommandLineParser parser;
+    parser.setApplicationDescription(QString::fromUtf8(spec->description));
+    parser.addHelpOption();
+    const QCommandLineOption urlOption(QStringLiteral("url"), QStringLiteral("Relay URL (default %1).").arg(defaultUrl()),
+                                       QStringLiteral("URL"), defaultUrl());
+    const QCommandLineOption mapOption(QStringLiteral("map"), QStringLiteral("Map URI (default %1).").arg(defaultMap()),
+                                       QStringLiteral("URI"), defaultMap());
+    const QCommandLineOption nameOption(QStringLiteral("name"), QStringLiteral("Display name other peers see (default: distmap-cli)."),
+                                        QStringLiteral("NAME"), QStringLiteral("distmap-cli"));
+    const QCommandLineOption timeoutOption(QStringLiteral("timeout"), QStringLiteral("Give up when not synced within this many ms (default 5000)."),
+                                           QStringLiteral("MS"), QStringLiteral("5000"));
+    parser.addOptions({urlOption, mapOption, nameOption, timeoutOption});
+    const QCommandLineOption stringOption({QStringLiteral("s"), QStringLiteral("string")}, QStringLiteral("Store VALUE as a plain string instead of parsing it as JSON."));
+    const QCommandLineOption prettyOption(QStringLiteral("pretty"), QStringLiteral("Indent the JSON output."));
+    if (command == QLatin1String("set"))
+        parser.addOption(stringOption);
+    if (command == QLatin1String("dump") || command == QLatin1String("get"))
+        parser.addOption(prettyOption);
+    for (const QString &name : QString::fromLatin1(spec->arguments).split(QLatin1Char(' '), Qt::SkipEmptyParts))
+        parser.addPositionalArgument(name, QString());
+
+    const QString usage = QStringLiteral("distmap %1 [options] %2").arg(command, QString::fromLatin1(spec->arguments));
+    if (!parser.parse(arguments)) {
+        std::fprintf(stderr, "distmap %s: %s\nUsage: %s\n", spec->name, qPrintable(parser.errorText()), qPrintable(usage));
+        return ExitUsage;
+    }
+    if (parser.isSet(QStringLiteral("help"))) {
+        QString help = parser.helpText();
+        help.replace(QRegularExpression(QStringLiteral("^Usage: \\S+ \\[options\\][^\\n]*")), QStringLiteral("Usage: ") + usage);
+        std::fputs(qPrintable(help), stdout);
+        return ExitOk;
+    }
+    const QStringList positional = parser.positionalArguments();
+    if (positional.size() != spec->argumentCount) {
+        std::fprintf(stderr, "distmap %s: expected %d argument(s), got %d\nUsage: %s\n", spec->name, spec->argumentCount,
+                     int(positional.size()), qPrintable(usage));
+        return ExitUsage;
+    }
+    const QUrl url(parser.value(urlOption), QUrl::StrictMode);
+    if (!url.isValid() || (url.scheme() != QLatin1String("ws") && url.scheme() != QLatin1String("wss")) || url.host().isEmpty()) {
+        std::fprintf(stderr, "distmap %s: --url must look like ws://HOST:PORT, not '%s'\n", spec->name, qPrintable(parser.value(urlOption)));
+        return ExitUsage;
+    }
+    const QString mapUri = parser.value(mapOption);
+    if (mapUri.isEmpty()) {
+        std::fprintf(stderr, "distmap %s: --map must not be empty\n", spec->name);
+        return ExitUsage;
+    }
+    bool ok = false;
+    const int timeoutMs = parser.value(timeoutOption).toInt(&ok);
+    if (!ok || timeoutMs <= 0) {
+        std::fprintf(stderr, "distmap %s: --timeout must be a positive number of milliseconds\n", spec->name);
+        return ExitUsage;
+    }
+    QJsonValue newValue;
+    if (command == QLatin1String("set")) {
+        const QString raw = positional.at(1);
+        if (parser.isSet(stringOption)) {
+            newValue = raw;
+        } else {
+            QString error;
+            newValue = JsonText::decode(raw.toUtf8(), &error);
+            if (newValue.isUndefined()) {
+                std::fprintf(stderr, "distmap set: VALUE is not valid JSON (%s).\n"
+                                     "To store it as a plain string, pass --string, or quote it as JSON: '\"%s\"'\n",
+                             qPrintable(error), qPrintable(raw));
+                return ExitUsage;
+            }
+        }
+    }
+    const QString key = positional.value(0);
+    const bool pretty = (command == QLatin1String("dump") || command == QLatin1String("get")) && parser.isSet(prettyOption);
+    const QJsonDocument::JsonFormat format = pretty ? QJsonDocument::Indented : QJsonDocument::Compact;
+
+    Connection connection(url);
+    connection.setReconnectDelays(100, 1000);
+    DistributedMap map(&connection, mapUri);
+    map.setPresence({{QStringLiteral("name"), parser.value(nameOption)}});
+    int exitCode = ExitOk;
+    auto finish = [&exitCode](int code) {
+        exitCode = code;
+        QCoreApplication::exit(code);
+    };
+
+    QString lastError;
+    QObject::connect(&connection, &Connection::errorOccurred, &connection,
+                     [&lastError](Connection::Error, const QString &message) { lastError = message; });
+    QObject::connect(&map, &DistributedMap::errorOccurred, &map, [&lastError](const QString &message) {
+        lastError = message;
+        std::fprintf(stderr, "distmap: %s\n", qPrintable(message));
+    });
+    QTimer timeout;
+    timeout.setSingleShot(true);
+    QObject::connect(&timeout, &QTimer::timeout, &map, [&] {
+        std::fprintf(stderr, "distmap %s: no sync with %s within %d ms: %s\n", spec->name, qPrintable(url.toString()), timeoutMs,
+                     qPrintable(lastError.isEmpty() ? QStringLiteral("no answer") : lastError));
+        finish(ExitNetwork);
+    });
+    timeout.start(timeoutMs);
+
+    const bool isWrite = command == QLatin1String("set") || command == QLatin1String("del");
+    quint32 pingSeq = 0;
+    QObject::connect(&connection, &Connection::pongReceived, &map, [&](quint32 seq) {
+        if (seq != pingSeq)
+            return;
+        if (map.lastSyncSource() == 0 && map.peers().isEmpty())
+            std::fprintf(stderr, "distmap: warning: no other peer holds %s; the value lives only in peers and "
+                                 "vanished with this process\n", qPrintable(mapUri));
+        finish(ExitOk);
+    });
+
+    SignalWatcher watcher;
+    QObject::connect(&watcher, &SignalWatcher::terminationRequested, &map, [&](int) { finish(ExitOk); });
+
+    if (command == QLatin1String("watch")) {
+        auto peerObject = [](const DistributedMap::Peer &peer) {
+            return QJsonObject{{QStringLiteral("peer"), Wire::peerToString(peer.id)}, {QStringLiteral("presence"), peer.presence}};
+        };
+        QObject::connect(&map, &DistributedMap::valueSet, &map, [](const QJsonValue &value, const QString &k) {
+            printLine({{QStringLiteral("event"), QStringLiteral("set")}, {QStringLiteral("key"), k}, {QStringLiteral("value"), value}});
+        });
+        QObject::connect(&map, &DistributedMap::valueDeleted, &map, [](const QJsonValue &old, const QString &k) {
+            printLine({{QStringLiteral("event"), QStringLiteral("delete")}, {QStringLiteral("key"), k}, {QStringLiteral("oldValue"), old}});
+        });
+        QObject::connect(&map, &DistributedMap::peerJoined, &map, [peerObject](const DistributedMap::Peer &peer) {
+            QJsonObject o = peerObject(peer);
+            o.insert(QStringLiteral("event"), QStringLiteral("joined"));
+            printLine(o);
+        });
+        QObject::connect(&map, &DistributedMap::peerLeft, &map, [](quint64 id) {
+            printLine({{QStringLiteral("event"), QStringLiteral("left")}, {QStringLiteral("peer"), Wire::peerToString(id)}});
+        });
+    }
+
+    map.onReady([&] {
+        timeout.stop();
+        if (command == QLatin1String("get")) {
+            const QJsonValue v = map.value(key);
+            if (v.isUndefined()) {
+                std::fprintf(stderr, "distmap get: key '%s' not found in %s\n", qPrintable(key), qPrintable(mapUri));
+                finish(ExitNotFound);
+                return;
+            }
+            if (v.isObject() || v.isArray()) {
+                const QJsonDocument doc = v.isObject() ? QJsonDocument(v.toObject()) : QJsonDocument(v.toArray());
+                std::fputs(doc.toJson(format).trimmed().constData(), stdout);
+            } else {
+                std::fputs(qPrintable(valueText(v)), stdout);
+            }
+            std::fputc('\n', stdout);
+            finish(ExitOk);
+        } else if (command == QLatin1String("dump")) {
+            std::fputs(QJsonDocument(map.toJsonObject()).toJson(format).trimmed().constData(), stdout);
+            std::fputc('\n', stdout);
+            finish(ExitOk);
+        } else if (command == QLatin1String("watch")) {
+            printLine({{QStringLiteral("event"), QStringLiteral("ready")},
+                       {QStringLiteral("map"), mapUri},
+                       {QStringLiteral("peer"), Wire::peerToString(connection.peerId())},
+                       {QStringLiteral("size"), map.size()}});
+        } else if (isWrite) {
+            if (command == QLatin1String("set")) {
+                map.set(key, newValue);
+            } else if (!map.remove(key)) {
+                std::fprintf(stderr, "distmap del: key '%s' not found in %s\n", qPrintable(key), qPrintable(mapUri));
+                finish(ExitNotFound);
+                return;
+            }
+            map.flush();
+            // The relay answers a ping after everything sent before it:
+            // the pong means the relay has forwarded our change.
+            pingSeq = connection.ping();
+            timeout.start(timeoutMs);
+        }
+    });
+    connection.open();
+    QCoreApplication::exec();
+    return exitCode;
+}

@@ -1,0 +1,109 @@
+#pragma once
+
+#include <QHash>
+#include <QJsonObject>
+#include <QObject>
+#include <QPointer>
+#include <QTimer>
+#include <QUrl>
+
+class QWebSocket;
+class DistributedMap;
+
+// One WebSocket connection to a relay, carrying any number of maps.
+// Reconnects by itself with exponential backoff (jittered) until close();
+// after every (re)connect each attached map reopens and resyncs.
+// Lives in one thread; every call and signal is in that thread.
+class Connection : public QObject
+{
+    Q_OBJECT
+    Q_DISABLE_COPY(Connection)
+public:
+    enum State {
+        Closed,       // not connected and not trying (initial, or after close())
+        Connecting,   // first attempt in progress
+        Connected,    // handshake done; maps are open or opening
+        Reconnecting, // lost the relay (or never reached it); retrying
+    };
+    Q_ENUM(State)
+
+    enum Error {
+        NoError = 0,
+        SocketError,   // the relay could not be reached or the link dropped
+        ProtocolError, // the relay sent something we cannot read
+        RelayError,    // the relay reported an error (code in the message)
+    };
+    Q_ENUM(Error)
+
+    explicit Connection(const QUrl &url, QObject *parent = nullptr);
+    ~Connection() override;
+
+    QUrl url() const { return m_url; }
+    State state() const { return m_state; }
+    // This peer's id: random at construction, claimed at every handshake and
+    // confirmed by the relay (which refuses an id already connected).
+    quint64 peerId() const { return m_peerId; }
+    // Claim this id instead (a store's saved id). Call before open().
+    void setPeerId(quint64 id)
+    {
+        if (id)
+            m_peerId = id;
+    }
+
+    // Reconnect backoff bounds, milliseconds (defaults 200 and 5000).
+    void setReconnectDelays(int minimumMs, int maximumMs);
+    // Extra HTTP headers for the handshake (e.g. an access token).
+    void setHandshakeHeader(const QByteArray &name, const QByteArray &value);
+
+    // The relay's wall clock minus ours, learned at the handshake.
+    qint64 relayClockOffset() const { return m_clockOffsetMs; }
+
+    void open();
+    void close();
+
+    // Asks the relay to answer once it has processed everything this
+    // connection sent before; pongReceived(seq) follows. 0 when not connected.
+    quint32 ping();
+
+    quint64 bytesSent() const { return m_bytesSent; }
+    quint64 bytesReceived() const { return m_bytesReceived; }
+
+Q_SIGNALS:
+    void stateChanged(Connection::State state);
+    void errorOccurred(Connection::Error error, const QString &message);
+    void pongReceived(quint32 seq);
+
+private:
+    friend class DistributedMap;
+    void attach(DistributedMap *map);
+    void detach(DistributedMap *map);
+    void sendControl(const QJsonObject &message);
+    void sendBinary(const QByteArray &frame);
+    void mapIdChanged(DistributedMap *map, quint32 oldId, quint32 newId);
+
+    void startSocket();
+    void setState(State state);
+    void scheduleReconnect();
+    void onConnected();
+    void onDisconnected();
+    void onText(const QString &text);
+    void onBinary(const QByteArray &frame);
+    void protocolError(const QString &message);
+
+    QUrl m_url;
+    State m_state = Closed;
+    QWebSocket *m_socket = nullptr;
+    bool m_welcomed = false;
+    quint64 m_peerId = 0;
+    qint64 m_clockOffsetMs = 0;
+    int m_attempt = 0;
+    int m_minDelayMs = 200;
+    int m_maxDelayMs = 5000;
+    QTimer m_reconnectTimer;
+    quint32 m_pingSeq = 0;
+    quint64 m_bytesSent = 0;
+    quint64 m_bytesReceived = 0;
+    QList<QPair<QByteArray, QByteArray>> m_headers;
+    QList<DistributedMap *> m_maps;
+    QHash<quint32, DistributedMap *> m_mapsById;
+};

@@ -1,0 +1,61 @@
+#pragma once
+
+#include "entry.h"
+
+#include <QHash>
+#include <QString>
+#include <QVector>
+
+// The replicated map's state: a last-writer-wins register per key, ordered by
+// (hlc, writer), with tombstones for deletes. Plain C++ over QtCore: no
+// sockets, no event loop, no signals. apply() is commutative, associative and
+// idempotent, so every replica that has seen the same writes holds the same
+// map whatever the delivery order.
+class MapState
+{
+public:
+    enum class Outcome {
+        Applied,    // the write is now the key's current write
+        Superseded, // a newer write to the key was already here
+        Duplicate,  // this very write was already here
+    };
+
+    struct Result
+    {
+        Outcome outcome = Outcome::Applied;
+        bool hadValue = false;  // a live value existed before (Applied only)
+        QByteArray oldValue;    // that value's JSON text
+    };
+
+    Result apply(const QString &key, const Entry &entry);
+
+    const Entry *find(const QString &key) const;
+    bool contains(const QString &key) const; // live value, not a tombstone
+
+    int size() const { return m_live; }                 // live values
+    int entryCount() const { return int(m_entries.size()); } // with tombstones
+    int tombstoneCount() const { return entryCount() - m_live; }
+
+    const QHash<QString, Entry> &entries() const { return m_entries; }
+
+    // Drops tombstones older than the horizon; returns how many were dropped.
+    int purgeTombstones(quint64 olderThanHlc);
+
+    void clear();
+
+    // Anti-entropy digest, see docs/PROTOCOL.md "Digest": bucketCount
+    // (a power of two, 1..65536) XOR-folded hashes of every entry.
+    QVector<quint64> digest(int bucketCount) const;
+
+    static quint64 keyHash(const QString &key);
+    static quint64 entryHash(const QString &key, const Entry &entry);
+    static int bucketOf(quint64 keyHash, int bucketCount)
+    {
+        return int(keyHash & quint64(bucketCount - 1));
+    }
+    static bool isValidBucketCount(int n) { return n >= 1 && n <= 65536 && (n & (n - 1)) == 0; }
+
+private:
+    QHash<QString, Entry> m_entries;
+    int m_live = 0;
+};

@@ -1,0 +1,137 @@
+#pragma once
+
+#include "entry.h"
+
+#include <QByteArray>
+#include <QJsonObject>
+#include <QString>
+#include <QVector>
+#include <QtEndian>
+
+// The distmap wire format, version 1. docs/PROTOCOL.md is the reference;
+// this file implements it. Decoders never throw or assert on input: they
+// return an error code, and a caller that gets one drops the whole message.
+namespace Wire {
+
+constexpr int ProtocolVersion = 1;
+constexpr int HeaderSize = 16;
+constexpr int EntryFixedSize = 1 + 8 + 8 + 4;
+constexpr quint32 MaxKeyBytes = 65535;
+constexpr quint32 MaxValueBytes = 64 * 1024 * 1024;
+constexpr int MaxBucketCount = 65536;
+
+// Binary (routed) message types. The relay reads the 16-byte header only.
+enum class Type : quint8 {
+    Delta = 0x10,       // broadcast: entries written by the origin
+    SyncRequest = 0x11, // routed by the relay to one ready peer
+    SyncData = 0x13,    // addressed: a chunk of the responder's state
+    SyncAck = 0x14,     // addressed: the requester took a chunk
+    Repair = 0x16,      // broadcast: entries of any writer (two-way sync)
+};
+
+bool isKnownType(quint8 type);
+bool isAddressed(Type type); // peer field names a target on the way in
+
+enum class ErrorCode {
+    NoError = 0,
+    BadMessage = 1,
+    UnknownType = 2,
+    UnsupportedVersion = 3,
+    HandshakeRequired = 4,
+    UnknownMap = 5,
+    TooLarge = 6,
+    DuplicatePeer = 7,
+    Unauthorized = 8,
+    ReadOnly = 9,
+    RateLimited = 10,
+    AlreadyOpen = 11,
+    UnknownPeer = 12,
+    Backlog = 13,
+    ServerFull = 14,
+};
+QString errorName(ErrorCode code); // "bad-message", ...
+
+// Decoding failures, for tests and messages.
+enum class DecodeError {
+    None = 0,
+    Truncated,
+    TrailingBytes,
+    BadKind,
+    KeyTooLong,
+    ValueTooLong,
+    BadUtf8,
+    EmptyValue,
+    BadBucketCount,
+    UnknownType,
+    ReservedNotZero,
+};
+QString decodeErrorText(DecodeError error);
+
+struct Header
+{
+    Type type = Type::Delta;
+    quint8 flags = 0;
+    quint32 mapId = 0;
+    quint64 peer = 0; // target (client -> relay, addressed types) or origin (relay -> client)
+};
+
+DecodeError decodeHeader(const QByteArray &frame, Header *header);
+void appendHeader(QByteArray &out, const Header &header);
+// Overwrites the peer field in place (the relay stamps the origin this way).
+inline void setHeaderPeer(QByteArray &frame, quint64 peer)
+{
+    qToLittleEndian<quint64>(peer, frame.data() + 8);
+}
+inline quint32 peekMapId(const QByteArray &frame) { return qFromLittleEndian<quint32>(frame.constData() + 4); }
+inline quint64 peekPeer(const QByteArray &frame) { return qFromLittleEndian<quint64>(frame.constData() + 8); }
+
+// Entries ----------------------------------------------------------------
+void appendEntry(QByteArray &out, const QString &key, const Entry &entry);
+qsizetype encodedEntrySize(const QString &key, const Entry &entry);
+
+// Reads consecutive entries from [data, data + size) and calls
+// visit(const QString &key, Entry &&entry) for each. Nothing is visited when
+// the whole run is not valid, so a bad message is dropped entirely.
+struct DecodedEntry
+{
+    QString key;
+    Entry entry;
+};
+DecodeError decodeEntries(const char *data, qsizetype size, QVector<DecodedEntry> *out);
+
+// Sync payloads ----------------------------------------------------------
+struct SyncRequest
+{
+    quint32 syncId = 0;
+    QVector<quint64> digest; // power-of-two bucket count
+};
+QByteArray encodeSyncRequest(const SyncRequest &request);
+DecodeError decodeSyncRequest(const char *data, qsizetype size, SyncRequest *out);
+
+struct SyncChunk
+{
+    quint32 syncId = 0;
+    quint32 seq = 0;
+    bool final = false;
+    QVector<quint64> digest;    // the responder's digest, on seq 0 only
+    QVector<DecodedEntry> entries;
+};
+// Writes the chunk's fixed part; the caller appends entries after it.
+void appendSyncChunkHead(QByteArray &out, quint32 syncId, quint32 seq, bool final,
+                         const QVector<quint64> &digest);
+DecodeError decodeSyncChunk(const char *data, qsizetype size, SyncChunk *out);
+
+struct SyncAck
+{
+    quint32 syncId = 0;
+    quint32 seq = 0;
+};
+QByteArray encodeSyncAck(const SyncAck &ack);
+DecodeError decodeSyncAck(const char *data, qsizetype size, SyncAck *out);
+
+// Control messages (text frames, one JSON object each) ------------------
+QString peerToString(quint64 peer);                 // 16 lowercase hex digits
+bool peerFromString(const QString &text, quint64 *peer);
+QByteArray controlMessage(const QJsonObject &object);
+
+} // namespace Wire

@@ -1,0 +1,4 @@
+#include "logging.h"
+
+Q_LOGGING_CATEGORY(lcNet, "distmap.net", QtWarningMsg)
+Q_LOGGING_CATEGORY(lcStore, "distmap.store", QtWarningMsg)
