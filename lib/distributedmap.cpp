@@ -107,6 +107,7 @@ void DistributedMap::writeLocal(const QString &key, Entry entry)
     entry.hlc = m_clock.tick();
     entry.writer = m_connection ? m_connection->peerId() : 0;
     const MapState::Result result = m_state.apply(key, entry);
+    Q_EMIT entryApplied(key, entry);
     Change change;
     change.key = key;
     change.deleted = entry.tombstone;
@@ -191,6 +192,12 @@ void DistributedMap::setPresence(const QJsonObject &presence)
 QList<DistributedMap::Peer> DistributedMap::peers() const
 {
     return m_peers.values();
+}
+
+int DistributedMap::purgeTombstones(qint64 olderThanMs)
+{
+    const qint64 horizon = m_clock.physicalNow() - olderThanMs;
+    return m_state.purgeTombstones(HybridClock::pack(horizon, 0));
 }
 
 void DistributedMap::load(const QVector<Wire::DecodedEntry> &entries)
@@ -345,6 +352,8 @@ void DistributedMap::applyRemote(const QString &key, const Entry &entry, quint64
     }
     if (result.outcome != MapState::Outcome::Applied)
         return;
+    if (source != Source::Store)
+        Q_EMIT entryApplied(key, entry);
     // A tombstone for a key we never had changes nothing anyone can see.
     if (entry.tombstone && !result.hadValue)
         return;

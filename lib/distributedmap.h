@@ -120,6 +120,10 @@ public:
     // How long a sync may go without an answer before another peer is asked.
     void setSyncTimeout(int ms) { m_syncTimer.setInterval(ms); }
 
+    // Drops tombstones older than the given age; returns how many. A peer
+    // offline for longer may bring such keys back (see docs/PERSISTENCE.md).
+    int purgeTombstones(qint64 olderThanMs);
+
     // Loads entries (a stored replica) without sending anything; the next
     // sync merges them with the network in both directions.
     void load(const QVector<Wire::DecodedEntry> &entries);
@@ -129,6 +133,9 @@ Q_SIGNALS:
     void valueSet(const QJsonValue &value, const QString &key);          // by another peer
     void valueDeleted(const QJsonValue &oldValue, const QString &key);   // by another peer
     void changed(const DistributedMap::Change &change);                  // any change
+    // Every write that became a key's current write, tombstones included,
+    // whatever its source except Store (loading). A local store listens here.
+    void entryApplied(const QString &key, const Entry &entry);
     void deltaObserved(const DistributedMap::DeltaEvent &event);
     void syncingChanged(bool syncing);
     void peerJoined(const DistributedMap::Peer &peer);
