@@ -258,6 +258,11 @@ void Connection::onText(const QString &text)
                                  .arg(code)
                                  .arg(msg.value(QStringLiteral("name")).toString(),
                                       msg.value(QStringLiteral("message")).toString());
+        if (code == int(Wire::ErrorCode::UnknownPeer)) {
+            // A sync answer or ack to a peer that has just left: a normal race.
+            qCDebug(lcNet) << text;
+            return;
+        }
         qCWarning(lcNet) << text;
         const quint32 mapId = quint32(msg.value(QStringLiteral("id")).toInteger());
         if (DistributedMap *map = m_mapsById.value(mapId))

@@ -1,0 +1,404 @@
+#include "peerfixture.h"
+#include "relay.h"
+
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QRandomGenerator>
+#include <QSignalSpy>
+#include <QTest>
+
+#include <memory>
+
+namespace {
+constexpr int Timeout = 15000;
+const QString Uri = QStringLiteral("/rooms/42");
+}
+
+class tst_Sync : public QObject
+{
+    Q_OBJECT
+private Q_SLOTS:
+    void init();
+    void cleanup();
+
+    void readyWhenAlone();
+    void readyCallbackFiresAtOnceWhenAlreadyReady();
+    void readyAfterSyncFromAPeer();
+    void syncRequestsAreSpreadOverReadyPeers();
+    void mapsWithDifferentUrisAreSeparate();
+    void liveSetAndDeleteReachOthersWithSignals();
+    void aWriteThatLosesEmitsNothing();
+    void syncIsTwoWay();
+    void concurrentWritesConverge();
+    void deltasDuringSyncAreNotLost();
+    void presenceJoinLeaveAndUpdate();
+    void relayRestartReconnectsResyncsAndConverges();
+    void responderLeavingMidSyncStillGivesFullState();
+    void largeStateIsChunkedAndSyncs();
+
+private:
+    std::unique_ptr<Relay> m_relay;
+    QUrl m_url;
+};
+
+void tst_Sync::init()
+{
+    m_relay = std::make_unique<Relay>();
+    QVERIFY(m_relay->listen(QHostAddress::LocalHost, 0));
+    m_url = m_relay->url();
+}
+
+void tst_Sync::cleanup()
+{
+    m_relay.reset();
+}
+
+static bool sameMaps(const QList<TestPeer *> &peers)
+{
+    const QJsonObject first = peers.first()->map->toJsonObject();
+    for (TestPeer *p : peers) {
+        if (p->map->toJsonObject() != first)
+            return false;
+    }
+    return true;
+}
+
+void tst_Sync::readyWhenAlone()
+{
+    TestPeer a(m_url, Uri, QStringLiteral("a"));
+    QSignalSpy ready(a.map.get(), &DistributedMap::ready);
+    QVERIFY(ready.wait(Timeout));
+    QVERIFY(a->isReady());
+    QCOMPARE(a->lastSyncSource(), 0ull);
+    QVERIFY(a->peers().isEmpty());
+    QCOMPARE(ready.count(), 1);
+}
+
+void tst_Sync::readyCallbackFiresAtOnceWhenAlreadyReady()
+{
+    TestPeer a(m_url, Uri, QStringLiteral("a"));
+    int calls = 0;
+    a->onReady([&calls] { ++calls; });
+    QTRY_COMPARE_WITH_TIMEOUT(calls, 1, Timeout);
+    a->onReady([&calls] { ++calls; });
+    QCOMPARE(calls, 2); // synchronously
+}
+
+void tst_Sync::readyAfterSyncFromAPeer()
+{
+    TestPeer a(m_url, Uri, QStringLiteral("a"));
+    for (int i = 0; i < 500; ++i)
+        a->set(QStringLiteral("key-%1").arg(i), QJsonObject{{QStringLiteral("n"), i}});
+    a->remove(QStringLiteral("key-7"));
+    QTRY_VERIFY_WITH_TIMEOUT(a->isReady(), Timeout);
+
+    TestPeer b(m_url, Uri, QStringLiteral("b"));
+    QTRY_VERIFY_WITH_TIMEOUT(b->isReady(), Timeout);
+    QCOMPARE(b->lastSyncSource(), a.id());
+    QCOMPARE(b->size(), 499);
+    QCOMPARE(b->value(QStringLiteral("key-42")).toObject().value(QStringLiteral("n")).toInt(), 42);
+    QVERIFY(!b->contains(QStringLiteral("key-7")));
+    // The tombstone travelled too, with its clock.
+    QVERIFY(b->state().find(QStringLiteral("key-7")));
+    QVERIFY(b->state().find(QStringLiteral("key-7"))->tombstone);
+    QCOMPARE(b->toJsonObject(), a->toJsonObject());
+}
+
+void tst_Sync::syncRequestsAreSpreadOverReadyPeers()
+{
+    TestPeer a(m_url, Uri, QStringLiteral("a"));
+    QTRY_VERIFY_WITH_TIMEOUT(a->isReady(), Timeout);
+    TestPeer b(m_url, Uri, QStringLiteral("b"));
+    QTRY_VERIFY_WITH_TIMEOUT(b->isReady(), Timeout);
+    QSet<quint64> sources;
+    for (int i = 0; i < 4; ++i) {
+        TestPeer c(m_url, Uri, QStringLiteral("c"));
+        QTRY_VERIFY_WITH_TIMEOUT(c->isReady(), Timeout);
+        sources.insert(c->lastSyncSource());
+    }
+    QCOMPARE(sources, (QSet<quint64>{a.id(), b.id()}));
+}
+
+void tst_Sync::mapsWithDifferentUrisAreSeparate()
+{
+    Connection shared(m_url);
+    DistributedMap one(&shared, QStringLiteral("/one"));
+    DistributedMap two(&shared, QStringLiteral("/two"));
+    shared.open();
+    QTRY_VERIFY_WITH_TIMEOUT(one.isReady() && two.isReady(), Timeout);
+    TestPeer other(m_url, QStringLiteral("/two"), QStringLiteral("other"));
+    QTRY_VERIFY_WITH_TIMEOUT(other->isReady(), Timeout);
+    one.set(QStringLiteral("x"), 1);
+    two.set(QStringLiteral("y"), 2);
+    QTRY_COMPARE_WITH_TIMEOUT(other->value(QStringLiteral("y")).toInt(), 2, Timeout);
+    QVERIFY(!other->contains(QStringLiteral("x")));
+    QCOMPARE(m_relay->stats().maps, 2);
+}
+
+void tst_Sync::liveSetAndDeleteReachOthersWithSignals()
+{
+    TestPeer a(m_url, Uri, QStringLiteral("a"));
+    QTRY_VERIFY_WITH_TIMEOUT(a->isReady(), Timeout);
+    TestPeer b(m_url, Uri, QStringLiteral("b"));
+    QTRY_VERIFY_WITH_TIMEOUT(b->isReady(), Timeout);
+
+    QSignalSpy setSpy(b.map.get(), &DistributedMap::valueSet);
+    QSignalSpy deleteSpy(b.map.get(), &DistributedMap::valueDeleted);
+    QSignalSpy localChanges(a.map.get(), &DistributedMap::changed);
+    QSignalSpy localSets(a.map.get(), &DistributedMap::valueSet);
+    a->set(QStringLiteral("color"), QStringLiteral("blue"));
+    QCOMPARE(localChanges.count(), 1); // local changes are reported at once...
+    QCOMPARE(localSets.count(), 0);    // ...but valueSet is for other peers' writes
+    QVERIFY(setSpy.wait(Timeout));
+    QCOMPARE(setSpy.at(0).at(0).value<QJsonValue>(), QJsonValue(QStringLiteral("blue")));
+    QCOMPARE(setSpy.at(0).at(1).toString(), QStringLiteral("color"));
+
+    QVERIFY(a->remove(QStringLiteral("color")));
+    QVERIFY(!a->remove(QStringLiteral("color")));
+    QVERIFY(deleteSpy.wait(Timeout));
+    QCOMPARE(deleteSpy.at(0).at(0).value<QJsonValue>(), QJsonValue(QStringLiteral("blue")));
+    QCOMPARE(deleteSpy.at(0).at(1).toString(), QStringLiteral("color"));
+    QVERIFY(!b->contains(QStringLiteral("color")));
+    QCOMPARE(localSets.count(), 0);
+}
+
+void tst_Sync::aWriteThatLosesEmitsNothing()
+{
+    TestPeer a(m_url, Uri, QStringLiteral("a"));
+    QTRY_VERIFY_WITH_TIMEOUT(a->isReady(), Timeout);
+    // b's clock is an hour behind, and b has not seen a's write yet when it
+    // writes (it is offline): its write is older and must lose silently.
+    TestPeer b(m_url, Uri, QStringLiteral("b"), false);
+    const qint64 behind = QDateTime::currentMSecsSinceEpoch() - 3'600'000;
+    b->clock() = HybridClock([behind] { return behind; });
+    a->set(QStringLiteral("k"), QStringLiteral("new"));
+    b->set(QStringLiteral("k"), QStringLiteral("stale"));
+    QSignalSpy bSets(b.map.get(), &DistributedMap::valueSet);
+    QSignalSpy aSets(a.map.get(), &DistributedMap::valueSet);
+    QSignalSpy aChanges(a.map.get(), &DistributedMap::changed);
+    b.connection->open();
+    QTRY_VERIFY_WITH_TIMEOUT(b->isReady(), Timeout);
+    QTRY_COMPARE_WITH_TIMEOUT(b->value(QStringLiteral("k")).toString(), QStringLiteral("new"), Timeout);
+    QCOMPARE(bSets.count(), 1);
+    // b pushed its stale entry; a applied nothing and said nothing.
+    b->set(QStringLiteral("marker"), 1);
+    QTRY_VERIFY_WITH_TIMEOUT(a->contains(QStringLiteral("marker")), Timeout);
+    QCOMPARE(a->value(QStringLiteral("k")).toString(), QStringLiteral("new"));
+    QCOMPARE(aSets.count(), 1); // the marker only
+    QCOMPARE(aChanges.count(), 1);
+}
+
+void tst_Sync::syncIsTwoWay()
+{
+    TestPeer a(m_url, Uri, QStringLiteral("a"));
+    a->set(QStringLiteral("shared"), QStringLiteral("from a"));
+    a->set(QStringLiteral("only-a"), 1);
+    QTRY_VERIFY_WITH_TIMEOUT(a->isReady(), Timeout);
+    TestPeer c(m_url, Uri, QStringLiteral("c"));
+    QTRY_VERIFY_WITH_TIMEOUT(c->isReady(), Timeout);
+
+    // b edits offline, then connects: its edits must reach a and c.
+    TestPeer b(m_url, Uri, QStringLiteral("b"), false);
+    b->set(QStringLiteral("only-b"), QJsonArray{1, 2, 3});
+    b->set(QStringLiteral("shared"), QStringLiteral("from b, later"));
+    for (int i = 0; i < 50; ++i)
+        b->set(QStringLiteral("offline-%1").arg(i), i);
+    b.connection->open();
+    QTRY_VERIFY_WITH_TIMEOUT(b->isReady(), Timeout);
+    QList<TestPeer *> all{&a, &b, &c};
+    QTRY_VERIFY_WITH_TIMEOUT(sameMaps(all), Timeout);
+    QCOMPARE(a->value(QStringLiteral("only-b")), QJsonValue(QJsonArray{1, 2, 3}));
+    QCOMPARE(c->value(QStringLiteral("shared")).toString(), QStringLiteral("from b, later"));
+    QCOMPARE(b->value(QStringLiteral("only-a")).toInt(), 1);
+    QCOMPARE(c->size(), 53);
+}
+
+void tst_Sync::concurrentWritesConverge()
+{
+    const quint32 seed = QRandomGenerator::global()->generate();
+    qInfo("seed %u", seed);
+    QRandomGenerator rng(seed);
+    std::vector<std::unique_ptr<TestPeer>> peers;
+    for (int i = 0; i < 4; ++i) {
+        peers.push_back(std::make_unique<TestPeer>(m_url, Uri, QStringLiteral("p%1").arg(i)));
+        QTRY_VERIFY_WITH_TIMEOUT(peers.back()->map->isReady(), Timeout);
+    }
+    // Skewed clocks: peer 0 runs a minute ahead, peer 3 a minute behind.
+    for (int i = 0; i < 4; ++i) {
+        const qint64 skew = (i == 0 ? 60'000 : i == 3 ? -60'000 : 0);
+        peers[i]->map->clock() = HybridClock([skew] { return QDateTime::currentMSecsSinceEpoch() + skew; });
+    }
+    for (int round = 0; round < 300; ++round) {
+        TestPeer &p = *peers[rng.bounded(4)];
+        const QString key = QStringLiteral("hot-%1").arg(rng.bounded(10));
+        if (rng.bounded(4) == 0)
+            p->remove(key);
+        else
+            p->set(key, QStringLiteral("round %1 by %2").arg(round).arg(p.id()));
+        if (rng.bounded(8) == 0)
+            QCoreApplication::processEvents();
+    }
+    QList<TestPeer *> all;
+    for (auto &p : peers)
+        all.append(p.get());
+    QTRY_VERIFY2_WITH_TIMEOUT(sameMaps(all), qPrintable(QStringLiteral("seed %1").arg(seed)), Timeout);
+    // Same clocks and writers everywhere, not only the same values.
+    for (TestPeer *p : all)
+        QCOMPARE(p->map->state().digest(16), peers[0]->map->state().digest(16));
+}
+
+void tst_Sync::deltasDuringSyncAreNotLost()
+{
+    TestPeer a(m_url, Uri, QStringLiteral("a"));
+    for (int i = 0; i < 20000; ++i)
+        a->set(QStringLiteral("bulk-%1").arg(i), QStringLiteral("0123456789abcdef0123456789abcdef"));
+    QTRY_VERIFY_WITH_TIMEOUT(a->isReady(), Timeout);
+    TestPeer writer(m_url, Uri, QStringLiteral("writer"));
+    QTRY_VERIFY_WITH_TIMEOUT(writer->isReady(), Timeout);
+
+    TestPeer b(m_url, Uri, QStringLiteral("b"));
+    int written = 0;
+    // Keep writing while b syncs: each write either is in the snapshot b
+    // gets or reaches b live.
+    QMetaObject::Connection tick = connect(b.map.get(), &DistributedMap::deltaObserved, writer.map.get(), [&] {
+        writer->set(QStringLiteral("live-%1").arg(written++), written);
+    });
+    QTRY_VERIFY_WITH_TIMEOUT(b->isReady(), Timeout);
+    disconnect(tick);
+    QVERIFY(written > 0);
+    QList<TestPeer *> all{&a, &b, &writer};
+    QTRY_VERIFY_WITH_TIMEOUT(sameMaps(all), Timeout);
+    QCOMPARE(b->size(), 20000 + written);
+}
+
+void tst_Sync::presenceJoinLeaveAndUpdate()
+{
+    TestPeer a(m_url, Uri, QStringLiteral("Ada"));
+    QTRY_VERIFY_WITH_TIMEOUT(a->isReady(), Timeout);
+    QSignalSpy joined(a.map.get(), &DistributedMap::peerJoined);
+    QSignalSpy left(a.map.get(), &DistributedMap::peerLeft);
+    QSignalSpy presence(a.map.get(), &DistributedMap::peerPresenceChanged);
+    auto b = std::make_unique<TestPeer>(m_url, Uri, QStringLiteral("Bob"));
+    QTRY_VERIFY_WITH_TIMEOUT((*b)->isReady(), Timeout);
+    QTRY_COMPARE_WITH_TIMEOUT(joined.count(), 1, Timeout);
+    const auto peer = joined.at(0).at(0).value<DistributedMap::Peer>();
+    QCOMPARE(peer.id, b->id());
+    QCOMPARE(peer.presence.value(QStringLiteral("name")).toString(), QStringLiteral("Bob"));
+    // The joiner got the current peer list when it opened.
+    QCOMPARE((*b)->peers().size(), 1);
+    QCOMPARE((*b)->peers().first().id, a.id());
+    QCOMPARE((*b)->peers().first().presence.value(QStringLiteral("name")).toString(), QStringLiteral("Ada"));
+
+    (*b)->setPresence({{QStringLiteral("name"), QStringLiteral("Bobby")}});
+    QVERIFY(presence.wait(Timeout));
+    QCOMPARE(a->peers().first().presence.value(QStringLiteral("name")).toString(), QStringLiteral("Bobby"));
+
+    const quint64 bId = b->id();
+    b.reset(); // closes the map and the connection
+    QTRY_COMPARE_WITH_TIMEOUT(left.count(), 1, Timeout);
+    QCOMPARE(left.at(0).at(0).toULongLong(), bId);
+    QVERIFY(a->peers().isEmpty());
+}
+
+void tst_Sync::relayRestartReconnectsResyncsAndConverges()
+{
+    TestPeer a(m_url, Uri, QStringLiteral("a"));
+    QTRY_VERIFY_WITH_TIMEOUT(a->isReady(), Timeout);
+    TestPeer b(m_url, Uri, QStringLiteral("b"));
+    TestPeer c(m_url, Uri, QStringLiteral("c"));
+    QTRY_VERIFY_WITH_TIMEOUT(b->isReady() && c->isReady(), Timeout);
+    a->set(QStringLiteral("before"), 1);
+    QTRY_VERIFY_WITH_TIMEOUT(c->contains(QStringLiteral("before")), Timeout);
+
+    const quint16 port = m_relay->port();
+    m_relay.reset();
+    QTRY_VERIFY_WITH_TIMEOUT(a.connection->state() == Connection::Reconnecting
+                                 && b.connection->state() == Connection::Reconnecting
+                                 && c.connection->state() == Connection::Reconnecting,
+                             Timeout);
+    // Writes while the relay is down, including a conflict on one key.
+    a->set(QStringLiteral("during-a"), QStringLiteral("a"));
+    b->set(QStringLiteral("during-b"), QStringLiteral("b"));
+    a->set(QStringLiteral("conflict"), QStringLiteral("a"));
+    b->set(QStringLiteral("conflict"), QStringLiteral("b"));
+    c->remove(QStringLiteral("before"));
+
+    m_relay = std::make_unique<Relay>();
+    QVERIFY(m_relay->listen(QHostAddress::LocalHost, port));
+    QTRY_VERIFY_WITH_TIMEOUT(a.connection->state() == Connection::Connected
+                                 && b.connection->state() == Connection::Connected
+                                 && c.connection->state() == Connection::Connected,
+                             Timeout);
+    QList<TestPeer *> all{&a, &b, &c};
+    QTRY_VERIFY_WITH_TIMEOUT(sameMaps(all), Timeout);
+    QTRY_VERIFY_WITH_TIMEOUT(!a->isSyncing() && !b->isSyncing() && !c->isSyncing(), Timeout);
+    QCOMPARE(c->value(QStringLiteral("during-a")).toString(), QStringLiteral("a"));
+    QCOMPARE(c->value(QStringLiteral("during-b")).toString(), QStringLiteral("b"));
+    QVERIFY(!a->contains(QStringLiteral("before")));
+    QCOMPARE(a->value(QStringLiteral("conflict")), b->value(QStringLiteral("conflict")));
+    // And live traffic flows again.
+    c->set(QStringLiteral("after"), true);
+    QTRY_VERIFY_WITH_TIMEOUT(a->contains(QStringLiteral("after")) && b->contains(QStringLiteral("after")), Timeout);
+    QCOMPARE(a->peers().size(), 2);
+}
+
+void tst_Sync::responderLeavingMidSyncStillGivesFullState()
+{
+    auto a = std::make_unique<TestPeer>(m_url, Uri, QStringLiteral("a"));
+    for (int i = 0; i < 40000; ++i)
+        (*a)->set(QStringLiteral("key-%1").arg(i, 6, 10, QLatin1Char('0')), QStringLiteral("0123456789abcdef0123456789abcdef"));
+    QTRY_VERIFY_WITH_TIMEOUT((*a)->isReady(), Timeout);
+    auto b = std::make_unique<TestPeer>(m_url, Uri, QStringLiteral("b"));
+    QTRY_VERIFY_WITH_TIMEOUT((*b)->isReady(), Timeout);
+    QCOMPARE((*b)->size(), 40000);
+
+    TestPeer c(m_url, Uri, QStringLiteral("c"));
+    quint64 killed = 0;
+    connect(c.map.get(), &DistributedMap::deltaObserved, this, [&](const DistributedMap::DeltaEvent &e) {
+        if (killed || e.operation != DistributedMap::DeltaEvent::SyncChunk || e.direction != DistributedMap::DeltaEvent::Incoming)
+            return;
+        killed = e.peer;
+        // Drop the responder after its first chunk, from the event loop.
+        QTimer::singleShot(0, this, [&] {
+            if (a && a->id() == killed)
+                a.reset();
+            else
+                b.reset();
+        });
+    });
+    QTRY_VERIFY_WITH_TIMEOUT(c->isReady(), Timeout);
+    QVERIFY(killed != 0);
+    QVERIFY(c->lastSyncSource() != killed);
+    QCOMPARE(c->size(), 40000);
+}
+
+void tst_Sync::largeStateIsChunkedAndSyncs()
+{
+    // 8 MB of state: far above one sync chunk, and above what the relay
+    // would take as one message with a 1 MiB limit.
+    m_relay.reset();
+    Relay::Options options;
+    options.maxMessageBytes = 1024 * 1024;
+    m_relay = std::make_unique<Relay>(options);
+    QVERIFY(m_relay->listen(QHostAddress::LocalHost, 0));
+    m_url = m_relay->url();
+    TestPeer a(m_url, Uri, QStringLiteral("a"), false);
+    const QString big(1000, QLatin1Char('x'));
+    for (int i = 0; i < 8000; ++i)
+        a->set(QStringLiteral("big-%1").arg(i), big);
+    a.connection->open();
+    QTRY_VERIFY_WITH_TIMEOUT(a->isReady(), Timeout);
+    TestPeer b(m_url, Uri, QStringLiteral("b"));
+    int chunks = 0;
+    connect(b.map.get(), &DistributedMap::deltaObserved, this, [&chunks](const DistributedMap::DeltaEvent &e) {
+        if (e.operation == DistributedMap::DeltaEvent::SyncChunk)
+            ++chunks;
+    });
+    QTRY_VERIFY_WITH_TIMEOUT(b->isReady(), Timeout);
+    QCOMPARE(b->size(), 8000);
+    QVERIFY2(chunks >= 30, qPrintable(QString::number(chunks)));
+    QCOMPARE(b->value(QStringLiteral("big-7999")).toString(), big);
+}
+
+QTEST_GUILESS_MAIN(tst_Sync)
+#include "tst_sync.moc"
