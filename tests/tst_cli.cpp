@@ -1,0 +1,267 @@
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QElapsedTimer>
+#include <QFile>
+#include <QProcess>
+#include <QTcpServer>
+#include <QRegularExpression>
+#include <QTest>
+
+#include <csignal>
+
+namespace {
+constexpr int Timeout = 20000;
+
+QString binary()
+{
+    return qEnvironmentVariable("DISTMAP_BINARY");
+}
+
+struct Result
+{
+    int exitCode = -1;
+    QByteArray out;
+    QByteArray err;
+};
+
+Result run(const QStringList &arguments, int timeoutMs = Timeout)
+{
+    QProcess p;
+    p.start(binary(), arguments);
+    Result r;
+    if (!p.waitForFinished(timeoutMs)) {
+        p.kill();
+        p.waitForFinished();
+        r.err = "timed out";
+        return r;
+    }
+    r.exitCode = p.exitStatus() == QProcess::NormalExit ? p.exitCode() : -2;
+    r.out = p.readAllStandardOutput();
+    r.err = p.readAllStandardError();
+    return r;
+}
+
+} // namespace
+
+// End to end through the real binary: a relay process and CLI peers.
+class tst_Cli : public QObject
+{
+    Q_OBJECT
+private Q_SLOTS:
+    void initTestCase();
+    void cleanupTestCase();
+
+    void setGetDelDump();
+    void setReadsJsonOrPlainStrings();
+    void aLonePeerIsWarnedThatItsValueVanishes();
+    void watchPrintsEventsAsJsonLines();
+    void badArguments_data();
+    void badArguments();
+    void unreachableRelayFailsFast();
+    void helpForEveryCommand_data();
+    void helpForEveryCommand();
+    void relayRunsHeadlessAndStopsOnSigterm();
+
+private:
+    QStringList at(const QStringList &args) const { return args + QStringList{QStringLiteral("--url"), m_url}; }
+
+    QProcess m_relay;
+    QProcess m_holder; // a `watch` peer that keeps the map alive
+    QString m_url;
+};
+
+static QString startRelay(QProcess &relay, const QStringList &extra = {})
+{
+    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+    env.remove(QStringLiteral("DISPLAY"));
+    env.remove(QStringLiteral("QT_QPA_PLATFORM"));
+    relay.setProcessEnvironment(env);
+    relay.start(binary(), QStringList{QStringLiteral("relay"), QStringLiteral("--port"), QStringLiteral("0")} + extra);
+    if (!relay.waitForStarted(Timeout))
+        return {};
+    QByteArray line;
+    QTest::qWaitFor([&] {
+        relay.waitForReadyRead(100);
+        line += relay.readLine();
+        return line.endsWith('\n');
+    }, Timeout);
+    const QRegularExpressionMatch m = QRegularExpression(QStringLiteral("^listening on (ws://127\\.0\\.0\\.1:\\d+)\\n$"))
+                                          .match(QString::fromUtf8(line));
+    return m.hasMatch() ? m.captured(1) : QString();
+}
+
+void tst_Cli::initTestCase()
+{
+    QVERIFY2(QFile::exists(binary()), "DISTMAP_BINARY must point to the distmap binary");
+    m_url = startRelay(m_relay);
+    QVERIFY(!m_url.isEmpty());
+    m_holder.start(binary(), at({QStringLiteral("watch"), QStringLiteral("--map"), QStringLiteral("/cli")}));
+    QVERIFY(QTest::qWaitFor([&] {
+        m_holder.waitForReadyRead(100);
+        return m_holder.canReadLine();
+    }, Timeout));
+    QVERIFY(m_holder.readLine().contains("\"event\":\"ready\""));
+}
+
+void tst_Cli::cleanupTestCase()
+{
+    for (QProcess *p : {&m_holder, &m_relay}) {
+        if (p->state() != QProcess::NotRunning) {
+            p->terminate(); // SIGTERM to the PID we started
+            if (!p->waitForFinished(Timeout))
+                p->kill();
+        }
+    }
+}
+
+void tst_Cli::setGetDelDump()
+{
+    const QStringList map{QStringLiteral("--map"), QStringLiteral("/cli")};
+    Result r = run(at(QStringList{QStringLiteral("set"), QStringLiteral("answer"), QStringLiteral("42")} + map));
+    QCOMPARE(r.exitCode, 0);
+    QVERIFY2(r.err.isEmpty(), r.err.constData()); // the holder keeps it: no warning
+    r = run(at(QStringList{QStringLiteral("set"), QStringLiteral("obj"), QStringLiteral("{\"a\": [1, 2.5, null]}")} + map));
+    QCOMPARE(r.exitCode, 0);
+
+    r = run(at(QStringList{QStringLiteral("get"), QStringLiteral("answer")} + map));
+    QCOMPARE(r.exitCode, 0);
+    QCOMPARE(r.out, QByteArray("42\n"));
+    r = run(at(QStringList{QStringLiteral("get"), QStringLiteral("obj")} + map));
+    QCOMPARE(r.out, QByteArray("{\"a\":[1,2.5,null]}\n"));
+
+    r = run(at(QStringList{QStringLiteral("dump")} + map));
+    QCOMPARE(r.exitCode, 0);
+    const QJsonObject dumped = QJsonDocument::fromJson(r.out).object();
+    QCOMPARE(dumped.value(QStringLiteral("answer")).toInt(), 42);
+    QVERIFY(dumped.value(QStringLiteral("obj")).isObject());
+
+    r = run(at(QStringList{QStringLiteral("del"), QStringLiteral("answer")} + map));
+    QCOMPARE(r.exitCode, 0);
+    r = run(at(QStringList{QStringLiteral("get"), QStringLiteral("answer")} + map));
+    QCOMPARE(r.exitCode, 1);
+    QVERIFY(r.err.contains("not found"));
+    r = run(at(QStringList{QStringLiteral("del"), QStringLiteral("answer")} + map));
+    QCOMPARE(r.exitCode, 1);
+    QVERIFY(r.err.contains("not found"));
+}
+
+void tst_Cli::setReadsJsonOrPlainStrings()
+{
+    const QStringList map{QStringLiteral("--map"), QStringLiteral("/cli")};
+    Result r = run(at(QStringList{QStringLiteral("set"), QStringLiteral("s"), QStringLiteral("plain words")} + map));
+    QCOMPARE(r.exitCode, 2);
+    QVERIFY(r.err.contains("not valid JSON"));
+    QVERIFY(r.err.contains("--string"));
+    r = run(at(QStringList{QStringLiteral("set"), QStringLiteral("--string"), QStringLiteral("s"), QStringLiteral("plain words")} + map));
+    QCOMPARE(r.exitCode, 0);
+    r = run(at(QStringList{QStringLiteral("get"), QStringLiteral("s")} + map));
+    QCOMPARE(r.out, QByteArray("\"plain words\"\n"));
+}
+
+void tst_Cli::aLonePeerIsWarnedThatItsValueVanishes()
+{
+    const Result r = run(at({QStringLiteral("set"), QStringLiteral("k"), QStringLiteral("1"), QStringLiteral("--map"), QStringLiteral("/nobody-here")}));
+    QCOMPARE(r.exitCode, 0);
+    QVERIFY2(r.err.contains("no other peer holds /nobody-here"), r.err.constData());
+}
+
+void tst_Cli::watchPrintsEventsAsJsonLines()
+{
+    const QStringList map{QStringLiteral("--map"), QStringLiteral("/cli")};
+    QCOMPARE(run(at(QStringList{QStringLiteral("set"), QStringLiteral("w"), QStringLiteral("\"x\"")} + map)).exitCode, 0);
+    QList<QJsonObject> events;
+    QTRY_VERIFY_WITH_TIMEOUT([&] {
+        while (m_holder.canReadLine())
+            events.append(QJsonDocument::fromJson(m_holder.readLine()).object());
+        for (const QJsonObject &e : events) {
+            if (e.value(QStringLiteral("event")) == QLatin1String("set") && e.value(QStringLiteral("key")) == QLatin1String("w"))
+                return true;
+        }
+        return false;
+    }(), Timeout);
+    QStringList kinds;
+    for (const QJsonObject &e : events)
+        kinds.append(e.value(QStringLiteral("event")).toString());
+    QVERIFY(kinds.contains(QStringLiteral("joined")));
+    QVERIFY(kinds.contains(QStringLiteral("left")));
+    for (const QJsonObject &e : events)
+        QVERIFY(!e.isEmpty()); // every line is one JSON object
+}
+
+void tst_Cli::badArguments_data()
+{
+    QTest::addColumn<QStringList>("arguments");
+    QTest::addColumn<int>("exitCode");
+    QTest::addColumn<QByteArray>("message");
+    QTest::newRow("an unknown command") << QStringList{QStringLiteral("frobnicate")} << 2 << QByteArray("unknown command");
+    QTest::newRow("set without a value") << QStringList{QStringLiteral("set"), QStringLiteral("k")} << 2 << QByteArray("expected 2 argument");
+    QTest::newRow("get without a key") << QStringList{QStringLiteral("get")} << 2 << QByteArray("expected 1 argument");
+    QTest::newRow("an unknown option") << QStringList{QStringLiteral("dump"), QStringLiteral("--frob")} << 2 << QByteArray("Unknown option");
+    QTest::newRow("a URL that is not ws") << QStringList{QStringLiteral("dump"), QStringLiteral("--url"), QStringLiteral("http://x")} << 2 << QByteArray("--url must look like");
+    QTest::newRow("an empty map") << QStringList{QStringLiteral("dump"), QStringLiteral("--map"), QString()} << 2 << QByteArray("--map must not be empty");
+    QTest::newRow("a bad timeout") << QStringList{QStringLiteral("dump"), QStringLiteral("--timeout"), QStringLiteral("soon")} << 2 << QByteArray("--timeout");
+    QTest::newRow("a relay port out of range") << QStringList{QStringLiteral("relay"), QStringLiteral("--port"), QStringLiteral("70000")} << 2 << QByteArray("--port must be");
+    QTest::newRow("a relay host that is no address") << QStringList{QStringLiteral("relay"), QStringLiteral("--host"), QStringLiteral("not-an-ip")} << 2 << QByteArray("--host must be");
+}
+
+void tst_Cli::badArguments()
+{
+    QFETCH(QStringList, arguments);
+    QFETCH(int, exitCode);
+    QFETCH(QByteArray, message);
+    const Result r = run(arguments);
+    QCOMPARE(r.exitCode, exitCode);
+    QVERIFY2(r.err.contains(message), r.err.constData());
+}
+
+void tst_Cli::unreachableRelayFailsFast()
+{
+    // A port nothing listens on: bind one, note it, close it.
+    QTcpServer probe;
+    QVERIFY(probe.listen(QHostAddress::LocalHost, 0));
+    const quint16 port = probe.serverPort();
+    probe.close();
+    QElapsedTimer timer;
+    timer.start();
+    const Result r = run({QStringLiteral("get"), QStringLiteral("k"), QStringLiteral("--timeout"), QStringLiteral("2000"),
+                          QStringLiteral("--url"), QStringLiteral("ws://127.0.0.1:%1").arg(port)});
+    QCOMPARE(r.exitCode, 3);
+    QVERIFY2(r.err.contains("cannot reach") || r.err.contains("refused"), r.err.constData());
+    QVERIFY(timer.elapsed() < 15000);
+}
+
+void tst_Cli::helpForEveryCommand_data()
+{
+    QTest::addColumn<QString>("command");
+    for (const char *c : {"relay", "set", "get", "del", "dump", "watch"})
+        QTest::newRow(c) << QString::fromLatin1(c);
+}
+
+void tst_Cli::helpForEveryCommand()
+{
+    QFETCH(QString, command);
+    const Result r = run({command, QStringLiteral("--help")});
+    QCOMPARE(r.exitCode, 0);
+    QVERIFY(r.out.contains("Usage:"));
+    QVERIFY(r.out.contains("--help"));
+}
+
+void tst_Cli::relayRunsHeadlessAndStopsOnSigterm()
+{
+    QProcess relay;
+    const QString url = startRelay(relay, {QStringLiteral("--log")});
+    QVERIFY(!url.isEmpty());
+    QCOMPARE(run({QStringLiteral("set"), QStringLiteral("k"), QStringLiteral("1"), QStringLiteral("--url"), url}).exitCode, 0);
+    relay.terminate();
+    QVERIFY(relay.waitForFinished(Timeout));
+    QCOMPARE(relay.exitStatus(), QProcess::NormalExit);
+    QCOMPARE(relay.exitCode(), 0);
+    const QByteArray log = relay.readAllStandardOutput();
+    QVERIFY2(log.contains("connect 127.0.0.1"), log.constData());
+    QVERIFY(log.contains("open /distributed-map"));
+    QVERIFY(log.contains("is alone"));
+    QVERIFY(log.contains("disconnect"));
+}
+
+QTEST_GUILESS_MAIN(tst_Cli)
+#include "tst_cli.moc"
