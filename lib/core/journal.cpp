@@ -1,0 +1,282 @@
+#include "journal.h"
+
+#include "wire.h"
+
+#include <QtEndian>
+
+#include <array>
+#include <cstring>
+
+namespace Journal {
+
+namespace {
+
+// Slicing-by-8 tables for the reflected Castagnoli polynomial: eight bytes
+// per step keeps checksumming well below the cost of reading the file.
+using CrcTables = std::array<std::array<quint32, 256>, 8>;
+
+CrcTables makeCrcTables()
+{
+    CrcTables t{};
+    for (quint32 i = 0; i < 256; ++i) {
+        quint32 c = i;
+        for (int k = 0; k < 8; ++k)
+            c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+        t[0][i] = c;
+    }
+    for (int s = 1; s < 8; ++s) {
+        for (quint32 i = 0; i < 256; ++i)
+            t[s][i] = (t[s - 1][i] >> 8) ^ t[0][t[s - 1][i] & 0xff];
+    }
+    return t;
+}
+
+const CrcTables &crcTables()
+{
+    static const CrcTables tables = makeCrcTables();
+    return tables;
+}
+
+template<typename T>
+void append(QByteArray &out, T value)
+{
+    char buf[sizeof(T)];
+    qToLittleEndian<T>(value, buf);
+    out.append(buf, sizeof(T));
+}
+
+template<typename T>
+T load(const char *p)
+{
+    return qFromLittleEndian<T>(p);
+}
+
+// Checks one record at offset; on success fills type/payload position.
+RecordError checkRecord(const char *data, qsizetype size, qsizetype offset, RecordType *type,
+                        qsizetype *payloadLength)
+{
+    const qsizetype left = size - offset;
+    if (left < RecordHeaderSize)
+        return RecordError::Truncated;
+    const char *p = data + offset;
+    const quint32 length = load<quint32>(p + 4);
+    const quint8 rawType = quint8(p[8]);
+    if (length > MaxRecordPayload)
+        return RecordError::BadLength;
+    if (rawType != quint8(RecordType::Entries) && rawType != quint8(RecordType::Clock))
+        return RecordError::BadType;
+    if (left - RecordHeaderSize < qsizetype(length))
+        return RecordError::Truncated;
+    if (crc32c(p + 4, 5 + qsizetype(length)) != load<quint32>(p))
+        return RecordError::BadChecksum;
+    *type = RecordType(rawType);
+    *payloadLength = length;
+    return RecordError::None;
+}
+
+} // namespace
+
+quint32 crc32c(const char *data, qsizetype size, quint32 crc)
+{
+    const CrcTables &t = crcTables();
+    const auto *p = reinterpret_cast<const quint8 *>(data);
+    crc = ~crc;
+    while (size >= 8) {
+        const quint32 lo = (quint32(p[0]) | quint32(p[1]) << 8 | quint32(p[2]) << 16 | quint32(p[3]) << 24) ^ crc;
+        crc = t[7][lo & 0xff] ^ t[6][(lo >> 8) & 0xff] ^ t[5][(lo >> 16) & 0xff] ^ t[4][lo >> 24]
+            ^ t[3][p[4]] ^ t[2][p[5]] ^ t[1][p[6]] ^ t[0][p[7]];
+        p += 8;
+        size -= 8;
+    }
+    while (size-- > 0)
+        crc = (crc >> 8) ^ t[0][(crc ^ *p++) & 0xff];
+    return ~crc;
+}
+
+QByteArray encodeHeader(const Header &header)
+{
+    const QByteArray uri = header.mapUri.toUtf8();
+    QByteArray out;
+    out.reserve(HeaderFixedSize + uri.size() + 4);
+    out.append(Magic, sizeof(Magic));
+    append<quint16>(out, header.version);
+    append<quint16>(out, 0); // flags, none defined
+    append<quint64>(out, header.peerId);
+    append<quint32>(out, quint32(uri.size()));
+    out.append(uri);
+    append<quint32>(out, crc32c(out.constData(), out.size()));
+    return out;
+}
+
+void appendRecord(QByteArray &out, RecordType type, const char *payload, qsizetype size)
+{
+    const qsizetype start = out.size();
+    append<quint32>(out, 0); // checksum, filled in below
+    append<quint32>(out, quint32(size));
+    out.append(char(type));
+    out.append(payload, size);
+    const quint32 crc = crc32c(out.constData() + start + 4, 5 + size);
+    qToLittleEndian<quint32>(crc, out.data() + start);
+}
+
+void appendClockRecord(QByteArray &out, quint64 hlc)
+{
+    char buf[8];
+    qToLittleEndian<quint64>(hlc, buf);
+    appendRecord(out, RecordType::Clock, buf, 8);
+}
+
+void appendSnapshot(QByteArray &out, const MapState &state, quint64 clock)
+{
+    appendClockRecord(out, clock);
+    QByteArray run;
+    run.reserve(RecordTargetBytes + 4096);
+    for (auto it = state.entries().cbegin(); it != state.entries().cend(); ++it) {
+        Wire::appendEntry(run, it.key(), it.value());
+        if (run.size() >= RecordTargetBytes) {
+            appendRecord(out, RecordType::Entries, run);
+            run.clear();
+        }
+    }
+    if (!run.isEmpty())
+        appendRecord(out, RecordType::Entries, run);
+}
+
+QString recordErrorText(RecordError error)
+{
+    switch (error) {
+    case RecordError::None: return QStringLiteral("no error");
+    case RecordError::Truncated: return QStringLiteral("record cut short");
+    case RecordError::BadLength: return QStringLiteral("impossible record length");
+    case RecordError::BadType: return QStringLiteral("unknown record type");
+    case RecordError::BadChecksum: return QStringLiteral("checksum mismatch");
+    case RecordError::BadPayload: return QStringLiteral("record payload does not decode");
+    }
+    return QStringLiteral("unknown record error");
+}
+
+QString errorText(Error error)
+{
+    switch (error) {
+    case Error::None: return QStringLiteral("no error");
+    case Error::TruncatedHeader: return QStringLiteral("file is shorter than a store header");
+    case Error::NotAStore: return QStringLiteral("not a distmap store (bad magic)");
+    case Error::UnsupportedVersion: return QStringLiteral("unsupported store format version");
+    case Error::DamagedHeader: return QStringLiteral("store header is damaged");
+    case Error::ForeignMap: return QStringLiteral("store belongs to another map");
+    }
+    return QStringLiteral("unknown store error");
+}
+
+bool ReadResult::tornTailOnly() const
+{
+    return damage.size() == 1 && damage.first().offset == goodEnd
+        && damage.first().offset + damage.first().length == fileSize;
+}
+
+qsizetype ReadResult::damagedBytes() const
+{
+    qsizetype n = 0;
+    for (const Damage &d : damage)
+        n += d.length;
+    return n;
+}
+
+ReadResult read(const char *data, qsizetype size, const QString &expectedUri)
+{
+    ReadResult r;
+    r.fileSize = size;
+    auto fail = [&r](Error error, const QString &message) {
+        r.error = error;
+        r.message = message;
+        return r;
+    };
+    if (size < qsizetype(sizeof(Magic)) || std::memcmp(data, Magic, sizeof(Magic)) != 0) {
+        // A prefix of the magic is a store cut inside its header, not a stranger.
+        if (size < qsizetype(sizeof(Magic)) && std::memcmp(data, Magic, size_t(size)) == 0)
+            return fail(Error::TruncatedHeader, QStringLiteral("the store header is cut short (%1 bytes)").arg(size));
+        return fail(Error::NotAStore, QStringLiteral("not a distmap store (the file does not start with the store magic)"));
+    }
+    if (size < HeaderFixedSize)
+        return fail(Error::TruncatedHeader, QStringLiteral("the store header is cut short (%1 bytes)").arg(size));
+    r.header.version = load<quint16>(data + 8);
+    // Magic and version come first and keep their place in every version,
+    // so a newer file is named as such instead of looking damaged.
+    if (r.header.version != FormatVersion)
+        return fail(Error::UnsupportedVersion,
+                    QStringLiteral("store format version %1 is not supported (this build reads version %2)")
+                        .arg(r.header.version)
+                        .arg(FormatVersion));
+    const quint16 flags = load<quint16>(data + 10);
+    r.header.peerId = load<quint64>(data + 12);
+    const quint32 uriLength = load<quint32>(data + 20);
+    if (uriLength > MaxUriBytes)
+        return fail(Error::DamagedHeader, QStringLiteral("the store header is damaged (map URI length %1)").arg(uriLength));
+    const qsizetype headerSize = HeaderFixedSize + qsizetype(uriLength) + 4;
+    if (size < headerSize)
+        return fail(Error::TruncatedHeader, QStringLiteral("the store header is cut short (%1 of %2 bytes)").arg(size).arg(headerSize));
+    if (crc32c(data, headerSize - 4) != load<quint32>(data + headerSize - 4))
+        return fail(Error::DamagedHeader, QStringLiteral("the store header is damaged (checksum mismatch)"));
+    if (flags != 0)
+        return fail(Error::UnsupportedVersion, QStringLiteral("the store uses header flags %1 this build does not know").arg(flags));
+    r.header.mapUri = QString::fromUtf8(data + HeaderFixedSize, uriLength);
+    r.headerSize = headerSize;
+    if (!expectedUri.isEmpty() && r.header.mapUri != expectedUri)
+        return fail(Error::ForeignMap, QStringLiteral("the store holds map '%1', not '%2'").arg(r.header.mapUri, expectedUri));
+
+    qsizetype offset = headerSize;
+    r.goodEnd = offset;
+    QVector<Wire::DecodedEntry> entries;
+    while (offset < size) {
+        RecordType type = RecordType::Entries;
+        qsizetype length = 0;
+        RecordError error = checkRecord(data, size, offset, &type, &length);
+        const char *payload = data + offset + RecordHeaderSize;
+        if (error == RecordError::None) {
+            if (type == RecordType::Clock) {
+                if (length == 8)
+                    r.clock = qMax(r.clock, load<quint64>(payload));
+                else
+                    error = RecordError::BadPayload;
+            } else if (length == 0
+                       || Wire::decodeEntries(payload, length, &entries) != Wire::DecodeError::None) {
+                error = RecordError::BadPayload;
+            } else {
+                for (const Wire::DecodedEntry &d : std::as_const(entries)) {
+                    r.clock = qMax(r.clock, d.entry.hlc);
+                    r.state.apply(d.key, d.entry);
+                }
+            }
+        }
+        if (error == RecordError::None) {
+            ++r.records;
+            offset += RecordHeaderSize + length;
+            r.goodEnd = offset;
+            continue;
+        }
+        // Look for the next record that checks out. Records are independent
+        // (last-writer-wins merges them in any order), so everything after a
+        // damaged stretch is still worth loading.
+        Damage damage;
+        damage.offset = offset;
+        damage.reason = error;
+        qsizetype next = offset + 1;
+        for (; next + RecordHeaderSize <= size; ++next) {
+            RecordType t;
+            qsizetype l;
+            if (checkRecord(data, size, next, &t, &l) == RecordError::None)
+                break;
+        }
+        if (next + RecordHeaderSize > size)
+            next = size;
+        damage.length = next - offset;
+        if (!r.damage.isEmpty() && r.damage.last().offset + r.damage.last().length == damage.offset)
+            r.damage.last().length += damage.length; // a false start inside one damaged stretch
+        else
+            r.damage.append(damage);
+        offset = next;
+    }
+    return r;
+}
+
+} // namespace Journal

@@ -1,0 +1,432 @@
+#include "localstore.h"
+
+#include "connection.h"
+#include "distributedmap.h"
+#include "logging.h"
+#include "wire.h"
+
+#include <QCryptographicHash>
+#include <QDateTime>
+#include <QDir>
+#include <QElapsedTimer>
+#include <QFileInfo>
+#include <QRandomGenerator>
+#include <QSaveFile>
+#include <QStandardPaths>
+
+#include <cerrno>
+#include <cstring>
+
+#if defined(Q_OS_WIN)
+#include <io.h>
+#else
+#include <fcntl.h>
+#include <unistd.h>
+#endif
+
+namespace {
+
+// fdatasync where there is one: the data and the size the next read needs,
+// without forcing an mtime update; macOS needs F_FULLFSYNC to reach the disk.
+bool syncFile(int fd)
+{
+#if defined(Q_OS_WIN)
+    return ::_commit(fd) == 0;
+#elif defined(Q_OS_MACOS)
+    return ::fcntl(fd, F_FULLFSYNC) == 0 || ::fsync(fd) == 0;
+#else
+    return ::fdatasync(fd) == 0;
+#endif
+}
+
+// After a rename the directory entry must reach the disk too, or a power
+// cut can bring the old file back.
+void syncDirectory(const QString &path)
+{
+#if !defined(Q_OS_WIN)
+    const int fd = ::open(QFile::encodeName(QFileInfo(path).absolutePath()).constData(), O_RDONLY | O_DIRECTORY);
+    if (fd >= 0) {
+        ::fsync(fd);
+        ::close(fd);
+    }
+#else
+    Q_UNUSED(path);
+#endif
+}
+
+LocalStore::Error storeError(Journal::Error error)
+{
+    switch (error) {
+    case Journal::Error::None: return LocalStore::NoError;
+    case Journal::Error::NotAStore: return LocalStore::NotAStore;
+    case Journal::Error::UnsupportedVersion: return LocalStore::UnsupportedVersion;
+    case Journal::Error::TruncatedHeader:
+    case Journal::Error::DamagedHeader: return LocalStore::DamagedHeader;
+    case Journal::Error::ForeignMap: return LocalStore::ForeignMap;
+    }
+    return LocalStore::IoError;
+}
+
+quint64 randomPeerId()
+{
+    quint64 id = 0;
+    while (id == 0)
+        id = QRandomGenerator::system()->generate64();
+    return id;
+}
+
+QString readableName(const QString &text)
+{
+    QString name;
+    for (const QChar c : text) {
+        const bool plain = (c >= QLatin1Char('a') && c <= QLatin1Char('z')) || (c >= QLatin1Char('A') && c <= QLatin1Char('Z'))
+            || (c >= QLatin1Char('0') && c <= QLatin1Char('9')) || c == QLatin1Char('.') || c == QLatin1Char('-');
+        name.append(plain ? c : QLatin1Char('_'));
+    }
+    while (name.startsWith(QLatin1Char('_')) || name.startsWith(QLatin1Char('.')))
+        name.remove(0, 1);
+    name.truncate(60);
+    return name.isEmpty() ? QStringLiteral("map") : name;
+}
+
+QString shortHash(const QString &text)
+{
+    return QString::fromLatin1(QCryptographicHash::hash(text.toUtf8(), QCryptographicHash::Sha256).toHex().left(12));
+}
+
+} // namespace
+
+LocalStore::LocalStore(const QString &path, const QString &mapUri, QObject *parent)
+    : LocalStore(path, mapUri, Options(), parent)
+{
+}
+
+LocalStore::LocalStore(const QString &path, const QString &mapUri, const Options &options, QObject *parent)
+    : QObject(parent)
+    , m_path(path)
+    , m_mapUri(mapUri)
+    , m_options(options)
+{
+    m_flushTimer.setSingleShot(true);
+    connect(&m_flushTimer, &QTimer::timeout, this, [this] { flush(); });
+    m_gcTimer.setInterval(qMax(1000, m_options.gcIntervalMs));
+    connect(&m_gcTimer, &QTimer::timeout, this, [this] { collectGarbage(); });
+}
+
+LocalStore::~LocalStore()
+{
+    if (m_file.isOpen())
+        flush();
+}
+
+void LocalStore::fail(Error error, const QString &message)
+{
+    m_error = error;
+    m_errorString = message;
+    qCWarning(lcStore).noquote() << message;
+    Q_EMIT errorOccurred(error, message);
+}
+
+void LocalStore::ioError(const QString &message)
+{
+    fail(IoError, QStringLiteral("%1: %2").arg(m_path, message));
+}
+
+bool LocalStore::open()
+{
+    if (m_file.isOpen())
+        return true;
+    QElapsedTimer timer;
+    timer.start();
+    m_error = NoError;
+    m_errorString.clear();
+    m_report = LoadReport();
+
+    const QFileInfo info(m_path);
+    if (!QDir().mkpath(info.absolutePath())) {
+        ioError(QStringLiteral("cannot create the directory %1").arg(info.absolutePath()));
+        return false;
+    }
+    // Two writers appending to one journal would interleave records; the
+    // lock file names its holder and is taken over when that process died.
+    m_lock = std::make_unique<QLockFile>(m_path + QStringLiteral(".lock"));
+    m_lock->setStaleLockTime(0);
+    if (!m_lock->tryLock(0)) {
+        qint64 pid = 0;
+        QString host, app;
+        m_lock->getLockInfo(&pid, &host, &app);
+        m_lock.reset();
+        fail(Locked, QStringLiteral("%1: the store is in use by another process (pid %2 on %3)")
+                         .arg(m_path)
+                         .arg(pid)
+                         .arg(host.isEmpty() ? QStringLiteral("this host") : host));
+        return false;
+    }
+
+    m_loaded = std::make_unique<Journal::ReadResult>();
+    if (!info.exists()) {
+        m_peerId = randomPeerId();
+        if (!writeSnapshot(Journal::encodeHeader({Journal::FormatVersion, m_peerId, m_mapUri}), m_peerId)) {
+            m_lock.reset();
+            return false;
+        }
+        m_report.created = true;
+        qCInfo(lcStore).noquote() << "created" << m_path << "for" << m_mapUri;
+    } else {
+        QFile file(m_path);
+        if (!file.open(QIODevice::ReadOnly)) {
+            ioError(file.errorString());
+            m_lock.reset();
+            return false;
+        }
+        const qint64 size = file.size();
+        QByteArray copy;
+        const char *data = nullptr;
+        // Mapping avoids a second copy of a large store; readAll is the
+        // fallback for file systems that cannot map.
+        if (size > 0)
+            data = reinterpret_cast<const char *>(file.map(0, size));
+        if (!data) {
+            copy = file.readAll();
+            data = copy.constData();
+        }
+        *m_loaded = Journal::read(data, size, m_mapUri);
+        file.close();
+        if (m_loaded->error != Journal::Error::None) {
+            fail(storeError(m_loaded->error), QStringLiteral("%1: %2").arg(m_path, m_loaded->message));
+            m_loaded.reset();
+            m_lock.reset();
+            return false;
+        }
+        m_peerId = m_loaded->header.peerId ? m_loaded->header.peerId : randomPeerId();
+        m_report.records = m_loaded->records;
+        m_report.damagedBytes = m_loaded->damagedBytes();
+        if (m_loaded->tornTailOnly()) {
+            // A crash during an append: everything before it is whole.
+            m_report.tornTail = true;
+            QFile cut(m_path);
+            if (!cut.open(QIODevice::ReadWrite) || !cut.resize(m_loaded->goodEnd) || !syncFile(cut.handle())) {
+                ioError(QStringLiteral("cannot cut off the torn tail: %1").arg(cut.errorString()));
+                m_loaded.reset();
+                m_lock.reset();
+                return false;
+            }
+            qCInfo(lcStore).noquote() << m_path << "recovered from a torn tail of" << m_report.damagedBytes << "bytes";
+        } else if (!m_loaded->damage.isEmpty()) {
+            // Damage inside the file is not a crash we caused: keep the
+            // evidence, load what checks out and rewrite the file at attach.
+            m_report.damagedCopy = m_path + QStringLiteral(".damaged-")
+                + QDateTime::currentDateTime().toString(QStringLiteral("yyyyMMdd-hhmmss"));
+            QFile::copy(m_path, m_report.damagedCopy);
+            m_rewriteOnAttach = true;
+            QStringList ranges;
+            for (const Journal::Damage &d : std::as_const(m_loaded->damage))
+                ranges << QStringLiteral("%1 bytes at %2 (%3)").arg(d.length).arg(d.offset).arg(Journal::recordErrorText(d.reason));
+            qCWarning(lcStore).noquote() << m_path << "is damaged; skipped" << ranges.join(QStringLiteral(", "))
+                                         << "; a copy is in" << m_report.damagedCopy;
+        }
+        if (!m_loaded->header.peerId)
+            m_rewriteOnAttach = true;
+    }
+    if (!openForAppend()) {
+        m_loaded.reset();
+        m_lock.reset();
+        return false;
+    }
+    m_snapshotBytes = m_fileBytes;
+    m_report.fileBytes = m_fileBytes;
+    m_report.entries = m_loaded->state.entryCount();
+    m_report.tombstones = m_loaded->state.tombstoneCount();
+    m_report.elapsedMs = timer.elapsed();
+    return true;
+}
+
+bool LocalStore::openForAppend()
+{
+    m_file.close();
+    m_file.setFileName(m_path);
+    if (!m_file.open(QIODevice::WriteOnly | QIODevice::Append | QIODevice::Unbuffered)) {
+        ioError(QStringLiteral("cannot open for writing: %1").arg(m_file.errorString()));
+        return false;
+    }
+    m_fileBytes = m_file.size();
+    return true;
+}
+
+bool LocalStore::attach(DistributedMap *map)
+{
+    if (!m_file.isOpen() || !map || !m_loaded)
+        return false;
+    m_map = map;
+    if (Connection *connection = map->connection()) {
+        if (connection->state() == Connection::Closed)
+            connection->setPeerId(m_peerId);
+        else
+            qCWarning(lcStore).noquote() << m_path << "attached to an open connection; its writes keep peer id"
+                                         << Wire::peerToString(connection->peerId());
+    }
+    map->clock().observe(m_loaded->clock);
+    QVector<Wire::DecodedEntry> entries;
+    entries.reserve(m_loaded->state.entryCount());
+    qint64 liveBytes = 0;
+    for (auto it = m_loaded->state.entries().cbegin(); it != m_loaded->state.entries().cend(); ++it) {
+        liveBytes += Wire::EntryFixedSize + 4 + it.key().size() + it->value.size();
+        entries.append({it.key(), it.value()});
+    }
+    m_loaded.reset();
+    map->load(entries);
+    entries.clear();
+    connect(map, &DistributedMap::entryApplied, this, &LocalStore::journal);
+
+    const int collected = collectGarbage(); // compacts when it dropped any
+    // A journal much longer than the state it holds is compacted at once.
+    const bool bloated = m_fileBytes > 2 * liveBytes + m_options.compactionMinBytes;
+    const bool compacted = collected > 0 || ((m_rewriteOnAttach || bloated) && compact());
+    m_rewriteOnAttach = false;
+    // Without a fresh snapshot, the live state's size stands in for it when
+    // deciding how much journal is too much.
+    if (!compacted)
+        m_snapshotBytes = qMin(m_fileBytes, liveBytes);
+    if (m_options.tombstoneMaxAgeMs > 0)
+        m_gcTimer.start();
+    return true;
+}
+
+void LocalStore::journal(const QString &key, const Entry &entry)
+{
+    Wire::appendEntry(m_run, key, entry);
+    ++m_lastSeq;
+    if (m_run.size() >= Journal::RecordTargetBytes)
+        sealRun();
+    if (m_options.durability == Durability::EveryWrite) {
+        const quint64 self = m_map && m_map->connection() ? m_map->connection()->peerId() : 0;
+        // Our own writes are durable before set() returns; writes from the
+        // network come in bursts (a sync may bring millions) and can be
+        // fetched again, so they share one fdatasync per event-loop pass.
+        if (entry.writer == self)
+            flush();
+        else if (!m_flushTimer.isActive())
+            m_flushTimer.start(0);
+    } else if (!m_flushTimer.isActive()) {
+        m_flushTimer.start(qMax(0, m_options.batchIntervalMs));
+    }
+}
+
+void LocalStore::sealRun()
+{
+    if (m_run.isEmpty())
+        return;
+    // One record per batch: a torn append loses the batch, never half of it.
+    Journal::appendRecord(m_pending, Journal::RecordType::Entries, m_run);
+    m_run.clear();
+}
+
+bool LocalStore::flush()
+{
+    m_flushTimer.stop();
+    if (!m_file.isOpen())
+        return false;
+    sealRun();
+    if (m_pending.isEmpty())
+        return true;
+    const qint64 written = m_file.write(m_pending);
+    if (written != m_pending.size()) {
+        // Cut a partial append off so the next one starts on a record boundary.
+        const QString why = m_file.errorString();
+        m_file.resize(m_fileBytes);
+        ioError(QStringLiteral("cannot append to the journal: %1").arg(why));
+        m_flushTimer.start(qMax(1000, m_options.batchIntervalMs));
+        return false;
+    }
+    m_fileBytes += written;
+    m_pending.clear();
+    if (!syncFile(m_file.handle())) {
+        // After a failed fdatasync the kernel may have dropped the pages, and
+        // a second call can succeed without writing them: only a complete
+        // rewrite makes these writes durable.
+        ioError(QStringLiteral("fdatasync failed: %1").arg(QString::fromLocal8Bit(strerror(errno))));
+        return compact();
+    }
+    m_durableSeq = m_lastSeq;
+    Q_EMIT durable(m_durableSeq);
+    if (m_map && m_fileBytes - m_snapshotBytes > qMax(m_options.compactionMinBytes, m_snapshotBytes))
+        compact();
+    return true;
+}
+
+bool LocalStore::writeSnapshot(const QByteArray &body, quint64 peerId)
+{
+    Q_UNUSED(peerId);
+    QSaveFile file(m_path);
+    if (!file.open(QIODevice::WriteOnly)) {
+        ioError(QStringLiteral("cannot write a snapshot: %1").arg(file.errorString()));
+        return false;
+    }
+    if (file.write(body) != body.size() || !file.flush() || !syncFile(file.handle())) {
+        const QString why = file.errorString();
+        file.cancelWriting();
+        ioError(QStringLiteral("cannot write a snapshot: %1").arg(why));
+        return false;
+    }
+    if (!file.commit()) {
+        ioError(QStringLiteral("cannot replace the store with its snapshot: %1").arg(file.errorString()));
+        return false;
+    }
+    syncDirectory(m_path);
+    return true;
+}
+
+bool LocalStore::compact()
+{
+    if (!m_file.isOpen() || !m_map)
+        return false;
+    QElapsedTimer timer;
+    timer.start();
+    m_flushTimer.stop();
+    QByteArray body = Journal::encodeHeader({Journal::FormatVersion, m_peerId, m_mapUri});
+    Journal::appendSnapshot(body, m_map->state(), m_map->clock().last());
+    if (!writeSnapshot(body, m_peerId)) {
+        // The old file is untouched: keep appending to it.
+        if (!m_run.isEmpty() || !m_pending.isEmpty())
+            m_flushTimer.start(qMax(1000, m_options.batchIntervalMs));
+        return false;
+    }
+    m_run.clear();
+    m_pending.clear();
+    if (!openForAppend())
+        return false;
+    m_snapshotBytes = m_fileBytes;
+    m_durableSeq = m_lastSeq;
+    qCInfo(lcStore).noquote() << "compacted" << m_path << "to" << m_fileBytes << "bytes in" << timer.elapsed() << "ms";
+    Q_EMIT durable(m_durableSeq);
+    Q_EMIT compacted(m_fileBytes);
+    return true;
+}
+
+int LocalStore::collectGarbage()
+{
+    if (!m_map || m_options.tombstoneMaxAgeMs <= 0)
+        return 0;
+    const int dropped = m_map->purgeTombstones(m_options.tombstoneMaxAgeMs);
+    if (dropped > 0) {
+        qCInfo(lcStore).noquote() << m_path << "dropped" << dropped << "tombstones older than"
+                                  << m_options.tombstoneMaxAgeMs << "ms";
+        // The journal still holds them: only a snapshot forgets them.
+        compact();
+        Q_EMIT garbageCollected(dropped);
+    }
+    return dropped;
+}
+
+QString LocalStore::fileNameFor(const QString &mapUri)
+{
+    return QStringLiteral("%1-%2.distmap").arg(readableName(mapUri), shortHash(mapUri));
+}
+
+QString LocalStore::defaultPathFor(const QUrl &relay, const QString &mapUri)
+{
+    const QString base = QStandardPaths::writableLocation(QStandardPaths::AppDataLocation);
+    const QString server = readableName(QStringLiteral("%1-%2").arg(relay.host()).arg(relay.port(relay.scheme() == QLatin1String("wss") ? 443 : 80)));
+    const QString key = relay.adjusted(QUrl::NormalizePathSegments | QUrl::StripTrailingSlash).toString() + QLatin1Char('\n') + mapUri;
+    return QStringLiteral("%1/maps/%2/%3-%4.distmap").arg(base, server, readableName(mapUri), shortHash(key));
+}

@@ -1,0 +1,161 @@
+#pragma once
+
+#include "journal.h"
+
+#include <QFile>
+#include <QLockFile>
+#include <QObject>
+#include <QPointer>
+#include <QTimer>
+#include <QUrl>
+
+#include <memory>
+
+class DistributedMap;
+
+// Keeps one map's replica (values, tombstones, clocks and this peer's id)
+// in a file, so the map outlives every process that holds it. The format and
+// the durability policy are in docs/PERSISTENCE.md; lib/core/journal.h reads
+// and writes the bytes.
+//
+// Usage: construct, open() (reads the file or creates it), attach(map)
+// before the map's connection is opened: the stored entries are loaded at
+// once (readable and writable offline), the connection claims the stored
+// peer id, and from then on every write that becomes a key's current write,
+// local or from the network, is appended to the journal. The journal is
+// compacted into an atomically replaced snapshot when it outgrows it.
+//
+// Durable means: the record is written and fdatasync() has returned. Each
+// journaled write gets a sequence number (lastSeq()); durable(upToSeq) fires
+// once every write up to it is durable. With EveryWrite, a local set() or
+// remove() is durable before it returns; with Batched, within the batch
+// interval. One thread; a file is held by one LocalStore at a time (lock file).
+class LocalStore : public QObject
+{
+    Q_OBJECT
+    Q_DISABLE_COPY(LocalStore)
+public:
+    enum Error {
+        NoError = 0,
+        IoError,            // the file or its directory cannot be read or written
+        Locked,             // another process holds the store
+        NotAStore,          // the file is something else
+        UnsupportedVersion, // written by a newer (or unknown) format version
+        DamagedHeader,      // the header is cut short or fails its checksum
+        ForeignMap,         // the file holds another map
+    };
+    Q_ENUM(Error)
+
+    enum class Durability {
+        EveryWrite, // fdatasync before a local write returns; network writes once per event-loop pass
+        Batched,    // fdatasync every batchIntervalMs at most, one record per batch
+    };
+    Q_ENUM(Durability)
+
+    struct Options
+    {
+        Durability durability = Durability::Batched;
+        int batchIntervalMs = 100;
+        // Compact when the journal after the snapshot is larger than the
+        // snapshot and than this many bytes.
+        qint64 compactionMinBytes = 4 * 1024 * 1024;
+        // Tombstones older than this are dropped (0: never). A peer offline
+        // for longer may bring a deleted key back: see docs/PERSISTENCE.md.
+        qint64 tombstoneMaxAgeMs = 7LL * 24 * 3600 * 1000;
+        int gcIntervalMs = 3600 * 1000;
+    };
+
+    // What open() found.
+    struct LoadReport
+    {
+        int records = 0;
+        int entries = 0;        // keys, tombstones included
+        int tombstones = 0;
+        qint64 fileBytes = 0;
+        qint64 damagedBytes = 0; // skipped as unreadable
+        bool tornTail = false;   // the damage was a torn last append (crash)
+        bool created = false;    // no file existed; a new one was written
+        QString damagedCopy;     // where a file with mid-file damage was copied
+        qint64 elapsedMs = 0;
+    };
+
+    explicit LocalStore(const QString &path, const QString &mapUri, QObject *parent = nullptr);
+    LocalStore(const QString &path, const QString &mapUri, const Options &options, QObject *parent = nullptr);
+    ~LocalStore() override; // flushes
+
+    QString path() const { return m_path; }
+    QString mapUri() const { return m_mapUri; }
+    const Options &options() const { return m_options; }
+
+    // Reads the store, or creates it (and its directory) when missing. A torn
+    // tail is cut off; a file with other damage is copied aside and rewritten
+    // at attach(). False on errors that leave nothing to load (error()).
+    bool open();
+    bool isOpen() const { return m_file.isOpen(); }
+    Error error() const { return m_error; }
+    QString errorString() const { return m_errorString; }
+    const LoadReport &loadReport() const { return m_report; }
+
+    // The peer id kept in the store (a new store takes a random one).
+    quint64 peerId() const { return m_peerId; }
+
+    // Loads the stored entries into map and journals its writes from now on.
+    // Call after open() and before map->connection()->open(); the map must
+    // be empty of local writes. Runs tombstone GC once. False if not open.
+    bool attach(DistributedMap *map);
+    DistributedMap *map() const { return m_map; }
+
+    quint64 lastSeq() const { return m_lastSeq; }       // last journaled write
+    quint64 durableSeq() const { return m_durableSeq; } // last durable write
+
+    // Writes and fdatasyncs everything pending now. False on an I/O error
+    // (the writes stay pending and are retried).
+    bool flush();
+    // Replaces the file with a snapshot of the attached map.
+    bool compact();
+    // Drops tombstones older than tombstoneMaxAgeMs from the map and, when
+    // there were any, from the file. Returns how many.
+    int collectGarbage();
+
+    // Where the desktop app keeps a map: AppDataLocation/maps/HOST-PORT/
+    // URI-HASH.distmap, a readable name plus a hash of relay URL and URI.
+    static QString defaultPathFor(const QUrl &relay, const QString &mapUri);
+    // A file name for mapUri inside a directory of stores (distmap keep).
+    static QString fileNameFor(const QString &mapUri);
+
+Q_SIGNALS:
+    void durable(quint64 upToSeq);
+    void compacted(qint64 bytes);
+    void garbageCollected(int tombstones);
+    void errorOccurred(LocalStore::Error error, const QString &message);
+
+private:
+    void journal(const QString &key, const Entry &entry);
+    void sealRun();
+    bool writeSnapshot(const QByteArray &body, quint64 peerId);
+    bool openForAppend();
+    void fail(Error error, const QString &message);
+    void ioError(const QString &message);
+
+    QString m_path;
+    QString m_mapUri;
+    Options m_options;
+    Error m_error = NoError;
+    QString m_errorString;
+    LoadReport m_report;
+    std::unique_ptr<QLockFile> m_lock;
+    QFile m_file;
+    quint64 m_peerId = 0;
+    std::unique_ptr<Journal::ReadResult> m_loaded; // between open() and attach()
+    bool m_rewriteOnAttach = false;
+    QPointer<DistributedMap> m_map;
+
+    QByteArray m_run;     // entries not yet sealed into a record
+    QByteArray m_pending; // sealed records not yet written
+    quint64 m_lastSeq = 0;
+    quint64 m_durableSeq = 0;
+    qint64 m_fileBytes = 0;
+    qint64 m_snapshotBytes = 0;
+    QTimer m_flushTimer;
+    QTimer m_gcTimer;
+};
