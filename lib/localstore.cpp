@@ -427,6 +427,10 @@ QString LocalStore::defaultPathFor(const QUrl &relay, const QString &mapUri)
 {
     const QString base = QStandardPaths::writableLocation(QStandardPaths::AppDataLocation);
     const QString server = readableName(QStringLiteral("%1-%2").arg(relay.host()).arg(relay.port(relay.scheme() == QLatin1String("wss") ? 443 : 80)));
-    const QString key = relay.adjusted(QUrl::NormalizePathSegments | QUrl::StripTrailingSlash).toString() + QLatin1Char('\n') + mapUri;
+    // ws://host:1/ and ws://host:1 are one relay.
+    QUrl normalized = relay.adjusted(QUrl::NormalizePathSegments | QUrl::StripTrailingSlash);
+    if (normalized.path() == QLatin1String("/"))
+        normalized.setPath(QString());
+    const QString key = normalized.toString() + QLatin1Char('\n') + mapUri;
     return QStringLiteral("%1/maps/%2/%3-%4.distmap").arg(base, server, readableName(mapUri), shortHash(key));
 }
