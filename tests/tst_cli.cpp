@@ -252,11 +252,14 @@ void tst_Cli::relayRunsHeadlessAndStopsOnSigterm()
     const QString url = startRelay(relay, {QStringLiteral("--log")});
     QVERIFY(!url.isEmpty());
     QCOMPARE(run({QStringLiteral("set"), QStringLiteral("k"), QStringLiteral("1"), QStringLiteral("--url"), url}).exitCode, 0);
+    QByteArray log;
+    // The CLI exits before the relay has seen the socket close: wait for it.
+    QTRY_VERIFY_WITH_TIMEOUT((log += relay.readAllStandardOutput()).contains("disconnect"), Timeout);
     relay.terminate();
     QVERIFY(relay.waitForFinished(Timeout));
     QCOMPARE(relay.exitStatus(), QProcess::NormalExit);
     QCOMPARE(relay.exitCode(), 0);
-    const QByteArray log = relay.readAllStandardOutput();
+    log += relay.readAllStandardOutput();
     QVERIFY2(log.contains("connect 127.0.0.1"), log.constData());
     QVERIFY(log.contains("open /distributed-map"));
     QVERIFY(log.contains("is alone"));
