@@ -11,11 +11,13 @@ constexpr int ExitOk = 0;
 constexpr int ExitNotFound = 1;
 constexpr int ExitUsage = 2;
 constexpr int ExitNetwork = 3;
+constexpr int ExitStore = 4; // a local store cannot be read or written
 
 QString defaultUrl();  // ws://127.0.0.1:7357
 QString defaultMap();  // /distributed-map
 
 int relay(const QStringList &arguments);
 int peer(const QString &command, const QStringList &arguments); // set get del dump watch
+int keep(const QStringList &arguments); // headless persistent peer
 
 } // namespace Commands

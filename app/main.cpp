@@ -24,6 +24,7 @@ static void printUsage(FILE *out)
                "  del        delete KEY\n"
                "  dump       print the whole map as JSON\n"
                "  watch      print every change as JSON lines\n"
+               "  keep       keep maps alive in files under a directory (headless peer)\n"
                "\n"
                "Run 'distmap COMMAND --help' for a command's options.\n",
                out);
@@ -34,13 +35,15 @@ int main(int argc, char *argv[])
     const QString command = argc > 1 ? QString::fromLocal8Bit(argv[1]) : QString();
     static const QStringList peerCommands{QStringLiteral("set"), QStringLiteral("get"), QStringLiteral("del"),
                                           QStringLiteral("dump"), QStringLiteral("watch")};
-    if (command == QLatin1String("relay") || peerCommands.contains(command)) {
+    if (command == QLatin1String("relay") || command == QLatin1String("keep") || peerCommands.contains(command)) {
         // Headless: no display and no platform plugin needed.
         QCoreApplication app(argc, argv);
         QCoreApplication::setApplicationName(QStringLiteral("distmap"));
         QStringList arguments = QCoreApplication::arguments();
         arguments.removeAt(1);
         arguments[0] = QStringLiteral("distmap ") + command;
+        if (command == QLatin1String("keep"))
+            return Commands::keep(arguments);
         return command == QLatin1String("relay") ? Commands::relay(arguments) : Commands::peer(command, arguments);
     }
     if (command == QLatin1String("--help") || command == QLatin1String("-h") || command == QLatin1String("help")) {

@@ -4,6 +4,7 @@
 #include "connection.h"
 #include "distributedmap.h"
 #include "jsontext.h"
+#include "localstore.h"
 #include "wire.h"
 
 #include <QCommandLineParser>
@@ -14,6 +15,7 @@
 #include <QTimer>
 
 #include <cstdio>
+#include <memory>
 
 namespace {
 
@@ -69,7 +71,10 @@ int Commands::peer(const QString &command, const QStringList &arguments)
                                         QStringLiteral("NAME"), QStringLiteral("distmap-cli"));
     const QCommandLineOption timeoutOption(QStringLiteral("timeout"), QStringLiteral("Give up when not synced within this many ms (default 5000)."),
                                            QStringLiteral("MS"), QStringLiteral("5000"));
-    parser.addOptions({urlOption, mapOption, nameOption, timeoutOption});
+    const QCommandLineOption storeOption(QStringLiteral("store"), QStringLiteral("Keep the map in FILE: load it before connecting and store every change. "
+                                                                             "set and del then write at once, even with the relay down."),
+                                         QStringLiteral("FILE"));
+    parser.addOptions({urlOption, mapOption, nameOption, timeoutOption, storeOption});
     const QCommandLineOption stringOption({QStringLiteral("s"), QStringLiteral("string")}, QStringLiteral("Store VALUE as a plain string instead of parsing it as JSON."));
     const QCommandLineOption prettyOption(QStringLiteral("pretty"), QStringLiteral("Indent the JSON output."));
     if (command == QLatin1String("set"))
@@ -136,6 +141,17 @@ int Commands::peer(const QString &command, const QStringList &arguments)
     connection.setReconnectDelays(100, 1000);
     DistributedMap map(&connection, mapUri);
     map.setPresence({{QStringLiteral("name"), parser.value(nameOption)}});
+    // Nothing is stored unless asked: the store is optional and lives (and
+    // flushes, in its destructor) inside the map's lifetime.
+    std::unique_ptr<LocalStore> store;
+    if (parser.isSet(storeOption)) {
+        store = std::make_unique<LocalStore>(parser.value(storeOption), mapUri);
+        if (!store->open()) {
+            std::fprintf(stderr, "distmap %s: %s\n", spec->name, qPrintable(store->errorString()));
+            return ExitStore;
+        }
+        store->attach(&map);
+    }
     int exitCode = ExitOk;
     auto finish = [&exitCode](int code) {
         exitCode = code;
@@ -151,7 +167,11 @@ int Commands::peer(const QString &command, const QStringList &arguments)
     });
     QTimer timeout;
     timeout.setSingleShot(true);
+    bool writtenOffline = false;
     QObject::connect(&timeout, &QTimer::timeout, &map, [&] {
+        if (writtenOffline)
+            std::fprintf(stderr, "distmap %s: the change is saved in %s and goes out with the next sync\n", spec->name,
+                         qPrintable(store->path()));
         std::fprintf(stderr, "distmap %s: no sync with %s within %d ms: %s\n", spec->name, qPrintable(url.toString()), timeoutMs,
                      qPrintable(lastError.isEmpty() ? QStringLiteral("no answer") : lastError));
         finish(ExitNetwork);
@@ -163,7 +183,7 @@ int Commands::peer(const QString &command, const QStringList &arguments)
     QObject::connect(&connection, &Connection::pongReceived, &map, [&](quint32 seq) {
         if (seq != pingSeq)
             return;
-        if (map.lastSyncSource() == 0 && map.peers().isEmpty())
+        if (map.lastSyncSource() == 0 && map.peers().isEmpty() && !store)
             std::fprintf(stderr, "distmap: warning: no other peer holds %s; the value lives only in peers and "
                                  "vanished with this process\n", qPrintable(mapUri));
         finish(ExitOk);
@@ -219,7 +239,9 @@ int Commands::peer(const QString &command, const QStringList &arguments)
                        {QStringLiteral("peer"), Wire::peerToString(connection.peerId())},
                        {QStringLiteral("size"), map.size()}});
         } else if (isWrite) {
-            if (command == QLatin1String("set")) {
+            if (writtenOffline) {
+                // Made before the sync, which has sent it.
+            } else if (command == QLatin1String("set")) {
                 map.set(key, newValue);
             } else if (!map.remove(key)) {
                 std::fprintf(stderr, "distmap del: key '%s' not found in %s\n", qPrintable(key), qPrintable(mapUri));
@@ -233,6 +255,12 @@ int Commands::peer(const QString &command, const QStringList &arguments)
             timeout.start(timeoutMs);
         }
     });
+    if (store && isWrite) {
+        // With a store the write is made (and kept) at once, relay or not;
+        // the two-way sync sends it. A del of a key only the network knows
+        // waits for the sync like without a store.
+        writtenOffline = command == QLatin1String("set") ? map.set(key, newValue) : map.remove(key);
+    }
     connection.open();
     QCoreApplication::exec();
     return exitCode;

@@ -123,7 +123,9 @@ void LocalStore::fail(Error error, const QString &message)
 {
     m_error = error;
     m_errorString = message;
-    qCWarning(lcStore).noquote() << message;
+    // errorOccurred and errorString() carry it to the user; the log line is
+    // for diagnostics only, so that a CLI does not print it twice.
+    qCInfo(lcStore).noquote() << message;
     Q_EMIT errorOccurred(error, message);
 }
 

@@ -1,0 +1,214 @@
+#include "commands.h"
+#include "signalwatcher.h"
+
+#include "connection.h"
+#include "distributedmap.h"
+#include "localstore.h"
+#include "wire.h"
+
+#include <QCommandLineParser>
+#include <QCoreApplication>
+#include <QDateTime>
+#include <QDir>
+#include <QRegularExpression>
+#include <QTimer>
+
+#include <cstdio>
+#include <memory>
+
+namespace {
+
+void logLine(const QString &line)
+{
+    std::printf("%s %s\n", qPrintable(QDateTime::currentDateTime().toString(Qt::ISODateWithMs)), qPrintable(line));
+    std::fflush(stdout);
+}
+
+// One kept map. Each has its own connection so that it can claim the peer
+// id its store remembers (one connection carries one id). Members are
+// destroyed bottom-up: the store flushes before its map goes away.
+struct Kept
+{
+    std::unique_ptr<Connection> connection;
+    std::unique_ptr<DistributedMap> map;
+    std::unique_ptr<LocalStore> store;
+    quint64 storedSinceLog = 0;
+};
+
+} // namespace
+
+int Commands::keep(const QStringList &arguments)
+{
+    QCommandLineParser parser;
+    parser.setApplicationDescription(QStringLiteral(
+        "Keeps maps alive without a GUI: a peer that holds each map in a file under DIR, loads it at start, "
+        "syncs it with the other peers through the relay and stores every change. Stops cleanly on SIGTERM or "
+        "SIGINT, flushing the stores."));
+    parser.addHelpOption();
+    const QCommandLineOption urlOption(QStringLiteral("url"), QStringLiteral("Relay URL (default %1).").arg(defaultUrl()),
+                                       QStringLiteral("URL"), defaultUrl());
+    const QCommandLineOption mapOption(QStringLiteral("map"), QStringLiteral("Map URI to keep; repeat for more maps (required)."),
+                                       QStringLiteral("URI"));
+    const QCommandLineOption storeOption(QStringLiteral("store"), QStringLiteral("Directory for the store files, created if missing (required)."),
+                                         QStringLiteral("DIR"));
+    const QCommandLineOption durabilityOption(QStringLiteral("durability"),
+                                              QStringLiteral("'batched' (fdatasync every --batch-ms) or 'every' (every local write; "
+                                                             "network writes once per event-loop pass). Default batched."),
+                                              QStringLiteral("MODE"), QStringLiteral("batched"));
+    const QCommandLineOption batchOption(QStringLiteral("batch-ms"), QStringLiteral("Longest delay before a write is fdatasynced in batched mode (default 100)."),
+                                         QStringLiteral("MS"), QStringLiteral("100"));
+    const QCommandLineOption gcOption(QStringLiteral("tombstone-days"),
+                                      QStringLiteral("Drop tombstones older than this many days; 0 keeps them forever (default 7). "
+                                                     "A peer offline for longer may bring deleted keys back."),
+                                      QStringLiteral("DAYS"), QStringLiteral("7"));
+    const QCommandLineOption nameOption(QStringLiteral("name"), QStringLiteral("Display name other peers see (default: distmap-keep)."),
+                                        QStringLiteral("NAME"), QStringLiteral("distmap-keep"));
+    parser.addOptions({urlOption, mapOption, storeOption, durabilityOption, batchOption, gcOption, nameOption});
+
+    const char *usage = "Usage: distmap keep --map URI [--map URI...] --store DIR [options]";
+    if (!parser.parse(arguments)) {
+        std::fprintf(stderr, "distmap keep: %s\n%s\n", qPrintable(parser.errorText()), usage);
+        return ExitUsage;
+    }
+    if (parser.isSet(QStringLiteral("help"))) {
+        QString help = parser.helpText();
+        help.replace(QRegularExpression(QStringLiteral("^Usage: [^\\n]*")), QString::fromLatin1(usage));
+        std::fputs(qPrintable(help), stdout);
+        return ExitOk;
+    }
+    auto usageError = [usage](const QString &message) {
+        std::fprintf(stderr, "distmap keep: %s\n%s\n", qPrintable(message), usage);
+        return ExitUsage;
+    };
+    if (!parser.positionalArguments().isEmpty())
+        return usageError(QStringLiteral("unexpected argument '%1'").arg(parser.positionalArguments().first()));
+    const QUrl url(parser.value(urlOption), QUrl::StrictMode);
+    if (!url.isValid() || (url.scheme() != QLatin1String("ws") && url.scheme() != QLatin1String("wss")) || url.host().isEmpty())
+        return usageError(QStringLiteral("--url must look like ws://HOST:PORT, not '%1'").arg(parser.value(urlOption)));
+    QStringList maps = parser.values(mapOption);
+    if (maps.isEmpty())
+        return usageError(QStringLiteral("give at least one --map URI"));
+    if (maps.contains(QString()))
+        return usageError(QStringLiteral("--map must not be empty"));
+    maps.removeDuplicates();
+    const QString dir = parser.value(storeOption);
+    if (dir.isEmpty())
+        return usageError(QStringLiteral("--store DIR is required: the keeper exists to store maps"));
+    LocalStore::Options options;
+    const QString durability = parser.value(durabilityOption);
+    if (durability == QLatin1String("every"))
+        options.durability = LocalStore::Durability::EveryWrite;
+    else if (durability == QLatin1String("batched"))
+        options.durability = LocalStore::Durability::Batched;
+    else
+        return usageError(QStringLiteral("--durability must be 'batched' or 'every', not '%1'").arg(durability));
+    bool ok = false;
+    options.batchIntervalMs = parser.value(batchOption).toInt(&ok);
+    if (!ok || options.batchIntervalMs < 0 || options.batchIntervalMs > 60000)
+        return usageError(QStringLiteral("--batch-ms must be a number from 0 to 60000"));
+    const double days = parser.value(gcOption).toDouble(&ok);
+    if (!ok || days < 0)
+        return usageError(QStringLiteral("--tombstone-days must be a number of days, 0 or more"));
+    options.tombstoneMaxAgeMs = qint64(days * 24 * 3600 * 1000);
+
+    // Open every store before connecting anything: a bad file stops the
+    // keeper at once instead of leaving it half serving.
+    std::vector<std::unique_ptr<Kept>> kept;
+    for (const QString &uri : std::as_const(maps)) {
+        auto k = std::make_unique<Kept>();
+        k->connection = std::make_unique<Connection>(url);
+        k->map = std::make_unique<DistributedMap>(k->connection.get(), uri);
+        k->map->setPresence({{QStringLiteral("name"), parser.value(nameOption)}});
+        k->store = std::make_unique<LocalStore>(QDir(dir).filePath(LocalStore::fileNameFor(uri)), uri, options);
+        if (!k->store->open()) {
+            std::fprintf(stderr, "distmap keep: %s\n", qPrintable(k->store->errorString()));
+            return ExitStore;
+        }
+        const LocalStore::LoadReport &report = k->store->loadReport();
+        if (report.created) {
+            logLine(QStringLiteral("%1: new store %2").arg(uri, k->store->path()));
+        } else {
+            logLine(QStringLiteral("%1: loaded %2 entries (%3 tombstones) from %4 in %5 ms")
+                        .arg(uri)
+                        .arg(report.entries)
+                        .arg(report.tombstones)
+                        .arg(k->store->path())
+                        .arg(report.elapsedMs));
+        }
+        if (report.tornTail)
+            logLine(QStringLiteral("%1: cut off a torn last write (%2 bytes) left by a crash").arg(uri).arg(report.damagedBytes));
+        else if (report.damagedBytes > 0)
+            logLine(QStringLiteral("%1: skipped %2 damaged bytes; the damaged file was copied to %3")
+                        .arg(uri)
+                        .arg(report.damagedBytes)
+                        .arg(report.damagedCopy));
+        k->store->attach(k->map.get());
+        kept.push_back(std::move(k));
+    }
+
+    for (const auto &k : kept) {
+        Kept *p = k.get();
+        const QString uri = p->map->uri();
+        QObject::connect(p->connection.get(), &Connection::stateChanged, p->map.get(), [p, uri, url](Connection::State state) {
+            if (state == Connection::Connected)
+                logLine(QStringLiteral("%1: connected to %2 as peer %3").arg(uri, url.toString(), Wire::peerToString(p->connection->peerId())));
+            else if (state == Connection::Reconnecting)
+                logLine(QStringLiteral("%1: relay %2 unreachable, retrying").arg(uri, url.toString()));
+        });
+        QObject::connect(p->map.get(), &DistributedMap::syncingChanged, p->map.get(), [p, uri](bool syncing) {
+            if (syncing)
+                return;
+            const quint64 source = p->map->lastSyncSource();
+            if (source)
+                logLine(QStringLiteral("%1: synced with peer %2: %3 keys").arg(uri, Wire::peerToString(source)).arg(p->map->size()));
+            else
+                logLine(QStringLiteral("%1: no other peer holds it; serving %2 keys from the store").arg(uri).arg(p->map->size()));
+        });
+        QObject::connect(p->map.get(), &DistributedMap::errorOccurred, p->map.get(), [uri](const QString &message) {
+            std::fprintf(stderr, "distmap keep: %s: %s\n", qPrintable(uri), qPrintable(message));
+        });
+        QObject::connect(p->store.get(), &LocalStore::errorOccurred, p->map.get(), [](LocalStore::Error, const QString &message) {
+            std::fprintf(stderr, "distmap keep: %s\n", qPrintable(message));
+        });
+        QObject::connect(p->store.get(), &LocalStore::garbageCollected, p->map.get(), [uri](int n) {
+            logLine(QStringLiteral("%1: dropped %2 old tombstones").arg(uri).arg(n));
+        });
+    }
+
+    // A line per second at most about what was stored: enough to see the
+    // keeper working without a line per write.
+    QTimer summary;
+    summary.setInterval(1000);
+    QObject::connect(&summary, &QTimer::timeout, &summary, [&kept] {
+        for (const auto &k : kept) {
+            const quint64 seq = k->store->durableSeq();
+            if (seq > k->storedSinceLog) {
+                logLine(QStringLiteral("%1: stored %2 writes").arg(k->map->uri()).arg(seq - k->storedSinceLog));
+                k->storedSinceLog = seq;
+            }
+        }
+    });
+    summary.start();
+
+    SignalWatcher watcher;
+    int exitCode = ExitOk;
+    QObject::connect(&watcher, &SignalWatcher::terminationRequested, &watcher, [&kept, &exitCode](int signal) {
+        for (const auto &k : kept) {
+            if (!k->store->flush())
+                exitCode = ExitStore;
+            logLine(QStringLiteral("%1: flushed %2 (%3 writes this run)")
+                        .arg(k->map->uri(), k->store->path())
+                        .arg(k->store->durableSeq()));
+        }
+        logLine(QStringLiteral("stopped on signal %1").arg(signal));
+        QCoreApplication::exit(exitCode);
+    });
+
+    for (const auto &k : kept)
+        k->connection->open();
+    const int code = QCoreApplication::exec();
+    // Leave the maps before the event loop is gone; the stores flush again
+    // (a no-op) as they are destroyed.
+    kept.clear();
+    return code;
+}
