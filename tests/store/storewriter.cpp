@@ -1,0 +1,78 @@
+// Helper for tst_storecrash (not a test): writes to a store without end and
+// prints "durable N" once every operation up to N is durable, until it is
+// killed. Operation i touches key k(i % 257): a delete when i % 5 == 4,
+// otherwise a set to i, so the parent can replay what each ack covers.
+//
+// Usage: storewriter PATH FIRST-OP every|batched BATCH-MS COMPACT-BYTES
+
+#include "connection.h"
+#include "distributedmap.h"
+#include "localstore.h"
+
+#include <QCoreApplication>
+#include <QTimer>
+
+#include <cstdio>
+#include <deque>
+
+int main(int argc, char *argv[])
+{
+    QCoreApplication app(argc, argv);
+    const QStringList args = app.arguments();
+    if (args.size() != 6) {
+        std::fprintf(stderr, "usage: storewriter PATH FIRST-OP every|batched BATCH-MS COMPACT-BYTES\n");
+        return 2;
+    }
+    LocalStore::Options options;
+    options.durability = args[3] == QLatin1String("every") ? LocalStore::Durability::EveryWrite : LocalStore::Durability::Batched;
+    options.batchIntervalMs = args[4].toInt();
+    options.compactionMinBytes = args[5].toLongLong();
+    options.tombstoneMaxAgeMs = 0; // the parent's model keeps every tombstone
+
+    const QString uri = QStringLiteral("/crash-test");
+    Connection connection(QUrl(QStringLiteral("ws://127.0.0.1:9"))); // never opened
+    DistributedMap map(&connection, uri);
+    LocalStore store(args[1], uri, options);
+    if (!store.open() || !store.attach(&map)) {
+        std::printf("error %s\n", qPrintable(store.errorString()));
+        return 1;
+    }
+
+    struct Pending
+    {
+        quint64 seq;
+        qint64 op;
+    };
+    std::deque<Pending> pending;
+    qint64 next = args[2].toLongLong();
+    qint64 acked = -1;
+    auto report = [&] {
+        while (!pending.empty() && pending.front().seq <= store.durableSeq()) {
+            acked = pending.front().op;
+            pending.pop_front();
+        }
+        if (acked >= 0) {
+            std::printf("durable %lld\n", acked);
+            std::fflush(stdout);
+            acked = -1;
+        }
+    };
+    QObject::connect(&store, &LocalStore::durable, &store, report);
+
+    QTimer burst;
+    burst.setInterval(0);
+    QObject::connect(&burst, &QTimer::timeout, &map, [&] {
+        for (int n = 0; n < 50; ++n, ++next) {
+            const QString key = QStringLiteral("k%1").arg(next % 257);
+            if (next % 5 == 4)
+                map.remove(key); // a no-op when the key is not live
+            else
+                map.set(key, double(next));
+            // Ops that wrote nothing are covered by the last write's seq.
+            pending.push_back({store.lastSeq(), next});
+            report();
+        }
+    });
+    burst.start();
+    return app.exec();
+}
