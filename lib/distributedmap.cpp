@@ -18,10 +18,11 @@ constexpr int DefaultSyncTimeoutMs = 10000;
 
 int bucketCountFor(int entries)
 {
-    // About four entries per bucket keeps the part of the map that a few
-    // differences drag along small, while the digest stays at most 512 KiB.
+    // About sixteen entries per bucket: a verify round then costs 0.5 bytes
+    // of digest per entry each way, and a few lost writes drag along only a
+    // few dozen neighbours. 65536 buckets (512 KiB) at most.
     int n = 1;
-    while (n < entries / 4 && n < Wire::MaxBucketCount)
+    while (n < entries / 16 && n < Wire::MaxBucketCount)
         n <<= 1;
     return n;
 }
@@ -36,6 +37,7 @@ QJsonValue parseValue(const QByteArray &text)
 struct DistributedMap::Serving
 {
     quint32 syncId = 0;
+    quint64 since = Wire::SinceNever;
     QHash<QString, Entry> snapshot; // implicitly shared copy: cheap until we write
     QHash<QString, Entry>::const_iterator it;
     QVector<quint64> digest;
@@ -300,6 +302,10 @@ void DistributedMap::handleControl(const QString &type, const QJsonObject &messa
             Q_EMIT peerPresenceChanged(*it);
         }
     } else if (type == QLatin1String("alone")) {
+        // Nobody else holds the map yet: our state is the map's state, and
+        // peers joining later will sync from us.
+        m_pushCandidates.clear();
+        m_candidatesKnown = false;
         if (m_syncing)
             finishSync(0);
     }
@@ -336,6 +342,8 @@ void DistributedMap::handleFrame(const Wire::Header &header, const QByteArray &f
 
 void DistributedMap::applyRemote(const QString &key, const Entry &entry, quint64 from, Source source, bool logDelta)
 {
+    if (source != Source::Store)
+        m_networkHlc = qMax(m_networkHlc, entry.hlc);
     const MapState::Result result = m_state.apply(key, entry);
     if (logDelta) {
         DeltaEvent event;
@@ -461,19 +469,51 @@ void DistributedMap::startSync()
     if (!m_connection || !m_mapId)
         return;
     setSyncing(true);
+    sendSyncRequest(m_state.entryCount() == 0 ? SyncPhase::Full : SyncPhase::Catchup);
+}
+
+void DistributedMap::sendSyncRequest(SyncPhase phase)
+{
+    m_syncPhase = phase;
     ++m_syncId;
     m_syncSource = 0;
-    m_candidatesKnown = false;
     m_pushCandidates.clear();
-    m_requestDigest = m_state.digest(bucketCountFor(m_state.entryCount()));
+    m_candidatesKnown = false;
+    Wire::SyncRequest request;
+    request.syncId = m_syncId;
+    switch (phase) {
+    case SyncPhase::Full:
+        request.since = 0;
+        m_requestDigest.clear();
+        break;
+    case SyncPhase::Catchup:
+        // Everything newer than the last write we heard of; our own entries
+        // in that range may be news to the network (offline edits).
+        request.since = m_networkHlc;
+        m_requestDigest.clear();
+        for (auto it = m_state.entries().cbegin(); it != m_state.entries().cend(); ++it) {
+            if (it->hlc > request.since)
+                m_pushCandidates.insert(it.key(), it.value());
+        }
+        m_candidatesKnown = true;
+        break;
+    case SyncPhase::Verify:
+        // Catches what the catch-up cannot see: writes lost in transit
+        // that are older than the newest one we heard of.
+        request.since = Wire::SinceNever;
+        m_requestDigest = m_state.digest(bucketCountFor(m_state.entryCount()));
+        break;
+    }
+    request.digest = m_requestDigest;
     QByteArray frame;
     Wire::appendHeader(frame, {Wire::Type::SyncRequest, 0, m_mapId, 0});
-    frame.append(Wire::encodeSyncRequest({m_syncId, m_requestDigest}));
+    frame.append(Wire::encodeSyncRequest(request));
     // Deltas queued so far go first, so the responder's view is not behind ours.
     flushOutgoing();
     m_connection->sendBinary(frame);
     m_syncTimer.start();
-    qCDebug(lcNet) << m_uri << "sync request" << m_syncId << "buckets" << m_requestDigest.size();
+    qCDebug(lcNet) << m_uri << "sync request" << m_syncId << "phase" << int(phase) << "since" << request.since
+                   << "buckets" << m_requestDigest.size();
 }
 
 void DistributedMap::restartSync(const QString &why)
@@ -499,7 +539,7 @@ void DistributedMap::handleSyncData(const Wire::Header &header, const QByteArray
         m_syncSource = header.peer;
     m_syncTimer.start();
 
-    if (chunk.seq == 0) {
+    if (chunk.seq == 0 && !m_requestDigest.isEmpty()) {
         if (chunk.digest.size() != m_requestDigest.size()) {
             restartSync(QStringLiteral("responder sent a digest of the wrong size"));
             return;
@@ -537,13 +577,18 @@ void DistributedMap::handleSyncData(const Wire::Header &header, const QByteArray
     Q_EMIT deltaObserved(event);
 
     sendAddressed(Wire::Type::SyncAck, header.peer, Wire::encodeSyncAck({chunk.syncId, chunk.seq}));
-    if (chunk.final)
-        finishSync(header.peer);
+    if (!chunk.final)
+        return;
+    if (m_syncPhase == SyncPhase::Catchup) {
+        pushCandidates();
+        sendSyncRequest(SyncPhase::Verify);
+        return;
+    }
+    finishSync(header.peer);
 }
 
-void DistributedMap::finishSync(quint64 source)
+void DistributedMap::pushCandidates()
 {
-    m_syncTimer.stop();
     if (m_candidatesKnown) {
         for (auto it = m_pushCandidates.cbegin(); it != m_pushCandidates.cend(); ++it) {
             if (const Entry *current = m_state.find(it.key()))
@@ -555,6 +600,12 @@ void DistributedMap::finishSync(quint64 source)
     m_pushCandidates.clear();
     m_candidatesKnown = false;
     flushOutgoing();
+}
+
+void DistributedMap::finishSync(quint64 source)
+{
+    m_syncTimer.stop();
+    pushCandidates();
     m_lastSyncSource = source;
     if (m_connection && m_mapId)
         m_connection->sendControl({{QStringLiteral("type"), QStringLiteral("ready")},
@@ -588,17 +639,22 @@ void DistributedMap::handleSyncRequest(const Wire::Header &header, const QByteAr
     }
     auto serving = std::make_shared<Serving>();
     serving->syncId = request.syncId;
+    serving->since = request.since;
     serving->snapshot = m_state.entries();
     serving->it = serving->snapshot.cbegin();
     const int n = int(request.digest.size());
-    serving->digest = m_state.digest(n);
-    serving->differs.resize(n);
-    bool all = true;
-    for (int i = 0; i < n; ++i) {
-        serving->differs[i] = serving->digest[i] != request.digest[i];
-        all = all && serving->differs[i];
+    if (n > 0) {
+        serving->digest = m_state.digest(n);
+        serving->differs.resize(n);
+        bool all = true;
+        for (int i = 0; i < n; ++i) {
+            serving->differs[i] = serving->digest[i] != request.digest[i];
+            all = all && serving->differs[i];
+        }
+        serving->all = all;
+    } else {
+        serving->all = request.since == 0;
     }
-    serving->all = all;
     m_serving.insert(header.peer, serving);
     qCDebug(lcNet) << m_uri << "serving sync" << request.syncId << "to" << Wire::peerToString(header.peer);
     pumpServing(header.peer);
@@ -628,7 +684,8 @@ void DistributedMap::pumpServing(quint64 requester)
         QByteArray entries;
         entries.reserve(ChunkBytes + 1024);
         while (s->it != s->snapshot.cend() && entries.size() < ChunkBytes) {
-            if (s->all || s->differs[MapState::bucketOf(MapState::keyHash(s->it.key()), n)])
+            if (s->all || s->it->hlc > s->since
+                || (n > 0 && s->differs[MapState::bucketOf(MapState::keyHash(s->it.key()), n)]))
                 Wire::appendEntry(entries, s->it.key(), s->it.value());
             ++s->it;
         }

@@ -164,6 +164,7 @@ private:
     void startSync();
     void restartSync(const QString &why);
     void finishSync(quint64 source);
+    void pushCandidates();
     void markReady();
     void handleDelta(const Wire::Header &header, const QByteArray &frame, Source source);
     void handleSyncRequest(const Wire::Header &header, const QByteArray &frame);
@@ -189,7 +190,14 @@ private:
     QByteArray m_outRepair;
     QTimer m_flushTimer;
 
-    // Requester side of a sync.
+    // Requester side of a sync. A peer that already holds entries first
+    // catches up on everything newer than what it last heard from the
+    // network, then verifies the rest with a digest; an empty peer takes a
+    // plain full copy.
+    enum class SyncPhase { Full, Catchup, Verify };
+    void sendSyncRequest(SyncPhase phase);
+    SyncPhase m_syncPhase = SyncPhase::Full;
+    quint64 m_networkHlc = 0; // greatest hlc received from other peers
     quint32 m_syncId = 0;
     quint64 m_syncSource = 0;
     quint64 m_lastSyncSource = 0;

@@ -310,7 +310,7 @@ void tst_Relay::syncWithNoReadyPeerAnswersAlone()
     QVERIFY(a.hello(QStringLiteral("00000000000000a2")) && b.hello(QStringLiteral("00000000000000b2")));
     const quint32 id = a.open(QStringLiteral("/s"));
     b.open(QStringLiteral("/s"));
-    const QByteArray request = frame(Wire::Type::SyncRequest, id, 0, Wire::encodeSyncRequest({1, {0}}));
+    const QByteArray request = frame(Wire::Type::SyncRequest, id, 0, Wire::encodeSyncRequest({1, 0, {}}));
     a.sendBinary(request);
     QVERIFY(a.waitFor(QStringLiteral("alone")));
     // a is now ready as far as the relay knows: b's request goes to a.

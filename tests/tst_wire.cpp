@@ -232,13 +232,22 @@ void tst_Wire::everyTruncationOfAnEntryRunIsRejected()
 
 void tst_Wire::syncRequestRoundTrip()
 {
-    Wire::SyncRequest in{7, {1, 2, 3, 4}};
+    Wire::SyncRequest in{7, 0x1122334455667788ull, {1, 2, 3, 4}};
     const QByteArray bytes = Wire::encodeSyncRequest(in);
-    QCOMPARE(bytes.size(), 4 + 4 + 4 * 8);
+    QCOMPARE(bytes.size(), 4 + 8 + 4 + 4 * 8);
+    QCOMPARE(bytes.left(16).toHex(), QByteArray("07000000" "8877665544332211" "04000000"));
     Wire::SyncRequest out;
     QCOMPARE(Wire::decodeSyncRequest(bytes.constData(), bytes.size(), &out), Wire::DecodeError::None);
     QCOMPARE(out.syncId, 7u);
+    QCOMPARE(out.since, 0x1122334455667788ull);
     QCOMPARE(out.digest, in.digest);
+
+    // A request without a digest asks by age only.
+    const QByteArray byAge = Wire::encodeSyncRequest({8, 99, {}});
+    QCOMPARE(byAge.size(), 16);
+    QCOMPARE(Wire::decodeSyncRequest(byAge.constData(), byAge.size(), &out), Wire::DecodeError::None);
+    QCOMPARE(out.since, 99ull);
+    QVERIFY(out.digest.isEmpty());
 }
 
 void tst_Wire::malformedSyncRequests_data()
@@ -246,12 +255,12 @@ void tst_Wire::malformedSyncRequests_data()
     QTest::addColumn<QByteArray>("bytes");
     QTest::addColumn<Wire::DecodeError>("error");
     QTest::newRow("nothing") << QByteArray() << Wire::DecodeError::Truncated;
-    QTest::newRow("no bucket count") << le32(1) << Wire::DecodeError::Truncated;
-    QTest::newRow("zero buckets") << (le32(1) + le32(0)) << Wire::DecodeError::BadBucketCount;
-    QTest::newRow("three buckets") << (le32(1) + le32(3) + QByteArray(24, 0)) << Wire::DecodeError::BadBucketCount;
-    QTest::newRow("2^17 buckets") << (le32(1) + le32(1u << 17)) << Wire::DecodeError::BadBucketCount;
-    QTest::newRow("fewer hashes than announced") << (le32(1) + le32(4) + QByteArray(24, 0)) << Wire::DecodeError::Truncated;
-    QTest::newRow("bytes after the digest") << (le32(1) + le32(1) + QByteArray(9, 0)) << Wire::DecodeError::TrailingBytes;
+    QTest::newRow("no since") << le32(1) << Wire::DecodeError::Truncated;
+    QTest::newRow("no bucket count") << (le32(1) + le64(0)) << Wire::DecodeError::Truncated;
+    QTest::newRow("three buckets") << (le32(1) + le64(0) + le32(3) + QByteArray(24, 0)) << Wire::DecodeError::BadBucketCount;
+    QTest::newRow("2^17 buckets") << (le32(1) + le64(0) + le32(1u << 17)) << Wire::DecodeError::BadBucketCount;
+    QTest::newRow("fewer hashes than announced") << (le32(1) + le64(0) + le32(4) + QByteArray(24, 0)) << Wire::DecodeError::Truncated;
+    QTest::newRow("bytes after the digest") << (le32(1) + le64(0) + le32(1) + QByteArray(9, 0)) << Wire::DecodeError::TrailingBytes;
 }
 
 void tst_Wire::malformedSyncRequests()

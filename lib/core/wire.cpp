@@ -234,8 +234,9 @@ DecodeError decodeEntries(const char *data, qsizetype size, QVector<DecodedEntry
 QByteArray encodeSyncRequest(const SyncRequest &request)
 {
     QByteArray out;
-    out.reserve(8 + request.digest.size() * 8);
+    out.reserve(16 + request.digest.size() * 8);
     append<quint32>(out, request.syncId);
+    append<quint64>(out, request.since);
     appendDigest(out, request.digest);
     return out;
 }
@@ -244,9 +245,9 @@ DecodeError decodeSyncRequest(const char *data, qsizetype size, SyncRequest *out
 {
     Reader r(data, size);
     SyncRequest request;
-    if (!r.read(&request.syncId))
+    if (!r.read(&request.syncId) || !r.read(&request.since))
         return DecodeError::Truncated;
-    if (DecodeError e = readDigest(r, &request.digest, false); e != DecodeError::None)
+    if (DecodeError e = readDigest(r, &request.digest, true); e != DecodeError::None)
         return e;
     if (!r.atEnd())
         return DecodeError::TrailingBytes;

@@ -103,8 +103,10 @@ DecodeError decodeEntries(const char *data, qsizetype size, QVector<DecodedEntry
 struct SyncRequest
 {
     quint32 syncId = 0;
-    QVector<quint64> digest; // power-of-two bucket count
+    quint64 since = 0;       // send every entry with hlc > since (~0: none by age)
+    QVector<quint64> digest; // empty, or a power-of-two bucket count: also send differing buckets
 };
+constexpr quint64 SinceNever = ~quint64(0);
 QByteArray encodeSyncRequest(const SyncRequest &request);
 DecodeError decodeSyncRequest(const char *data, qsizetype size, SyncRequest *out);
 
