@@ -23,7 +23,11 @@ int Commands::relay(const QStringList &arguments)
     const QCommandLineOption logOption(QStringLiteral("log"), QStringLiteral("Print one line per connect, disconnect, map open/close and sync routing."));
     const QCommandLineOption maxMessageOption(QStringLiteral("max-message"), QStringLiteral("Largest message accepted, in bytes (default 16777216)."),
                                               QStringLiteral("BYTES"), QStringLiteral("16777216"));
-    parser.addOptions({hostOption, portOption, logOption, maxMessageOption});
+    const QCommandLineOption maxConnectionsOption(QStringLiteral("max-connections"), QStringLiteral("Most connections at once, handshakes included (default 10000)."),
+                                                  QStringLiteral("N"), QStringLiteral("10000"));
+    const QCommandLineOption perAddressOption(QStringLiteral("max-per-address"), QStringLiteral("Most connections from one address (default 2000)."),
+                                              QStringLiteral("N"), QStringLiteral("2000"));
+    parser.addOptions({hostOption, portOption, logOption, maxMessageOption, maxConnectionsOption, perAddressOption});
     if (!parser.parse(arguments)) {
         std::fprintf(stderr, "distmap relay: %s\nTry 'distmap relay --help'.\n", qPrintable(parser.errorText()));
         return ExitUsage;
@@ -51,6 +55,17 @@ int Commands::relay(const QStringList &arguments)
     options.maxMessageBytes = parser.value(maxMessageOption).toLongLong(&ok);
     if (!ok || options.maxMessageBytes < 1024) {
         std::fprintf(stderr, "distmap relay: --max-message must be a number of bytes, at least 1024\n");
+        return ExitUsage;
+    }
+
+    options.maxConnections = parser.value(maxConnectionsOption).toInt(&ok);
+    if (!ok || options.maxConnections < 1) {
+        std::fprintf(stderr, "distmap relay: --max-connections must be a positive number\n");
+        return ExitUsage;
+    }
+    options.maxConnectionsPerAddress = parser.value(perAddressOption).toInt(&ok);
+    if (!ok || options.maxConnectionsPerAddress < 1) {
+        std::fprintf(stderr, "distmap relay: --max-per-address must be a positive number\n");
         return ExitUsage;
     }
 

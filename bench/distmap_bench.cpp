@@ -1,0 +1,598 @@
+// distmap-bench: measures the relay and the map the way the anchors in
+// ../shared/anchors measure a node `ws` relay and y-websocket, so the figures
+// can sit side by side. The relay runs as its own process (`distmap relay`),
+// the peers in this one; relay CPU and RSS come from /proc/<pid>.
+
+#include "connection.h"
+#include "distributedmap.h"
+#include "wire.h"
+
+#include <QCommandLineParser>
+#include <QCoreApplication>
+#include <QDateTime>
+#include <QElapsedTimer>
+#include <QFile>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QProcess>
+#include <QRegularExpression>
+#include <QTextStream>
+#include <QWebSocket>
+
+#include <algorithm>
+#include <cstdio>
+#include <ctime>
+#include <functional>
+#include <memory>
+#include <sys/resource.h>
+#include <unistd.h>
+#include <vector>
+
+namespace {
+
+qint64 nowNs()
+{
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return qint64(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+bool waitUntil(const std::function<bool()> &done, int timeoutMs)
+{
+    QElapsedTimer timer;
+    timer.start();
+    while (!done()) {
+        if (timer.elapsed() > timeoutMs)
+            return false;
+        QCoreApplication::processEvents(QEventLoop::WaitForMoreEvents, 20);
+    }
+    return true;
+}
+
+double clientCpuSeconds()
+{
+    rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+qint64 statusKb(qint64 pid, const char *field)
+{
+    QFile f(pid ? QStringLiteral("/proc/%1/status").arg(pid) : QStringLiteral("/proc/self/status"));
+    if (!f.open(QIODevice::ReadOnly))
+        return -1;
+    const QByteArray prefix = QByteArray(field) + ':';
+    for (const QByteArray &line : f.readAll().split('\n')) {
+        if (line.startsWith(prefix))
+            return line.mid(prefix.size()).trimmed().split(' ').first().toLongLong();
+    }
+    return -1;
+}
+
+// The relay under test: `distmap relay` started by us, or one given by URL
+// (then CPU and memory figures are not available).
+class RelayProcess
+{
+public:
+    bool start(const QString &binary, const QStringList &extra)
+    {
+        m_process.setProcessChannelMode(QProcess::ForwardedErrorChannel);
+        m_process.start(binary, QStringList{QStringLiteral("relay"), QStringLiteral("--port"), QStringLiteral("0"),
+                                            QStringLiteral("--max-connections"), QStringLiteral("20000"),
+                                            QStringLiteral("--max-per-address"), QStringLiteral("20000"),
+                                            QStringLiteral("--max-message"), QString::number(64 * 1024 * 1024)} + extra);
+        if (!m_process.waitForStarted(10000))
+            return false;
+        QByteArray line;
+        waitUntil([&] {
+            m_process.waitForReadyRead(50);
+            line += m_process.readLine();
+            return line.endsWith('\n');
+        }, 10000);
+        const auto m = QRegularExpression(QStringLiteral("listening on (\\S+)")).match(QString::fromUtf8(line));
+        if (!m.hasMatch())
+            return false;
+        url = QUrl(m.captured(1));
+        pid = m_process.processId();
+        return true;
+    }
+    void stop()
+    {
+        if (m_process.state() == QProcess::NotRunning)
+            return;
+        m_process.terminate(); // our own child, by PID
+        if (!m_process.waitForFinished(10000))
+            m_process.kill();
+    }
+    ~RelayProcess() { stop(); }
+
+    double cpuSeconds() const
+    {
+        if (!pid)
+            return 0;
+        QFile f(QStringLiteral("/proc/%1/stat").arg(pid));
+        if (!f.open(QIODevice::ReadOnly))
+            return 0;
+        const QByteArray stat = f.readAll();
+        const QList<QByteArray> fields = stat.mid(stat.lastIndexOf(')') + 2).split(' ');
+        // utime and stime are fields 14 and 15 of the whole line.
+        return double(fields.value(11).toLongLong() + fields.value(12).toLongLong()) / double(sysconf(_SC_CLK_TCK));
+    }
+    double rssMb() const { return pid ? double(statusKb(pid, "VmRSS")) / 1024.0 : 0; }
+    double peakMb() const { return pid ? double(statusKb(pid, "VmHWM")) / 1024.0 : 0; }
+
+    QUrl url;
+    qint64 pid = 0;
+
+private:
+    QProcess m_process;
+};
+
+struct Peer
+{
+    std::unique_ptr<Connection> connection;
+    std::unique_ptr<DistributedMap> map;
+
+    Peer(const QUrl &url, const QString &uri, bool open = true)
+        : connection(std::make_unique<Connection>(url))
+        , map(std::make_unique<DistributedMap>(connection.get(), uri))
+    {
+        if (open)
+            connection->open();
+    }
+    ~Peer()
+    {
+        map.reset();
+        connection.reset();
+    }
+    quint64 bytes() const { return connection->bytesReceived() + connection->bytesSent(); }
+};
+
+QString keyName(int i)
+{
+    return QStringLiteral("key-%1").arg(i % 10000, 6, 10, QLatin1Char('0'));
+}
+
+// 32 characters: "<seq>:<send time ns>" padded with '.', so a reader can
+// tell which delta arrived and how long it took.
+QString stampedValue(int seq)
+{
+    QString v = QStringLiteral("%1:%2:").arg(seq).arg(nowNs());
+    v.resize(32, QLatin1Char('.'));
+    return v;
+}
+
+double percentile(std::vector<double> &v, double p)
+{
+    if (v.empty())
+        return 0;
+    const size_t k = std::min(v.size() - 1, size_t(p * double(v.size() - 1) + 0.5));
+    std::nth_element(v.begin(), v.begin() + qsizetype(k), v.end());
+    return v[k];
+}
+
+double median(std::vector<double> v)
+{
+    return percentile(v, 0.5);
+}
+
+struct Row
+{
+    QString workload;
+    QJsonObject params;
+    QJsonObject figures;
+};
+
+class Bench
+{
+public:
+    Bench(RelayProcess &relay, int runs, bool verbose)
+        : m_relay(relay), m_runs(runs), m_verbose(verbose)
+    {
+    }
+
+    QList<Row> rows;
+
+    // writers: 1 (fan-out) or n (all-write: every peer writes and reads).
+    bool throughput(const QString &name, int n, int messages, int window, bool allWrite)
+    {
+        std::vector<QJsonObject> results;
+        for (int run = 0; run < m_runs; ++run) {
+            QJsonObject r;
+            if (!throughputRun(n, messages, window, allWrite, run, &r))
+                return false;
+            results.push_back(r);
+        }
+        rows.append({name, {{QStringLiteral("n"), n}, {QStringLiteral("messages"), messages}, {QStringLiteral("window"), window}},
+                     medianOf(results)});
+        return true;
+    }
+
+    bool join(int keys)
+    {
+        Peer holder(m_relay.url, QStringLiteral("/bench-join-%1").arg(keys), false);
+        const QJsonValue value(QStringLiteral("0123456789abcdef0123456789abcdef"));
+        for (int i = 0; i < keys; ++i)
+            holder.map->set(QStringLiteral("key-%1").arg(i, 7, 10, QLatin1Char('0')), value);
+        holder.connection->open();
+        if (!waitUntil([&] { return holder.map->isReady(); }, 60000))
+            return false;
+        std::vector<QJsonObject> results;
+        for (int run = -1; run < m_runs; ++run) { // run -1 warms up
+            const double cpu0 = m_relay.cpuSeconds();
+            const qint64 t0 = nowNs();
+            Peer joiner(m_relay.url, holder.map->uri());
+            if (!waitUntil([&] { return joiner.map->isReady(); }, 120000) || joiner.map->size() != keys)
+                return false;
+            const double ms = double(nowNs() - t0) / 1e6;
+            if (run < 0)
+                continue;
+            results.push_back({{QStringLiteral("ms"), ms},
+                               {QStringLiteral("wireMB"), double(joiner.bytes()) / 1e6},
+                               {QStringLiteral("keysPerSecond"), double(keys) / (ms / 1000.0)},
+                               {QStringLiteral("relayCpuMs"), (m_relay.cpuSeconds() - cpu0) * 1000.0}});
+        }
+        // Let the relay settle, then see what the map left behind in it.
+        waitUntil([] { return false; }, 300);
+        QJsonObject f = medianOf(results);
+        f.insert(QStringLiteral("relayRssAfterMB"), m_relay.rssMb());
+        f.insert(QStringLiteral("relayPeakMB"), m_relay.peakMb());
+        rows.append({QStringLiteral("join"), {{QStringLiteral("keys"), keys}}, f});
+        say(QStringLiteral("join %1 keys: %2 ms").arg(keys).arg(f.value(QStringLiteral("ms")).toDouble(), 0, 'f', 1));
+        return true;
+    }
+
+    bool resync(int keys, int changed)
+    {
+        std::vector<QJsonObject> results;
+        for (int run = 0; run < m_runs; ++run) {
+            const QString uri = QStringLiteral("/bench-resync-%1").arg(run);
+            Peer a(m_relay.url, uri, false);
+            for (int i = 0; i < keys; ++i)
+                a.map->set(QStringLiteral("key-%1").arg(i, 7, 10, QLatin1Char('0')), QStringLiteral("0123456789abcdef0123456789abcdef"));
+            a.connection->open();
+            if (!waitUntil([&] { return a.map->isReady(); }, 60000))
+                return false;
+            Peer b(m_relay.url, uri);
+            if (!waitUntil([&] { return b.map->isReady(); }, 60000))
+                return false;
+            b.connection->close();
+            qint64 changedBytes = 0;
+            const int step = qMax(1, keys / changed);
+            for (int c = 0; c < changed; ++c) {
+                const QString key = QStringLiteral("key-%1").arg((c * step) % keys, 7, 10, QLatin1Char('0'));
+                a.map->set(key, QStringLiteral("changed-while-away-0123456789abc"));
+                QByteArray encoded;
+                Wire::appendEntry(encoded, key, *a.map->state().find(key));
+                changedBytes += encoded.size();
+            }
+            waitUntil([] { return false; }, 100); // let a's deltas drain
+            const quint64 before = b.bytes();
+            const qint64 t0 = nowNs();
+            b.connection->open();
+            const QVector<quint64> target = a.map->state().digest(1024);
+            if (!waitUntil([&] {
+                    return b.connection->state() == Connection::Connected && !b.map->isSyncing()
+                        && b.map->state().digest(1024) == target;
+                }, 60000))
+                return false;
+            const double ms = double(nowNs() - t0) / 1e6;
+            const double bytes = double(b.bytes() - before);
+            results.push_back({{QStringLiteral("ms"), ms},
+                               {QStringLiteral("bytes"), bytes},
+                               {QStringLiteral("changedEntryBytes"), double(changedBytes)},
+                               {QStringLiteral("ratio"), bytes / double(changedBytes)},
+                               {QStringLiteral("budgetBytes"), 1.5 * double(changedBytes) + 65536.0}});
+        }
+        rows.append({QStringLiteral("resync"), {{QStringLiteral("keys"), keys}, {QStringLiteral("changed"), changed}}, medianOf(results)});
+        return true;
+    }
+
+    bool idleConnections(int count)
+    {
+        const double before = m_relay.rssMb();
+        std::vector<std::unique_ptr<QWebSocket>> sockets;
+        int welcomed = 0;
+        for (int i = 0; i < count; ++i) {
+            auto s = std::make_unique<QWebSocket>();
+            QWebSocket *raw = s.get();
+            QObject::connect(raw, &QWebSocket::connected, raw, [raw] {
+                raw->sendTextMessage(QStringLiteral(R"({"type":"hello","version":1})"));
+            });
+            QObject::connect(raw, &QWebSocket::textMessageReceived, raw, [&welcomed](const QString &t) {
+                if (t.contains(QLatin1String("welcome")))
+                    ++welcomed;
+            });
+            raw->open(m_relay.url);
+            sockets.push_back(std::move(s));
+            if (i % 200 == 199)
+                waitUntil([&] { return welcomed > i - 400; }, 30000);
+        }
+        if (!waitUntil([&] { return welcomed == count; }, 120000)) {
+            say(QStringLiteral("only %1 of %2 idle connections were welcomed").arg(welcomed).arg(count));
+            return false;
+        }
+        waitUntil([] { return false; }, 500);
+        const double after = m_relay.rssMb();
+        rows.append({QStringLiteral("idle-connections"), {{QStringLiteral("connections"), count}},
+                     {{QStringLiteral("relayRssIdleMB"), before},
+                      {QStringLiteral("relayRssMB"), after},
+                      {QStringLiteral("kbPerConnection"), (after - before) * 1024.0 / count}}});
+        for (auto &s : sockets)
+            s->abort();
+        sockets.clear();
+        waitUntil([] { return false; }, 500);
+        return true;
+    }
+
+    bool peerMemory(int keys)
+    {
+        const double before = double(statusKb(0, "VmRSS"));
+        qint64 payload = 0;
+        {
+            Connection connection(m_relay.url); // never opened: memory of the map alone
+            DistributedMap map(&connection, QStringLiteral("/bench-memory"));
+            const QJsonValue value(QStringLiteral("0123456789abcdef0123456789abcdef"));
+            for (int i = 0; i < keys; ++i) {
+                const QString key = QStringLiteral("key-%1").arg(i, 7, 10, QLatin1Char('0'));
+                map.set(key, value);
+                payload += key.toUtf8().size() + 34; // the key and the value's JSON text
+            }
+            const double after = double(statusKb(0, "VmRSS"));
+            const double perKey = (after - before) * 1024.0 / keys;
+            rows.append({QStringLiteral("peer-memory"), {{QStringLiteral("keys"), keys}},
+                         {{QStringLiteral("bytesPerKey"), perKey},
+                          {QStringLiteral("payloadBytesPerKey"), double(payload) / keys},
+                          {QStringLiteral("overheadBytesPerKey"), perKey - double(payload) / keys}}});
+        }
+        return true;
+    }
+
+private:
+    void say(const QString &s)
+    {
+        if (m_verbose)
+            std::fprintf(stderr, "%s\n", qPrintable(s));
+    }
+
+    static QJsonObject medianOf(const std::vector<QJsonObject> &results)
+    {
+        QJsonObject out;
+        if (results.empty())
+            return out;
+        for (const QString &k : results.front().keys()) {
+            std::vector<double> v;
+            for (const QJsonObject &r : results)
+                v.push_back(r.value(k).toDouble());
+            out.insert(k, median(v));
+        }
+        out.insert(QStringLiteral("runs"), int(results.size()));
+        return out;
+    }
+
+    bool throughputRun(int n, int messages, int window, bool allWrite, int run, QJsonObject *out)
+    {
+        const QString uri = QStringLiteral("/bench-%1-%2-%3").arg(allWrite ? QStringLiteral("all") : QStringLiteral("fan")).arg(n).arg(run);
+        const int writers = allWrite ? n : 1;
+        const int receivers = allWrite ? n - 1 : n; // deliveries per delta
+        std::vector<std::unique_ptr<Peer>> peers;
+        for (int i = 0; i < (allWrite ? n : n + 1); ++i) {
+            peers.push_back(std::make_unique<Peer>(m_relay.url, uri));
+            if (!waitUntil([&] { return peers.back()->map->isReady(); }, 30000))
+                return false;
+        }
+        const int warmup = qMin(2000, messages);
+        const int perWriter = (messages + warmup) / writers;
+        const int total = perWriter * writers;
+        const int windowPerWriter = qMax(1, window / writers);
+        std::vector<quint8> arrived(size_t(total), 0);
+        std::vector<int> sent(size_t(writers), 0), inflight(size_t(writers), 0);
+        std::vector<double> latencies;
+        latencies.reserve(size_t(messages) * size_t(receivers));
+        int completed = 0;
+        int measuredFrom = warmup; // deltas with seq index (per writer) >= warmup/writers count
+        qint64 tFirst = 0, tLast = 0;
+        double cpu0 = 0, client0 = 0;
+        const int warmPerWriter = warmup / writers;
+
+        std::function<void(int)> pump = [&](int w) {
+            while (inflight[size_t(w)] < windowPerWriter && sent[size_t(w)] < perWriter) {
+                const int local = sent[size_t(w)]++;
+                if (local == warmPerWriter && w == 0 && tFirst == 0) {
+                    tFirst = nowNs();
+                    cpu0 = m_relay.cpuSeconds();
+                    client0 = clientCpuSeconds();
+                }
+                const int seq = w * perWriter + local;
+                ++inflight[size_t(w)];
+                Peer &p = *peers[size_t(allWrite ? w : 0)];
+                p.map->set(keyName(seq), stampedValue(seq));
+            }
+        };
+        for (size_t i = 0; i < peers.size(); ++i) {
+            if (!allWrite && i == 0)
+                continue; // the writer does not read in fan-out
+            QObject::connect(peers[i]->map.get(), &DistributedMap::changed, peers[i]->map.get(),
+                             [&](const DistributedMap::Change &c) {
+                if (c.source != DistributedMap::Source::Delta)
+                    return;
+                // "\"<seq>:<ns>:...\""
+                const QByteArray &v = c.value;
+                const int colon = v.indexOf(':');
+                const int colon2 = v.indexOf(':', colon + 1);
+                const int seq = v.mid(1, colon - 1).toInt();
+                const qint64 sentNs = v.mid(colon + 1, colon2 - colon - 1).toLongLong();
+                const int w = seq / perWriter;
+                if (seq - w * perWriter >= warmPerWriter)
+                    latencies.push_back(double(nowNs() - sentNs) / 1e6);
+                if (++arrived[size_t(seq)] == receivers) {
+                    --inflight[size_t(w)];
+                    ++completed;
+                    tLast = nowNs();
+                    pump(w);
+                }
+            });
+        }
+        // Writes stamped later than they are sent would flatter latency: stamp
+        // at set() time, flush happens in the same event-loop pass.
+        for (int w = 0; w < writers; ++w)
+            pump(w);
+        if (!waitUntil([&] { return completed == total; }, 120000)) {
+            say(QStringLiteral("run stalled at %1 of %2").arg(completed).arg(total));
+            return false;
+        }
+        Q_UNUSED(measuredFrom);
+        const double seconds = double(tLast - tFirst) / 1e9;
+        const double deliveries = double(total - warmup) * receivers;
+        const double relayCpu = m_relay.cpuSeconds() - cpu0;
+        const double clientCpu = clientCpuSeconds() - client0;
+        *out = {{QStringLiteral("deliveriesPerSecond"), deliveries / seconds},
+                {QStringLiteral("p50ms"), percentile(latencies, 0.5)},
+                {QStringLiteral("p99ms"), percentile(latencies, 0.99)},
+                {QStringLiteral("relayCpuUsPerDelivery"), relayCpu * 1e6 / deliveries},
+                {QStringLiteral("relayCpuPercent"), 100.0 * relayCpu / seconds},
+                {QStringLiteral("clientCpuPercent"), 100.0 * clientCpu / seconds},
+                {QStringLiteral("relayRssMB"), m_relay.rssMb()}};
+        say(QStringLiteral("%1 n=%2 w=%3: %4 deliveries/s").arg(allWrite ? "all-write" : "fan-out").arg(n).arg(window)
+                .arg(deliveries / seconds, 0, 'f', 0));
+        return true;
+    }
+
+    RelayProcess &m_relay;
+    int m_runs;
+    bool m_verbose;
+};
+
+QString fmt(const QJsonObject &o, const char *key, int decimals = 1)
+{
+    return o.contains(QLatin1String(key)) ? QString::number(o.value(QLatin1String(key)).toDouble(), 'f', decimals) : QStringLiteral("-");
+}
+
+void printTable(const QList<Row> &rows, double idleRss)
+{
+    QTextStream out(stdout);
+    out << "\nrelay RSS idle: " << QString::number(idleRss, 'f', 1) << " MB\n\n";
+    out << "| workload | N | msgs | W | deliveries/s | p50 ms | p99 ms | relay CPU µs/delivery | relay CPU % | client CPU % |\n";
+    out << "|---|---|---|---|---|---|---|---|---|---|\n";
+    for (const Row &r : rows) {
+        if (!r.figures.contains(QLatin1String("deliveriesPerSecond")))
+            continue;
+        out << "| " << r.workload << " | " << r.params.value(QLatin1String("n")).toInt() << " | "
+            << r.params.value(QLatin1String("messages")).toInt() << " | " << r.params.value(QLatin1String("window")).toInt()
+            << " | " << fmt(r.figures, "deliveriesPerSecond", 0) << " | " << fmt(r.figures, "p50ms", 3) << " | "
+            << fmt(r.figures, "p99ms", 3) << " | " << fmt(r.figures, "relayCpuUsPerDelivery", 2) << " | "
+            << fmt(r.figures, "relayCpuPercent", 0) << " | " << fmt(r.figures, "clientCpuPercent", 0) << " |\n";
+    }
+    out << "\n| join: keys | connect→ready ms | wire MB | keys/s | relay CPU ms | relay RSS after MB | relay peak MB |\n|---|---|---|---|---|---|---|\n";
+    for (const Row &r : rows) {
+        if (r.workload != QLatin1String("join"))
+            continue;
+        out << "| " << r.params.value(QLatin1String("keys")).toInt() << " | " << fmt(r.figures, "ms") << " | "
+            << fmt(r.figures, "wireMB", 2) << " | " << fmt(r.figures, "keysPerSecond", 0) << " | " << fmt(r.figures, "relayCpuMs", 0)
+            << " | " << fmt(r.figures, "relayRssAfterMB") << " | " << fmt(r.figures, "relayPeakMB") << " |\n";
+    }
+    for (const Row &r : rows) {
+        if (r.workload == QLatin1String("resync")) {
+            out << "\nresync: " << r.params.value(QLatin1String("changed")).toInt() << " of " << r.params.value(QLatin1String("keys")).toInt()
+                << " keys changed: " << fmt(r.figures, "bytes", 0) << " bytes exchanged (changed entries "
+                << fmt(r.figures, "changedEntryBytes", 0) << " B, ratio " << fmt(r.figures, "ratio", 2) << ", budget "
+                << fmt(r.figures, "budgetBytes", 0) << " B), converged in " << fmt(r.figures, "ms") << " ms\n";
+        } else if (r.workload == QLatin1String("idle-connections")) {
+            out << "idle connections: " << r.params.value(QLatin1String("connections")).toInt() << " held, relay RSS "
+                << fmt(r.figures, "relayRssMB") << " MB (idle " << fmt(r.figures, "relayRssIdleMB") << " MB), "
+                << fmt(r.figures, "kbPerConnection", 2) << " KB per connection\n";
+        } else if (r.workload == QLatin1String("peer-memory")) {
+            out << "peer memory: " << fmt(r.figures, "bytesPerKey", 0) << " bytes per key at " << r.params.value(QLatin1String("keys")).toInt()
+                << " keys; " << fmt(r.figures, "overheadBytesPerKey", 0) << " beyond the key and value ("
+                << fmt(r.figures, "payloadBytesPerKey", 0) << " B)\n";
+        }
+    }
+    out.flush();
+}
+
+} // namespace
+
+int main(int argc, char *argv[])
+{
+    QCoreApplication app(argc, argv);
+    QCommandLineParser parser;
+    parser.setApplicationDescription(QStringLiteral("Benchmarks the distmap relay and map (see docs/BENCHMARKS.md)."));
+    parser.addHelpOption();
+    const QCommandLineOption binaryOption(QStringLiteral("distmap"), QStringLiteral("Path of the distmap binary (default: next to this one)."), QStringLiteral("PATH"));
+    const QCommandLineOption workloadOption(QStringLiteral("workload"),
+        QStringLiteral("Comma-separated: fanout, allwrite, latency, join, resync, memory, all (default all)."), QStringLiteral("LIST"), QStringLiteral("all"));
+    const QCommandLineOption runsOption(QStringLiteral("runs"), QStringLiteral("Runs per row; medians are reported (default 3)."), QStringLiteral("N"), QStringLiteral("3"));
+    const QCommandLineOption smokeOption(QStringLiteral("smoke"), QStringLiteral("Tiny sizes, one run: checks the bench still works (CI)."));
+    const QCommandLineOption jsonOption(QStringLiteral("json"), QStringLiteral("Also write the rows as JSON to FILE."), QStringLiteral("FILE"));
+    const QCommandLineOption bigOption(QStringLiteral("join-million"), QStringLiteral("Include the 1,000,000-key join (on by default unless --smoke)."));
+    parser.addOptions({binaryOption, workloadOption, runsOption, smokeOption, jsonOption, bigOption});
+    parser.process(app);
+
+    const bool smoke = parser.isSet(smokeOption);
+    bool ok = false;
+    const int runs = smoke ? 1 : parser.value(runsOption).toInt(&ok);
+    if (!smoke && (!ok || runs < 1)) {
+        std::fprintf(stderr, "distmap-bench: --runs must be a positive number\n");
+        return 2;
+    }
+    QStringList workloads = parser.value(workloadOption).split(QLatin1Char(','), Qt::SkipEmptyParts);
+    if (workloads.contains(QStringLiteral("all")))
+        workloads = {QStringLiteral("fanout"), QStringLiteral("allwrite"), QStringLiteral("latency"), QStringLiteral("join"),
+                     QStringLiteral("resync"), QStringLiteral("memory")};
+    const QString binary = parser.isSet(binaryOption) ? parser.value(binaryOption)
+                                                      : QCoreApplication::applicationDirPath() + QStringLiteral("/distmap");
+    RelayProcess relay;
+    if (!relay.start(binary, {})) {
+        std::fprintf(stderr, "distmap-bench: could not start '%s relay'\n", qPrintable(binary));
+        return 3;
+    }
+    waitUntil([] { return false; }, 200);
+    const double idleRss = relay.rssMb();
+    Bench bench(relay, runs, true);
+    bool good = true;
+    for (const QString &w : std::as_const(workloads)) {
+        if (w == QLatin1String("fanout")) {
+            good = good && bench.throughput(QStringLiteral("fan-out"), 1, smoke ? 500 : 100000, 100, false);
+            good = good && bench.throughput(QStringLiteral("fan-out"), 10, smoke ? 500 : 50000, 100, false);
+            good = good && bench.throughput(QStringLiteral("fan-out"), 50, smoke ? 200 : 20000, 100, false);
+        } else if (w == QLatin1String("allwrite")) {
+            good = good && bench.throughput(QStringLiteral("all-write"), 10, smoke ? 500 : 50000, 100, true);
+        } else if (w == QLatin1String("latency")) {
+            good = good && bench.throughput(QStringLiteral("fan-out, unloaded"), 10, smoke ? 200 : 5000, 1, false);
+        } else if (w == QLatin1String("join")) {
+            good = good && bench.join(smoke ? 1000 : 10000);
+            if (!smoke) {
+                good = good && bench.join(100000);
+                good = good && bench.join(1000000);
+            }
+        } else if (w == QLatin1String("resync")) {
+            good = good && bench.resync(smoke ? 5000 : 100000, smoke ? 1000 : 20000);
+        } else if (w == QLatin1String("memory")) {
+            good = good && bench.idleConnections(smoke ? 50 : 10000);
+            good = good && bench.peerMemory(smoke ? 10000 : 1000000);
+        } else {
+            std::fprintf(stderr, "distmap-bench: unknown workload '%s'\n", qPrintable(w));
+            return 2;
+        }
+        if (!good)
+            break;
+    }
+    printTable(bench.rows, idleRss);
+    if (parser.isSet(jsonOption)) {
+        QJsonArray array;
+        for (const Row &r : std::as_const(bench.rows))
+            array.append(QJsonObject{{QStringLiteral("workload"), r.workload}, {QStringLiteral("params"), r.params}, {QStringLiteral("figures"), r.figures}});
+        QFile f(parser.value(jsonOption));
+        if (f.open(QIODevice::WriteOnly))
+            f.write(QJsonDocument(QJsonObject{{QStringLiteral("relayRssIdleMB"), idleRss},
+                                              {QStringLiteral("date"), QDateTime::currentDateTimeUtc().toString(Qt::ISODate)},
+                                              {QStringLiteral("rows"), array}}).toJson());
+    }
+    relay.stop();
+    if (!good) {
+        std::fprintf(stderr, "distmap-bench: a workload failed (see above)\n");
+        return 1;
+    }
+    return 0;
+}
