@@ -1,12 +1,71 @@
 #include "inspector.h"
 
+#include "mainwindow.h"
+
 #include <QApplication>
-#include <QLabel>
+#include <QCommandLineParser>
+#include <QPixmap>
+#include <QTimer>
+
+#include <cstdio>
 
 int Inspector::run(int argc, char *argv[], const QString &defaultUrl, const QString &defaultMap)
 {
     QApplication app(argc, argv);
-    QLabel label(QStringLiteral("distmap inspector: %1 %2").arg(defaultUrl, defaultMap));
-    label.show();
+    QApplication::setOrganizationName(QStringLiteral("distmap"));
+    QApplication::setApplicationName(QStringLiteral("distmap"));
+    QApplication::setApplicationDisplayName(QStringLiteral("distmap inspector"));
+
+    QCommandLineParser parser;
+    parser.setApplicationDescription(QStringLiteral(
+        "The distmap inspector: edit shared maps and watch the map network live. When nothing answers "
+        "at the default relay address, the inspector hosts a relay there itself."));
+    parser.addHelpOption();
+    const QCommandLineOption urlOption(QStringLiteral("url"), QStringLiteral("Relay URL (default %1).").arg(defaultUrl),
+                                       QStringLiteral("URL"), defaultUrl);
+    const QCommandLineOption mapOption(QStringLiteral("map"),
+                                       QStringLiteral("Map URI to open; repeat for several tabs (default: last session's, else %1).")
+                                           .arg(defaultMap),
+                                       QStringLiteral("URI"));
+    const QCommandLineOption nameOption(QStringLiteral("name"), QStringLiteral("Display name other peers see."),
+                                        QStringLiteral("NAME"));
+    const QCommandLineOption noHostOption(QStringLiteral("no-host"),
+                                          QStringLiteral("Never host a relay, even when none answers."));
+    const QCommandLineOption freshOption(QStringLiteral("fresh"),
+                                         QStringLiteral("Ignore and keep the remembered settings (recent URLs, layout)."));
+    const QCommandLineOption screenshotOption(
+        QStringLiteral("screenshot"),
+        QStringLiteral("Save a PNG of the window to FILE after --screenshot-delay ms, then quit (for docs)."),
+        QStringLiteral("FILE"));
+    const QCommandLineOption delayOption(QStringLiteral("screenshot-delay"),
+                                         QStringLiteral("Milliseconds before --screenshot is taken (default 4000)."),
+                                         QStringLiteral("MS"), QStringLiteral("4000"));
+    parser.addOptions({urlOption, mapOption, nameOption, noHostOption, freshOption, screenshotOption, delayOption});
+    parser.process(app);
+
+    MainWindow::Options options;
+    options.url = parser.value(urlOption);
+    options.maps = parser.values(mapOption);
+    options.name = parser.value(nameOption);
+    options.useSettings = !parser.isSet(freshOption) && !parser.isSet(screenshotOption);
+    // Only the well-known default address is hosted: a typo in a custom URL
+    // should show "reconnecting", not silently start a private relay.
+    options.hostWhenMissing = options.url == defaultUrl && !parser.isSet(noHostOption);
+    if (options.maps.isEmpty() && !options.useSettings)
+        options.maps.append(defaultMap);
+
+    MainWindow window(options);
+    window.resize(1280, 800);
+    window.show();
+
+    if (parser.isSet(screenshotOption)) {
+        const QString file = parser.value(screenshotOption);
+        QTimer::singleShot(parser.value(delayOption).toInt(), &window, [&window, file] {
+            const bool saved = window.grab().save(file);
+            if (!saved)
+                std::fprintf(stderr, "distmap: could not save %s\n", qPrintable(file));
+            QApplication::exit(saved ? 0 : 1);
+        });
+    }
     return app.exec();
 }

@@ -1,0 +1,275 @@
+#include "connection.h"
+#include "deltalogmodel.h"
+#include "deltalogview.h"
+#include "distributedmap.h"
+#include "keysmodel.h"
+#include "mainwindow.h"
+#include "mapview.h"
+#include "networkview.h"
+#include "peersmodel.h"
+#include "relay.h"
+#include "valueeditor.h"
+
+#include <QAbstractItemModelTester>
+#include <QAction>
+#include <QJsonObject>
+#include <QJsonArray>
+#include <QLabel>
+#include <QLineEdit>
+#include <QPlainTextEdit>
+#include <QPushButton>
+#include <QSpinBox>
+#include <QTableView>
+#include <QTcpServer>
+#include <QtTest>
+
+#include <memory>
+
+namespace {
+constexpr int Timeout = 15000; // generous: CI machines are small and busy
+const QString MapUri = QStringLiteral("/inspector-test");
+} // namespace
+
+// The inspector against a real in-process relay and real connections: what
+// one window does reaches another peer, and what peers do shows up.
+class tst_Inspector : public QObject
+{
+    Q_OBJECT
+private Q_SLOTS:
+    void init();
+    void cleanup();
+    void editingACellReachesAnotherPeer();
+    void invalidJsonIsNotStoredUnlessAsText();
+    void addingAKeyReachesAnotherPeer();
+    void deletingSelectedKeysReachesAnotherPeer();
+    void aRemoteChangeAppearsAndFlashes();
+    void aJoiningPeerAppearsInPeersViewAndNetworkPicture();
+    void theLogRowCapHolds();
+    void statusBarShowsTheConnection();
+    void hostsARelayWhenNothingAnswers();
+
+private:
+    struct Peer
+    {
+        std::unique_ptr<Connection> connection;
+        std::unique_ptr<DistributedMap> map;
+    };
+    std::unique_ptr<Peer> startPeer(const QString &name);
+    MapView *view() const { return m_window->mapView(MapUri); }
+    ValueEditor *openEditor(const QString &key);
+
+    std::unique_ptr<Relay> m_relay;
+    std::unique_ptr<MainWindow> m_window;
+    std::unique_ptr<Peer> m_bob;
+    std::vector<std::unique_ptr<QAbstractItemModelTester>> m_testers;
+};
+
+std::unique_ptr<tst_Inspector::Peer> tst_Inspector::startPeer(const QString &name)
+{
+    auto peer = std::make_unique<Peer>();
+    peer->connection = std::make_unique<Connection>(m_relay->url());
+    peer->map = std::make_unique<DistributedMap>(peer->connection.get(), MapUri);
+    peer->map->setPresence({{QStringLiteral("name"), name}});
+    peer->connection->open();
+    return peer;
+}
+
+void tst_Inspector::init()
+{
+    m_relay = std::make_unique<Relay>();
+    QVERIFY(m_relay->listen(QHostAddress::LocalHost, 0));
+    MainWindow::Options options;
+    options.url = m_relay->url().toString();
+    options.maps = {MapUri};
+    options.name = QStringLiteral("Alice");
+    options.useSettings = false;
+    m_window = std::make_unique<MainWindow>(options);
+    m_window->resize(1100, 700);
+    m_window->show();
+    QVERIFY(QTest::qWaitForWindowExposed(m_window.get()));
+    QVERIFY(view());
+    const auto mode = QAbstractItemModelTester::FailureReportingMode::QtTest;
+    m_testers.push_back(std::make_unique<QAbstractItemModelTester>(view()->keysModel(), mode));
+    m_testers.push_back(std::make_unique<QAbstractItemModelTester>(view()->peersModel(), mode));
+    m_testers.push_back(std::make_unique<QAbstractItemModelTester>(view()->logModel(), mode));
+    QTRY_VERIFY_WITH_TIMEOUT(view()->map()->isReady(), Timeout);
+
+    m_bob = startPeer(QStringLiteral("Bob"));
+    QTRY_VERIFY_WITH_TIMEOUT(m_bob->map->isReady(), Timeout);
+    QTRY_VERIFY_WITH_TIMEOUT(view()->peersModel()->rowOf(m_bob->connection->peerId()) > 0, Timeout);
+}
+
+void tst_Inspector::cleanup()
+{
+    m_testers.clear();
+    m_bob.reset();
+    m_window.reset();
+    m_relay.reset();
+}
+
+ValueEditor *tst_Inspector::openEditor(const QString &key)
+{
+    QTableView *table = view()->keysView();
+    const QModelIndex index = view()->keysModel()->indexOf(key, KeysModel::ValueColumn);
+    if (!index.isValid())
+        return nullptr;
+    table->setCurrentIndex(index);
+    table->edit(index);
+    return table->viewport()->findChild<ValueEditor *>();
+}
+
+void tst_Inspector::editingACellReachesAnotherPeer()
+{
+    m_bob->map->set(QStringLiteral("config"), QJsonObject{{QStringLiteral("depth"), 1}});
+    QTRY_VERIFY_WITH_TIMEOUT(view()->keysModel()->rowOf(QStringLiteral("config")) >= 0, Timeout);
+
+    ValueEditor *editor = openEditor(QStringLiteral("config"));
+    QVERIFY(editor);
+    QVERIFY(editor->isMultiLine()); // objects get the multi-line editor
+    editor->textEdit()->setPlainText(QStringLiteral("{\n  \"depth\": 2,\n  \"tags\": [\"a\"]\n}"));
+    QTest::keyClick(editor->textEdit(), Qt::Key_Return, Qt::ControlModifier);
+
+    const QJsonValue expected = QJsonObject{{QStringLiteral("depth"), 2}, {QStringLiteral("tags"), QJsonArray{QStringLiteral("a")}}};
+    QTRY_COMPARE_WITH_TIMEOUT(m_bob->map->value(QStringLiteral("config")), expected, Timeout);
+    QTRY_COMPARE_WITH_TIMEOUT(view()->keysModel()->indexOf(QStringLiteral("config"), KeysModel::ValueColumn).data().toString(),
+                              QStringLiteral("{\"depth\":2,\"tags\":[\"a\"]}"), Timeout);
+}
+
+void tst_Inspector::invalidJsonIsNotStoredUnlessAsText()
+{
+    m_bob->map->set(QStringLiteral("greeting"), 1);
+    QTRY_VERIFY_WITH_TIMEOUT(view()->keysModel()->rowOf(QStringLiteral("greeting")) >= 0, Timeout);
+
+    ValueEditor *editor = openEditor(QStringLiteral("greeting"));
+    QVERIFY(editor);
+    editor->lineEdit()->selectAll();
+    QTest::keyClicks(editor->lineEdit(), QStringLiteral("hello there"));
+    QTest::keyClick(editor->lineEdit(), Qt::Key_Return);
+    QVERIFY(!editor->isAcceptable());
+    QVERIFY(editor->errorString().size() > 0);
+    // The editor stays open with the message, nothing was sent.
+    QCOMPARE(view()->keysView()->viewport()->findChild<ValueEditor *>(), editor);
+
+    editor->setStoreAsText(true);
+    QTest::keyClick(editor->lineEdit(), Qt::Key_Return);
+    QTRY_COMPARE_WITH_TIMEOUT(m_bob->map->value(QStringLiteral("greeting")), QJsonValue(QStringLiteral("hello there")), Timeout);
+}
+
+void tst_Inspector::addingAKeyReachesAnotherPeer()
+{
+    view()->newKeyEdit()->setText(QStringLiteral("fresh"));
+    view()->newValueEditor()->setText(QStringLiteral("[1, 2, 3]"));
+    QVERIFY(view()->addKey());
+    QTRY_COMPARE_WITH_TIMEOUT(m_bob->map->value(QStringLiteral("fresh")), QJsonValue(QJsonArray{1, 2, 3}), Timeout);
+    QVERIFY(view()->newKeyEdit()->text().isEmpty());
+
+    view()->newKeyEdit()->setText(QStringLiteral("refused"));
+    view()->newValueEditor()->setText(QStringLiteral("{broken"));
+    QVERIFY(!view()->addKey());
+    QVERIFY(!view()->map()->contains(QStringLiteral("refused")));
+}
+
+void tst_Inspector::deletingSelectedKeysReachesAnotherPeer()
+{
+    for (const char *key : {"a", "b", "c"})
+        m_bob->map->set(QString::fromLatin1(key), 1);
+    QTRY_COMPARE_WITH_TIMEOUT(view()->keysModel()->rowCount(), 3, Timeout);
+
+    QTableView *table = view()->keysView();
+    table->setFocus();
+    table->selectionModel()->select(view()->keysModel()->indexOf(QStringLiteral("b")),
+                                    QItemSelectionModel::ClearAndSelect | QItemSelectionModel::Rows);
+    m_window->deleteAction()->trigger();
+
+    QTRY_VERIFY_WITH_TIMEOUT(!m_bob->map->contains(QStringLiteral("b")), Timeout);
+    QVERIFY(m_bob->map->contains(QStringLiteral("a")));
+    QTRY_COMPARE_WITH_TIMEOUT(view()->keysModel()->rowCount(), 2, Timeout);
+    QCOMPARE(view()->keysModel()->rowOf(QStringLiteral("b")), -1);
+}
+
+void tst_Inspector::aRemoteChangeAppearsAndFlashes()
+{
+    m_bob->map->set(QStringLiteral("remote"), QStringLiteral("from Bob"));
+    QTRY_VERIFY_WITH_TIMEOUT(view()->keysModel()->rowOf(QStringLiteral("remote")) >= 0, Timeout);
+    KeysModel *model = view()->keysModel();
+    const QModelIndex index = model->indexOf(QStringLiteral("remote"));
+    QVERIFY(model->isFlashing(QStringLiteral("remote")));
+    QVERIFY(index.data(KeysModel::FlashRole).toReal() > 0);
+    QVERIFY(index.data(Qt::BackgroundRole).value<QColor>().isValid());
+    QCOMPARE(index.siblingAtColumn(KeysModel::WriterColumn).data().toString(), QStringLiteral("Bob"));
+    // The flash fades out by itself.
+    QTRY_VERIFY_WITH_TIMEOUT(!model->isFlashing(QStringLiteral("remote")), Timeout);
+}
+
+void tst_Inspector::aJoiningPeerAppearsInPeersViewAndNetworkPicture()
+{
+    PeersModel *peers = view()->peersModel();
+    NetworkView *network = view()->networkView();
+    QVERIFY(network->hasPeer(m_bob->connection->peerId()));
+    QCOMPARE(peers->index(0, PeersModel::NameColumn).data().toString(), QStringLiteral("Alice (you)"));
+
+    auto carol = startPeer(QStringLiteral("Carol"));
+    const quint64 carolId = carol->connection->peerId();
+    QTRY_VERIFY_WITH_TIMEOUT(peers->rowOf(carolId) > 0, Timeout);
+    QCOMPARE(peers->index(peers->rowOf(carolId), PeersModel::NameColumn).data().toString(), QStringLiteral("Carol"));
+    QVERIFY(network->hasPeer(carolId));
+    QCOMPARE(network->peerName(carolId), QStringLiteral("Carol"));
+
+    QTRY_VERIFY_WITH_TIMEOUT(carol->map->isReady(), Timeout);
+    carol->map->set(QStringLiteral("hello"), 1);
+    QTRY_VERIFY_WITH_TIMEOUT(peers->index(peers->rowOf(carolId), PeersModel::SentColumn).data().toInt() >= 1, Timeout);
+
+    carol.reset();
+    QTRY_COMPARE_WITH_TIMEOUT(peers->rowOf(carolId), -1, Timeout);
+    QVERIFY(!network->hasPeer(carolId));
+}
+
+void tst_Inspector::theLogRowCapHolds()
+{
+    DeltaLogModel *log = view()->logModel();
+    view()->logView()->findChild<QSpinBox *>()->setValue(100); // the cap's own control
+    QCOMPARE(log->capacity(), 100);
+    for (int i = 0; i < 400; ++i)
+        m_bob->map->set(QStringLiteral("burst%1").arg(i), i);
+    QTRY_COMPARE_WITH_TIMEOUT(view()->map()->size(), 400, Timeout);
+    log->flush();
+    QCOMPARE(log->rowCount(), 100);
+    QCOMPARE(log->index(99, DeltaLogModel::KeyColumn).data().toString(), QStringLiteral("burst399"));
+}
+
+void tst_Inspector::statusBarShowsTheConnection()
+{
+    QTRY_VERIFY_WITH_TIMEOUT(m_window->connectionStateLabel()->text().startsWith(QStringLiteral("connected")), Timeout);
+    m_relay.reset();
+    QTRY_VERIFY_WITH_TIMEOUT(m_window->connectionStateLabel()->text().startsWith(QStringLiteral("reconnecting")), Timeout);
+}
+
+void tst_Inspector::hostsARelayWhenNothingAnswers()
+{
+    QTcpServer probe;
+    QVERIFY(probe.listen(QHostAddress::LocalHost, 0));
+    const quint16 port = probe.serverPort();
+    probe.close();
+
+    MainWindow::Options options;
+    options.url = QStringLiteral("ws://127.0.0.1:%1").arg(port);
+    options.maps = {MapUri};
+    options.name = QStringLiteral("First");
+    options.useSettings = false;
+    options.hostWhenMissing = true;
+    MainWindow first(options);
+    QTRY_VERIFY_WITH_TIMEOUT(first.relay() != nullptr, Timeout);
+    QCOMPARE(first.relay()->port(), port);
+    QTRY_VERIFY_WITH_TIMEOUT(first.mapView(MapUri) && first.mapView(MapUri)->map()->isReady(), Timeout);
+
+    options.name = QStringLiteral("Second");
+    MainWindow second(options);
+    QTRY_VERIFY_WITH_TIMEOUT(second.mapView(MapUri) && second.mapView(MapUri)->map()->isReady(), Timeout);
+    QVERIFY(second.relay() == nullptr);
+    first.mapView(MapUri)->map()->set(QStringLiteral("shared"), true);
+    QTRY_COMPARE_WITH_TIMEOUT(second.mapView(MapUri)->map()->value(QStringLiteral("shared")), QJsonValue(true), Timeout);
+    QTRY_VERIFY_WITH_TIMEOUT(second.mapView(MapUri)->peersModel()->rowOf(first.connection()->peerId()) > 0, Timeout);
+}
+
+QTEST_MAIN(tst_Inspector)
+#include "tst_inspector.moc"

@@ -1,0 +1,300 @@
+#include "mapview.h"
+
+#include "connection.h"
+#include "deltalogmodel.h"
+#include "deltalogview.h"
+#include "distributedmap.h"
+#include "keysmodel.h"
+#include "networkview.h"
+#include "peersmodel.h"
+#include "valuedelegate.h"
+#include "valueeditor.h"
+
+#include <QDataStream>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QLabel>
+#include <QLineEdit>
+#include <QLocale>
+#include <QPushButton>
+#include <QSplitter>
+#include <QTableView>
+#include <QVBoxLayout>
+
+MapView::MapView(Connection *connection, const QString &uri, const QString &displayName, QWidget *parent)
+    : QWidget(parent)
+    , m_map(new DistributedMap(connection, uri, this))
+    , m_keysModel(new KeysModel(m_map, this))
+    , m_peersModel(new PeersModel(m_map, this))
+    , m_logModel(new DeltaLogModel(this))
+{
+    setAccessibleName(tr("Map %1").arg(uri));
+    m_map->setPresence({{QStringLiteral("name"), displayName}});
+    m_peersModel->refreshSelf();
+
+    const auto nameOf = [this](quint64 peer) { return m_peersModel->displayName(peer); };
+    m_keysModel->setWriterNameResolver(nameOf);
+    m_logModel->setPeerNameResolver(nameOf);
+
+    m_network = new NetworkView(this);
+    m_network->setObjectName(QStringLiteral("networkView"));
+    m_network->setSelf(connection ? connection->peerId() : 0, displayName);
+    if (connection)
+        m_network->setRelayLabel(connection->url().toString());
+
+    m_peersView = new QTableView(this);
+    m_peersView->setObjectName(QStringLiteral("peersView"));
+    m_peersView->setAccessibleName(tr("Peers"));
+    m_peersView->setModel(m_peersModel);
+    m_peersView->setSelectionBehavior(QAbstractItemView::SelectRows);
+    m_peersView->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    m_peersView->verticalHeader()->hide();
+    m_peersView->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
+    m_peersView->horizontalHeader()->setStretchLastSection(true);
+
+    m_logView = new DeltaLogView(m_logModel, this);
+
+    m_side = new QSplitter(Qt::Vertical, this);
+    m_side->addWidget(m_network);
+    m_side->addWidget(m_peersView);
+    m_side->setStretchFactor(0, 3);
+    m_side->setStretchFactor(1, 2);
+
+    m_top = new QSplitter(Qt::Horizontal, this);
+    m_top->addWidget(buildKeysPanel());
+    m_top->addWidget(m_side);
+    m_top->setStretchFactor(0, 1);
+    m_top->setStretchFactor(1, 1);
+
+    m_outer = new QSplitter(Qt::Vertical, this);
+    m_outer->addWidget(m_top);
+    m_outer->addWidget(m_logView);
+    m_outer->setStretchFactor(0, 3);
+    m_outer->setStretchFactor(1, 2);
+
+    auto *layout = new QVBoxLayout(this);
+    layout->setContentsMargins(4, 4, 4, 4);
+    layout->addWidget(m_outer);
+
+    setTabOrder(m_filterEdit, m_keysView);
+    setTabOrder(m_keysView, m_newKey);
+    setTabOrder(m_newKey, m_newValue);
+    setTabOrder(m_newValue, m_addButton);
+    setTabOrder(m_addButton, m_deleteButton);
+    setTabOrder(m_deleteButton, m_peersView);
+    setTabOrder(m_peersView, m_logView->filterEdit());
+
+    connect(m_map, &DistributedMap::deltaObserved, m_logModel, &DeltaLogModel::append);
+    connect(m_map, &DistributedMap::deltaObserved, m_network, &NetworkView::observe);
+    connect(m_map, &DistributedMap::deltaObserved, this,
+            [this](const DistributedMap::DeltaEvent &event) { m_deltasThisSecond += qMax(1, event.count); });
+    connect(m_map, &DistributedMap::peerJoined, m_network,
+            [this](const DistributedMap::Peer &peer) { m_network->addPeer(peer.id, m_peersModel->nameOf(peer.id)); });
+    connect(m_map, &DistributedMap::peerPresenceChanged, m_network,
+            [this](const DistributedMap::Peer &peer) { m_network->addPeer(peer.id, m_peersModel->nameOf(peer.id)); });
+    connect(m_map, &DistributedMap::peerLeft, m_network, &NetworkView::removePeer);
+    connect(m_map, &DistributedMap::ready, this, &MapView::statusChanged);
+    connect(m_map, &DistributedMap::syncingChanged, this, &MapView::statusChanged);
+    connect(m_map, &DistributedMap::errorOccurred, this, &MapView::message);
+    connect(m_keysModel, &KeysModel::batchApplied, this, &MapView::updateKeyCount);
+    connect(m_keysModel, &QAbstractItemModel::modelReset, this, &MapView::updateKeyCount);
+    connect(m_logView, &DeltaLogView::message, this, &MapView::message);
+
+    m_rateTimer.setInterval(1000);
+    connect(&m_rateTimer, &QTimer::timeout, this, [this] {
+        const int rate = std::exchange(m_deltasThisSecond, 0);
+        if (rate != m_rate || rate) {
+            m_rate = rate;
+            Q_EMIT statusChanged();
+        }
+    });
+    m_rateTimer.start();
+    updateKeyCount();
+}
+
+MapView::~MapView() = default;
+
+QWidget *MapView::buildKeysPanel()
+{
+    auto *panel = new QWidget(this);
+    m_filterEdit = new QLineEdit(panel);
+    m_filterEdit->setObjectName(QStringLiteral("keyFilter"));
+    m_filterEdit->setPlaceholderText(tr("Filter keys and values\u2026 (Ctrl+F)"));
+    m_filterEdit->setClearButtonEnabled(true);
+    m_filterEdit->setAccessibleName(tr("Filter keys"));
+    m_keyCount = new QLabel(panel);
+    m_keyCount->setAccessibleName(tr("Key count"));
+
+    m_keysView = new QTableView(panel);
+    m_keysView->setObjectName(QStringLiteral("keysView"));
+    m_keysView->setAccessibleName(tr("Keys"));
+    m_keysView->setModel(m_keysModel);
+    auto *delegate = new ValueDelegate(m_keysView);
+    m_keysView->setItemDelegateForColumn(KeysModel::ValueColumn, delegate);
+    connect(delegate, &ValueDelegate::editRejected, this, &MapView::message);
+    m_keysView->setSelectionBehavior(QAbstractItemView::SelectRows);
+    m_keysView->setSelectionMode(QAbstractItemView::ExtendedSelection);
+    m_keysView->setEditTriggers(QAbstractItemView::DoubleClicked | QAbstractItemView::EditKeyPressed
+                                | QAbstractItemView::AnyKeyPressed);
+    m_keysView->setWordWrap(false);
+    m_keysView->setAlternatingRowColors(true);
+    m_keysView->verticalHeader()->hide();
+    // Fixed row heights keep a million rows cheap to lay out.
+    m_keysView->verticalHeader()->setSectionResizeMode(QHeaderView::Fixed);
+    m_keysView->verticalHeader()->setDefaultSectionSize(fontMetrics().height() + 8);
+    m_keysView->setSortingEnabled(true);
+    m_keysView->sortByColumn(KeysModel::KeyColumn, Qt::AscendingOrder);
+    QHeaderView *header = m_keysView->horizontalHeader();
+    header->setSectionResizeMode(KeysModel::ValueColumn, QHeaderView::Stretch);
+    const auto widthOf = [this](const QString &sample) { return fontMetrics().horizontalAdvance(sample) + 24; };
+    m_keysView->setColumnWidth(KeysModel::KeyColumn, widthOf(QStringLiteral("MMMMMMMMMMMMMMMM")));
+    m_keysView->setColumnWidth(KeysModel::WriterColumn, widthOf(QStringLiteral("MMMMMMMMMM")));
+    m_keysView->setColumnWidth(KeysModel::WhenColumn, widthOf(QStringLiteral("00:00:00.000")));
+    // The model sorts by key only: keep the indicator honest.
+    connect(header, &QHeaderView::sortIndicatorChanged, this, [header](int column, Qt::SortOrder order) {
+        if (column != KeysModel::KeyColumn)
+            header->setSortIndicator(KeysModel::KeyColumn, order);
+    });
+
+    m_newKey = new QLineEdit(panel);
+    m_newKey->setObjectName(QStringLiteral("newKey"));
+    m_newKey->setPlaceholderText(tr("New key (Ctrl+N)"));
+    m_newKey->setAccessibleName(tr("New key"));
+    m_newValue = new ValueEditor(panel);
+    m_newValue->setObjectName(QStringLiteral("newValue"));
+    m_newValue->setAutoFillBackground(false);
+    m_addButton = new QPushButton(tr("&Add"), panel);
+    m_addButton->setAccessibleName(tr("Add key"));
+    m_addButton->setToolTip(tr("Set the new key to the value (Return)"));
+    m_deleteButton = new QPushButton(tr("&Delete selected"), panel);
+    m_deleteButton->setAccessibleName(tr("Delete selected keys"));
+    m_deleteButton->setToolTip(tr("Delete the selected keys (Delete)"));
+
+    auto *top = new QHBoxLayout;
+    top->addWidget(m_filterEdit, 1);
+    top->addWidget(m_keyCount);
+    auto *add = new QHBoxLayout;
+    add->addWidget(m_newKey, 1);
+    add->addWidget(m_newValue, 2, Qt::AlignTop);
+    add->addWidget(m_addButton, 0, Qt::AlignTop);
+    add->addWidget(m_deleteButton, 0, Qt::AlignTop);
+    auto *layout = new QVBoxLayout(panel);
+    layout->setContentsMargins(0, 0, 0, 0);
+    layout->addLayout(top);
+    layout->addWidget(m_keysView, 1);
+    layout->addLayout(add);
+
+    m_filterDelay.setSingleShot(true);
+    m_filterDelay.setInterval(150);
+    connect(m_filterEdit, &QLineEdit::textChanged, this, [this] { m_filterDelay.start(); });
+    connect(&m_filterDelay, &QTimer::timeout, this, [this] { m_keysModel->setFilterText(m_filterEdit->text()); });
+    connect(m_addButton, &QPushButton::clicked, this, &MapView::addKey);
+    connect(m_newKey, &QLineEdit::returnPressed, this, [this] { m_newValue->setFocus(); });
+    connect(m_newValue, &ValueEditor::commitRequested, this, &MapView::addKey);
+    connect(m_deleteButton, &QPushButton::clicked, this, &MapView::deleteSelected);
+    return panel;
+}
+
+QString MapView::uri() const
+{
+    return m_map->uri();
+}
+
+void MapView::setDisplayName(const QString &name)
+{
+    m_map->setPresence({{QStringLiteral("name"), name}});
+    m_peersModel->refreshSelf();
+    m_network->setSelf(m_peersModel->selfId(), name);
+}
+
+bool MapView::addKey()
+{
+    const QString key = m_newKey->text();
+    if (key.isEmpty()) {
+        Q_EMIT message(tr("Type a key first"));
+        m_newKey->setFocus();
+        return false;
+    }
+    const QJsonValue value = m_newValue->value();
+    if (value.isUndefined()) {
+        Q_EMIT message(tr("Not stored: %1. Tick \"Store as plain text\" to store it as a string.")
+                           .arg(m_newValue->errorString()));
+        m_newValue->setFocus();
+        return false;
+    }
+    const bool existed = m_map->contains(key);
+    m_map->set(key, value);
+    Q_EMIT message(existed ? tr("Updated %1").arg(key) : tr("Added %1").arg(key));
+    m_newKey->clear();
+    m_newValue->setText(QString());
+    m_newValue->setStoreAsText(false);
+    m_newKey->setFocus();
+    return true;
+}
+
+int MapView::deleteSelected()
+{
+    const QModelIndexList rows = m_keysView->selectionModel()->selectedRows(KeysModel::KeyColumn);
+    QStringList keys;
+    keys.reserve(rows.size());
+    for (const QModelIndex &row : rows)
+        keys.append(row.data(KeysModel::KeyRole).toString());
+    int removed = 0;
+    for (const QString &key : std::as_const(keys))
+        removed += m_map->remove(key) ? 1 : 0;
+    if (removed)
+        Q_EMIT message(tr("Deleted %n keys", nullptr, removed));
+    else
+        Q_EMIT message(tr("Select the keys to delete first"));
+    return removed;
+}
+
+void MapView::focusFilter()
+{
+    m_filterEdit->setFocus(Qt::ShortcutFocusReason);
+    m_filterEdit->selectAll();
+}
+
+void MapView::focusAddKey()
+{
+    m_newKey->setFocus(Qt::ShortcutFocusReason);
+    m_newKey->selectAll();
+}
+
+void MapView::editCurrentValue()
+{
+    QModelIndex current = m_keysView->currentIndex();
+    if (!current.isValid())
+        return;
+    m_keysView->edit(current.siblingAtColumn(KeysModel::ValueColumn));
+}
+
+void MapView::updateKeyCount()
+{
+    const QLocale locale;
+    const int shown = m_keysModel->rowCount();
+    const int total = m_map->size();
+    m_keyCount->setText(shown == total ? tr("%1 keys").arg(locale.toString(total))
+                                       : tr("%1 of %2 keys").arg(locale.toString(shown), locale.toString(total)));
+    Q_EMIT statusChanged();
+}
+
+QByteArray MapView::saveState() const
+{
+    QByteArray state;
+    QDataStream out(&state, QIODevice::WriteOnly);
+    out << m_outer->saveState() << m_top->saveState() << m_side->saveState();
+    return state;
+}
+
+void MapView::restoreState(const QByteArray &state)
+{
+    QDataStream in(state);
+    QByteArray outer, top, side;
+    in >> outer >> top >> side;
+    if (in.status() != QDataStream::Ok)
+        return;
+    m_outer->restoreState(outer);
+    m_top->restoreState(top);
+    m_side->restoreState(side);
+}

@@ -1,0 +1,91 @@
+#pragma once
+
+#include <QElapsedTimer>
+#include <QTimer>
+#include <QWidget>
+
+class Connection;
+class DeltaLogModel;
+class DeltaLogView;
+class DistributedMap;
+class KeysModel;
+class NetworkView;
+class PeersModel;
+class QLabel;
+class QLineEdit;
+class QPushButton;
+class QSplitter;
+class QTableView;
+class ValueEditor;
+
+// One open map, one tab: the keys view (filter, add, edit in place, delete),
+// the network picture and peers table, and the deltas log. Owns the
+// DistributedMap and its models; the Connection belongs to the window.
+class MapView : public QWidget
+{
+    Q_OBJECT
+    Q_DISABLE_COPY(MapView)
+public:
+    MapView(Connection *connection, const QString &uri, const QString &displayName, QWidget *parent = nullptr);
+    ~MapView() override;
+
+    DistributedMap *map() const { return m_map; }
+    QString uri() const;
+    KeysModel *keysModel() const { return m_keysModel; }
+    PeersModel *peersModel() const { return m_peersModel; }
+    DeltaLogModel *logModel() const { return m_logModel; }
+    QTableView *keysView() const { return m_keysView; }
+    QTableView *peersView() const { return m_peersView; }
+    NetworkView *networkView() const { return m_network; }
+    DeltaLogView *logView() const { return m_logView; }
+    QLineEdit *keyFilterEdit() const { return m_filterEdit; }
+    QLineEdit *newKeyEdit() const { return m_newKey; }
+    ValueEditor *newValueEditor() const { return m_newValue; }
+
+    void setDisplayName(const QString &name);
+    // Deltas per second, in and out, over the last full second.
+    int deltaRate() const { return m_rate; }
+
+    // Adds (or overwrites) the key typed in the add bar; false when refused.
+    bool addKey();
+    // Removes the keys of the selected rows; returns how many.
+    int deleteSelected();
+    void focusFilter();
+    void focusAddKey();
+    void editCurrentValue();
+
+    QByteArray saveState() const;
+    void restoreState(const QByteArray &state);
+
+Q_SIGNALS:
+    // Ready, syncing, key count or delta rate changed.
+    void statusChanged();
+    // Something the user should read in the status bar.
+    void message(const QString &text);
+
+private:
+    QWidget *buildKeysPanel();
+    void updateKeyCount();
+
+    DistributedMap *m_map;
+    KeysModel *m_keysModel;
+    PeersModel *m_peersModel;
+    DeltaLogModel *m_logModel;
+    QLineEdit *m_filterEdit = nullptr;
+    QLineEdit *m_newKey = nullptr;
+    ValueEditor *m_newValue = nullptr;
+    QPushButton *m_addButton = nullptr;
+    QPushButton *m_deleteButton = nullptr;
+    QLabel *m_keyCount = nullptr;
+    QTableView *m_keysView = nullptr;
+    QTableView *m_peersView = nullptr;
+    NetworkView *m_network = nullptr;
+    DeltaLogView *m_logView = nullptr;
+    QSplitter *m_outer = nullptr;
+    QSplitter *m_top = nullptr;
+    QSplitter *m_side = nullptr;
+    QTimer m_filterDelay;
+    QTimer m_rateTimer;
+    int m_deltasThisSecond = 0;
+    int m_rate = 0;
+};

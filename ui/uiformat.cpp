@@ -1,0 +1,73 @@
+#include "uiformat.h"
+
+#include "hybridclock.h"
+
+#include <QDateTime>
+#include <QPalette>
+
+Q_LOGGING_CATEGORY(lcUi, "distmap.ui", QtWarningMsg)
+
+namespace UiFormat {
+
+QString shortPeerId(quint64 peer)
+{
+    return QStringLiteral("%1").arg(peer >> 32, 8, 16, QLatin1Char('0'));
+}
+
+QString peerLabel(const QString &name, quint64 peer)
+{
+    if (name.isEmpty())
+        return shortPeerId(peer);
+    return QStringLiteral("%1 (%2)").arg(name, shortPeerId(peer));
+}
+
+QString timeOfDay(qint64 msSinceEpoch)
+{
+    return QDateTime::fromMSecsSinceEpoch(msSinceEpoch).toString(QStringLiteral("HH:mm:ss.zzz"));
+}
+
+QString clockTime(quint64 hlc)
+{
+    if (hlc == 0)
+        return QString();
+    return timeOfDay(HybridClock::physicalPart(hlc));
+}
+
+QString clockStamp(quint64 hlc)
+{
+    if (hlc == 0)
+        return QString();
+    return QStringLiteral("%1 #%2").arg(clockTime(hlc)).arg(HybridClock::logicalPart(hlc));
+}
+
+QString elided(const QString &text, int maxChars)
+{
+    if (text.size() <= maxChars)
+        return text;
+    return text.left(maxChars - 1) + QChar(0x2026);
+}
+
+static QColor blend(const QColor &a, const QColor &b, qreal t)
+{
+    return QColor::fromRgbF(a.redF() + (b.redF() - a.redF()) * t, a.greenF() + (b.greenF() - a.greenF()) * t,
+                            a.blueF() + (b.blueF() - a.blueF()) * t);
+}
+
+QColor flashColor(const QPalette &palette, qreal intensity)
+{
+    // Highlight at partial strength stays readable under both light and dark text.
+    return blend(palette.color(QPalette::Base), palette.color(QPalette::Highlight), 0.55 * qBound(0.0, intensity, 1.0));
+}
+
+QColor warningRowColor(const QPalette &palette)
+{
+    const bool dark = palette.color(QPalette::Base).lightnessF() < 0.5;
+    return blend(palette.color(QPalette::Base), QColor(255, 140, 0), dark ? 0.35 : 0.28);
+}
+
+QColor mutedTextColor(const QPalette &palette)
+{
+    return blend(palette.color(QPalette::Text), palette.color(QPalette::Base), 0.45);
+}
+
+} // namespace UiFormat
