@@ -24,6 +24,7 @@
 #include <cstdio>
 #include <ctime>
 #include <functional>
+#include <malloc.h>
 #include <memory>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -328,7 +329,9 @@ public:
 
     bool peerMemory(int keys)
     {
-        const double before = double(statusKb(0, "VmRSS"));
+        // Heap bytes in use, not RSS: freed memory from earlier workloads
+        // stays in the process and would hide the map's growth.
+        const double before = double(mallinfo2().uordblks);
         qint64 payload = 0;
         {
             Connection connection(m_relay.url); // never opened: memory of the map alone
@@ -339,8 +342,8 @@ public:
                 map.set(key, value);
                 payload += key.toUtf8().size() + 34; // the key and the value's JSON text
             }
-            const double after = double(statusKb(0, "VmRSS"));
-            const double perKey = (after - before) * 1024.0 / keys;
+            const double after = double(mallinfo2().uordblks);
+            const double perKey = (after - before) / keys;
             rows.append({QStringLiteral("peer-memory"), {{QStringLiteral("keys"), keys}},
                          {{QStringLiteral("bytesPerKey"), perKey},
                           {QStringLiteral("payloadBytesPerKey"), double(payload) / keys},
