@@ -6,6 +6,7 @@
 
 #include <QDateTime>
 #include <QJsonArray>
+#include <QMetaMethod>
 
 namespace {
 
@@ -378,10 +379,15 @@ void DistributedMap::applyRemote(const QString &key, const Entry &entry, quint64
     Q_EMIT changed(change);
     if (source == Source::Store)
         return;
-    if (entry.tombstone)
-        Q_EMIT valueDeleted(parseValue(result.oldValue), key);
-    else
+    // Parsing JSON costs more than applying the write: only for listeners.
+    static const QMetaMethod setSignal = QMetaMethod::fromSignal(&DistributedMap::valueSet);
+    static const QMetaMethod deleteSignal = QMetaMethod::fromSignal(&DistributedMap::valueDeleted);
+    if (entry.tombstone) {
+        if (isSignalConnected(deleteSignal))
+            Q_EMIT valueDeleted(parseValue(result.oldValue), key);
+    } else if (isSignalConnected(setSignal)) {
         Q_EMIT valueSet(parseValue(entry.value), key);
+    }
 }
 
 void DistributedMap::handleDelta(const Wire::Header &header, const QByteArray &frame, Source source)
@@ -681,21 +687,25 @@ void DistributedMap::pumpServing(quint64 requester)
     std::shared_ptr<Serving> s = *found;
     const int n = int(s->differs.size());
     while (!s->done && s->nextSeq - s->acked < SyncWindow) {
-        QByteArray entries;
-        entries.reserve(ChunkBytes + 1024);
-        while (s->it != s->snapshot.cend() && entries.size() < ChunkBytes) {
+        // The chunk is built in place, header first, so the only copies
+        // left are the socket's own.
+        QByteArray frame;
+        frame.reserve(ChunkBytes + 4096 + (s->nextSeq == 0 ? s->digest.size() * 8 : 0));
+        Wire::appendHeader(frame, {Wire::Type::SyncData, 0, m_mapId, requester});
+        const qsizetype finalFlagAt = frame.size() + 8;
+        Wire::appendSyncChunkHead(frame, s->syncId, s->nextSeq, false,
+                                  s->nextSeq == 0 ? s->digest : QVector<quint64>());
+        const qsizetype entriesStart = frame.size();
+        while (s->it != s->snapshot.cend() && frame.size() - entriesStart < ChunkBytes) {
             if (s->all || s->it->hlc > s->since
                 || (n > 0 && s->differs[MapState::bucketOf(MapState::keyHash(s->it.key()), n)]))
-                Wire::appendEntry(entries, s->it.key(), s->it.value());
+                Wire::appendEntry(frame, s->it.key(), s->it.value());
             ++s->it;
         }
         const bool final = s->it == s->snapshot.cend();
-        QByteArray payload;
-        payload.reserve(entries.size() + 32 + (s->nextSeq == 0 ? s->digest.size() * 8 : 0));
-        Wire::appendSyncChunkHead(payload, s->syncId, s->nextSeq, final,
-                                  s->nextSeq == 0 ? s->digest : QVector<quint64>());
-        payload.append(entries);
-        sendAddressed(Wire::Type::SyncData, requester, payload);
+        frame[finalFlagAt] = final ? 1 : 0;
+        if (m_connection && m_mapId)
+            m_connection->sendBinary(frame);
         DeltaEvent event;
         event.direction = DeltaEvent::Outgoing;
         event.operation = DeltaEvent::SyncChunk;
