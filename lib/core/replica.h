@@ -1,0 +1,181 @@
+#pragma once
+
+#include "hybridclock.h"
+#include "mapstate.h"
+#include "wire.h"
+
+#include <QHash>
+#include <QJsonObject>
+#include <QString>
+#include <QVector>
+
+#include <memory>
+
+// One peer's replica of one map and its side of the protocol: local writes,
+// applying deltas and repairs, both sides of the sync (docs/PROTOCOL.md
+// section 8), presence. Plain C++ over QtCore: no sockets, no timers, no
+// signals. Messages go out through the Host; time comes from the clock's
+// physical source. DistributedMap puts Qt on top; the deterministic
+// simulation (tests/tst_simulation) drives replicas over a seeded network.
+class Replica
+{
+public:
+    enum class Source { Local, Delta, Sync, Repair, Store };
+
+    // One applied change to one key.
+    struct Change
+    {
+        QString key;
+        bool deleted = false;
+        QByteArray value;    // JSON text of the new value (empty when deleted)
+        QByteArray oldValue; // JSON text of the replaced value (empty if none)
+        bool hadOldValue = false;
+        quint64 hlc = 0;
+        quint64 writer = 0; // peer id of the writer; this peer's id for local writes
+        quint64 from = 0;   // peer the change came from (0 = local or store)
+        Source source = Source::Local;
+    };
+
+    // One delta seen on the wire, in or out, with what applying it did.
+    // For sync chunks, key is empty and count says how many entries it held.
+    struct DeltaEvent
+    {
+        enum Direction { Incoming, Outgoing };
+        enum Operation { Set, Delete, SyncChunk };
+        Direction direction = Incoming;
+        Operation operation = Set;
+        quint64 peer = 0; // origin (incoming) or this peer (outgoing)
+        QString key;
+        QByteArray value;
+        quint64 hlc = 0;
+        quint64 writer = 0;
+        MapState::Outcome outcome = MapState::Outcome::Applied;
+        int count = 1;
+        Source source = Source::Delta;
+    };
+
+    struct Peer
+    {
+        quint64 id = 0;
+        QJsonObject presence;
+        qint64 joinedMs = 0; // when we learned of it (physical clock)
+    };
+
+    // What a replica needs from its surroundings. Every call is synchronous.
+    class Host
+    {
+    public:
+        virtual ~Host() = default;
+        virtual quint64 peerId() const = 0;
+        virtual void sendFrame(const QByteArray &frame) = 0;
+        virtual void sendControl(const QJsonObject &message) = 0;
+        // Ask for flush() soon (Qt: at the end of this event-loop pass).
+        virtual void flushRequested() = 0;
+        // Start (or restart) / stop the sync timeout; on expiry call syncTimedOut().
+        virtual void syncTimerRequested(bool running) = 0;
+
+        virtual void onChanged(const Change &) {}
+        virtual void onEntryApplied(const QString &, const Entry &) {}
+        virtual void onDeltaObserved(const DeltaEvent &) {}
+        virtual void onReadied() {}
+        virtual void onSyncingChanged(bool) {}
+        virtual void onPeerJoined(const Peer &) {}
+        virtual void onPeerLeft(quint64) {}
+        virtual void onPeerPresenceChanged(const Peer &) {}
+        virtual void onError(const QString &) {}
+    };
+
+    // Largest sync chunk and broadcast batch, and chunks in flight.
+    static constexpr qsizetype ChunkBytes = 256 * 1024;
+    static constexpr quint32 SyncWindow = 4;
+
+    Replica(Host *host, const QString &uri);
+    ~Replica();
+    Replica(const Replica &) = delete;
+    Replica &operator=(const Replica &) = delete;
+
+    QString uri() const { return m_uri; }
+    quint32 mapId() const { return m_mapId; }
+    bool isReady() const { return m_ready; }
+    bool isSyncing() const { return m_syncing; }
+    quint64 lastSyncSource() const { return m_lastSyncSource; }
+    const MapState &state() const { return m_state; }
+    HybridClock &clock() { return m_clock; }
+    const QHash<quint64, Peer> &peers() const { return m_peers; }
+    QJsonObject presence() const { return m_presence; }
+
+    // Local writes: stamp, apply, queue for broadcast. Return the change.
+    Change write(const QString &key, const QByteArray &jsonValue);
+    Change erase(const QString &key);
+
+    void setPresence(const QJsonObject &presence);
+    void load(const QVector<Wire::DecodedEntry> &entries);
+    int purgeTombstones(qint64 olderThanMs);
+
+    // How far ahead of our clock a remote clock may pull it (default 60 s).
+    void setMaxClockDrift(qint64 ms) { m_maxDriftMs = ms; }
+
+    // Starts a digest round with a peer of the network (anti-entropy),
+    // unless a sync is already running. False when not open.
+    bool verify();
+
+    // Connection events.
+    void connectionUp();      // sends open
+    void connectionDown();    // forget the map id, peers and sync state
+    void closeMap();          // sends close
+    void handleOpened(const QJsonObject &message);
+    void handleControl(const QString &type, const QJsonObject &message);
+    void handleFrame(const Wire::Header &header, const QByteArray &frame);
+    void syncTimedOut();
+    void flush();
+
+private:
+    struct Serving;
+    enum class SyncPhase { Full, Catchup, Verify };
+
+    void writeLocal(const QString &key, Entry entry, Change *change);
+    void observeRemote(quint64 hlc);
+    void applyRemote(const QString &key, const Entry &entry, quint64 from, Source source, bool logDelta);
+    void queueBroadcast(Wire::Type type, const QString &key, const Entry &entry);
+    void startSync();
+    void sendSyncRequest(SyncPhase phase);
+    void finishSync(quint64 source);
+    void pushCandidates();
+    void setSyncing(bool syncing);
+    void handleDelta(const Wire::Header &header, const QByteArray &frame, Source source);
+    void handleSyncRequest(const Wire::Header &header, const QByteArray &frame);
+    void handleSyncData(const Wire::Header &header, const QByteArray &frame);
+    void handleSyncAck(const Wire::Header &header, const QByteArray &frame);
+    void pumpServing(quint64 requester);
+    void sendAddressed(Wire::Type type, quint64 target, const QByteArray &payload);
+
+    Host *m_host;
+    QString m_uri;
+    QJsonObject m_presence;
+    MapState m_state;
+    HybridClock m_clock;
+    quint32 m_mapId = 0;
+    qint64 m_maxDriftMs = 60'000;
+    bool m_ready = false;
+    bool m_syncing = false;
+    QHash<quint64, Peer> m_peers;
+
+    // Outgoing broadcast batches, flushed once per event-loop pass.
+    QByteArray m_outDelta;
+    QByteArray m_outRepair;
+
+    // Requester side. A peer that already holds entries first catches up on
+    // everything newer than what it last heard from the network, then
+    // verifies the rest with a digest; an empty peer takes a full copy.
+    SyncPhase m_syncPhase = SyncPhase::Full;
+    quint64 m_networkHlc = 0; // greatest hlc received from other peers
+    quint32 m_syncId = 0;
+    quint64 m_syncSource = 0;
+    quint64 m_lastSyncSource = 0;
+    QVector<quint64> m_requestDigest;
+    QHash<QString, Entry> m_pushCandidates; // ours, maybe unknown to the responder
+    bool m_candidatesKnown = false;
+
+    // Responder side: one session per requesting peer.
+    QHash<quint64, std::shared_ptr<Serving>> m_serving;
+};
