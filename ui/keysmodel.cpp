@@ -15,7 +15,7 @@ namespace {
 
 // Keys handled per batch; the rest waits for the next event-loop pass so a
 // sync of a million keys never freezes the window.
-constexpr int BatchBudget = 100000;
+constexpr int BatchBudget = 8000;
 // Up to this many scattered inserts or removals go out one row at a time;
 // beyond it, one contiguous change plus a layout change is cheaper for views.
 constexpr int SmallChange = 16;
@@ -310,7 +310,7 @@ void KeysModel::flush()
 
     const int n = int(m_keys.size());
     QVector<int> removals;
-    QVector<QString> inserts;
+    QVector<QPair<int, QString>> inserts; // (position among the old rows, key)
     int firstUpdated = n, lastUpdated = -1, updated = 0;
     for (const QString &key : std::as_const(batch)) {
         const Entry *entry = m_map->state().find(key);
@@ -324,11 +324,17 @@ void KeysModel::flush()
         } else if (shown) {
             removals.append(pos);
         } else if (live) {
-            inserts.append(key);
+            inserts.append({pos, key});
         }
     }
-    if (!removals.isEmpty())
+    if (!inserts.isEmpty() && !removals.isEmpty()) {
+        // Removals shift the positions found above: find them again after.
         removeIndices(removals);
+        for (auto &insert : inserts)
+            insert.first = lowerBound(insert.second, 0, int(m_keys.size()));
+    } else if (!removals.isEmpty()) {
+        removeIndices(removals);
+    }
     if (!inserts.isEmpty())
         insertKeys(inserts);
     if (updated > 0 && !m_keys.isEmpty()) {
@@ -395,23 +401,30 @@ void KeysModel::removeIndices(const QVector<int> &unsortedIndices)
     endRemoveRows();
 }
 
-void KeysModel::insertKeys(QVector<QString> keys)
+void KeysModel::insertKeys(QVector<QPair<int, QString>> keys)
 {
-    const auto less = [this](const QString &a, const QString &b) { return lessKey(a, b); };
-    std::sort(keys.begin(), keys.end(), less);
+    // Positions first: comparing ints is cheap, comparing keys reads their
+    // characters from all over the heap. Keys only break ties.
+    std::sort(keys.begin(), keys.end(), [this](const QPair<int, QString> &a, const QPair<int, QString> &b) {
+        return a.first != b.first ? a.first < b.first : lessKey(a.second, b.second);
+    });
     if (keys.size() <= SmallChange) {
-        for (const QString &key : std::as_const(keys)) {
-            const int pos = lowerBound(key, 0, int(m_keys.size()));
+        for (int i = 0; i < keys.size(); ++i) {
+            // Each insert shifts the rows after it by one.
+            const int pos = keys.at(i).first + i;
             beginInsertRows({}, pos, pos);
-            m_keys.insert(pos, key);
+            m_keys.insert(pos, keys.at(i).second);
             endInsertRows();
         }
         return;
     }
-    // Append the new rows as one block, then merge them into place as a reorder.
     const int n = int(m_keys.size());
-    beginInsertRows({}, n, n + int(keys.size()) - 1);
-    m_keys.append(keys);
+    const int k = int(keys.size());
+
+    // Append the new rows as one block, then move them into place as a reorder.
+    beginInsertRows({}, n, n + k - 1);
+    for (const auto &key : std::as_const(keys))
+        m_keys.append(key.second);
     endInsertRows();
 
     Q_EMIT layoutAboutToBeChanged({}, QAbstractItemModel::VerticalSortHint);
@@ -420,7 +433,18 @@ void KeysModel::insertKeys(QVector<QString> keys)
     oldKeys.reserve(from.size());
     for (const QModelIndex &idx : from)
         oldKeys.append(m_keys.at(idx.row()));
-    std::inplace_merge(m_keys.begin(), m_keys.begin() + n, m_keys.end(), less);
+    // A merge by comparisons would read every key's characters, scattered
+    // over the heap; shifting blocks by the known positions touches only the
+    // index itself, which is what keeps a 1M-row merge in milliseconds.
+    int write = n + k;
+    int readEnd = n;
+    for (int i = k - 1; i >= 0; --i) {
+        const int pos = keys.at(i).first;
+        std::move_backward(m_keys.begin() + pos, m_keys.begin() + readEnd, m_keys.begin() + write);
+        write -= readEnd - pos;
+        readEnd = pos;
+        m_keys[--write] = std::move(keys[i].second);
+    }
     QModelIndexList to;
     to.reserve(from.size());
     for (int i = 0; i < from.size(); ++i)

@@ -92,7 +92,7 @@ private:
     int lowerBound(const QString &key, int first, int last) const;
     bool matches(const QString &key, const Entry &entry) const;
     void removeIndices(const QVector<int> &indices);
-    void insertKeys(QVector<QString> keys);
+    void insertKeys(QVector<QPair<int, QString>> keys); // (position among current rows, key)
     void tickFlash();
 
     QPointer<DistributedMap> m_map;

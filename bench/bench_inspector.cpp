@@ -1,0 +1,304 @@
+// bench_inspector: how the inspector keeps up (issue 3).
+//
+// 1. Memory: RSS of a 1,000,000-key map alone, then with the inspector's
+//    map tab (keys model, peers, log, network picture) built and shown over it.
+// 2. Sync: a writer holding 1,000,000 keys, the tab joins and syncs them over
+//    a real relay; time until the keys view shows every row, worst event-loop stall.
+// 3. Rate: the writer sends deltas at a target rate (90% updates, 10% new
+//    keys); the tab applies them while a 10 ms probe timer measures how late
+//    the GUI event loop answers. A rate "holds" when the tab applied it with
+//    the loop answering within 50 ms.
+//
+// The relay and the writer run in a worker thread so the GUI thread carries
+// only what the inspector itself does. Run with QT_QPA_PLATFORM=offscreen.
+
+#include "connection.h"
+#include "distributedmap.h"
+#include "keysmodel.h"
+#include "mapview.h"
+#include "relay.h"
+#include "wire.h"
+
+#include <QApplication>
+#include <QCommandLineParser>
+#include <QElapsedTimer>
+#include <QFile>
+#include <QHeaderView>
+#include <QRandomGenerator>
+#include <QTableView>
+#include <QThread>
+#include <QTimer>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <functional>
+#include <vector>
+
+namespace {
+
+const QString MapUri = QStringLiteral("/bench-inspector");
+
+double rssMiB()
+{
+    QFile status(QStringLiteral("/proc/self/status"));
+    if (!status.open(QIODevice::ReadOnly))
+        return 0;
+    for (const QByteArray &line : status.readAll().split('\n')) {
+        if (line.startsWith("VmRSS:"))
+            return line.mid(6).trimmed().split(' ').first().toDouble() / 1024.0;
+    }
+    return 0;
+}
+
+QString keyName(int i)
+{
+    return QStringLiteral("user:%1").arg(i, 7, 10, QLatin1Char('0'));
+}
+
+QByteArray valueText(int i)
+{
+    return QByteArrayLiteral("{\"n\":") + QByteArray::number(i) + QByteArrayLiteral(",\"name\":\"user number ")
+           + QByteArray::number(i) + QByteArrayLiteral("\"}");
+}
+
+QVector<Wire::DecodedEntry> makeEntries(int count, quint64 writer)
+{
+    QVector<Wire::DecodedEntry> entries;
+    entries.reserve(count);
+    const quint64 hlc = quint64(QDateTime::currentMSecsSinceEpoch() - 60000) << 16;
+    for (int i = 0; i < count; ++i)
+        entries.append({keyName(i), Entry{valueText(i), hlc + quint64(i), writer, false}});
+    return entries;
+}
+
+// Measures how late a 10 ms timer fires: the GUI's answer time.
+class LoopProbe : public QObject
+{
+public:
+    LoopProbe()
+    {
+        m_timer.setTimerType(Qt::PreciseTimer);
+        m_timer.setInterval(10);
+        connect(&m_timer, &QTimer::timeout, this, [this] {
+            const qint64 gap = m_clock.restart();
+            m_lateness.push_back(int(gap - 10));
+        });
+    }
+    void start()
+    {
+        m_lateness.clear();
+        m_clock.start();
+        m_timer.start();
+    }
+    void stop() { m_timer.stop(); }
+    int worst() const { return m_lateness.empty() ? 0 : *std::max_element(m_lateness.begin(), m_lateness.end()); }
+    int percentile(double p) const
+    {
+        if (m_lateness.empty())
+            return 0;
+        std::vector<int> sorted = m_lateness;
+        std::sort(sorted.begin(), sorted.end());
+        return sorted[std::min(sorted.size() - 1, size_t(p * sorted.size()))];
+    }
+
+private:
+    QTimer m_timer;
+    QElapsedTimer m_clock;
+    std::vector<int> m_lateness;
+};
+
+bool waitUntil(const std::function<bool()> &done, int timeoutMs)
+{
+    QElapsedTimer timer;
+    timer.start();
+    while (!done()) {
+        if (timer.elapsed() > timeoutMs)
+            return false;
+        QCoreApplication::processEvents(QEventLoop::WaitForMoreEvents, 5);
+    }
+    return true;
+}
+
+void spin(int ms)
+{
+    QElapsedTimer timer;
+    timer.start();
+    while (timer.elapsed() < ms)
+        QCoreApplication::processEvents(QEventLoop::WaitForMoreEvents, 5);
+}
+
+// Lives in the worker thread: the relay and the writing peer.
+class Writer : public QObject
+{
+public:
+    void setUp(int keys)
+    {
+        relay = new Relay(this);
+        relay->listen(QHostAddress::LocalHost, 0);
+        connection = new Connection(relay->url(), this);
+        map = new DistributedMap(connection, MapUri, this);
+        map->setPresence({{QStringLiteral("name"), QStringLiteral("writer")}});
+        map->load(makeEntries(keys, connection->peerId()));
+        m_nextNew = keys;
+        connection->open();
+        // Created here, in the worker thread, so it ticks there.
+        m_tick = new QTimer(this);
+        m_tick->setInterval(10);
+        connect(m_tick, &QTimer::timeout, this, &Writer::writeSome);
+    }
+    void startRate(int perSecond)
+    {
+        m_perTick = std::max(1, perSecond / 100);
+        m_written = 0;
+        m_tick->start();
+    }
+    void stopRate() { m_tick->stop(); }
+
+    Relay *relay = nullptr;
+    Connection *connection = nullptr;
+    DistributedMap *map = nullptr;
+    std::atomic<qint64> written{0};
+
+private:
+    void writeSome()
+    {
+        auto *rng = QRandomGenerator::global();
+        for (int i = 0; i < m_perTick; ++i) {
+            const bool fresh = rng->bounded(10) == 0;
+            const int k = fresh ? m_nextNew++ : int(rng->bounded(m_nextNew));
+            map->set(keyName(k), QJsonValue(qint64(rng->bounded(1000000))));
+        }
+        m_written += m_perTick;
+        written = m_written;
+    }
+
+    QTimer *m_tick = nullptr;
+    int m_perTick = 0;
+    qint64 m_written = 0;
+    int m_nextNew = 0;
+};
+
+template<typename F>
+void inThread(QObject *context, F &&f)
+{
+    QMetaObject::invokeMethod(context, std::forward<F>(f), Qt::BlockingQueuedConnection);
+}
+
+} // namespace
+
+int main(int argc, char *argv[])
+{
+    QApplication app(argc, argv);
+    QCommandLineParser parser;
+    parser.addHelpOption();
+    QCommandLineOption keysOption(QStringLiteral("keys"), QStringLiteral("Keys in the map (default 1000000)."),
+                                  QStringLiteral("N"), QStringLiteral("1000000"));
+    QCommandLineOption ratesOption(QStringLiteral("rates"), QStringLiteral("Delta rates to try (default 5000,10000,20000,40000)."),
+                                   QStringLiteral("LIST"), QStringLiteral("5000,10000,20000,40000"));
+    QCommandLineOption secondsOption(QStringLiteral("seconds"), QStringLiteral("Seconds per rate (default 4)."),
+                                     QStringLiteral("S"), QStringLiteral("4"));
+    parser.addOptions({keysOption, ratesOption, secondsOption});
+    parser.process(app);
+    const int keys = parser.value(keysOption).toInt();
+    const int seconds = parser.value(secondsOption).toInt();
+
+    std::printf("bench_inspector: %d keys, platform %s\n", keys, qPrintable(QGuiApplication::platformName()));
+    LoopProbe probe;
+
+    // 1. Memory of the map alone, then with the keys view over it.
+    {
+        const double before = rssMiB();
+        DistributedMap map(nullptr, MapUri);
+        map.load(makeEntries(keys, 1));
+        const double withMap = rssMiB();
+        QElapsedTimer t;
+        t.start();
+        auto *model = new KeysModel(&map);
+        auto *table = new QTableView;
+        table->verticalHeader()->setSectionResizeMode(QHeaderView::Fixed);
+        table->verticalHeader()->hide();
+        table->setModel(model);
+        table->resize(1280, 600);
+        table->show();
+        QCoreApplication::processEvents();
+        const qint64 buildMs = t.elapsed();
+        spin(200);
+        const double withView = rssMiB();
+        std::printf("memory: map of %d keys %.0f MiB; keys model + table view over it +%.0f MiB "
+                    "(built and shown in %lld ms, rows %d); process RSS %.0f MiB\n",
+                    keys, withMap - before, withView - withMap, buildMs, model->rowCount(), withView);
+        delete table;
+        delete model;
+    }
+
+    // 2. Sync a million keys over a real relay into a shown tab.
+    QThread worker;
+    worker.start();
+    auto *writer = new Writer;
+    writer->moveToThread(&worker);
+    inThread(writer, [writer, keys] { writer->setUp(keys); });
+    QUrl url;
+    inThread(writer, [writer, &url] { url = writer->relay->url(); });
+
+    const double rssBefore = rssMiB();
+    Connection connection(url);
+    auto *view = new MapView(&connection, MapUri, QStringLiteral("inspector"));
+    view->resize(1280, 800);
+    view->show();
+    QElapsedTimer sync;
+    sync.start();
+    probe.start();
+    connection.open();
+    const bool synced = waitUntil([&] { return view->keysModel()->rowCount() >= keys; }, 180000);
+    probe.stop();
+    std::printf("sync: %d keys into the keys view in %lld ms (%s); loop stall worst %d ms, p99 %d ms; "
+                "RSS +%.0f MiB (map + tab), process %.0f MiB\n",
+                view->keysModel()->rowCount(), sync.elapsed(), synced ? "complete" : "TIMED OUT", probe.worst(),
+                probe.percentile(0.99), rssMiB() - rssBefore, rssMiB());
+
+    // 3. Delta rates.
+    qint64 applied = 0;
+    QObject::connect(view->map(), &DistributedMap::deltaObserved, view, [&applied](const DistributedMap::DeltaEvent &e) {
+        if (e.direction == DistributedMap::DeltaEvent::Incoming && e.operation != DistributedMap::DeltaEvent::SyncChunk)
+            ++applied;
+    });
+    int best = 0;
+    for (const QString &rateText : parser.value(ratesOption).split(QLatin1Char(','))) {
+        const int rate = rateText.toInt();
+        spin(500);
+        applied = 0;
+        int batches = 0;
+        auto batchConnection = QObject::connect(view->keysModel(), &KeysModel::batchApplied, view, [&batches] { ++batches; });
+        inThread(writer, [writer, rate] { writer->startRate(rate); });
+        probe.start();
+        QElapsedTimer t;
+        t.start();
+        spin(seconds * 1000);
+        inThread(writer, [writer] { writer->stopRate(); });
+        const qint64 sent = writer->written;
+        // Let the tail arrive so the rate counts what was applied, not what was in flight.
+        waitUntil([&] { return applied >= sent; }, 10000);
+        view->keysModel()->flush();
+        const double elapsed = t.elapsed() / 1000.0;
+        probe.stop();
+        QObject::disconnect(batchConnection);
+        const double appliedRate = applied / elapsed;
+        const bool holds = probe.worst() <= 50 && applied >= sent;
+        if (holds)
+            best = std::max(best, int(appliedRate));
+        std::printf("rate: target %6d/s sent %lld applied %lld (%.0f/s over %.1f s) in %d model batches; "
+                    "loop lateness worst %d ms, p99 %d ms, p50 %d ms -> %s\n",
+                    rate, sent, applied, appliedRate, elapsed, batches, probe.worst(), probe.percentile(0.99),
+                    probe.percentile(0.5), holds ? "holds" : "does not hold");
+    }
+    std::printf("result: %d deltas/s applied to the keys view with the loop answering within 50 ms; "
+                "keys view rows %d; process RSS %.0f MiB\n",
+                best, view->keysModel()->rowCount(), rssMiB());
+
+    delete view;
+    writer->deleteLater();
+    worker.quit();
+    worker.wait();
+    return 0;
+}
