@@ -140,8 +140,12 @@ void Relay::acceptSocket(QTcpSocket *socket)
     }
     ++m_sockets;
     ++m_perAddress[address];
-    // Count the socket until it is gone, handshake or not.
-    connect(socket, &QObject::destroyed, this, [this, address] {
+    // Count the socket until it is gone, handshake or not. Watch a child
+    // object: QWebSocketServer drops every connection to the socket's own
+    // signals when it upgrades it, destroyed() included, and the count
+    // then never went down (after maxConnectionsPerAddress connections
+    // over the relay's life, that address was refused for good).
+    connect(new QObject(socket), &QObject::destroyed, this, [this, address] {
         --m_sockets;
         if (--m_perAddress[address] <= 0)
             m_perAddress.remove(address);

@@ -2,6 +2,10 @@
 # Installs what distmap needs on Debian 12 when it is missing.
 set -euo pipefail
 packages=(cmake ninja-build g++ qt6-base-dev qt6-websockets-dev xvfb)
+# scripts/fuzz.sh needs clang and its libFuzzer/sanitizer runtimes too.
+if [ "${1:-}" = "--fuzz" ]; then
+    packages+=(clang libclang-rt-14-dev)
+fi
 missing=()
 for p in "${packages[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -2,6 +2,7 @@
 
 #include "wire.h"
 
+#include <QStringDecoder>
 #include <QtEndian>
 
 #include <array>
@@ -219,7 +220,10 @@ ReadResult read(const char *data, qsizetype size, const QString &expectedUri)
         return fail(Error::DamagedHeader, QStringLiteral("the store header is damaged (checksum mismatch)"));
     if (flags != 0)
         return fail(Error::UnsupportedVersion, QStringLiteral("the store uses header flags %1 this build does not know").arg(flags));
-    r.header.mapUri = QString::fromUtf8(data + HeaderFixedSize, uriLength);
+    // Keep a leading U+FEFF: QString::fromUtf8 drops it as a byte order
+    // mark, and a store of such a map would then not open as its own.
+    QStringDecoder utf8(QStringDecoder::Utf8, QStringDecoder::Flag::Stateless | QStringDecoder::Flag::ConvertInitialBom);
+    r.header.mapUri = utf8.decode(QByteArrayView(data + HeaderFixedSize, uriLength));
     r.headerSize = headerSize;
     if (!expectedUri.isEmpty() && r.header.mapUri != expectedUri)
         return fail(Error::ForeignMap, QStringLiteral("the store holds map '%1', not '%2'").arg(r.header.mapUri, expectedUri));

@@ -51,7 +51,11 @@ void append(QByteArray &out, T value)
 
 bool decodeUtf8(const char *data, qsizetype size, QString *out)
 {
-    QStringDecoder decoder(QStringDecoder::Utf8, QStringDecoder::Flag::Stateless);
+    // ConvertInitialBom: a key that starts with U+FEFF keeps it. Without
+    // the flag the decoder drops it as a byte order mark, and the receiver
+    // would hold the write under another key than the writer (found by
+    // fuzz/fuzz_entries' round-trip check).
+    QStringDecoder decoder(QStringDecoder::Utf8, QStringDecoder::Flag::Stateless | QStringDecoder::Flag::ConvertInitialBom);
     *out = decoder.decode(QByteArrayView(data, size));
     return !decoder.hasError();
 }
