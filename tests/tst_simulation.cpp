@@ -1,0 +1,521 @@
+// Deterministic simulation: real Replica objects (the whole peer protocol)
+// over a seeded in-process network and a model of the relay's routing.
+// The network drops, duplicates, delays and reorders messages, peers
+// disconnect, the relay restarts; virtual time drives the clocks and the
+// sync timeouts. After healing, every replica must hold the same map, and
+// every key must hold the write with the highest (hlc, writer) ever made.
+//
+// DISTMAP_SIM_SEEDS=N runs seeds 1..N (default 200); DISTMAP_SIM_SEED=S
+// replays one seed.
+
+#include "replica.h"
+#include "wire.h"
+
+#include <QJsonArray>
+#include <QRandomGenerator>
+#include <QTest>
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <set>
+
+namespace {
+
+struct Message
+{
+    bool binary = false;
+    QByteArray bytes;
+    QJsonObject control;
+};
+
+struct Faults
+{
+    int lossPercent = 10;    // routed (binary) messages only: TCP loses nothing while up
+    int duplicatePercent = 5;
+    int reorderPercent = 5;  // within one link; links are always interleaved at random
+    bool on = true;
+};
+
+class Simulation;
+
+class SimPeer : public Replica::Host
+{
+public:
+    SimPeer(Simulation *sim, int index, quint64 id, qint64 skewMs);
+
+    quint64 peerId() const override { return m_id; }
+    void sendFrame(const QByteArray &frame) override;
+    void sendControl(const QJsonObject &message) override;
+    void flushRequested() override { m_flushWanted = true; }
+    void syncTimerRequested(bool running) override;
+
+    Simulation *sim;
+    int index;
+    quint64 m_id;
+    qint64 skew;
+    bool connected = false;
+    bool m_flushWanted = false;
+    qint64 syncDeadline = -1;
+    qint64 reconnectAt = -1;
+    std::unique_ptr<Replica> replica;
+};
+
+class Simulation
+{
+public:
+    Simulation(quint32 seed, int peers, const Faults &faults)
+        : rng(seed), faults(faults)
+    {
+        for (int i = 0; i < peers; ++i) {
+            const qint64 skew = qint64(rng.bounded(2000)) - 1000; // ±1 s
+            auto p = std::make_unique<SimPeer>(this, i, 0x1000 + quint64(i), skew);
+            p->replica = std::make_unique<Replica>(p.get(), QStringLiteral("/sim"));
+            this->peers.push_back(std::move(p));
+            toRelay.emplace_back();
+            toPeer.emplace_back();
+        }
+    }
+
+    QRandomGenerator rng;
+    Faults faults;
+    struct Counters
+    {
+        int delivered = 0, lost = 0, duplicated = 0, reordered = 0, disconnects = 0, restarts = 0, timeouts = 0;
+    } counters;
+    qint64 now = 1'700'000'000'000; // virtual milliseconds
+    std::vector<std::unique_ptr<SimPeer>> peers;
+    std::vector<std::deque<Message>> toRelay; // one link per peer, each way
+    std::vector<std::deque<Message>> toPeer;
+
+    // The relay's state, as relay/relay.cpp keeps it for one map.
+    struct Member
+    {
+        bool open = false;
+        bool ready = false;
+        int lastSource = -1;
+    };
+    std::map<int, Member> members; // connected peers
+    int cursor = 0;
+
+    // --- peers ---------------------------------------------------------
+    void connect(int i)
+    {
+        SimPeer &p = *peers[size_t(i)];
+        if (p.connected)
+            return;
+        p.connected = true;
+        p.reconnectAt = -1;
+        members[i] = Member();
+        p.replica->connectionUp();
+    }
+
+    void disconnect(int i, qint64 reconnectDelay)
+    {
+        SimPeer &p = *peers[size_t(i)];
+        if (!p.connected)
+            return;
+        ++counters.disconnects;
+        p.connected = false;
+        p.syncDeadline = -1;
+        toRelay[size_t(i)].clear();
+        toPeer[size_t(i)].clear();
+        relayDrop(i);
+        p.replica->connectionDown();
+        p.reconnectAt = now + reconnectDelay;
+    }
+
+    void restartRelay()
+    {
+        ++counters.restarts;
+        for (size_t i = 0; i < peers.size(); ++i) {
+            SimPeer &p = *peers[i];
+            if (!p.connected)
+                continue;
+            p.connected = false;
+            p.syncDeadline = -1;
+            toRelay[i].clear();
+            toPeer[i].clear();
+            p.replica->connectionDown();
+            p.reconnectAt = now + 50 + qint64(rng.bounded(500));
+        }
+        members.clear();
+        cursor = 0;
+    }
+
+    // --- relay model -----------------------------------------------------
+    void toPeerControl(int i, const QJsonObject &o) { toPeer[size_t(i)].push_back({false, {}, o}); }
+    void toPeerFrame(int i, const QByteArray &f) { toPeer[size_t(i)].push_back({true, f, {}}); }
+
+    void relayDrop(int i)
+    {
+        const bool wasOpen = members.count(i) && members[i].open;
+        members.erase(i);
+        if (!wasOpen)
+            return;
+        for (auto &[j, m] : members) {
+            if (m.open)
+                toPeerControl(j, {{"type", "left"}, {"id", 1}, {"peer", Wire::peerToString(peers[size_t(i)]->m_id)}});
+        }
+    }
+
+    void relayReceive(int i, const Message &msg)
+    {
+        auto self = members.find(i);
+        if (self == members.end())
+            return;
+        if (!msg.binary) {
+            const QString type = msg.control.value(QStringLiteral("type")).toString();
+            if (type == QLatin1String("open")) {
+                QJsonArray list;
+                for (auto &[j, m] : members) {
+                    if (j == i || !m.open)
+                        continue;
+                    list.append(QJsonObject{{"peer", Wire::peerToString(peers[size_t(j)]->m_id)}, {"presence", QJsonObject()}});
+                    toPeerControl(j, {{"type", "joined"}, {"id", 1}, {"peer", Wire::peerToString(peers[size_t(i)]->m_id)},
+                                      {"presence", QJsonObject()}});
+                }
+                self->second.open = true;
+                toPeerControl(i, {{"type", "opened"}, {"map", "/sim"}, {"id", 1}, {"peers", list}});
+            } else if (type == QLatin1String("ready")) {
+                self->second.ready = true;
+            } else if (type == QLatin1String("close")) {
+                relayDrop(i);
+                members[i] = Member();
+            }
+            return;
+        }
+        Wire::Header h;
+        if (Wire::decodeHeader(msg.bytes, &h) != Wire::DecodeError::None || !self->second.open)
+            return;
+        QByteArray frame = msg.bytes;
+        Wire::setHeaderPeer(frame, peers[size_t(i)]->m_id);
+        switch (h.type) {
+        case Wire::Type::Delta:
+        case Wire::Type::Repair:
+            for (auto &[j, m] : members) {
+                if (j != i && m.open)
+                    toPeerFrame(j, frame);
+            }
+            break;
+        case Wire::Type::SyncRequest: {
+            std::vector<int> ids;
+            for (auto &[j, m] : members)
+                ids.push_back(j);
+            const int n = int(ids.size());
+            int start = cursor;
+            for (int x = 0; x < n; ++x) {
+                if (ids[size_t(x)] == self->second.lastSource)
+                    start = x + 1;
+            }
+            for (int step = 0; step < n; ++step) {
+                const int x = (start + step) % n;
+                const int k = ids[size_t(x)];
+                const Member &m = members[k];
+                if (k == i || !m.open || !m.ready)
+                    continue;
+                cursor = (x + 1) % n;
+                self->second.lastSource = k;
+                toPeerFrame(k, frame);
+                return;
+            }
+            self->second.ready = true;
+            toPeerControl(i, {{"type", "alone"}, {"id", 1}});
+            break;
+        }
+        case Wire::Type::SyncData:
+        case Wire::Type::SyncAck:
+            for (auto &[j, m] : members) {
+                if (peers[size_t(j)]->m_id == h.peer && m.open && j != i)
+                    toPeerFrame(j, frame);
+            }
+            break;
+        }
+    }
+
+    void peerReceive(int i, const Message &msg)
+    {
+        SimPeer &p = *peers[size_t(i)];
+        if (!p.connected)
+            return;
+        if (msg.binary) {
+            Wire::Header h;
+            if (Wire::decodeHeader(msg.bytes, &h) == Wire::DecodeError::None)
+                p.replica->handleFrame(h, msg.bytes);
+            return;
+        }
+        const QString type = msg.control.value(QStringLiteral("type")).toString();
+        if (type == QLatin1String("opened"))
+            p.replica->handleOpened(msg.control);
+        else
+            p.replica->handleControl(type, msg.control);
+    }
+
+    // --- the network -------------------------------------------------------
+    bool pending() const
+    {
+        for (size_t i = 0; i < peers.size(); ++i) {
+            if (!toRelay[i].empty() || !toPeer[i].empty())
+                return true;
+        }
+        return false;
+    }
+
+    // Delivers one message from a random non-empty link; false if none.
+    bool deliverOne()
+    {
+        std::vector<std::pair<int, bool>> links; // (peer, towards relay)
+        for (size_t i = 0; i < peers.size(); ++i) {
+            if (!toRelay[i].empty())
+                links.push_back({int(i), true});
+            if (!toPeer[i].empty())
+                links.push_back({int(i), false});
+        }
+        if (links.empty())
+            return false;
+        const auto [i, up] = links[rng.bounded(int(links.size()))];
+        std::deque<Message> &q = up ? toRelay[size_t(i)] : toPeer[size_t(i)];
+        size_t pick = 0;
+        if (faults.on && q.size() > 1 && int(rng.bounded(100)) < faults.reorderPercent) {
+            pick = 1;
+            ++counters.reordered;
+        }
+        Message msg = q[pick];
+        const bool duplicate = faults.on && msg.binary && int(rng.bounded(100)) < faults.duplicatePercent;
+        if (!duplicate)
+            q.erase(q.begin() + qsizetype(pick));
+        else
+            ++counters.duplicated;
+        if (faults.on && msg.binary && int(rng.bounded(100)) < faults.lossPercent) {
+            ++counters.lost;
+            return true;
+        }
+        ++counters.delivered;
+        if (up)
+            relayReceive(i, msg);
+        else
+            peerReceive(i, msg);
+        return true;
+    }
+
+    // Timers, flushes and reconnects due at the current virtual time.
+    void tick()
+    {
+        for (auto &p : peers) {
+            if (p->m_flushWanted) {
+                p->m_flushWanted = false;
+                p->replica->flush();
+            }
+            if (p->syncDeadline >= 0 && now >= p->syncDeadline) {
+                p->syncDeadline = -1;
+                ++counters.timeouts;
+                p->replica->syncTimedOut();
+            }
+            if (!p->connected && p->reconnectAt >= 0 && now >= p->reconnectAt)
+                connect(p->index);
+        }
+    }
+
+    // Runs until nothing is in flight and no timer is due, jumping virtual
+    // time to the next deadline when idle.
+    bool settle(int maxSteps)
+    {
+        for (int step = 0; step < maxSteps; ++step) {
+            tick();
+            if (deliverOne()) {
+                now += 1;
+                continue;
+            }
+            qint64 next = -1;
+            for (auto &p : peers) {
+                for (qint64 t : {p->syncDeadline, p->connected ? -1 : p->reconnectAt}) {
+                    if (t >= 0 && (next < 0 || t < next))
+                        next = t;
+                }
+                if (p->m_flushWanted)
+                    next = now;
+            }
+            if (next < 0)
+                return true;
+            now = qMax(now, next);
+        }
+        return false;
+    }
+};
+
+SimPeer::SimPeer(Simulation *s, int i, quint64 id, qint64 skewMs)
+    : sim(s), index(i), m_id(id), skew(skewMs)
+{
+}
+
+void SimPeer::sendFrame(const QByteArray &frame)
+{
+    if (connected)
+        sim->toRelay[size_t(index)].push_back({true, frame, {}});
+}
+
+void SimPeer::sendControl(const QJsonObject &message)
+{
+    if (connected)
+        sim->toRelay[size_t(index)].push_back({false, {}, message});
+}
+
+void SimPeer::syncTimerRequested(bool running)
+{
+    syncDeadline = running ? sim->now + 10'000 : -1;
+}
+
+struct Write
+{
+    QString key;
+    Entry entry;
+};
+
+} // namespace
+
+class tst_Simulation : public QObject
+{
+    Q_OBJECT
+private Q_SLOTS:
+    void convergesUnderFaults_data();
+    void convergesUnderFaults();
+};
+
+void tst_Simulation::convergesUnderFaults_data()
+{
+    QTest::addColumn<quint32>("seed");
+    const quint32 single = quint32(qEnvironmentVariableIntValue("DISTMAP_SIM_SEED"));
+    if (single) {
+        QTest::newRow(qPrintable(QStringLiteral("seed %1").arg(single))) << single;
+        return;
+    }
+    const int seeds = qEnvironmentVariableIsSet("DISTMAP_SIM_SEEDS") ? qEnvironmentVariableIntValue("DISTMAP_SIM_SEEDS") : 200;
+    for (int s = 1; s <= seeds; ++s)
+        QTest::newRow(qPrintable(QStringLiteral("seed %1").arg(s))) << quint32(s);
+}
+
+void tst_Simulation::convergesUnderFaults()
+{
+    QFETCH(quint32, seed);
+    const int peerCount = 8;
+    const int opsPerPeer = qEnvironmentVariableIsSet("DISTMAP_SIM_OPS") ? qEnvironmentVariableIntValue("DISTMAP_SIM_OPS") : 2000;
+    const int keys = 200;
+    Simulation sim(seed, peerCount, Faults());
+    for (auto &p : sim.peers) {
+        SimPeer *raw = p.get();
+        p->replica->clock() = HybridClock([raw] { return raw->sim->now + raw->skew; });
+    }
+
+    // Faults at random points of the run: 20 disconnects, 2 relay restarts.
+    const int totalOps = peerCount * opsPerPeer;
+    std::multiset<int> disconnectAt, restartAt;
+    for (int d = 0; d < 20; ++d)
+        disconnectAt.insert(int(sim.rng.bounded(totalOps)));
+    for (int r = 0; r < 2; ++r)
+        restartAt.insert(int(sim.rng.bounded(totalOps)));
+
+    for (int i = 0; i < peerCount; ++i)
+        sim.connect(i);
+
+    QVector<Write> writes;
+    writes.reserve(totalOps);
+    std::vector<int> opsLeft(size_t(peerCount), opsPerPeer);
+    int done = 0;
+    while (done < totalOps) {
+        // Interleave writes with deliveries: about one delivery and a half per write.
+        const int deliveries = int(sim.rng.bounded(4));
+        for (int d = 0; d < deliveries; ++d)
+            sim.deliverOne();
+        int i = int(sim.rng.bounded(peerCount));
+        while (opsLeft[size_t(i)] == 0)
+            i = (i + 1) % peerCount;
+        --opsLeft[size_t(i)];
+        Replica &r = *sim.peers[size_t(i)]->replica;
+        const QString key = QStringLiteral("k%1").arg(sim.rng.bounded(keys));
+        const Replica::Change c = sim.rng.bounded(100) < 30
+            ? r.erase(key)
+            : r.write(key, QByteArray::number(seed) + ':' + QByteArray::number(done));
+        writes.append({key, Entry{c.value, c.hlc, c.writer, c.deleted}});
+        ++done;
+        for (auto n = disconnectAt.count(done); n > 0; --n) {
+            int victim = int(sim.rng.bounded(peerCount));
+            for (int tries = 0; tries < peerCount && !sim.peers[size_t(victim)]->connected; ++tries)
+                victim = (victim + 1) % peerCount;
+            sim.disconnect(victim, 10 + qint64(sim.rng.bounded(2000)));
+        }
+        for (auto n = restartAt.count(done); n > 0; --n)
+            sim.restartRelay();
+        sim.now += qint64(sim.rng.bounded(3));
+        sim.tick();
+    }
+
+    // Heal: no more faults; everyone reconnects, then anti-entropy rounds
+    // until the replicas agree.
+    sim.faults.on = false;
+    for (auto &p : sim.peers) {
+        if (!p->connected)
+            p->reconnectAt = sim.now;
+    }
+    QVERIFY2(sim.settle(2'000'000), qPrintable(QStringLiteral("seed %1: network did not settle").arg(seed)));
+    auto agree = [&] {
+        const QVector<quint64> first = sim.peers[0]->replica->state().digest(256);
+        for (auto &p : sim.peers) {
+            if (p->replica->state().digest(256) != first)
+                return false;
+        }
+        return true;
+    };
+    int rounds = 0;
+    while (!agree() && rounds < 10) {
+        for (auto &p : sim.peers) {
+            p->replica->verify();
+            QVERIFY2(sim.settle(2'000'000), qPrintable(QStringLiteral("seed %1: verify did not settle").arg(seed)));
+        }
+        ++rounds;
+    }
+    if (!agree()) {
+        // Say which keys differ, to make a replay useful.
+        const MapState &first = sim.peers[0]->replica->state();
+        for (auto &p : sim.peers) {
+            const MapState &other = p->replica->state();
+            qWarning("peer %d: %d entries, ready %d, syncing %d, connected %d", p->index, other.entryCount(),
+                     p->replica->isReady(), p->replica->isSyncing(), p->connected);
+            for (auto it = first.entries().cbegin(); it != first.entries().cend(); ++it) {
+                const Entry *e = other.find(it.key());
+                if (!e || !e->sameWrite(*it))
+                    qWarning("  %s: peer 0 has (%llx, %llx), peer %d has %s", qPrintable(it.key()), it->hlc, it->writer, p->index,
+                             e ? qPrintable(QStringLiteral("(%1, %2)").arg(e->hlc, 0, 16).arg(e->writer, 0, 16)) : "nothing");
+            }
+        }
+    }
+    QVERIFY2(agree(), qPrintable(QStringLiteral("seed %1: replicas disagree after %2 anti-entropy rounds").arg(seed).arg(rounds)));
+    if (qEnvironmentVariableIsSet("DISTMAP_SIM_VERBOSE")) {
+        const auto &c = sim.counters;
+        qInfo("seed %u: %d delivered, %d lost, %d duplicated, %d reordered, %d disconnects, %d relay restarts, "
+              "%d sync timeouts, %d anti-entropy rounds to agree",
+              seed, c.delivered, c.lost, c.duplicated, c.reordered, c.disconnects, c.restarts, c.timeouts, rounds);
+    }
+
+    // No write lost, none invented: each key holds its greatest write.
+    QHash<QString, Entry> oracle;
+    for (const Write &w : std::as_const(writes)) {
+        auto it = oracle.find(w.key);
+        if (it == oracle.end() || w.entry.newerThan(*it))
+            oracle.insert(w.key, w.entry);
+    }
+    for (auto &p : sim.peers) {
+        const MapState &state = p->replica->state();
+        QVERIFY2(state.entryCount() == oracle.size(),
+                 qPrintable(QStringLiteral("seed %1: peer %2 has %3 entries, expected %4").arg(seed).arg(p->index)
+                                .arg(state.entryCount()).arg(oracle.size())));
+        for (auto it = oracle.cbegin(); it != oracle.cend(); ++it) {
+            const Entry *e = state.find(it.key());
+            QVERIFY2(e && e->sameWrite(*it) && e->value == it->value && e->tombstone == it->tombstone,
+                     qPrintable(QStringLiteral("seed %1: peer %2 key %3 does not hold its newest write").arg(seed).arg(p->index).arg(it.key())));
+        }
+        QVERIFY2(p->replica->isReady(), qPrintable(QStringLiteral("seed %1: peer %2 never became ready").arg(seed).arg(p->index)));
+    }
+}
+
+QTEST_APPLESS_MAIN(tst_Simulation)
+#include "tst_simulation.moc"
