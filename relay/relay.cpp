@@ -37,6 +37,7 @@ struct Relay::MapNet
     {
         Client *client = nullptr;
         bool ready = false;
+        quint64 lastSource = 0; // who answered this member's last sync request
     };
     quint32 id = 0;
     QString uri;
@@ -441,12 +442,22 @@ void Relay::onBinary(Client *client, const QByteArray &incoming)
 void Relay::routeSyncRequest(Client *client, MapNet *net, QByteArray frame)
 {
     const int n = int(net->members.size());
+    const int self = net->indexOf(client);
+    // A member's successive requests (its periodic digest rounds) go to each
+    // ready peer in turn, so two peers that share a stale write cannot keep
+    // comparing only with each other; first requests spread by a shared cursor.
+    int start = net->cursor;
+    for (int i = 0; i < n; ++i) {
+        if (net->members[i].client->peer == net->members[self].lastSource)
+            start = i + 1;
+    }
     for (int step = 0; step < n; ++step) {
-        const int i = (net->cursor + step) % n;
+        const int i = (start + step) % n;
         const auto &m = net->members[i];
         if (m.client == client || !m.ready)
             continue;
         net->cursor = (i + 1) % n;
+        net->members[self].lastSource = m.client->peer;
         Wire::setHeaderPeer(frame, client->peer);
         sendFrame(m.client, frame);
         Q_EMIT logMessage(QStringLiteral("sync %1: %2 served by %3").arg(net->uri, describe(client), describe(m.client)));
