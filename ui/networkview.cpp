@@ -298,7 +298,9 @@ void NetworkView::paintEvent(QPaintEvent *)
         if (node.leftMs >= 0)
             opacity = 1 - qBound(0.0, qreal(now - node.leftMs) / FadeMs, 1.0);
         const QPointF pos = positions.value(node.id);
-        const qreal r = NodeRadius * (0.3 + 0.7 * scale);
+        // Leaving peers shrink as they fade, so a newcomer taking the same
+        // spot is not drawn on top of a ghost.
+        const qreal r = NodeRadius * (0.3 + 0.7 * scale) * (node.leftMs >= 0 ? opacity : 1.0);
         p.setOpacity(opacity);
         p.setPen(QPen(node.self ? pal.color(QPalette::Highlight) : pal.color(QPalette::Text), node.self ? 3 : 1.5));
         p.setBrush(node.self ? pal.color(QPalette::Highlight).lighter(pal.color(QPalette::Base).lightness() < 128 ? 80 : 160)
@@ -307,6 +309,8 @@ void NetworkView::paintEvent(QPaintEvent *)
         const QString initial = node.name.isEmpty() ? QStringLiteral("?") : node.name.left(1).toUpper();
         p.setPen(pal.color(QPalette::Text));
         p.drawText(QRectF(pos - QPointF(r, r), QSizeF(2 * r, 2 * r)), Qt::AlignCenter, initial);
+        if (node.leftMs >= 0)
+            continue; // no label: it would overlap whoever takes the place
         QString label = node.name.isEmpty() ? UiFormat::shortPeerId(node.id) : node.name;
         if (node.self)
             label = tr("%1 (you)").arg(label);

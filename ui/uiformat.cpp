@@ -55,8 +55,9 @@ static QColor blend(const QColor &a, const QColor &b, qreal t)
 
 QColor flashColor(const QPalette &palette, qreal intensity)
 {
-    // Highlight at partial strength stays readable under both light and dark text.
-    return blend(palette.color(QPalette::Base), palette.color(QPalette::Highlight), 0.55 * qBound(0.0, intensity, 1.0));
+    // Not the highlight colour, or a flash would read as a selection; a
+    // mid-tone green at partial strength stays readable on light and dark bases.
+    return blend(palette.color(QPalette::Base), QColor(60, 179, 113), 0.5 * qBound(0.0, intensity, 1.0));
 }
 
 QColor warningRowColor(const QPalette &palette)
