@@ -4,6 +4,7 @@
 #include "jsontext.h"
 #include "logging.h"
 
+#include <QDateTime>
 #include <QMetaMethod>
 
 namespace {
@@ -152,7 +153,8 @@ void DistributedMap::connectionReady()
     m_lastPeerId = m_connection->peerId();
     // Follow the relay's clock: a peer whose own clock is off by a day then
     // still stamps writes near everyone else's time.
-    m_replica.clock().setOffset(m_connection->relayClockOffset());
+    const qint64 relayNow = QDateTime::currentMSecsSinceEpoch() + m_connection->relayClockOffset();
+    m_replica.clock().setOffset(relayNow - m_replica.clock().sourceNow());
     m_replica.connectionUp();
 }
 

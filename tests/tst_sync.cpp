@@ -36,6 +36,7 @@ private Q_SLOTS:
     void responderLeavingMidSyncStillGivesFullState();
     void largeStateIsChunkedAndSyncs();
     void resyncShipsOnlyWhatChanged();
+    void aPeerWithAClockADayAheadFollowsTheRelay();
     void verifyRoundRepairsLostWritesOlderThanTheCatchUp();
 
 private:
@@ -400,6 +401,23 @@ void tst_Sync::largeStateIsChunkedAndSyncs()
     QCOMPARE(b->size(), 8000);
     QVERIFY2(chunks >= 30, qPrintable(QString::number(chunks)));
     QCOMPARE(b->value(QStringLiteral("big-7999")).toString(), big);
+}
+
+void tst_Sync::aPeerWithAClockADayAheadFollowsTheRelay()
+{
+    TestPeer a(m_url, Uri, QStringLiteral("a"));
+    QTRY_VERIFY_WITH_TIMEOUT(a->isReady(), Timeout);
+    TestPeer fast(m_url, Uri, QStringLiteral("fast"), false);
+    fast->clock() = HybridClock([] { return QDateTime::currentMSecsSinceEpoch() + 24 * 3600 * 1000; });
+    fast.connection->open();
+    QTRY_VERIFY_WITH_TIMEOUT(fast->isReady(), Timeout);
+    fast->set(QStringLiteral("k"), QStringLiteral("fast"));
+    QTRY_VERIFY_WITH_TIMEOUT(a->contains(QStringLiteral("k")), Timeout);
+    const qint64 stamped = HybridClock::physicalPart(a->state().find(QStringLiteral("k"))->hlc);
+    QVERIFY2(qAbs(stamped - QDateTime::currentMSecsSinceEpoch()) < 60'000, qPrintable(QString::number(stamped)));
+    // So a's next write, made after seeing it, wins as it should.
+    a->set(QStringLiteral("k"), QStringLiteral("a, later"));
+    QTRY_COMPARE_WITH_TIMEOUT(fast->value(QStringLiteral("k")).toString(), QStringLiteral("a, later"), Timeout);
 }
 
 void tst_Sync::resyncShipsOnlyWhatChanged()

@@ -131,7 +131,7 @@ void Replica::observeRemote(quint64 hlc)
     // drag every later write of ours into the future: follow remote clocks
     // up to the allowed drift only. Entries are applied whatever their
     // clock, so replicas still converge.
-    const quint64 ceiling = HybridClock::pack(m_clock.physicalNow() + m_maxDriftMs, 0xffff);
+    const quint64 ceiling = HybridClock::pack(m_clock.physicalNow() + m_maxDriftMs, 0);
     m_clock.observe(qMin(hlc, ceiling));
 }
 
