@@ -40,7 +40,9 @@ int Inspector::run(int argc, char *argv[], const QString &defaultUrl, const QStr
     const QCommandLineOption delayOption(QStringLiteral("screenshot-delay"),
                                          QStringLiteral("Milliseconds before --screenshot is taken (default 4000)."),
                                          QStringLiteral("MS"), QStringLiteral("4000"));
-    parser.addOptions({urlOption, mapOption, nameOption, noHostOption, freshOption, screenshotOption, delayOption});
+    const QCommandLineOption noStoreOption(QStringLiteral("no-store"),
+                                           QStringLiteral("Keep maps in memory only; by default each map is stored on disk."));
+    parser.addOptions({urlOption, mapOption, nameOption, noHostOption, freshOption, screenshotOption, delayOption, noStoreOption});
     parser.process(app);
 
     MainWindow::Options options;
@@ -48,6 +50,7 @@ int Inspector::run(int argc, char *argv[], const QString &defaultUrl, const QStr
     options.maps = parser.values(mapOption);
     options.name = parser.value(nameOption);
     options.useSettings = !parser.isSet(freshOption) && !parser.isSet(screenshotOption);
+    options.useStore = !parser.isSet(noStoreOption);
     // Only the well-known default address is hosted: a typo in a custom URL
     // should show "reconnecting", not silently start a private relay.
     options.hostWhenMissing = options.url == defaultUrl && !parser.isSet(noHostOption);

@@ -4,6 +4,7 @@
 #include "deltalogmodel.h"
 #include "deltalogview.h"
 #include "distributedmap.h"
+#include "localstore.h"
 #include "mapview.h"
 #include "relay.h"
 #include "relaypanel.h"
@@ -343,11 +344,37 @@ MapView *MainWindow::openMap(const QString &uri)
             updateStatus();
     });
     connect(view, &MapView::message, this, &MainWindow::showMessage);
+    const QString where = attachStore(view);
     const int index = m_tabs->addTab(view, uri);
-    m_tabs->setTabToolTip(index, tr("%1 on %2").arg(uri, m_connection ? m_connection->url().toString() : QString()));
+    m_tabs->setTabToolTip(index, tr("%1 on %2\n%3").arg(uri, m_connection ? m_connection->url().toString() : QString(), where));
     m_tabs->setCurrentIndex(index);
     remember(QStringLiteral("recentMaps"), uri, m_mapBox);
     return view;
+}
+
+QString MainWindow::attachStore(MapView *view)
+{
+    if (!m_options.useStore || !m_connection)
+        return tr("Not stored on this computer");
+    // The relay keeps nothing: this file is what keeps the map alive when
+    // every peer has closed it. A child of the map, so it goes first.
+    const QString path = LocalStore::defaultPathFor(m_connection->url(), view->uri());
+    auto *store = new LocalStore(path, view->uri(), view->map());
+    if (!store->open() || !store->attach(view->map())) {
+        const QString why = store->errorString();
+        delete store;
+        showMessage(tr("Not storing %1: %2").arg(view->uri(), why));
+        return tr("Not stored: %1").arg(why);
+    }
+    connect(store, &LocalStore::errorOccurred, this, [this](LocalStore::Error, const QString &message) {
+        showMessage(tr("Store: %1").arg(message));
+    });
+    const auto &report = store->loadReport();
+    if (report.entries > 0)
+        showMessage(tr("Loaded %1 keys of %2 from %3").arg(report.entries).arg(view->uri(), path));
+    if (!report.damagedCopy.isEmpty())
+        showMessage(tr("The store of %1 was damaged; a copy is at %2").arg(view->uri(), report.damagedCopy));
+    return tr("Stored in %1").arg(path);
 }
 
 void MainWindow::closeMap(int index)

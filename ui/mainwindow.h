@@ -34,6 +34,9 @@ public:
         QString name;             // display name (default: remembered, else the user name)
         bool hostWhenMissing = false; // host a relay on url's port when nothing answers there
         bool useSettings = true;  // read and write QSettings (tests turn this off)
+        // Keep every open map in a local store (LocalStore::defaultPathFor),
+        // so the data outlives the last peer. Tests and --no-store turn it off.
+        bool useStore = true;
     };
 
     explicit MainWindow(const Options &options, QWidget *parent = nullptr);
@@ -53,6 +56,8 @@ public:
     // Opens the map in a new tab, or shows its tab when already open.
     MapView *openMap(const QString &uri);
     void closeMap(int index);
+    // Opens and attaches the map's local store; says where it is (or why not).
+    QString attachStore(MapView *view);
     // Hosts a relay in this process; port 0 picks a free one. False on failure.
     bool hostRelay(quint16 port);
     void setDisplayName(const QString &name);

@@ -83,6 +83,7 @@ void tst_Inspector::init()
     options.maps = {MapUri};
     options.name = QStringLiteral("Alice");
     options.useSettings = false;
+    options.useStore = false;
     m_window = std::make_unique<MainWindow>(options);
     m_window->resize(1100, 700);
     m_window->show();
@@ -256,6 +257,7 @@ void tst_Inspector::hostsARelayWhenNothingAnswers()
     options.maps = {MapUri};
     options.name = QStringLiteral("First");
     options.useSettings = false;
+    options.useStore = false;
     options.hostWhenMissing = true;
     MainWindow first(options);
     QTRY_VERIFY_WITH_TIMEOUT(first.relay() != nullptr, Timeout);
