@@ -5,4 +5,5 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/build.sh
 cd build
-QT_QPA_PLATFORM=offscreen ctest --output-on-failure -j2 "$@"
+# "long" tests (10,000 simulation seeds) run only when asked: ctest -L long
+QT_QPA_PLATFORM=offscreen ctest --output-on-failure -j2 -LE long "$@"
