@@ -7,10 +7,17 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QLoggingCategory>
+#include <QNetworkRequest>
+#include <QPointer>
 #include <QRandomGenerator>
+#include <QSslSocket>
 #include <QTcpSocket>
+#include <QUrlQuery>
 #include <QWebSocket>
+#include <QWebSocketCorsAuthenticator>
 #include <QWebSocketServer>
+
+#include <sys/socket.h>
 
 Q_LOGGING_CATEGORY(lcRelay, "distmap.relay", QtWarningMsg)
 
@@ -21,14 +28,59 @@ constexpr int MaxUriBytes = 1024;
 
 QString mapKeyField() { return QStringLiteral("id"); }
 
+// The subprotocol a browser offers next to `distmap.token.<TOKEN>` (a
+// browser cannot set headers on a WebSocket; it can offer subprotocols).
+const QString Subprotocol = QStringLiteral("distmap");
+const QLatin1String TokenSubprotocolPrefix("distmap.token.");
+
+QJsonObject errorMessage(int code, const QString &message, quint32 mapId)
+{
+    QJsonObject error{{QStringLiteral("type"), QStringLiteral("error")},
+                      {QStringLiteral("code"), code},
+                      {QStringLiteral("name"), Wire::errorName(Wire::ErrorCode(code))},
+                      {QStringLiteral("message"), message}};
+    if (mapId)
+        error.insert(mapKeyField(), qint64(mapId));
+    return error;
+}
+
+// The token a connection presents, in order of preference: the
+// Authorization header (Qt peers), a `distmap.token.` subprotocol
+// (browsers), the `token` query parameter (anything that can only set a URL).
+QByteArray presentedToken(const QNetworkRequest &request)
+{
+    const QByteArray authorization = request.rawHeader("Authorization").trimmed();
+    if (authorization.startsWith("Bearer "))
+        return authorization.mid(7).trimmed();
+    for (const QByteArray &offered : request.rawHeader("Sec-WebSocket-Protocol").split(',')) {
+        const QByteArray protocol = offered.trimmed();
+        if (protocol.startsWith(TokenSubprotocolPrefix.data()))
+            return protocol.mid(TokenSubprotocolPrefix.size());
+    }
+    return QUrlQuery(request.url()).queryItemValue(QStringLiteral("token"), QUrl::FullyDecoded).toUtf8();
+}
+
 } // namespace
+
+struct Relay::Membership
+{
+    QJsonObject presence;
+    bool writable = true; // cached from the token at open (and reload): the hot path checks a bool
+};
 
 struct Relay::Client
 {
     QWebSocket *socket = nullptr;
+    QTcpSocket *tcp = nullptr;     // the socket under it, for a lingering close
     QString address;
     quint64 peer = 0;              // 0 until hello
-    QHash<quint32, QJsonObject> maps; // open maps -> presence
+    QHash<quint32, Membership> maps; // open maps
+    QByteArray token;              // presented at the handshake; never logged
+    double bucket = 0;             // rate limiter: messages it may still send now
+    qint64 refilledNs = 0;         // when the bucket was last refilled
+    qint64 connectedMs = 0;
+    qint64 lastHeardMs = 0;        // last message or pong: the heartbeat's evidence of life
+    bool closing = false;          // cut off: nothing more is read from it or sent to it
 };
 
 struct Relay::MapNet
@@ -37,6 +89,7 @@ struct Relay::MapNet
     {
         Client *client = nullptr;
         bool ready = false;
+        bool writable = true; // read-only members never answer sync requests
         quint64 lastSource = 0; // who answered this member's last sync request
     };
     quint32 id = 0;
@@ -63,12 +116,27 @@ Relay::Relay(const Options &options, QObject *parent)
     : QObject(parent)
     , m_options(options)
 {
+    m_clock.start();
+    // NonSecureMode even for wss://: TLS is done by our own front
+    // (RelayTcpServer + QSslSocket), which hands the decrypted socket over.
     m_ws = new QWebSocketServer(QStringLiteral("distmap"), QWebSocketServer::NonSecureMode, this);
     m_ws->setHandshakeTimeout(options.handshakeTimeoutMs);
     m_ws->setMaxPendingConnections(1 << 20);
+    m_ws->setSupportedSubprotocols({Subprotocol});
     connect(m_ws, &QWebSocketServer::newConnection, this, &Relay::onNewConnection);
+    connect(m_ws, &QWebSocketServer::originAuthenticationRequired, this, &Relay::onOriginCheck);
     m_tcp = new RelayTcpServer(this);
+    // Qt's default backlog of 50 makes a burst of connects wait in SYN
+    // retransmits for seconds; the kernel caps this at somaxconn.
+    m_tcp->setListenBacklogSize(4096);
     connect(m_tcp, &RelayTcpServer::socketAccepted, this, &Relay::acceptSocket);
+    // One timer for every connection: pings, the pong deadline and the
+    // hello deadline are checked together, so idle connections cost no timer.
+    int tick = options.handshakeTimeoutMs;
+    if (options.pingIntervalMs > 0)
+        tick = qMin(tick, options.pingIntervalMs);
+    m_heartbeat.setInterval(qMax(10, tick));
+    connect(&m_heartbeat, &QTimer::timeout, this, &Relay::onHeartbeat);
 }
 
 Relay::~Relay()
@@ -78,11 +146,61 @@ Relay::~Relay()
 
 bool Relay::listen(const QHostAddress &address, quint16 port)
 {
-    return m_tcp->listen(address, port);
+    if (!m_tcp->listen(address, port))
+        return false;
+    m_heartbeat.start();
+    return true;
+}
+
+void Relay::setSslConfiguration(const QSslConfiguration &configuration)
+{
+    QSslConfiguration c = configuration;
+    if (c.protocol() != QSsl::TlsV1_3 && c.protocol() != QSsl::TlsV1_3OrLater)
+        c.setProtocol(QSsl::TlsV1_2OrLater);
+    c.setPeerVerifyMode(QSslSocket::VerifyNone); // peers are authenticated by token, not client certificate
+    m_tcp->setSslConfiguration(c);
+}
+
+bool Relay::isSecure() const { return m_tcp->isSecure(); }
+
+void Relay::setTokens(const TokenTable &tokens)
+{
+    const bool reload = m_tokensRequired;
+    m_tokens = tokens;
+    m_tokensRequired = true;
+    if (!reload)
+        return;
+    // Apply the new file to every connection at once: revoked tokens are
+    // closed, and a map's access is recomputed (it may have been lowered).
+    int closed = 0;
+    for (Client *client : std::as_const(m_clients)) {
+        if (client->closing)
+            continue;
+        if (!m_tokens.contains(client->token)) {
+            cutOff(client, int(Wire::ErrorCode::Unauthorized), QStringLiteral("token revoked"));
+            ++closed;
+            continue;
+        }
+        for (auto it = client->maps.begin(); it != client->maps.end(); ++it) {
+            MapNet *net = m_maps.value(it.key());
+            if (!net)
+                continue;
+            const TokenTable::Access access = m_tokens.access(client->token, net->uri);
+            if (access == TokenTable::NoAccess) {
+                cutOff(client, int(Wire::ErrorCode::Unauthorized), QStringLiteral("token no longer grants %1").arg(net->uri));
+                ++closed;
+                break;
+            }
+            it->writable = access == TokenTable::ReadWrite;
+            net->members[net->indexOf(client)].writable = it->writable;
+        }
+    }
+    Q_EMIT logMessage(QStringLiteral("tokens reloaded: %1 token(s), %2 connection(s) closed").arg(m_tokens.tokenCount()).arg(closed));
 }
 
 void Relay::close()
 {
+    m_heartbeat.stop();
     m_tcp->close();
     const auto clients = m_clients.keys();
     for (QWebSocket *socket : clients) {
@@ -105,7 +223,7 @@ quint16 Relay::port() const { return m_tcp->serverPort(); }
 QUrl Relay::url() const
 {
     QUrl url;
-    url.setScheme(QStringLiteral("ws"));
+    url.setScheme(isSecure() ? QStringLiteral("wss") : QStringLiteral("ws"));
     const QHostAddress address = m_tcp->serverAddress();
     url.setHost(address == QHostAddress::Any || address == QHostAddress::AnyIPv4 ? QStringLiteral("127.0.0.1")
                                                                                   : address.toString());
@@ -117,6 +235,7 @@ Relay::Stats Relay::stats() const
 {
     Stats s = m_stats;
     s.connections = int(m_clients.size());
+    s.sockets = m_sockets;
     s.maps = int(m_maps.size());
     return s;
 }
@@ -135,6 +254,7 @@ void Relay::acceptSocket(QTcpSocket *socket)
     if (m_sockets >= m_options.maxConnections
         || m_perAddress.value(address) >= m_options.maxConnectionsPerAddress) {
         qCWarning(lcRelay) << "refusing connection from" << address << "(connection limit)";
+        ++m_stats.refused;
         socket->abort();
         socket->deleteLater();
         return;
@@ -146,12 +266,60 @@ void Relay::acceptSocket(QTcpSocket *socket)
     // signals when it upgrades it, destroyed() included, and the count
     // then never went down (after maxConnectionsPerAddress connections
     // over the relay's life, that address was refused for good).
-    connect(new QObject(socket), &QObject::destroyed, this, [this, address] {
+    auto *guard = new QObject(socket);
+    const QString key = QStringLiteral("%1:%2").arg(address).arg(socket->peerPort());
+    m_handshaking.insert(key, socket);
+    connect(guard, &QObject::destroyed, this, [this, address, key, socket] {
         --m_sockets;
         if (--m_perAddress[address] <= 0)
             m_perAddress.remove(address);
+        if (m_handshaking.value(key) == socket)
+            m_handshaking.remove(key);
     });
-    m_ws->handleConnection(socket);
+    // QWebSocketServer::handleConnection() starts no handshake timer (only
+    // sockets its own server accepted get one), so keep our own: a socket
+    // still in m_handshaking when it fires never upgraded. The guard, not
+    // the socket, is the context, for the reason above.
+    QTimer::singleShot(m_options.handshakeTimeoutMs, guard, [this, socket, key] {
+        if (m_handshaking.value(key) != socket)
+            return;
+        m_handshaking.remove(key);
+        socket->abort();
+        socket->deleteLater();
+    });
+    auto *ssl = qobject_cast<QSslSocket *>(socket);
+    if (!ssl) {
+        m_ws->handleConnection(socket);
+        return;
+    }
+    // TLS first; only a socket that finished it reaches the WebSocket
+    // server. The handshake timeout covers TLS too, so a client that never
+    // speaks TLS (plain ws:// to this port) is dropped like a slow handshake.
+    connect(ssl, &QSslSocket::encrypted, this, [this, ssl] {
+        ssl->disconnect(this);
+        m_ws->handleConnection(ssl);
+    });
+    connect(ssl, &QAbstractSocket::errorOccurred, this, [this, ssl](QAbstractSocket::SocketError error) {
+        if (ssl->isEncrypted())
+            return;
+        Q_EMIT logMessage(QStringLiteral("tls handshake with %1 failed: %2").arg(ssl->peerAddress().toString(), ssl->errorString()));
+        Q_UNUSED(error);
+        ssl->abort();
+        ssl->deleteLater();
+    });
+    ssl->startServerEncryption();
+}
+
+void Relay::onOriginCheck(QWebSocketCorsAuthenticator *authenticator)
+{
+    // Browsers always send Origin; other clients usually do not, and are
+    // not what an origin allow-list is about.
+    const QString origin = authenticator->origin();
+    if (m_options.allowedOrigins.isEmpty() || origin.isEmpty() || m_options.allowedOrigins.contains(origin))
+        return;
+    authenticator->setAllowed(false);
+    ++m_stats.refused;
+    Q_EMIT logMessage(QStringLiteral("refused origin %1").arg(origin));
 }
 
 void Relay::onNewConnection()
@@ -163,14 +331,141 @@ void Relay::onNewConnection()
             break;
         socket->setMaxAllowedIncomingFrameSize(quint64(m_options.maxMessageBytes));
         socket->setMaxAllowedIncomingMessageSize(quint64(m_options.maxMessageBytes));
+        QTcpSocket *tcp = m_handshaking.take(QStringLiteral("%1:%2").arg(socket->peerAddress().toString()).arg(socket->peerPort()));
         auto *client = new Client;
         client->socket = socket;
+        client->tcp = tcp;
         client->address = QStringLiteral("%1:%2").arg(socket->peerAddress().toString()).arg(socket->peerPort());
+        client->connectedMs = client->lastHeardMs = m_clock.elapsed();
+        client->refilledNs = m_clock.nsecsElapsed();
+        client->bucket = m_options.messageBurst;
         m_clients.insert(socket, client);
         connect(socket, &QWebSocket::textMessageReceived, this, [this, client](const QString &text) { onText(client, text); });
         connect(socket, &QWebSocket::binaryMessageReceived, this, [this, client](const QByteArray &frame) { onBinary(client, frame); });
         connect(socket, &QWebSocket::disconnected, this, [this, client] { onDisconnected(client); });
+        connect(socket, &QWebSocket::pong, this, [this, client] { client->lastHeardMs = m_clock.elapsed(); });
         Q_EMIT logMessage(QStringLiteral("connect %1").arg(client->address));
+        if (m_tokensRequired) {
+            client->token = presentedToken(socket->request());
+            if (!m_tokens.contains(client->token)) {
+                ++m_stats.refused;
+                cutOff(client, int(Wire::ErrorCode::Unauthorized),
+                       client->token.isEmpty() ? QStringLiteral("a token is required") : QStringLiteral("unknown token"));
+            }
+        }
+    }
+}
+
+bool Relay::admit(Client *client)
+{
+    if (client->closing)
+        return false;
+    const qint64 now = m_clock.nsecsElapsed();
+    client->lastHeardMs = now / 1000000;
+    if (m_options.messagesPerSecond <= 0)
+        return true;
+    // Token bucket: O(1), one clock read per message.
+    client->bucket = qMin(double(m_options.messageBurst),
+                          client->bucket + double(now - client->refilledNs) * 1e-9 * m_options.messagesPerSecond);
+    client->refilledNs = now;
+    if (client->bucket < 1) {
+        cutOff(client, int(Wire::ErrorCode::RateLimited),
+               QStringLiteral("more than %1 messages per second (burst %2)").arg(m_options.messagesPerSecond).arg(m_options.messageBurst));
+        return false;
+    }
+    client->bucket -= 1;
+    return true;
+}
+
+void Relay::cutOff(Client *client, int code, const QString &message)
+{
+    if (client->closing)
+        return;
+    // From now on nothing is read from or sent to it. The rest is deferred:
+    // cutOff can be called from inside a loop over a map's members.
+    client->closing = true;
+    ++m_stats.cutOff;
+    QPointer<QWebSocket> socket = client->socket;
+    QMetaObject::invokeMethod(this, [this, socket, code, message] {
+        if (!socket)
+            return;
+        if (Client *c = m_clients.value(socket))
+            finishCutOff(c, code, message);
+    }, Qt::QueuedConnection);
+}
+
+void Relay::finishCutOff(Client *client, int code, const QString &message)
+{
+    Q_EMIT logMessage(QStringLiteral("error %1 to %2: %3 (closing)").arg(Wire::errorName(Wire::ErrorCode(code)), describe(client), message));
+    // Others hear `left` now, not when the closing handshake ends.
+    const auto ids = client->maps.keys();
+    for (quint32 id : ids) {
+        if (MapNet *net = m_maps.value(id))
+            leaveMap(client, net);
+    }
+    if (client->peer && m_byPeer.value(client->peer) == client)
+        m_byPeer.remove(client->peer); // the peer may reconnect at once
+    QWebSocket *socket = client->socket;
+    const QByteArray text = Wire::controlMessage(errorMessage(code, message, 0));
+    ++m_stats.framesOut;
+    m_stats.bytesOut += quint64(text.size());
+    socket->sendTextMessage(QString::fromUtf8(text));
+    // A peer that stopped reading never completes the closing handshake:
+    // drop the socket (and its backlog) after a grace period.
+    QTimer::singleShot(m_options.closeGraceMs, socket, [socket] { socket->abort(); });
+    QTcpSocket *tcp = client->tcp;
+    if (!tcp || tcp->state() != QAbstractSocket::ConnectedState) {
+        socket->close(QWebSocketProtocol::CloseCodePolicyViolated, message.left(120)); // may delete client
+        return;
+    }
+    // QWebSocket::close() closes the TCP socket at once. With unread bytes
+    // from the peer still in the kernel (a flooder always has some), that
+    // sends a reset, and the reset makes the peer's kernel discard the
+    // error and close frame before the peer reads them. So: write the close
+    // frame ourselves, half-close once it is out, and keep reading (and
+    // ignoring) until the peer closes or the grace period ends.
+    QByteArray reason = message.left(120).toUtf8();
+    QByteArray close;
+    close.append(char(0x88));
+    close.append(char(2 + reason.size()));
+    close.append(char(QWebSocketProtocol::CloseCodePolicyViolated >> 8));
+    close.append(char(QWebSocketProtocol::CloseCodePolicyViolated & 0xff));
+    close.append(reason);
+    tcp->write(close);
+    auto halfClose = [tcp] {
+        if (tcp->bytesToWrite() == 0 && tcp->socketDescriptor() >= 0)
+            ::shutdown(int(tcp->socketDescriptor()), SHUT_WR);
+    };
+    connect(tcp, &QTcpSocket::bytesWritten, socket, halfClose);
+    halfClose();
+}
+
+void Relay::onHeartbeat()
+{
+    const qint64 now = m_clock.elapsed();
+    const bool ping = m_options.pingIntervalMs > 0 && now - m_lastPingMs >= m_options.pingIntervalMs - m_heartbeat.interval() / 2;
+    if (ping)
+        m_lastPingMs = now;
+    QVector<QWebSocket *> silent;
+    for (Client *client : std::as_const(m_clients)) {
+        if (client->closing)
+            continue;
+        if (client->peer == 0 && now - client->connectedMs > m_options.handshakeTimeoutMs) {
+            cutOff(client, int(Wire::ErrorCode::HandshakeRequired),
+                   QStringLiteral("no hello within %1 ms").arg(m_options.handshakeTimeoutMs));
+        } else if (m_options.pingIntervalMs > 0 && now - client->lastHeardMs > m_options.pingTimeoutMs) {
+            silent.append(client->socket);
+        } else if (ping) {
+            client->socket->ping();
+        }
+    }
+    // A half-open connection would never finish a closing handshake: abort.
+    for (QWebSocket *socket : std::as_const(silent)) {
+        if (Client *client = m_clients.value(socket)) {
+            Q_EMIT logMessage(QStringLiteral("heartbeat: nothing from %1 for %2 ms, dropping it").arg(describe(client)).arg(now - client->lastHeardMs));
+            ++m_stats.heartbeatDrops;
+            socket->abort(); // emits disconnected: the client is gone after this
+        }
     }
 }
 
@@ -181,35 +476,43 @@ QString Relay::describe(const Client *client) const
 
 void Relay::sendControl(Client *client, const QJsonObject &message)
 {
+    if (client->closing)
+        return;
     const QByteArray text = Wire::controlMessage(message);
     ++m_stats.framesOut;
     m_stats.bytesOut += quint64(text.size());
     client->socket->sendTextMessage(QString::fromUtf8(text));
+    if (client->socket->bytesToWrite() > m_options.maxBacklogBytes)
+        cutOff(client, int(Wire::ErrorCode::Backlog), QStringLiteral("more than %1 bytes queued: reading too slowly").arg(m_options.maxBacklogBytes));
 }
 
 void Relay::sendFrame(Client *client, const QByteArray &frame)
 {
+    if (client->closing)
+        return;
     ++m_stats.framesOut;
     m_stats.bytesOut += quint64(frame.size());
     client->socket->sendBinaryMessage(frame);
+    // The socket's write buffer is the only place the relay holds data:
+    // bounding it per peer bounds the relay's memory.
+    if (client->socket->bytesToWrite() > m_options.maxBacklogBytes)
+        cutOff(client, int(Wire::ErrorCode::Backlog), QStringLiteral("more than %1 bytes queued: reading too slowly").arg(m_options.maxBacklogBytes));
 }
 
 void Relay::sendError(Client *client, int code, const QString &message, quint32 mapId, bool fatal)
 {
-    QJsonObject error{{QStringLiteral("type"), QStringLiteral("error")},
-                      {QStringLiteral("code"), code},
-                      {QStringLiteral("name"), Wire::errorName(Wire::ErrorCode(code))},
-                      {QStringLiteral("message"), message}};
-    if (mapId)
-        error.insert(mapKeyField(), qint64(mapId));
-    sendControl(client, error);
+    if (fatal) {
+        cutOff(client, code, message);
+        return;
+    }
+    sendControl(client, errorMessage(code, message, mapId));
     Q_EMIT logMessage(QStringLiteral("error %1 to %2: %3").arg(Wire::errorName(Wire::ErrorCode(code)), describe(client), message));
-    if (fatal)
-        client->socket->close(QWebSocketProtocol::CloseCodePolicyViolated, message.left(120));
 }
 
 void Relay::onText(Client *client, const QString &text)
 {
+    if (!admit(client))
+        return;
     ++m_stats.framesIn;
     m_stats.bytesIn += quint64(text.size());
     QJsonParseError parseError;
@@ -252,7 +555,7 @@ void Relay::onText(Client *client, const QString &text)
             sendError(client, int(Wire::ErrorCode::TooLarge), QStringLiteral("presence is larger than 4096 bytes"), id);
             return;
         }
-        client->maps[id] = presence;
+        client->maps[id].presence = presence;
         const QJsonObject note{{QStringLiteral("type"), QStringLiteral("presence")},
                                {mapKeyField(), qint64(id)},
                                {QStringLiteral("peer"), Wire::peerToString(client->peer)},
@@ -320,6 +623,15 @@ void Relay::handleOpen(Client *client, const QJsonObject &message)
         sendError(client, int(Wire::ErrorCode::TooLarge), QStringLiteral("presence is larger than 4096 bytes"));
         return;
     }
+    bool writable = true;
+    if (m_tokensRequired) {
+        const TokenTable::Access access = m_tokens.access(client->token, uri);
+        if (access == TokenTable::NoAccess) {
+            sendError(client, int(Wire::ErrorCode::Unauthorized), QStringLiteral("this token does not grant map %1").arg(uri));
+            return;
+        }
+        writable = access == TokenTable::ReadWrite;
+    }
     MapNet *net = m_mapsByUri.value(uri);
     if (net && net->indexOf(client) >= 0) {
         sendError(client, int(Wire::ErrorCode::AlreadyOpen), QStringLiteral("map %1 is already open on this connection").arg(uri), net->id);
@@ -337,7 +649,7 @@ void Relay::handleOpen(Client *client, const QJsonObject &message)
     QJsonArray peers;
     for (const auto &m : std::as_const(net->members)) {
         peers.append(QJsonObject{{QStringLiteral("peer"), Wire::peerToString(m.client->peer)},
-                                 {QStringLiteral("presence"), m.client->maps.value(net->id)}});
+                                 {QStringLiteral("presence"), m.client->maps.value(net->id).presence}});
     }
     const QJsonObject joined{{QStringLiteral("type"), QStringLiteral("joined")},
                              {mapKeyField(), qint64(net->id)},
@@ -345,11 +657,12 @@ void Relay::handleOpen(Client *client, const QJsonObject &message)
                              {QStringLiteral("presence"), presence}};
     for (const auto &m : std::as_const(net->members))
         sendControl(m.client, joined);
-    net->members.append({client, false});
-    client->maps.insert(net->id, presence);
+    net->members.append({client, false, writable});
+    client->maps.insert(net->id, {presence, writable});
     sendControl(client, {{QStringLiteral("type"), QStringLiteral("opened")},
                          {QStringLiteral("map"), uri},
                          {mapKeyField(), qint64(net->id)},
+                         {QStringLiteral("access"), writable ? QStringLiteral("rw") : QStringLiteral("ro")},
                          {QStringLiteral("peers"), peers}});
     Q_EMIT logMessage(QStringLiteral("open %1 by %2 (%3 peers)").arg(uri, describe(client)).arg(net->members.size()));
 }
@@ -392,8 +705,21 @@ Relay::MapNet *Relay::memberMap(Client *client, quint32 mapId)
     return m_maps.value(mapId);
 }
 
+Relay::Membership *Relay::membership(Client *client, quint32 mapId)
+{
+    const auto it = client->maps.find(mapId);
+    if (it == client->maps.end()) {
+        sendError(client, int(Wire::ErrorCode::UnknownMap),
+                  QStringLiteral("map id %1 is not open on this connection").arg(mapId), mapId);
+        return nullptr;
+    }
+    return &*it;
+}
+
 void Relay::onBinary(Client *client, const QByteArray &incoming)
 {
+    if (!admit(client))
+        return;
     ++m_stats.framesIn;
     m_stats.bytesIn += quint64(incoming.size());
     if (client->peer == 0) {
@@ -407,9 +733,18 @@ void Relay::onBinary(Client *client, const QByteArray &incoming)
                   QStringLiteral("bad frame: %1").arg(Wire::decodeErrorText(error)));
         return;
     }
-    MapNet *net = memberMap(client, header.mapId);
-    if (!net)
+    const Membership *member = membership(client, header.mapId);
+    if (!member)
         return;
+    MapNet *net = m_maps.value(header.mapId);
+    // A read-only peer may ask for the map (SyncRequest) and take it
+    // (SyncAck), but sends no entries: not deltas or repairs, and not sync
+    // answers either, which would let it write into whoever it answers.
+    if (!member->writable && header.type != Wire::Type::SyncRequest && header.type != Wire::Type::SyncAck) {
+        sendError(client, int(Wire::ErrorCode::ReadOnly),
+                  QStringLiteral("map %1 is read-only for this connection's token").arg(net->uri), net->id);
+        return;
+    }
     QByteArray frame = incoming; // shares the buffer; the stamp below detaches at most once
     switch (header.type) {
     case Wire::Type::Delta:
@@ -454,7 +789,7 @@ void Relay::routeSyncRequest(Client *client, MapNet *net, QByteArray frame)
     for (int step = 0; step < n; ++step) {
         const int i = (start + step) % n;
         const auto &m = net->members[i];
-        if (m.client == client || !m.ready)
+        if (m.client == client || !m.ready || !m.writable || m.client->closing)
             continue;
         net->cursor = (i + 1) % n;
         net->members[self].lastSource = m.client->peer;
@@ -479,7 +814,7 @@ void Relay::onDisconnected(Client *client)
         if (MapNet *net = m_maps.value(id))
             leaveMap(client, net);
     }
-    if (client->peer)
+    if (client->peer && m_byPeer.value(client->peer) == client)
         m_byPeer.remove(client->peer);
     m_clients.remove(client->socket);
     client->socket->deleteLater();

@@ -1,9 +1,15 @@
 #pragma once
 
+#include "tokentable.h"
+
+#include <QElapsedTimer>
 #include <QHash>
 #include <QHostAddress>
 #include <QJsonObject>
 #include <QObject>
+#include <QSslConfiguration>
+#include <QStringList>
+#include <QTimer>
 #include <QUrl>
 #include <QVector>
 
@@ -11,6 +17,7 @@
 
 class QTcpSocket;
 class QWebSocket;
+class QWebSocketCorsAuthenticator;
 class QWebSocketServer;
 class RelayTcpServer;
 
@@ -19,6 +26,11 @@ class RelayTcpServer;
 // binary frames (docs/PROTOCOL.md). It stores no map data; its memory
 // depends on connections and maps, never on keys or values.
 // Single-threaded: everything runs in the thread that owns the relay.
+//
+// Under abuse it protects itself and the other peers (docs/RELIABILITY.md):
+// every limit below is per connection and O(1) per message; a connection
+// that breaks one gets an `error` naming the limit and is closed, and the
+// others keep being served.
 class Relay : public QObject
 {
     Q_OBJECT
@@ -26,20 +38,45 @@ class Relay : public QObject
 public:
     struct Options
     {
-        qint64 maxMessageBytes = 16 * 1024 * 1024; // largest frame/message accepted
-        int maxConnections = 10000;
-        int maxConnectionsPerAddress = 2000;
-        int handshakeTimeoutMs = 5000;
+        qint64 maxMessageBytes = 16 * 1024 * 1024; // largest frame/message accepted (else close 1009)
+        int maxConnections = 10000;                // sockets at once, handshakes included
+        int maxConnectionsPerAddress = 2000;       // the same, per remote address
+        int handshakeTimeoutMs = 5000;             // TLS + HTTP upgrade, and again upgrade to hello
+        // Token bucket per connection over every message it sends: refilled
+        // at messagesPerSecond up to messageBurst. An empty bucket gets
+        // `rate-limited` and a close. 0 turns the limit off.
+        int messagesPerSecond = 2000;
+        int messageBurst = 10000;
+        // Unsent bytes queued for one peer; past this it is cut off with
+        // `backlog` (its backlog is then dropped). Keep it above
+        // maxMessageBytes, or one large message cuts a peer off.
+        qint64 maxBacklogBytes = 32 * 1024 * 1024;
+        // Heartbeat: a WebSocket ping every pingIntervalMs; a connection from
+        // which nothing (pong or message) came for pingTimeoutMs is dropped,
+        // so its maps hear `left`. 0 turns the heartbeat off.
+        int pingIntervalMs = 5000;
+        int pingTimeoutMs = 15000;
+        // After a close for cause, how long the closing handshake may take
+        // before the socket is dropped (a peer that stopped reading never
+        // answers it).
+        int closeGraceMs = 2000;
+        // Browser origins allowed to connect; empty allows every origin.
+        // Handshakes without an Origin header (non-browser peers) are allowed.
+        QStringList allowedOrigins;
     };
 
     struct Stats
     {
-        int connections = 0;
+        int connections = 0; // WebSocket connections (after the upgrade)
+        int sockets = 0;     // every socket counted against the limits, handshakes included
         int maps = 0;
         quint64 framesIn = 0;
         quint64 framesOut = 0;
         quint64 bytesIn = 0;
         quint64 bytesOut = 0;
+        quint64 refused = 0;     // connections refused by a limit, origin or token
+        quint64 cutOff = 0;      // connections closed by the relay for cause
+        quint64 heartbeatDrops = 0;
     };
 
     explicit Relay(QObject *parent = nullptr);
@@ -51,7 +88,19 @@ public:
     bool isListening() const;
     QString errorString() const;
     quint16 port() const;
-    QUrl url() const; // ws://host:port
+    QUrl url() const; // ws://host:port, or wss:// with TLS
+
+    // Serve wss:// (call before listen). The configuration must hold the
+    // certificate chain and key; TLS 1.2 or later is enforced here.
+    void setSslConfiguration(const QSslConfiguration &configuration);
+    bool isSecure() const;
+
+    // Require a token from every connection (call at start, and again to
+    // reload: connections whose token was revoked, or no longer covers a
+    // map they hold open, are closed at once with `unauthorized`; downgraded
+    // maps become read-only). Without a call, anyone may connect.
+    void setTokens(const TokenTable &tokens);
+    bool requiresTokens() const { return m_tokensRequired; }
 
     Stats stats() const;
     struct MapInfo
@@ -68,10 +117,17 @@ Q_SIGNALS:
 
 private:
     struct Client;
+    struct Membership;
     struct MapNet;
 
     void acceptSocket(QTcpSocket *socket);
     void onNewConnection();
+    void onOriginCheck(QWebSocketCorsAuthenticator *authenticator);
+    void onHeartbeat();
+    bool admit(Client *client); // rate limit; false when the client is being cut off
+    void cutOff(Client *client, int code, const QString &message);
+    void finishCutOff(Client *client, int code, const QString &message);
+    Membership *membership(Client *client, quint32 mapId);
     void onText(Client *client, const QString &text);
     void onBinary(Client *client, const QByteArray &frame);
     void onDisconnected(Client *client);
@@ -87,6 +143,10 @@ private:
     QString describe(const Client *client) const;
 
     Options m_options;
+    QElapsedTimer m_clock; // monotonic time for the rate limiter and heartbeat
+    QTimer m_heartbeat;
+    TokenTable m_tokens;
+    bool m_tokensRequired = false;
     RelayTcpServer *m_tcp = nullptr;
     QWebSocketServer *m_ws = nullptr;
     QHash<QWebSocket *, Client *> m_clients;
@@ -95,6 +155,8 @@ private:
     QHash<QString, MapNet *> m_mapsByUri;
     QHash<QString, int> m_perAddress; // sockets per remote address, handshakes included
     int m_sockets = 0;
+    QHash<QString, QTcpSocket *> m_handshaking; // "address:port" -> socket not yet upgraded
+    qint64 m_lastPingMs = 0;
     quint32 m_nextMapId = 1;
     Stats m_stats;
 };

@@ -1,10 +1,18 @@
 #include "relaytcpserver.h"
 
+#include <QSslSocket>
 #include <QTcpSocket>
 
 void RelayTcpServer::incomingConnection(qintptr descriptor)
 {
-    auto *socket = new QTcpSocket(this);
+    QTcpSocket *socket = nullptr;
+    if (m_secure) {
+        auto *ssl = new QSslSocket(this);
+        ssl->setSslConfiguration(m_ssl);
+        socket = ssl;
+    } else {
+        socket = new QTcpSocket(this);
+    }
     if (!socket->setSocketDescriptor(descriptor)) {
         delete socket;
         return;

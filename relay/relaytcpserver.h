@@ -1,20 +1,34 @@
 #pragma once
 
+#include <QSslConfiguration>
 #include <QTcpServer>
 
 class QTcpSocket;
 
 // Accepts TCP connections for the relay so it can set TCP_NODELAY and count
 // sockets before the WebSocket handshake (QWebSocketServer does neither).
+// With an SSL configuration it hands out QSslSockets (not yet encrypted:
+// the relay starts the TLS handshake after counting the socket).
 class RelayTcpServer : public QTcpServer
 {
     Q_OBJECT
 public:
     using QTcpServer::QTcpServer;
 
+    void setSslConfiguration(const QSslConfiguration &configuration)
+    {
+        m_ssl = configuration;
+        m_secure = true;
+    }
+    bool isSecure() const { return m_secure; }
+
 Q_SIGNALS:
     void socketAccepted(QTcpSocket *socket);
 
 protected:
     void incomingConnection(qintptr descriptor) override;
+
+private:
+    QSslConfiguration m_ssl;
+    bool m_secure = false;
 };

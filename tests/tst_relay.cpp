@@ -1,95 +1,18 @@
 #include "peerfixture.h"
+#include "rawclient.h"
 #include "relay.h"
 #include "wire.h"
 
 #include <QJsonArray>
 #include <QJsonDocument>
+#include <QElapsedTimer>
 #include <QSignalSpy>
 #include <QTest>
 #include <QWebSocket>
 
 #include <memory>
 
-namespace {
-constexpr int Timeout = 10000;
-
-// A hand-driven protocol client: it sends exactly what a test says.
-class RawClient
-{
-public:
-    explicit RawClient(const QUrl &url)
-    {
-        QObject::connect(&socket, &QWebSocket::textMessageReceived, &socket, [this](const QString &text) {
-            messages.append(QJsonDocument::fromJson(text.toUtf8()).object());
-        });
-        QObject::connect(&socket, &QWebSocket::binaryMessageReceived, &socket,
-                         [this](const QByteArray &frame) { frames.append(frame); });
-        QObject::connect(&socket, &QWebSocket::disconnected, &socket, [this] { closed = true; });
-        socket.open(url);
-    }
-    bool waitConnected() { return QTest::qWaitFor([this] { return socket.state() == QAbstractSocket::ConnectedState; }, Timeout); }
-    void send(const QJsonObject &o) { socket.sendTextMessage(QString::fromUtf8(Wire::controlMessage(o))); }
-    void sendRaw(const QString &text) { socket.sendTextMessage(text); }
-    void sendBinary(const QByteArray &b) { socket.sendBinaryMessage(b); }
-    bool hello(const QString &peer = QString())
-    {
-        QJsonObject o{{QStringLiteral("type"), QStringLiteral("hello")}, {QStringLiteral("version"), 1}};
-        if (!peer.isEmpty())
-            o.insert(QStringLiteral("peer"), peer);
-        send(o);
-        return waitFor(QStringLiteral("welcome"));
-    }
-    quint32 open(const QString &uri)
-    {
-        send({{QStringLiteral("type"), QStringLiteral("open")}, {QStringLiteral("map"), uri}});
-        if (!waitFor(QStringLiteral("opened")))
-            return 0;
-        return quint32(last(QStringLiteral("opened")).value(QStringLiteral("id")).toInteger());
-    }
-    bool waitFor(const QString &type)
-    {
-        return QTest::qWaitFor([&] { return !last(type).isEmpty(); }, Timeout);
-    }
-    QJsonObject last(const QString &type) const
-    {
-        for (auto it = messages.crbegin(); it != messages.crend(); ++it) {
-            if (it->value(QStringLiteral("type")).toString() == type)
-                return *it;
-        }
-        return {};
-    }
-    bool waitError(int code)
-    {
-        return QTest::qWaitFor([&] {
-            for (const QJsonObject &m : messages) {
-                if (m.value(QStringLiteral("type")) == QLatin1String("error") && m.value(QStringLiteral("code")).toInt() == code)
-                    return true;
-            }
-            return false;
-        }, Timeout);
-    }
-    bool stillServed()
-    {
-        const int seq = ++pings;
-        send({{QStringLiteral("type"), QStringLiteral("ping")}, {QStringLiteral("seq"), seq}});
-        return QTest::qWaitFor([&] { return last(QStringLiteral("pong")).value(QStringLiteral("seq")).toInt() == seq; }, Timeout);
-    }
-
-    QWebSocket socket;
-    QList<QJsonObject> messages;
-    QList<QByteArray> frames;
-    bool closed = false;
-    int pings = 0;
-};
-
-QByteArray frame(Wire::Type type, quint32 mapId, quint64 peer, const QByteArray &payload = {})
-{
-    QByteArray f;
-    Wire::appendHeader(f, {type, 0, mapId, peer});
-    return f + payload;
-}
-
-} // namespace
+using namespace RelayTest;
 
 class tst_Relay : public QObject
 {
@@ -111,6 +34,16 @@ private Q_SLOTS:
     void openReturnsPeersAndTellsOthers();
     void syncWithNoReadyPeerAnswersAlone();
     void abuseDoesNotDisturbRealPeers();
+
+    // The relay under abuse (docs/RELIABILITY.md)
+    void aFrameAnnouncingTwoGigabytesIsClosedAtOnce();
+    void handshakesThatNeverFinishAreTimedOut();
+    void connectionLimitsCountSocketsInTheirHandshake_data();
+    void connectionLimitsCountSocketsInTheirHandshake();
+    void aConnectionThatNeverSaysHelloIsClosed();
+    void aFloodingPeerIsRateLimitedWhileOthersWork();
+    void aPeerThatStopsReadingIsCutOffAtTheBacklogCap();
+    void heartbeatDropsAHalfOpenConnection();
 
 private:
     std::unique_ptr<Relay> m_relay;
@@ -349,6 +282,208 @@ void tst_Relay::abuseDoesNotDisturbRealPeers()
     // The garbage delta reached b (the relay does not decode payloads) and
     // b dropped it whole, with a message, keeping its state intact.
     QCOMPARE(b->size(), 1);
+}
+
+void tst_Relay::aFrameAnnouncingTwoGigabytesIsClosedAtOnce()
+{
+    RawWebSocket raw;
+    QVERIFY(raw.open(m_relay->port()));
+    QVERIFY(raw.hello());
+    RawClient bystander(m_relay->url());
+    QVERIFY(bystander.waitConnected() && bystander.hello());
+    const double before = residentMb();
+    // The header alone, then a little of the promised payload: the relay
+    // must close on the header, not buffer towards 2 GiB.
+    raw.tcp.write(RawWebSocket::frameHeader(0x2, quint64(2) << 30) + QByteArray(64 * 1024, 'x'));
+    QTRY_VERIFY_WITH_TIMEOUT(raw.closed, Timeout);
+    QCOMPARE(raw.closeCode(), int(QWebSocketProtocol::CloseCodeTooMuchData));
+    QVERIFY2(residentMb() - before < 32, qPrintable(QStringLiteral("RSS grew by %1 MiB").arg(residentMb() - before)));
+    QVERIFY(bystander.stillServed());
+}
+
+void tst_Relay::handshakesThatNeverFinishAreTimedOut()
+{
+    Relay::Options options;
+    options.handshakeTimeoutMs = 5000;
+    options.maxConnections = 1100;
+    options.maxConnectionsPerAddress = 1100;
+    Relay relay(options);
+    QVERIFY(relay.listen(QHostAddress::LocalHost, 0));
+    constexpr int Idle = 1000;
+    std::vector<std::unique_ptr<QTcpSocket>> idle;
+    int connected = 0;
+    int gone = 0;
+    for (int i = 0; i < Idle; ++i) {
+        auto s = std::make_unique<QTcpSocket>();
+        QObject::connect(s.get(), &QTcpSocket::connected, s.get(), [&connected] { ++connected; });
+        QObject::connect(s.get(), &QTcpSocket::disconnected, s.get(), [&gone] { ++gone; });
+        s->connectToHost(QHostAddress::LocalHost, relay.port());
+        idle.push_back(std::move(s));
+    }
+    QTRY_COMPARE_WITH_TIMEOUT(connected, Idle, Timeout);
+    QTRY_COMPARE_WITH_TIMEOUT(relay.stats().sockets, Idle, Timeout);
+    // A real peer still gets in while they hold their slots.
+    QElapsedTimer timer;
+    timer.start();
+    RawClient real(relay.url());
+    QVERIFY(real.waitConnected());
+    QVERIFY(real.hello());
+    qInfo("real peer welcomed in %lld ms with %d stalled handshakes held", timer.elapsed(), Idle);
+    QTRY_COMPARE_WITH_TIMEOUT(gone, Idle, 30000);
+    QTRY_COMPARE_WITH_TIMEOUT(relay.stats().sockets, 1, Timeout);
+    QVERIFY(real.stillServed());
+}
+
+void tst_Relay::connectionLimitsCountSocketsInTheirHandshake_data()
+{
+    QTest::addColumn<int>("total");
+    QTest::addColumn<int>("perAddress");
+    QTest::newRow("the total limit") << 3 << 100;
+    QTest::newRow("the per-address limit") << 100 << 3;
+}
+
+void tst_Relay::connectionLimitsCountSocketsInTheirHandshake()
+{
+    QFETCH(int, total);
+    QFETCH(int, perAddress);
+    Relay::Options options;
+    options.maxConnections = total;
+    options.maxConnectionsPerAddress = perAddress;
+    options.handshakeTimeoutMs = 1000;
+    Relay relay(options);
+    QVERIFY(relay.listen(QHostAddress::LocalHost, 0));
+    std::vector<std::unique_ptr<QTcpSocket>> stalled;
+    for (int i = 0; i < 3; ++i) {
+        stalled.push_back(std::make_unique<QTcpSocket>());
+        stalled.back()->connectToHost(QHostAddress::LocalHost, relay.port());
+    }
+    QTRY_COMPARE_WITH_TIMEOUT(relay.stats().sockets, 3, Timeout);
+    // Three sockets that never upgraded fill the limit: a fourth is refused.
+    RawClient refused(relay.url());
+    QTRY_VERIFY_WITH_TIMEOUT(refused.closed || refused.socket.error() != QAbstractSocket::UnknownSocketError, Timeout);
+    QVERIFY(refused.socket.state() != QAbstractSocket::ConnectedState);
+    QVERIFY(relay.stats().refused >= 1);
+    // The handshake timeout frees their slots.
+    QTRY_COMPARE_WITH_TIMEOUT(relay.stats().sockets, 0, Timeout);
+    RawClient admitted(relay.url());
+    QVERIFY(admitted.waitConnected());
+    QVERIFY(admitted.hello());
+}
+
+void tst_Relay::aConnectionThatNeverSaysHelloIsClosed()
+{
+    Relay::Options options;
+    options.handshakeTimeoutMs = 500;
+    Relay relay(options);
+    QVERIFY(relay.listen(QHostAddress::LocalHost, 0));
+    RawClient silent(relay.url());
+    QVERIFY(silent.waitConnected());
+    QVERIFY(silent.waitError(int(Wire::ErrorCode::HandshakeRequired)));
+    QTRY_VERIFY_WITH_TIMEOUT(silent.closed, Timeout);
+    QTRY_COMPARE_WITH_TIMEOUT(relay.stats().sockets, 0, Timeout);
+}
+
+void tst_Relay::aFloodingPeerIsRateLimitedWhileOthersWork()
+{
+    Relay::Options options;
+    options.messagesPerSecond = 200;
+    options.messageBurst = 400;
+    Relay relay(options);
+    QVERIFY(relay.listen(QHostAddress::LocalHost, 0));
+    TestPeer a(relay.url(), QStringLiteral("/flood"), QStringLiteral("a"));
+    TestPeer b(relay.url(), QStringLiteral("/flood"), QStringLiteral("b"));
+    QTRY_VERIFY_WITH_TIMEOUT(a->isReady() && b->isReady(), Timeout);
+    RawClient flooder(relay.url());
+    QVERIFY(flooder.waitConnected());
+    QVERIFY(flooder.hello(QStringLiteral("00000000000000f1")));
+    const quint32 id = flooder.open(QStringLiteral("/flood"));
+    QVERIFY(id);
+    // Valid deltas, so a and b have real work to do with what gets through.
+    for (int i = 0; i < 5000 && !flooder.closed; ++i) {
+        QByteArray entries;
+        Entry entry;
+        entry.value = QByteArray::number(i);
+        entry.hlc = quint64(i + 1) << 16;
+        entry.writer = 0xf1;
+        Wire::appendEntry(entries, QStringLiteral("f%1").arg(i % 50), entry);
+        flooder.sendBinary(frame(Wire::Type::Delta, id, 0, entries));
+        if (i % 500 == 499)
+            QCoreApplication::processEvents();
+    }
+    QVERIFY(flooder.waitError(int(Wire::ErrorCode::RateLimited)));
+    QTRY_VERIFY_WITH_TIMEOUT(flooder.closed, Timeout);
+    QCOMPARE(flooder.socket.closeCode(), QWebSocketProtocol::CloseCodePolicyViolated);
+    QVERIFY(flooder.socket.closeReason().contains(QLatin1String("messages per second")));
+    // The others never noticed beyond the flooder's `left`.
+    a->set(QStringLiteral("after"), 1);
+    QTRY_COMPARE_WITH_TIMEOUT(b->value(QStringLiteral("after")).toInt(), 1, Timeout);
+    QCOMPARE(a.connection->state(), Connection::Connected);
+    QCOMPARE(b.connection->state(), Connection::Connected);
+}
+
+void tst_Relay::aPeerThatStopsReadingIsCutOffAtTheBacklogCap()
+{
+    Relay::Options options;
+    options.maxMessageBytes = 1024 * 1024;
+    options.maxBacklogBytes = 4 * 1024 * 1024;
+    options.messagesPerSecond = 0;
+    Relay relay(options);
+    QVERIFY(relay.listen(QHostAddress::LocalHost, 0));
+    RawClient writer(relay.url());
+    QVERIFY(writer.waitConnected() && writer.hello(QStringLiteral("00000000000000a1")));
+    const quint32 id = writer.open(QStringLiteral("/slow"));
+    RawWebSocket slow;
+    QVERIFY(slow.open(relay.port()));
+    slow.sendText(R"({"type":"hello","version":1,"peer":"00000000000000b1"})");
+    slow.sendText(R"({"type":"open","map":"/slow"})");
+    QVERIFY(slow.waitFor("\"opened\""));
+    QVERIFY(writer.waitFor(QStringLiteral("joined")));
+    // Stop reading: Qt stops draining the kernel once 4 KiB are buffered.
+    slow.tcp.setReadBufferSize(4096);
+    slow.paused = true;
+    const double before = residentMb();
+    double peak = before;
+    const QByteArray chunk(512 * 1024, 'v');
+    for (int round = 0; round < 200 && writer.last(QStringLiteral("left")).isEmpty(); ++round) {
+        for (int i = 0; i < 4; ++i)
+            writer.sendBinary(frame(Wire::Type::Delta, id, 0, chunk));
+        QVERIFY(writer.stillServed()); // the relay has taken all of it
+        peak = qMax(peak, residentMb());
+    }
+    QVERIFY2(!writer.last(QStringLiteral("left")).isEmpty(), "the slow reader was never cut off");
+    QCOMPARE(writer.last(QStringLiteral("left")).value(QStringLiteral("peer")).toString(), QStringLiteral("00000000000000b1"));
+    QTRY_COMPARE_WITH_TIMEOUT(relay.stats().connections, 1, Timeout); // its socket and backlog are gone
+    QVERIFY(relay.stats().cutOff >= 1);
+    qInfo("test process RSS grew by %.1f MiB at most while the reader stalled", peak - before);
+    QVERIFY(peak - before < 100);
+    QVERIFY(writer.stillServed());
+}
+
+void tst_Relay::heartbeatDropsAHalfOpenConnection()
+{
+    Relay::Options options;
+    options.pingIntervalMs = 100;
+    options.pingTimeoutMs = 600;
+    Relay relay(options);
+    QVERIFY(relay.listen(QHostAddress::LocalHost, 0));
+    RawClient watcher(relay.url());
+    QVERIFY(watcher.waitConnected() && watcher.hello());
+    watcher.open(QStringLiteral("/hb"));
+    // Hand-made client: it never answers pings, as a peer whose host
+    // vanished would not.
+    RawWebSocket mute;
+    QVERIFY(mute.open(relay.port()));
+    mute.sendText(R"({"type":"hello","version":1,"peer":"00000000000000c1"})");
+    mute.sendText(R"({"type":"open","map":"/hb"})");
+    QVERIFY(mute.waitFor("\"opened\""));
+    QVERIFY(watcher.waitFor(QStringLiteral("joined")));
+    QVERIFY(mute.waitFor(QByteArray(1, char(0x89)))); // the relay pings it
+    QVERIFY(watcher.waitFor(QStringLiteral("left")));
+    QCOMPARE(watcher.last(QStringLiteral("left")).value(QStringLiteral("peer")).toString(), QStringLiteral("00000000000000c1"));
+    QTRY_VERIFY_WITH_TIMEOUT(mute.closed, Timeout);
+    QCOMPARE(relay.stats().heartbeatDrops, quint64(1));
+    // QWebSocket answers pings by itself: the watcher outlived the timeout.
+    QVERIFY(watcher.stillServed());
 }
 
 QTEST_GUILESS_MAIN(tst_Relay)
