@@ -21,9 +21,9 @@ const QString Uri = QStringLiteral("/store-test");
 const QUrl Nowhere(QStringLiteral("ws://127.0.0.1:9"));
 
 // A map with its own never-opened connection, as before the relay answers.
-struct Replica
+struct StoredReplica
 {
-    explicit Replica(const QString &path, const LocalStore::Options &options = LocalStore::Options(),
+    explicit StoredReplica(const QString &path, const LocalStore::Options &options = LocalStore::Options(),
                      const HybridClock::PhysicalSource &time = {})
         : connection(Nowhere)
         , map(&connection, Uri)
@@ -104,7 +104,7 @@ void tst_LocalStore::roundTripKeepsValuesTombstonesClocksAndPeerId()
     quint64 peerId = 0;
     quint64 clock = 0;
     {
-        Replica a(path());
+        StoredReplica a(path());
         QVERIFY2(a.open(), qPrintable(a.store.errorString()));
         QVERIFY(a.store.loadReport().created);
         const QJsonObject values = everyType();
@@ -118,7 +118,7 @@ void tst_LocalStore::roundTripKeepsValuesTombstonesClocksAndPeerId()
         QCOMPARE(peerId, a.store.peerId());
         clock = a.map.clock().last();
     } // the destructor flushes
-    Replica b(path());
+    StoredReplica b(path());
     QVERIFY2(b.open(), qPrintable(b.store.errorString()));
     QVERIFY(!b.store.loadReport().created);
     QCOMPARE(b.store.loadReport().damagedBytes, 0);
@@ -137,7 +137,7 @@ void tst_LocalStore::everyWriteIsDurableBeforeSetReturns()
 {
     LocalStore::Options options;
     options.durability = LocalStore::Durability::EveryWrite;
-    Replica a(path(), options);
+    StoredReplica a(path(), options);
     QVERIFY(a.open());
     QSignalSpy durable(&a.store, &LocalStore::durable);
     for (int i = 1; i <= 20; ++i) {
@@ -160,7 +160,7 @@ void tst_LocalStore::batchedWritesBecomeDurableWithinTheInterval()
     LocalStore::Options options;
     options.durability = LocalStore::Durability::Batched;
     options.batchIntervalMs = 50;
-    Replica a(path(), options);
+    StoredReplica a(path(), options);
     QVERIFY(a.open());
     QSignalSpy durable(&a.store, &LocalStore::durable);
     for (int i = 0; i < 100; ++i)
@@ -181,7 +181,7 @@ void tst_LocalStore::compactionShrinksTheFileAndKeepsTheState()
     options.compactionMinBytes = 16 * 1024;
     MapState before;
     {
-        Replica a(path(), options);
+        StoredReplica a(path(), options);
         QVERIFY(a.open());
         QSignalSpy compacted(&a.store, &LocalStore::compacted);
         // Ten keys rewritten many times: the journal grows, the state does not.
@@ -191,7 +191,7 @@ void tst_LocalStore::compactionShrinksTheFileAndKeepsTheState()
         QVERIFY(QFileInfo(path()).size() < 40 * 1024);
         before = a.map.state();
     }
-    Replica b(path(), options);
+    StoredReplica b(path(), options);
     QVERIFY(b.open());
     compareEntries(b.map.state(), before);
 }
@@ -200,7 +200,7 @@ void tst_LocalStore::tornTailIsCutOff()
 {
     qint64 goodSize = 0;
     {
-        Replica a(path());
+        StoredReplica a(path());
         QVERIFY(a.open());
         a.map.set(QStringLiteral("kept"), 1);
         QVERIFY(a.store.flush());
@@ -214,7 +214,7 @@ void tst_LocalStore::tornTailIsCutOff()
     file.write(record.left(record.size() / 2));
     file.close();
 
-    Replica b(path());
+    StoredReplica b(path());
     QVERIFY2(b.open(), qPrintable(b.store.errorString()));
     QVERIFY(b.store.loadReport().tornTail);
     QCOMPARE(b.store.loadReport().damagedBytes, record.size() / 2);
@@ -229,7 +229,7 @@ void tst_LocalStore::damageInsideTheFileIsCopiedAsideAndRewritten()
     {
         LocalStore::Options options;
         options.durability = LocalStore::Durability::EveryWrite;
-        Replica a(path(), options);
+        StoredReplica a(path(), options);
         QVERIFY(a.open());
         a.map.set(QStringLiteral("one"), 1);
         firstEnd = QFileInfo(path()).size();
@@ -244,7 +244,7 @@ void tst_LocalStore::damageInsideTheFileIsCopiedAsideAndRewritten()
     file.write(image);
     file.close();
 
-    Replica b(path());
+    StoredReplica b(path());
     QVERIFY2(b.open(), qPrintable(b.store.errorString()));
     const LocalStore::LoadReport report = b.store.loadReport();
     QVERIFY(!report.tornTail);
@@ -289,7 +289,7 @@ void tst_LocalStore::refusedFiles()
     QVERIFY(file.open(QIODevice::WriteOnly));
     file.write(content);
     file.close();
-    Replica a(path());
+    StoredReplica a(path());
     QSignalSpy errors(&a.store, &LocalStore::errorOccurred);
     QVERIFY(!a.store.open());
     QCOMPARE(a.store.error(), error);
@@ -304,9 +304,9 @@ void tst_LocalStore::refusedFiles()
 
 void tst_LocalStore::aSecondHolderIsLockedOut()
 {
-    Replica a(path());
+    StoredReplica a(path());
     QVERIFY(a.open());
-    Replica b(path());
+    StoredReplica b(path());
     QVERIFY(!b.store.open());
     QCOMPARE(b.store.error(), LocalStore::Locked);
     QVERIFY2(b.store.errorString().contains(QLatin1String("in use by another process")), qPrintable(b.store.errorString()));
@@ -320,7 +320,7 @@ void tst_LocalStore::oldTombstonesAreCollectedWithAnInjectedClock()
     LocalStore::Options options;
     options.tombstoneMaxAgeMs = 7 * day;
     {
-        Replica a(path(), options, time);
+        StoredReplica a(path(), options, time);
         QVERIFY(a.open());
         a.map.set(QStringLiteral("old"), 1);
         a.map.set(QStringLiteral("young"), 2);
@@ -347,7 +347,7 @@ void tst_LocalStore::oldTombstonesAreCollectedWithAnInjectedClock()
 
     // Opening later runs GC at attach: "young" is past the age by then.
     now += 5 * day;
-    Replica b(path(), options, time);
+    StoredReplica b(path(), options, time);
     QVERIFY(b.open());
     QVERIFY(!b.map.state().find(QStringLiteral("young")));
     QCOMPARE(b.map.value(QStringLiteral("live")), QJsonValue(3));
@@ -361,7 +361,7 @@ void tst_LocalStore::collectedTombstoneLetsAStaleReplicaResurrectTheKey()
     qint64 now = 1700000000000;
     LocalStore::Options options;
     options.tombstoneMaxAgeMs = 7 * day;
-    Replica a(path(), options, [&now] { return now; });
+    StoredReplica a(path(), options, [&now] { return now; });
     QVERIFY(a.open());
     a.map.set(QStringLiteral("k"), QStringLiteral("before the delete"));
     const Entry stale = *a.map.state().find(QStringLiteral("k"));
