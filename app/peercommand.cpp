@@ -12,6 +12,7 @@
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QRegularExpression>
+#include <QSslCertificate>
 #include <QTimer>
 
 #include <cstdio>
@@ -74,7 +75,11 @@ int Commands::peer(const QString &command, const QStringList &arguments)
     const QCommandLineOption storeOption(QStringLiteral("store"), QStringLiteral("Keep the map in FILE: load it before connecting and store every change. "
                                                                              "set and del then write at once, even with the relay down."),
                                          QStringLiteral("FILE"));
-    parser.addOptions({urlOption, mapOption, nameOption, timeoutOption, storeOption});
+    const QCommandLineOption tokenOption(QStringLiteral("token"), QStringLiteral("Access token for the relay (default: $DISTMAP_TOKEN)."),
+                                         QStringLiteral("TOKEN"));
+    const QCommandLineOption caOption(QStringLiteral("ca"), QStringLiteral("Trust the CA certificates in FILE (PEM) for wss:// besides the system's."),
+                                      QStringLiteral("FILE"));
+    parser.addOptions({urlOption, mapOption, nameOption, timeoutOption, storeOption, tokenOption, caOption});
     const QCommandLineOption stringOption({QStringLiteral("s"), QStringLiteral("string")}, QStringLiteral("Store VALUE as a plain string instead of parsing it as JSON."));
     const QCommandLineOption prettyOption(QStringLiteral("pretty"), QStringLiteral("Indent the JSON output."));
     if (command == QLatin1String("set"))
@@ -139,6 +144,19 @@ int Commands::peer(const QString &command, const QStringList &arguments)
 
     Connection connection(url);
     connection.setReconnectDelays(100, 1000);
+    const QByteArray token = parser.isSet(tokenOption) ? parser.value(tokenOption).toUtf8() : qgetenv("DISTMAP_TOKEN");
+    if (!token.isEmpty())
+        connection.setToken(token);
+    if (parser.isSet(caOption)) {
+        const QList<QSslCertificate> cas = QSslCertificate::fromPath(parser.value(caOption), QSsl::Pem);
+        if (cas.isEmpty()) {
+            std::fprintf(stderr, "distmap %s: no PEM certificate in %s\n", spec->name, qPrintable(parser.value(caOption)));
+            return ExitUsage;
+        }
+        QSslConfiguration ssl = QSslConfiguration::defaultConfiguration();
+        ssl.addCaCertificates(cas);
+        connection.setSslConfiguration(ssl);
+    }
     DistributedMap map(&connection, mapUri);
     map.setPresence({{QStringLiteral("name"), parser.value(nameOption)}});
     // Nothing is stored unless asked: the store is optional and lives (and
@@ -164,6 +182,14 @@ int Commands::peer(const QString &command, const QStringList &arguments)
     QObject::connect(&map, &DistributedMap::errorOccurred, &map, [&lastError](const QString &message) {
         lastError = message;
         std::fprintf(stderr, "distmap: %s\n", qPrintable(message));
+    });
+    // The connection gives up by itself only when retrying cannot help
+    // (a refused token, an unsupported version): exit at once, saying why.
+    QObject::connect(&connection, &Connection::stateChanged, &connection, [&](Connection::State state) {
+        if (state != Connection::Closed)
+            return;
+        std::fprintf(stderr, "distmap %s: %s\n", spec->name, qPrintable(lastError));
+        finish(ExitNetwork);
     });
     QTimer timeout;
     timeout.setSingleShot(true);

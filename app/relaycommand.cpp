@@ -6,6 +6,10 @@
 #include <QCommandLineParser>
 #include <QCoreApplication>
 #include <QDateTime>
+#include <QFile>
+#include <QSslCertificate>
+#include <QSslKey>
+#include <QSslSocket>
 #include <QTextStream>
 
 #include <cstdio>
@@ -27,7 +31,37 @@ int Commands::relay(const QStringList &arguments)
                                                   QStringLiteral("N"), QStringLiteral("10000"));
     const QCommandLineOption perAddressOption(QStringLiteral("max-per-address"), QStringLiteral("Most connections from one address (default 2000)."),
                                               QStringLiteral("N"), QStringLiteral("2000"));
-    parser.addOptions({hostOption, portOption, logOption, maxMessageOption, maxConnectionsOption, perAddressOption});
+    const Relay::Options defaults;
+    auto number = [](qint64 n) { return QString::number(n); };
+    const QCommandLineOption handshakeOption(QStringLiteral("handshake-timeout"),
+        QStringLiteral("Time a connection has for TLS, the upgrade, and then its hello, in ms (default %1).").arg(defaults.handshakeTimeoutMs),
+        QStringLiteral("MS"), number(defaults.handshakeTimeoutMs));
+    const QCommandLineOption rateOption(QStringLiteral("max-rate"),
+        QStringLiteral("Messages per second a connection may send on average; 0 for no limit (default %1).").arg(defaults.messagesPerSecond),
+        QStringLiteral("N"), number(defaults.messagesPerSecond));
+    const QCommandLineOption burstOption(QStringLiteral("burst"),
+        QStringLiteral("Messages a connection may send at once above --max-rate (default %1).").arg(defaults.messageBurst),
+        QStringLiteral("N"), number(defaults.messageBurst));
+    const QCommandLineOption backlogOption(QStringLiteral("max-backlog"),
+        QStringLiteral("Unsent bytes a peer may have queued before it is cut off (default %1, or twice --max-message if larger).").arg(defaults.maxBacklogBytes),
+        QStringLiteral("BYTES"), number(defaults.maxBacklogBytes));
+    const QCommandLineOption pingOption(QStringLiteral("ping-interval"),
+        QStringLiteral("Ping every connection this often, in ms; 0 turns the heartbeat off (default %1).").arg(defaults.pingIntervalMs),
+        QStringLiteral("MS"), number(defaults.pingIntervalMs));
+    const QCommandLineOption pingTimeoutOption(QStringLiteral("ping-timeout"),
+        QStringLiteral("Drop a connection silent for this long, in ms (default %1).").arg(defaults.pingTimeoutMs),
+        QStringLiteral("MS"), number(defaults.pingTimeoutMs));
+    const QCommandLineOption tokensOption(QStringLiteral("tokens"),
+        QStringLiteral("Require a token from every peer; FILE has lines 'TOKEN rw|ro PATTERN'. SIGHUP reloads it."),
+        QStringLiteral("FILE"));
+    const QCommandLineOption certOption(QStringLiteral("tls-cert"), QStringLiteral("Serve wss://: certificate chain, PEM."), QStringLiteral("FILE"));
+    const QCommandLineOption keyOption(QStringLiteral("tls-key"), QStringLiteral("Serve wss://: private key, PEM (RSA or EC)."), QStringLiteral("FILE"));
+    const QCommandLineOption originOption(QStringLiteral("allow-origin"),
+        QStringLiteral("Allow browsers from ORIGIN (repeatable, e.g. https://app.example). Without it every origin is allowed."),
+        QStringLiteral("ORIGIN"));
+    parser.addOptions({hostOption, portOption, logOption, maxMessageOption, maxConnectionsOption, perAddressOption,
+                       handshakeOption, rateOption, burstOption, backlogOption, pingOption, pingTimeoutOption,
+                       tokensOption, certOption, keyOption, originOption});
     if (!parser.parse(arguments)) {
         std::fprintf(stderr, "distmap relay: %s\nTry 'distmap relay --help'.\n", qPrintable(parser.errorText()));
         return ExitUsage;
@@ -68,8 +102,76 @@ int Commands::relay(const QStringList &arguments)
         std::fprintf(stderr, "distmap relay: --max-per-address must be a positive number\n");
         return ExitUsage;
     }
+    struct IntOption
+    {
+        const QCommandLineOption *option;
+        int *value;
+        int minimum;
+    };
+    for (const IntOption &o : {IntOption{&handshakeOption, &options.handshakeTimeoutMs, 100},
+                               IntOption{&rateOption, &options.messagesPerSecond, 0},
+                               IntOption{&burstOption, &options.messageBurst, 1},
+                               IntOption{&pingOption, &options.pingIntervalMs, 0},
+                               IntOption{&pingTimeoutOption, &options.pingTimeoutMs, 100}}) {
+        *o.value = parser.value(*o.option).toInt(&ok);
+        if (!ok || *o.value < o.minimum) {
+            std::fprintf(stderr, "distmap relay: --%s must be a number, at least %d\n", qPrintable(o.option->names().constFirst()), o.minimum);
+            return ExitUsage;
+        }
+    }
+    options.maxBacklogBytes = parser.value(backlogOption).toLongLong(&ok);
+    if (!parser.isSet(backlogOption)) // one message must always fit, with room for the traffic around it
+        options.maxBacklogBytes = qMax(options.maxBacklogBytes, 2 * options.maxMessageBytes);
+    if (!ok || options.maxBacklogBytes < options.maxMessageBytes) {
+        std::fprintf(stderr, "distmap relay: --max-backlog must be a number of bytes, at least --max-message\n");
+        return ExitUsage;
+    }
+    options.allowedOrigins = parser.values(originOption);
+
+    QSslConfiguration tls;
+    if (parser.isSet(certOption) != parser.isSet(keyOption)) {
+        std::fprintf(stderr, "distmap relay: --tls-cert and --tls-key go together\n");
+        return ExitUsage;
+    }
+    if (parser.isSet(certOption)) {
+        if (!QSslSocket::supportsSsl()) {
+            std::fprintf(stderr, "distmap relay: this Qt has no working TLS backend (is OpenSSL 3 installed?)\n");
+            return ExitUsage;
+        }
+        const QList<QSslCertificate> chain = QSslCertificate::fromPath(parser.value(certOption), QSsl::Pem);
+        QFile keyFile(parser.value(keyOption));
+        QSslKey key;
+        if (keyFile.open(QIODevice::ReadOnly)) {
+            const QByteArray pem = keyFile.readAll();
+            key = QSslKey(pem, QSsl::Rsa, QSsl::Pem);
+            if (key.isNull())
+                key = QSslKey(pem, QSsl::Ec, QSsl::Pem);
+        }
+        if (chain.isEmpty() || key.isNull()) {
+            std::fprintf(stderr, "distmap relay: cannot read %s\n",
+                         chain.isEmpty() ? "the certificate (--tls-cert, PEM)" : "the private key (--tls-key, unencrypted PEM, RSA or EC)");
+            return ExitUsage;
+        }
+        tls = QSslConfiguration::defaultConfiguration();
+        tls.setLocalCertificateChain(chain);
+        tls.setPrivateKey(key);
+        tls.setProtocol(QSsl::TlsV1_2OrLater);
+    }
+    TokenTable tokens;
+    const QString tokensPath = parser.value(tokensOption);
+    if (!tokensPath.isEmpty()) {
+        QString error;
+        if (!tokens.load(tokensPath, &error)) {
+            std::fprintf(stderr, "distmap relay: %s\n", qPrintable(error));
+            return ExitUsage;
+        }
+    }
 
     Relay relay(options);
+    if (!tls.isNull())
+        relay.setSslConfiguration(tls);
+    if (!tokensPath.isEmpty())
+        relay.setTokens(tokens);
     if (parser.isSet(logOption)) {
         QObject::connect(&relay, &Relay::logMessage, &relay, [](const QString &line) {
             std::printf("%s %s\n", qPrintable(QDateTime::currentDateTime().toString(Qt::ISODateWithMs)), qPrintable(line));
@@ -85,6 +187,22 @@ int Commands::relay(const QStringList &arguments)
     std::fflush(stdout);
 
     SignalWatcher watcher;
+    QObject::connect(&watcher, &SignalWatcher::hangup, &relay, [&relay, tokensPath] {
+        if (tokensPath.isEmpty())
+            return;
+        // A file that does not parse changes nothing: better the old
+        // grants than an open relay or one that refuses everybody.
+        TokenTable reloaded;
+        QString error;
+        if (!reloaded.load(tokensPath, &error)) {
+            std::fprintf(stderr, "distmap relay: not reloading tokens: %s\n", qPrintable(error));
+            return;
+        }
+        relay.setTokens(reloaded);
+        std::printf("%s tokens reloaded from %s: %d token(s)\n", qPrintable(QDateTime::currentDateTime().toString(Qt::ISODateWithMs)),
+                    qPrintable(tokensPath), reloaded.tokenCount());
+        std::fflush(stdout);
+    });
     QObject::connect(&watcher, &SignalWatcher::terminationRequested, &relay, [&relay](int) {
         relay.close();
         QCoreApplication::quit();

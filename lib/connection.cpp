@@ -105,10 +105,19 @@ void Connection::startSocket()
     connect(m_socket, &QWebSocket::disconnected, this, &Connection::onDisconnected);
     connect(m_socket, &QWebSocket::textMessageReceived, this, &Connection::onText);
     connect(m_socket, &QWebSocket::binaryMessageReceived, this, &Connection::onBinary);
+    if (!m_ssl.isNull())
+        m_socket->setSslConfiguration(m_ssl);
+    connect(m_socket, &QWebSocket::sslErrors, this, [this](const QList<QSslError> &errors) {
+        // Not ignored: the socket aborts; say why before it does.
+        QStringList texts;
+        for (const QSslError &e : errors)
+            texts.append(e.errorString());
+        Q_EMIT errorOccurred(SocketError, QStringLiteral("TLS error with %1: %2").arg(m_url.host(), texts.join(QStringLiteral("; "))));
+    });
     QNetworkRequest request(m_url);
     for (const auto &header : std::as_const(m_headers))
         request.setRawHeader(header.first, header.second);
-    qCDebug(lcNet) << "connecting to" << m_url;
+    qCDebug(lcNet) << "connecting to" << m_url.adjusted(QUrl::RemoveQuery | QUrl::RemoveUserInfo); // a token may ride in the query
     m_socket->open(request);
 }
 

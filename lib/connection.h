@@ -4,6 +4,7 @@
 #include <QJsonObject>
 #include <QObject>
 #include <QPointer>
+#include <QSslConfiguration>
 #include <QTimer>
 #include <QUrl>
 
@@ -54,6 +55,12 @@ public:
     void setReconnectDelays(int minimumMs, int maximumMs);
     // Extra HTTP headers for the handshake (e.g. an access token).
     void setHandshakeHeader(const QByteArray &name, const QByteArray &value);
+    // Sends `Authorization: Bearer TOKEN` at every handshake (docs/PROTOCOL.md 3).
+    void setToken(const QByteArray &token) { setHandshakeHeader("Authorization", "Bearer " + token); }
+    // TLS settings for wss:// URLs, e.g. a private CA in its CA certificates.
+    // The default verifies the relay against the system CAs; certificate
+    // errors are never ignored: they end the attempt and are reported.
+    void setSslConfiguration(const QSslConfiguration &configuration) { m_ssl = configuration; }
 
     // The relay's wall clock minus ours, learned at the handshake.
     qint64 relayClockOffset() const { return m_clockOffsetMs; }
@@ -104,6 +111,7 @@ private:
     quint64 m_bytesSent = 0;
     quint64 m_bytesReceived = 0;
     QList<QPair<QByteArray, QByteArray>> m_headers;
+    QSslConfiguration m_ssl;
     QList<DistributedMap *> m_maps;
     QHash<quint32, DistributedMap *> m_mapsById;
 };
