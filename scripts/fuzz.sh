@@ -44,14 +44,15 @@ fi
 
 nice_cmd=()
 [ -z "${FUZZ_NICE:-}" ] || nice_cmd=(nice -n "$FUZZ_NICE")
-mkdir -p "$build/artifacts" "$build/logs"
+logs=${FUZZ_LOG_DIR:-$build/logs}
+mkdir -p "$build/artifacts" "$logs"
 export QT_QPA_PLATFORM=offscreen
 # UBSan findings abort (a crash libFuzzer saves) rather than scroll past.
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 failed=()
 for t in "${targets[@]}"; do
     mkdir -p "$build/corpus/$t"
-    log="$build/logs/$t.log"
+    log="$logs/$t.log"
     echo "== $t: ${seconds}s"
     if "${nice_cmd[@]}" "$build/fuzz/$t" -max_total_time="$seconds" -timeout=60 -rss_limit_mb=2048 \
         -print_final_stats=1 -artifact_prefix="$build/artifacts/$t-" \
