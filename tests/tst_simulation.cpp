@@ -379,7 +379,58 @@ class tst_Simulation : public QObject
 private Q_SLOTS:
     void convergesUnderFaults_data();
     void convergesUnderFaults();
+    void aPeerBackAfterTheTombstoneRetentionDoesNotResurrect_data();
+    void aPeerBackAfterTheTombstoneRetentionDoesNotResurrect();
 };
+
+void tst_Simulation::aPeerBackAfterTheTombstoneRetentionDoesNotResurrect_data()
+{
+    QTest::addColumn<qint64>("retention");
+    QTest::addColumn<bool>("resurrected");
+    QTest::newRow("with a retention, the returning peer rejoins") << qint64(1000) << false;
+    QTest::newRow("without one, the deleted key comes back (the documented caveat)") << qint64(0) << true;
+}
+
+void tst_Simulation::aPeerBackAfterTheTombstoneRetentionDoesNotResurrect()
+{
+    QFETCH(qint64, retention);
+    QFETCH(bool, resurrected);
+    Faults none;
+    none.on = false;
+    Simulation sim(7, 3, none);
+    for (auto &p : sim.peers) {
+        SimPeer *raw = p.get();
+        p->replica->clock() = HybridClock([raw] { return raw->sim->now; });
+        p->replica->setTombstoneRetention(retention);
+    }
+    Replica &a = *sim.peers[0]->replica;
+    Replica &c = *sim.peers[2]->replica;
+    for (int i = 0; i < 3; ++i)
+        sim.connect(i);
+    a.write(QStringLiteral("x"), "1");
+    a.write(QStringLiteral("y"), "2");
+    QVERIFY(sim.settle(100000));
+    QVERIFY(c.state().contains(QStringLiteral("x")));
+
+    sim.disconnect(2, 0);
+    sim.peers[2]->reconnectAt = -1; // away until we say so
+    c.write(QStringLiteral("z"), "\"made while away\"");
+    a.erase(QStringLiteral("x"));
+    QVERIFY(sim.settle(100000));
+    sim.now += 5000;
+    // Everyone still online collects the tombstone.
+    QCOMPARE(a.purgeTombstones(1000), 1);
+    QCOMPARE(sim.peers[1]->replica->purgeTombstones(1000), 1);
+
+    sim.connect(2);
+    QVERIFY(sim.settle(100000));
+    for (auto &p : sim.peers) {
+        const MapState &state = p->replica->state();
+        QVERIFY2(state.contains(QStringLiteral("x")) == resurrected, qPrintable(QStringLiteral("peer %1").arg(p->index)));
+        QVERIFY(state.contains(QStringLiteral("y")));
+        QCOMPARE(state.find(QStringLiteral("z"))->value, QByteArray("\"made while away\""));
+    }
+}
 
 void tst_Simulation::convergesUnderFaults_data()
 {

@@ -56,6 +56,21 @@ bool MapState::contains(const QString &key) const
     return e && !e->tombstone;
 }
 
+bool MapState::forget(const QString &key, QByteArray *oldValue)
+{
+    auto it = m_entries.find(key);
+    if (it == m_entries.end())
+        return false;
+    const bool live = !it->tombstone;
+    if (live) {
+        --m_live;
+        if (oldValue)
+            *oldValue = it->value;
+    }
+    m_entries.erase(it);
+    return live;
+}
+
 int MapState::purgeTombstones(quint64 olderThanHlc)
 {
     int dropped = 0;

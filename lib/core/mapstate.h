@@ -38,6 +38,11 @@ public:
 
     const QHash<QString, Entry> &entries() const { return m_entries; }
 
+    // Removes a key's entry entirely (no tombstone); returns whether it had a
+    // live value, and that value in oldValue. Only for a peer that learned
+    // the network has forgotten the key (see Replica's rejoin).
+    bool forget(const QString &key, QByteArray *oldValue = nullptr);
+
     // Drops tombstones older than the horizon; returns how many were dropped.
     int purgeTombstones(quint64 olderThanHlc);
 

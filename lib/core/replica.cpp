@@ -374,7 +374,16 @@ void Replica::startSync()
     if (!m_mapId)
         return;
     setSyncing(true);
-    sendSyncRequest(m_state.entryCount() == 0 ? SyncPhase::Full : SyncPhase::Catchup);
+    if (m_state.entryCount() == 0) {
+        sendSyncRequest(SyncPhase::Full);
+        return;
+    }
+    // Away longer than tombstones live: the network may have deleted keys
+    // and forgotten their tombstones, and pushing our copies back would
+    // resurrect them.
+    const bool stale = m_tombstoneRetentionMs > 0 && m_networkHlc > 0
+        && m_clock.physicalNow() - HybridClock::physicalPart(m_networkHlc) > m_tombstoneRetentionMs;
+    sendSyncRequest(stale ? SyncPhase::Rejoin : SyncPhase::Catchup);
 }
 
 bool Replica::verify()
@@ -394,6 +403,7 @@ void Replica::sendSyncRequest(SyncPhase phase)
     ++m_syncId;
     m_syncSource = 0;
     m_pushCandidates.clear();
+    m_rejoinKept.clear();
     m_candidatesKnown = false;
     Wire::SyncRequest request;
     request.syncId = m_syncId;
@@ -401,6 +411,15 @@ void Replica::sendSyncRequest(SyncPhase phase)
     case SyncPhase::Full:
         request.since = 0;
         m_requestDigest.clear();
+        break;
+    case SyncPhase::Rejoin:
+        // A full copy; every entry of ours that it does not match is
+        // either news (made while away) or forgotten by the network.
+        request.since = 0;
+        m_requestDigest.clear();
+        m_pushCandidates = m_state.entries();
+        m_candidatesKnown = true;
+        m_rejoinHorizon = m_networkHlc;
         break;
     case SyncPhase::Catchup:
         // Everything newer than the last write we heard of; our own entries
@@ -475,8 +494,12 @@ void Replica::handleSyncData(const Wire::Header &header, const QByteArray &frame
     for (const Wire::DecodedEntry &d : std::as_const(chunk.entries)) {
         observeRemote(d.entry.hlc);
         auto candidate = m_pushCandidates.find(d.key);
-        if (candidate != m_pushCandidates.end() && !candidate->newerThan(d.entry))
-            m_pushCandidates.erase(candidate);
+        if (candidate != m_pushCandidates.end()) {
+            if (!candidate->newerThan(d.entry))
+                m_pushCandidates.erase(candidate);
+            else if (m_syncPhase == SyncPhase::Rejoin)
+                m_rejoinKept.insert(d.key); // the network has the key: ours is just newer
+        }
         applyRemote(d.key, d.entry, header.peer, Source::Sync, false);
     }
     DeltaEvent event;
@@ -500,6 +523,32 @@ void Replica::handleSyncData(const Wire::Header &header, const QByteArray &frame
 
 void Replica::pushCandidates()
 {
+    if (m_candidatesKnown && m_syncPhase == SyncPhase::Rejoin) {
+        // The responder sent its whole state. Keys it lacks that we wrote
+        // before we lost touch were deleted and forgotten meanwhile: drop them.
+        for (auto it = m_pushCandidates.begin(); it != m_pushCandidates.end();) {
+            const Entry *current = m_state.find(it.key());
+            const bool forgotten = current && current->sameWrite(*it) && it->hlc <= m_rejoinHorizon
+                && !m_rejoinKept.contains(it.key());
+            if (!forgotten) {
+                ++it;
+                continue;
+            }
+            const QString key = it.key();
+            it = m_pushCandidates.erase(it);
+            QByteArray oldValue;
+            if (m_state.forget(key, &oldValue)) {
+                Change change;
+                change.key = key;
+                change.deleted = true;
+                change.oldValue = oldValue;
+                change.hadOldValue = true;
+                change.source = Source::Sync;
+                change.from = m_syncSource;
+                m_host->onChanged(change);
+            }
+        }
+    }
     if (m_candidatesKnown) {
         for (auto it = m_pushCandidates.cbegin(); it != m_pushCandidates.cend(); ++it) {
             if (const Entry *current = m_state.find(it.key()))
@@ -507,6 +556,7 @@ void Replica::pushCandidates()
         }
     }
     m_pushCandidates.clear();
+    m_rejoinKept.clear();
     m_candidatesKnown = false;
     flush();
 }

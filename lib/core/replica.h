@@ -6,6 +6,7 @@
 
 #include <QHash>
 #include <QJsonObject>
+#include <QSet>
 #include <QString>
 #include <QVector>
 
@@ -114,6 +115,11 @@ public:
 
     // How far ahead of our clock a remote clock may pull it (default 60 s).
     void setMaxClockDrift(qint64 ms) { m_maxDriftMs = ms; }
+    // How long peers keep tombstones (default 7 days, as LocalStore; 0 =
+    // forever). A peer that has heard nothing from the network for longer
+    // rejoins: it takes a full copy, forgets old keys the network no longer
+    // has (deleted, tombstone collected) and pushes only newer writes.
+    void setTombstoneRetention(qint64 ms) { m_tombstoneRetentionMs = ms; }
 
     // Starts a digest round with a peer of the network (anti-entropy),
     // unless a sync is already running. False when not open.
@@ -131,7 +137,7 @@ public:
 
 private:
     struct Serving;
-    enum class SyncPhase { Full, Catchup, Verify };
+    enum class SyncPhase { Full, Catchup, Verify, Rejoin };
 
     void writeLocal(const QString &key, Entry entry, Change *change);
     void observeRemote(quint64 hlc);
@@ -156,6 +162,7 @@ private:
     HybridClock m_clock;
     quint32 m_mapId = 0;
     qint64 m_maxDriftMs = 60'000;
+    qint64 m_tombstoneRetentionMs = 7LL * 24 * 3600 * 1000;
     bool m_ready = false;
     bool m_syncing = false;
     QHash<quint64, Peer> m_peers;
@@ -169,6 +176,8 @@ private:
     // verifies the rest with a digest; an empty peer takes a full copy.
     SyncPhase m_syncPhase = SyncPhase::Full;
     quint64 m_networkHlc = 0; // greatest hlc received from other peers
+    quint64 m_rejoinHorizon = 0;
+    QSet<QString> m_rejoinKept; // keys the responder has, ours newer
     quint32 m_syncId = 0;
     quint64 m_syncSource = 0;
     quint64 m_lastSyncSource = 0;
