@@ -113,8 +113,16 @@ void Replica::setPresence(const QJsonObject &presence)
 
 void Replica::load(const QVector<Wire::DecodedEntry> &entries)
 {
+    // Other peers' writes in a store were heard from the network: they tell
+    // how far the catch-up round may skip, and how long we have been away
+    // (the tombstone horizon). A peer whose id changed between runs counts
+    // its own old writes here too; the verify round still finds whatever
+    // the catch-up then skips.
+    const quint64 self = m_host->peerId();
     for (const Wire::DecodedEntry &d : entries) {
         observeRemote(d.entry.hlc);
+        if (d.entry.writer != self)
+            m_networkHlc = qMax(m_networkHlc, d.entry.hlc);
         applyRemote(d.key, d.entry, 0, Source::Store, false);
     }
 }
