@@ -82,7 +82,9 @@ public:
         m_process.start(binary, QStringList{QStringLiteral("relay"), QStringLiteral("--port"), QStringLiteral("0"),
                                             QStringLiteral("--max-connections"), QStringLiteral("20000"),
                                             QStringLiteral("--max-per-address"), QStringLiteral("20000"),
-                                            QStringLiteral("--max-message"), QString::number(64 * 1024 * 1024)} + extra);
+                                            QStringLiteral("--max-message"), QString::number(64 * 1024 * 1024),
+                                            // A benchmark writer is a flood by design.
+                                            QStringLiteral("--max-rate"), QStringLiteral("0")} + extra);
         if (!m_process.waitForStarted(10000))
             return false;
         QByteArray line;
