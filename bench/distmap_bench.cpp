@@ -198,12 +198,14 @@ public:
     QList<Row> rows;
 
     // writers: 1 (fan-out) or n (all-write: every peer writes and reads).
-    bool throughput(const QString &name, int n, int messages, int window, bool allWrite)
+    // unbatched: flush after every write, one delta per frame, as the
+    // anchors' clients send (the library would otherwise batch them).
+    bool throughput(const QString &name, int n, int messages, int window, bool allWrite, bool unbatched = false)
     {
         std::vector<QJsonObject> results;
         for (int run = 0; run < m_runs; ++run) {
             QJsonObject r;
-            if (!throughputRun(n, messages, window, allWrite, run, &r))
+            if (!throughputRun(n, messages, window, allWrite, unbatched, run, &r))
                 return false;
             results.push_back(r);
         }
@@ -376,7 +378,7 @@ private:
         return out;
     }
 
-    bool throughputRun(int n, int messages, int window, bool allWrite, int run, QJsonObject *out)
+    bool throughputRun(int n, int messages, int window, bool allWrite, bool unbatched, int run, QJsonObject *out)
     {
         const QString uri = QStringLiteral("/bench-%1-%2-%3").arg(allWrite ? QStringLiteral("all") : QStringLiteral("fan")).arg(n).arg(run);
         const int writers = allWrite ? n : 1;
@@ -399,6 +401,7 @@ private:
         int measuredFrom = warmup; // deltas with seq index (per writer) >= warmup/writers count
         qint64 tFirst = 0, tLast = 0;
         double cpu0 = 0, client0 = 0;
+        quint64 frames0 = 0;
         const int warmPerWriter = warmup / writers;
 
         std::function<void(int)> pump = [&](int w) {
@@ -408,11 +411,15 @@ private:
                     tFirst = nowNs();
                     cpu0 = m_relay.cpuSeconds();
                     client0 = clientCpuSeconds();
+                    for (int x = 0; x < writers; ++x)
+                        frames0 += peers[size_t(allWrite ? x : 0)]->connection->framesSent();
                 }
                 const int seq = w * perWriter + local;
                 ++inflight[size_t(w)];
                 Peer &p = *peers[size_t(allWrite ? w : 0)];
                 p.map->set(keyName(seq), stampedValue(seq));
+                if (unbatched)
+                    p.map->flush();
             }
         };
         for (size_t i = 0; i < peers.size(); ++i) {
@@ -451,6 +458,10 @@ private:
         const double seconds = double(tLast - tFirst) / 1e9;
         const double deliveries = double(total - warmup) * receivers;
         const double relayCpu = m_relay.cpuSeconds() - cpu0;
+        quint64 frames = 0;
+        for (int x = 0; x < writers; ++x)
+            frames += peers[size_t(allWrite ? x : 0)]->connection->framesSent();
+        frames -= frames0;
         const double clientCpu = clientCpuSeconds() - client0;
         *out = {{QStringLiteral("deliveriesPerSecond"), deliveries / seconds},
                 {QStringLiteral("p50ms"), percentile(latencies, 0.5)},
@@ -458,7 +469,10 @@ private:
                 {QStringLiteral("relayCpuUsPerDelivery"), relayCpu * 1e6 / deliveries},
                 {QStringLiteral("relayCpuPercent"), 100.0 * relayCpu / seconds},
                 {QStringLiteral("clientCpuPercent"), 100.0 * clientCpu / seconds},
-                {QStringLiteral("relayRssMB"), m_relay.rssMb()}};
+                {QStringLiteral("relayRssMB"), m_relay.rssMb()},
+                // The library batches the writes of one event-loop pass into
+                // one frame; this says how much that did here.
+                {QStringLiteral("deltasPerFrame"), double(total - warmup) / double(qMax<quint64>(1, frames))}};
         say(QStringLiteral("%1 n=%2 w=%3: %4 deliveries/s").arg(allWrite ? "all-write" : "fan-out").arg(n).arg(window)
                 .arg(deliveries / seconds, 0, 'f', 0));
         return true;
@@ -478,8 +492,8 @@ void printTable(const QList<Row> &rows, double idleRss)
 {
     QTextStream out(stdout);
     out << "\nrelay RSS idle: " << QString::number(idleRss, 'f', 1) << " MB\n\n";
-    out << "| workload | N | msgs | W | deliveries/s | p50 ms | p99 ms | relay CPU µs/delivery | relay CPU % | client CPU % |\n";
-    out << "|---|---|---|---|---|---|---|---|---|---|\n";
+    out << "| workload | N | msgs | W | deliveries/s | p50 ms | p99 ms | relay CPU µs/delivery | relay CPU % | client CPU % | deltas/frame |\n";
+    out << "|---|---|---|---|---|---|---|---|---|---|---|\n";
     for (const Row &r : rows) {
         if (!r.figures.contains(QLatin1String("deliveriesPerSecond")))
             continue;
@@ -487,7 +501,8 @@ void printTable(const QList<Row> &rows, double idleRss)
             << r.params.value(QLatin1String("messages")).toInt() << " | " << r.params.value(QLatin1String("window")).toInt()
             << " | " << fmt(r.figures, "deliveriesPerSecond", 0) << " | " << fmt(r.figures, "p50ms", 3) << " | "
             << fmt(r.figures, "p99ms", 3) << " | " << fmt(r.figures, "relayCpuUsPerDelivery", 2) << " | "
-            << fmt(r.figures, "relayCpuPercent", 0) << " | " << fmt(r.figures, "clientCpuPercent", 0) << " |\n";
+            << fmt(r.figures, "relayCpuPercent", 0) << " | " << fmt(r.figures, "clientCpuPercent", 0) << " | "
+            << fmt(r.figures, "deltasPerFrame", 1) << " |\n";
     }
     out << "\n| join: keys | connect→ready ms | wire MB | keys/s | relay CPU ms | relay RSS after MB | relay peak MB |\n|---|---|---|---|---|---|---|\n";
     for (const Row &r : rows) {
@@ -561,6 +576,8 @@ int main(int argc, char *argv[])
             good = good && bench.throughput(QStringLiteral("fan-out"), 1, smoke ? 500 : 100000, 100, false);
             good = good && bench.throughput(QStringLiteral("fan-out"), 10, smoke ? 500 : 50000, 100, false);
             good = good && bench.throughput(QStringLiteral("fan-out"), 50, smoke ? 200 : 20000, 100, false);
+            good = good && bench.throughput(QStringLiteral("fan-out, 1 delta/frame"), 10, smoke ? 500 : 50000, 100, false, true);
+            good = good && bench.throughput(QStringLiteral("fan-out, 1 delta/frame"), 50, smoke ? 200 : 20000, 100, false, true);
         } else if (w == QLatin1String("allwrite")) {
             good = good && bench.throughput(QStringLiteral("all-write"), 10, smoke ? 500 : 50000, 100, true);
         } else if (w == QLatin1String("latency")) {

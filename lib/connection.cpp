@@ -185,6 +185,7 @@ void Connection::sendBinary(const QByteArray &frame)
     if (!m_socket || !m_welcomed)
         return;
     m_bytesSent += quint64(frame.size());
+    ++m_framesSent;
     m_socket->sendBinaryMessage(frame);
 }
 

@@ -73,6 +73,7 @@ public:
     quint32 ping();
 
     quint64 bytesSent() const { return m_bytesSent; }
+    quint64 framesSent() const { return m_framesSent; } // binary messages
     quint64 bytesReceived() const { return m_bytesReceived; }
 
 Q_SIGNALS:
@@ -109,6 +110,7 @@ private:
     QTimer m_reconnectTimer;
     quint32 m_pingSeq = 0;
     quint64 m_bytesSent = 0;
+    quint64 m_framesSent = 0;
     quint64 m_bytesReceived = 0;
     QList<QPair<QByteArray, QByteArray>> m_headers;
     QSslConfiguration m_ssl;
