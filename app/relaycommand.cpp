@@ -13,6 +13,7 @@
 #include <QTextStream>
 
 #include <cstdio>
+#include <optional>
 
 int Commands::relay(const QStringList &arguments)
 {
@@ -128,7 +129,10 @@ int Commands::relay(const QStringList &arguments)
     }
     options.allowedOrigins = parser.values(originOption);
 
-    QSslConfiguration tls;
+    // Only built with --tls-cert: touching QSslConfiguration loads the TLS
+    // backend and OpenSSL, several MB of resident memory a plain relay does
+    // not need.
+    std::optional<QSslConfiguration> tls;
     if (parser.isSet(certOption) != parser.isSet(keyOption)) {
         std::fprintf(stderr, "distmap relay: --tls-cert and --tls-key go together\n");
         return ExitUsage;
@@ -153,9 +157,9 @@ int Commands::relay(const QStringList &arguments)
             return ExitUsage;
         }
         tls = QSslConfiguration::defaultConfiguration();
-        tls.setLocalCertificateChain(chain);
-        tls.setPrivateKey(key);
-        tls.setProtocol(QSsl::TlsV1_2OrLater);
+        tls->setLocalCertificateChain(chain);
+        tls->setPrivateKey(key);
+        tls->setProtocol(QSsl::TlsV1_2OrLater);
     }
     TokenTable tokens;
     const QString tokensPath = parser.value(tokensOption);
@@ -168,8 +172,8 @@ int Commands::relay(const QStringList &arguments)
     }
 
     Relay relay(options);
-    if (!tls.isNull())
-        relay.setSslConfiguration(tls);
+    if (tls)
+        relay.setSslConfiguration(*tls);
     if (!tokensPath.isEmpty())
         relay.setTokens(tokens);
     if (parser.isSet(logOption)) {

@@ -6,9 +6,9 @@
 void RelayTcpServer::incomingConnection(qintptr descriptor)
 {
     QTcpSocket *socket = nullptr;
-    if (m_secure) {
+    if (m_ssl) {
         auto *ssl = new QSslSocket(this);
-        ssl->setSslConfiguration(m_ssl);
+        ssl->setSslConfiguration(*m_ssl);
         socket = ssl;
     } else {
         socket = new QTcpSocket(this);

@@ -3,6 +3,8 @@
 #include <QSslConfiguration>
 #include <QTcpServer>
 
+#include <optional>
+
 class QTcpSocket;
 
 // Accepts TCP connections for the relay so it can set TCP_NODELAY and count
@@ -15,12 +17,8 @@ class RelayTcpServer : public QTcpServer
 public:
     using QTcpServer::QTcpServer;
 
-    void setSslConfiguration(const QSslConfiguration &configuration)
-    {
-        m_ssl = configuration;
-        m_secure = true;
-    }
-    bool isSecure() const { return m_secure; }
+    void setSslConfiguration(const QSslConfiguration &configuration) { m_ssl = configuration; }
+    bool isSecure() const { return m_ssl.has_value(); }
 
 Q_SIGNALS:
     void socketAccepted(QTcpSocket *socket);
@@ -29,6 +27,7 @@ protected:
     void incomingConnection(qintptr descriptor) override;
 
 private:
-    QSslConfiguration m_ssl;
-    bool m_secure = false;
+    // Empty for plain ws://: a default QSslConfiguration would load the TLS
+    // backend and OpenSSL, about 6 MB of resident memory, at start.
+    std::optional<QSslConfiguration> m_ssl;
 };
