@@ -149,7 +149,7 @@ private:
     quint64 m_lastPeerId = 0;
     Replica m_replica;
     QList<std::function<void()>> m_readyCallbacks;
-    QTimer m_flushTimer;
+    bool m_flushQueued = false;
     QTimer m_syncTimer;
     QTimer m_antiEntropyTimer;
 };
