@@ -185,7 +185,7 @@ void tst_Faults::peersSurviveFaultsAndRelayKills()
     };
 
     QHash<QString, int> faultCounts;
-    QVector<qint64> reconnectMs;   // relay listening again -> peer resynced
+    QVector<qint64> reconnectMs;   // relay restart started -> peer resynced
     QVector<qint64> killToSyncMs;  // SIGKILL -> peer resynced
     QVector<qint64> convergeMs;    // last fault of the round healed -> all converged
     const QStringList faults{QStringLiteral("delay"), QStringLiteral("blackhole"), QStringLiteral("drop"),
@@ -230,9 +230,11 @@ void tst_Faults::peersSurviveFaultsAndRelayKills()
         faultCounts[QStringLiteral("relay SIGKILL")] += 1;
         write(int(rng.bounded(Peers)), QStringLiteral("r%1-down").arg(round));
         QTest::qWait(int(rng.bounded(500)));
+        // Times count from the restart command: a peer may be back before
+        // the relay's "listening" line has reached us.
+        const qint64 restartedAt = now();
         relay = startRelay(m_relayPort);
         QVERIFY2(relay, "the relay did not restart on its port");
-        const qint64 restartedAt = now();
 
         // Every peer reconnects and resyncs after the restart.
         for (int i = 0; i < Peers; ++i) {
@@ -251,6 +253,18 @@ void tst_Faults::peersSurviveFaultsAndRelayKills()
             QTest::qWait(20);
         QVERIFY2(ok, qPrintable(QStringLiteral("seed %1 round %2: peers did not converge").arg(seed).arg(round)));
         convergeMs.append(now() - restartedAt);
+        const qint64 slowest = *std::max_element(reconnectMs.cend() - Peers, reconnectMs.cend());
+        qInfo("round %d: %s on %lld peer(s), slowest resync %lld ms, converged %lld ms after the restart", round,
+              qPrintable(fault), qint64(hit.size()), slowest, convergeMs.last());
+        if (slowest > 3000) {
+            // Say what the slow peer went through, for the report.
+            for (int i = 0; i < Peers; ++i) {
+                if (reconnectMs[reconnectMs.size() - Peers + i] == slowest) {
+                    for (const QString &l : peers[i]->lines().mid(qMax(0, int(peers[i]->lines().size()) - 12)))
+                        qInfo("  %s: %s", qPrintable(peers[i]->name()), qPrintable(l));
+                }
+            }
+        }
     }
 
     // Every acknowledged write is on every peer.
@@ -279,13 +293,16 @@ void tst_Faults::peersSurviveFaultsAndRelayKills()
     qInfo("seed %u: %d rounds, %d peers, %lld batches written (%d keys), %lld acknowledged", seed, rounds, Peers,
           qint64(written.size()), keys, qint64(acked.size()));
     qInfo("faults: %s", qPrintable(counts.join(QStringLiteral(", "))));
-    qInfo("reconnect after restart (ms): median %.0f, max %lld, n %lld", median(reconnectMs),
+    qInfo("relay restart to peer resynced (ms): median %.0f, max %lld, n %lld", median(reconnectMs),
           *std::max_element(reconnectMs.cbegin(), reconnectMs.cend()), qint64(reconnectMs.size()));
     qInfo("SIGKILL to resynced (ms): median %.0f, max %lld", median(killToSyncMs),
           *std::max_element(killToSyncMs.cbegin(), killToSyncMs.cend()));
     qInfo("converged after the round's last fault (ms): median %.0f, max %lld", median(convergeMs),
           *std::max_element(convergeMs.cbegin(), convergeMs.cend()));
+    // The targets (issue 5): medians, so one slow round on a loaded
+    // machine does not fail the run; the maxima are reported above.
     QVERIFY2(median(reconnectMs) <= 3000, "median reconnect over 3 s");
+    QVERIFY2(median(convergeMs) <= 5000, "median convergence over 5 s");
 
     for (auto &p : peers)
         p->send(QStringLiteral("quit"));
