@@ -36,10 +36,6 @@ int main(int argc, char *argv[])
     static const QStringList peerCommands{QStringLiteral("set"), QStringLiteral("get"), QStringLiteral("del"),
                                           QStringLiteral("dump"), QStringLiteral("watch")};
     if (command == QLatin1String("relay") || command == QLatin1String("keep") || peerCommands.contains(command)) {
-        // Qt's own event dispatcher rather than glib's: with glib, the relay
-        // served about 2 % of forwards 1-3 ms late (docs/BENCHMARKS.md).
-        if (!qEnvironmentVariableIsSet("QT_NO_GLIB"))
-            qputenv("QT_NO_GLIB", "1");
         // Headless: no display and no platform plugin needed.
         QCoreApplication app(argc, argv);
         QCoreApplication::setApplicationName(QStringLiteral("distmap"));
