@@ -146,5 +146,14 @@ void tst_Soak::steadyWritesWithChurn()
     QVERIFY(relay.waitForFinished(10000));
 }
 
-QTEST_GUILESS_MAIN(tst_Soak)
+int main(int argc, char *argv[])
+{
+    // QtTest stops a test function after 5 minutes by default; this one
+    // runs for an hour on purpose.
+    if (!qEnvironmentVariableIsSet("QTEST_FUNCTION_TIMEOUT"))
+        qputenv("QTEST_FUNCTION_TIMEOUT", "7500000");
+    QCoreApplication app(argc, argv);
+    tst_Soak test;
+    return QTest::qExec(&test, argc, argv);
+}
 #include "tst_soak.moc"
