@@ -18,9 +18,12 @@
 #include <QProcess>
 #include <QRegularExpression>
 #include <QTextStream>
+#include <QSocketNotifier>
+#include <QTimer>
 #include <QWebSocket>
 
 #include <algorithm>
+#include <csignal>
 #include <cstdio>
 #include <ctime>
 #include <functional>
@@ -179,6 +182,73 @@ double median(std::vector<double> v)
 {
     return percentile(v, 0.5);
 }
+
+// A peer that floods the relay with deltas on a map of its own, and comes
+// back as soon as the relay cuts it off: sustained abuse. The relay forwards
+// its deltas to nobody, so what it costs the others is the relay's time.
+class Flooder
+{
+public:
+    Flooder(const QUrl &url, int index)
+        : m_url(url), m_uri(QStringLiteral("/bench-flood-%1").arg(index))
+    {
+        QObject::connect(&m_socket, &QWebSocket::connected, &m_socket, [this] {
+            m_socket.sendTextMessage(QStringLiteral(R"({"type":"hello","version":1})"));
+        });
+        QObject::connect(&m_socket, &QWebSocket::textMessageReceived, &m_socket, [this](const QString &text) {
+            const QJsonObject o = QJsonDocument::fromJson(text.toUtf8()).object();
+            const QString type = o.value(QStringLiteral("type")).toString();
+            if (type == QLatin1String("welcome"))
+                m_socket.sendTextMessage(QString::fromUtf8(Wire::controlMessage({{QStringLiteral("type"), QStringLiteral("open")},
+                                                                                 {QStringLiteral("map"), m_uri}})));
+            else if (type == QLatin1String("opened"))
+                m_mapId = quint32(o.value(QStringLiteral("id")).toInteger());
+            else if (type == QLatin1String("error") && o.value(QStringLiteral("code")).toInt() == int(Wire::ErrorCode::RateLimited))
+                ++rateLimited;
+        });
+        QObject::connect(&m_socket, &QWebSocket::disconnected, &m_socket, [this] {
+            m_mapId = 0;
+            ++closes;
+            if (m_running)
+                QTimer::singleShot(0, &m_socket, [this] { m_socket.open(m_url); });
+        });
+        QObject::connect(&m_tick, &QTimer::timeout, &m_socket, [this] {
+            if (!m_mapId)
+                return;
+            QByteArray frame;
+            Wire::appendHeader(frame, {Wire::Type::Delta, 0, m_mapId, 0});
+            Wire::appendEntry(frame, QStringLiteral("spam"), Entry{QByteArray("1"), 1, 1, false});
+            for (int i = 0; i < 200 && m_socket.isValid(); ++i) {
+                m_socket.sendBinaryMessage(frame);
+                ++sent;
+            }
+        });
+    }
+    void start()
+    {
+        m_running = true;
+        m_socket.open(m_url);
+        m_tick.start(0);
+    }
+    void stop()
+    {
+        m_running = false;
+        m_tick.stop();
+        m_socket.abort();
+    }
+
+    quint64 sent = 0;
+    int closes = 0;
+    int rateLimited = 0;
+
+private:
+    QUrl m_url;
+    QString m_uri;
+    QWebSocket m_socket;
+    QTimer m_tick;
+    quint32 m_mapId = 0;
+    bool m_running = false;
+};
 
 struct Row
 {
@@ -356,6 +426,39 @@ public:
         return true;
     }
 
+    // Unloaded latency of real peers while flooders hammer the relay (which
+    // runs with its default rate limit here).
+    bool flood(int flooders, int messages)
+    {
+        // The flooders run in a process of their own, so they compete with
+        // the real peers for the relay, not for this process's event loop.
+        QProcess floodProcess;
+        floodProcess.start(QCoreApplication::applicationFilePath(),
+                           {QStringLiteral("--flood-url"), m_relay.url.toString(), QStringLiteral("--flooders"), QString::number(flooders)});
+        if (!floodProcess.waitForStarted(10000))
+            return false;
+        waitUntil([] { return false; }, 1000); // let the flood build up
+        QJsonObject r;
+        const bool ok = throughputRun(10, messages, 1, false, false, 0, &r);
+        floodProcess.terminate(); // our own child, by PID; it prints its counts
+        if (!floodProcess.waitForFinished(10000))
+            floodProcess.kill();
+        const QList<QByteArray> counts = floodProcess.readAllStandardOutput().trimmed().split(' ');
+        const quint64 sent = counts.value(0).toULongLong();
+        const int closes = counts.value(1).toInt();
+        const int limited = counts.value(2).toInt();
+        if (!ok)
+            return false;
+        r.insert(QStringLiteral("floodMessages"), double(sent));
+        r.insert(QStringLiteral("floodCutOffs"), closes);
+        r.insert(QStringLiteral("floodRateLimitedErrors"), limited);
+        rows.append({QStringLiteral("unloaded, during a flood"), {{QStringLiteral("n"), 10}, {QStringLiteral("messages"), messages},
+                                                                    {QStringLiteral("window"), 1}, {QStringLiteral("flooders"), flooders}}, r});
+        say(QStringLiteral("flood: %1 flood messages sent, %2 cut-offs, p99 %3 ms").arg(sent).arg(closes)
+                .arg(r.value(QStringLiteral("p99ms")).toDouble()));
+        return true;
+    }
+
 private:
     void say(const QString &s)
     {
@@ -525,6 +628,11 @@ void printTable(const QList<Row> &rows, double idleRss)
             out << "idle connections: " << r.params.value(QLatin1String("connections")).toInt() << " held, relay RSS "
                 << fmt(r.figures, "relayRssMB") << " MB (idle " << fmt(r.figures, "relayRssIdleMB") << " MB), "
                 << fmt(r.figures, "kbPerConnection", 2) << " KB per connection\n";
+        } else if (r.workload == QLatin1String("unloaded, during a flood")) {
+            out << "flood: " << r.params.value(QLatin1String("flooders")).toInt() << " flooders sent "
+                << fmt(r.figures, "floodMessages", 0) << " messages and were cut off " << fmt(r.figures, "floodCutOffs", 0)
+                << " times (" << fmt(r.figures, "floodRateLimitedErrors", 0) << " rate-limited errors seen); the real peers' p50 "
+                << fmt(r.figures, "p50ms", 3) << " ms, p99 " << fmt(r.figures, "p99ms", 3) << " ms\n";
         } else if (r.workload == QLatin1String("peer-memory")) {
             out << "peer memory: " << fmt(r.figures, "bytesPerKey", 0) << " bytes per key at " << r.params.value(QLatin1String("keys")).toInt()
                 << " keys; " << fmt(r.figures, "overheadBytesPerKey", 0) << " beyond the key and value ("
@@ -536,15 +644,49 @@ void printTable(const QList<Row> &rows, double idleRss)
 
 } // namespace
 
+// --flood-url URL: the flooding side of the flood workload, run as a child
+// process; on SIGTERM it prints "sent cut-offs rate-limited-errors".
+static int runFlooders(const QUrl &url, int count)
+{
+    std::vector<std::unique_ptr<Flooder>> flooders;
+    for (int i = 0; i < count; ++i) {
+        flooders.push_back(std::make_unique<Flooder>(url, i));
+        flooders.back()->start();
+    }
+    static int pipeFds[2];
+    if (::pipe(pipeFds) != 0)
+        return 1;
+    std::signal(SIGTERM, [](int) { [[maybe_unused]] auto n = ::write(pipeFds[1], "x", 1); });
+    QSocketNotifier notifier(pipeFds[0], QSocketNotifier::Read);
+    QObject::connect(&notifier, &QSocketNotifier::activated, &notifier, [] { QCoreApplication::quit(); });
+    QCoreApplication::exec();
+    quint64 sent = 0;
+    int closes = 0, limited = 0;
+    for (auto &f : flooders) {
+        f->stop();
+        sent += f->sent;
+        closes += f->closes;
+        limited += f->rateLimited;
+    }
+    std::printf("%llu %d %d\n", static_cast<unsigned long long>(sent), closes, limited);
+    return 0;
+}
+
 int main(int argc, char *argv[])
 {
     QCoreApplication app(argc, argv);
+    for (int i = 1; i + 1 < argc; ++i) {
+        if (qstrcmp(argv[i], "--flood-url") == 0) {
+            const int count = i + 3 < argc && qstrcmp(argv[i + 2], "--flooders") == 0 ? atoi(argv[i + 3]) : 3;
+            return runFlooders(QUrl(QString::fromLocal8Bit(argv[i + 1])), qMax(1, count));
+        }
+    }
     QCommandLineParser parser;
     parser.setApplicationDescription(QStringLiteral("Benchmarks the distmap relay and map (see docs/BENCHMARKS.md)."));
     parser.addHelpOption();
     const QCommandLineOption binaryOption(QStringLiteral("distmap"), QStringLiteral("Path of the distmap binary (default: next to this one)."), QStringLiteral("PATH"));
     const QCommandLineOption workloadOption(QStringLiteral("workload"),
-        QStringLiteral("Comma-separated: fanout, allwrite, latency, join, resync, memory, all (default all)."), QStringLiteral("LIST"), QStringLiteral("all"));
+        QStringLiteral("Comma-separated: fanout, allwrite, latency, flood, join, resync, memory, all (default all)."), QStringLiteral("LIST"), QStringLiteral("all"));
     const QCommandLineOption runsOption(QStringLiteral("runs"), QStringLiteral("Runs per row; medians are reported (default 3)."), QStringLiteral("N"), QStringLiteral("3"));
     const QCommandLineOption smokeOption(QStringLiteral("smoke"), QStringLiteral("Tiny sizes, one run: checks the bench still works (CI)."));
     const QCommandLineOption jsonOption(QStringLiteral("json"), QStringLiteral("Also write the rows as JSON to FILE."), QStringLiteral("FILE"));
@@ -561,7 +703,7 @@ int main(int argc, char *argv[])
     }
     QStringList workloads = parser.value(workloadOption).split(QLatin1Char(','), Qt::SkipEmptyParts);
     if (workloads.contains(QStringLiteral("all")))
-        workloads = {QStringLiteral("fanout"), QStringLiteral("allwrite"), QStringLiteral("latency"), QStringLiteral("join"),
+        workloads = {QStringLiteral("fanout"), QStringLiteral("allwrite"), QStringLiteral("latency"), QStringLiteral("flood"), QStringLiteral("join"),
                      QStringLiteral("resync"), QStringLiteral("memory")};
     const QString binary = parser.isSet(binaryOption) ? parser.value(binaryOption)
                                                       : QCoreApplication::applicationDirPath() + QStringLiteral("/distmap");
@@ -593,6 +735,18 @@ int main(int argc, char *argv[])
             }
         } else if (w == QLatin1String("resync")) {
             good = good && bench.resync(smoke ? 5000 : 100000, smoke ? 1000 : 20000);
+        } else if (w == QLatin1String("flood")) {
+            // A second relay with the default limits (the first runs without
+            // a rate limit so benchmark writers are not cut off).
+            RelayProcess limited;
+            if (!limited.start(binary, {QStringLiteral("--max-rate"), QStringLiteral("2000")})) {
+                std::fprintf(stderr, "distmap-bench: could not start a rate-limited relay\n");
+                return 3;
+            }
+            Bench floodBench(limited, runs, true);
+            good = good && floodBench.flood(3, smoke ? 200 : 5000);
+            bench.rows.append(floodBench.rows);
+            limited.stop();
         } else if (w == QLatin1String("memory")) {
             good = good && bench.idleConnections(smoke ? 50 : 10000);
             good = good && bench.peerMemory(smoke ? 10000 : 1000000);
