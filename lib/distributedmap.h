@@ -92,6 +92,10 @@ public:
     void verify() { m_replica.verify(); }
     // How far a remote clock may pull ours ahead of real time (default 60 s).
     void setMaxClockDrift(qint64 ms) { m_replica.setMaxClockDrift(ms); }
+    // How long peers keep tombstones (default 7 days; 0 = forever). Away
+    // longer than that, the map rejoins: a full copy, old keys the network
+    // forgot are dropped, only newer writes are pushed (docs/RELIABILITY.md).
+    void setTombstoneRetention(qint64 ms) { m_replica.setTombstoneRetention(ms); }
 
     // Drops tombstones older than the given age; returns how many. A peer
     // offline for longer may bring such keys back (see docs/PERSISTENCE.md).

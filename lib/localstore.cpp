@@ -268,6 +268,9 @@ bool LocalStore::attach(DistributedMap *map)
                                          << Wire::peerToString(connection->peerId());
     }
     map->clock().observe(m_loaded->clock);
+    // The map rejoins instead of resurrecting deletes when it has been away
+    // longer than this store keeps tombstones.
+    map->setTombstoneRetention(m_options.tombstoneMaxAgeMs);
     QVector<Wire::DecodedEntry> entries;
     entries.reserve(m_loaded->state.entryCount());
     qint64 liveBytes = 0;
