@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what distmap needs on Debian 12 when it is missing.
 set -euo pipefail
-packages=(cmake ninja-build g++ qt6-base-dev qt6-websockets-dev xvfb)
+packages=(cmake ninja-build g++ qt6-base-dev qt6-websockets-dev xvfb openssl)
 # scripts/fuzz.sh needs clang and its libFuzzer/sanitizer runtimes too.
 if [ "${1:-}" = "--fuzz" ]; then
     packages+=(clang libclang-rt-14-dev)
