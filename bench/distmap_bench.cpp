@@ -5,6 +5,7 @@
 
 #include "connection.h"
 #include "distributedmap.h"
+#include "relay.h"
 #include "wire.h"
 
 #include <QCommandLineParser>
@@ -489,6 +490,8 @@ private:
         std::vector<std::unique_ptr<Peer>> peers;
         for (int i = 0; i < (allWrite ? n : n + 1); ++i) {
             peers.push_back(std::make_unique<Peer>(m_relay.url, uri));
+            QObject::connect(peers.back()->connection.get(), &Connection::errorOccurred, peers.back()->connection.get(),
+                             [this](Connection::Error, const QString &message) { say(QStringLiteral("peer: %1").arg(message)); });
             if (!waitUntil([&] { return peers.back()->map->isReady(); }, 30000))
                 return false;
         }
@@ -555,6 +558,16 @@ private:
             pump(w);
         if (!waitUntil([&] { return completed == total; }, 120000)) {
             say(QStringLiteral("run stalled at %1 of %2").arg(completed).arg(total));
+            for (size_t i = 0; i < peers.size(); ++i)
+                say(QStringLiteral("  peer %1: state %2, %3 bytes in, %4 frames out, syncing %5")
+                        .arg(i).arg(int(peers[i]->connection->state())).arg(peers[i]->connection->bytesReceived())
+                        .arg(peers[i]->connection->framesSent()).arg(peers[i]->map->isSyncing()));
+            for (int seq = 0; seq < total; ++seq) {
+                if (arrived[size_t(seq)] != 0 && arrived[size_t(seq)] != receivers) {
+                    say(QStringLiteral("  seq %1 reached %2 of %3 readers").arg(seq).arg(arrived[size_t(seq)]).arg(receivers));
+                    break;
+                }
+            }
             return false;
         }
         Q_UNUSED(measuredFrom);
@@ -739,12 +752,12 @@ int main(int argc, char *argv[])
             // A second relay with the default limits (the first runs without
             // a rate limit so benchmark writers are not cut off).
             RelayProcess limited;
-            if (!limited.start(binary, {QStringLiteral("--max-rate"), QStringLiteral("2000")})) {
+            if (!limited.start(binary, {QStringLiteral("--max-rate"), QString::number(Relay::Options().messagesPerSecond)})) {
                 std::fprintf(stderr, "distmap-bench: could not start a rate-limited relay\n");
                 return 3;
             }
             Bench floodBench(limited, runs, true);
-            good = good && floodBench.flood(3, smoke ? 200 : 5000);
+            good = good && floodBench.flood(qEnvironmentVariableIsSet("BENCH_FLOODERS") ? qEnvironmentVariableIntValue("BENCH_FLOODERS") : 3, smoke ? 200 : 5000);
             bench.rows.append(floodBench.rows);
             limited.stop();
         } else if (w == QLatin1String("memory")) {
