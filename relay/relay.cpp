@@ -432,6 +432,12 @@ void Relay::finishCutOff(Client *client, int code, const QString &message)
     close.append(char(QWebSocketProtocol::CloseCodePolicyViolated & 0xff));
     close.append(reason);
     tcp->write(close);
+    // From here on, what the peer still sends (a flooder sends without end)
+    // is read and dropped without being parsed into messages: parsing it
+    // cost the relay its time and starved the other peers.
+    QObject::disconnect(tcp, &QIODevice::readyRead, nullptr, nullptr);
+    connect(tcp, &QIODevice::readyRead, socket, [tcp] { tcp->skip(tcp->bytesAvailable()); });
+    tcp->skip(tcp->bytesAvailable());
     auto halfClose = [tcp] {
         if (tcp->bytesToWrite() == 0 && tcp->socketDescriptor() >= 0)
             ::shutdown(int(tcp->socketDescriptor()), SHUT_WR);
