@@ -119,12 +119,14 @@ void Replica::load(const QVector<Wire::DecodedEntry> &entries)
     // its own old writes here too; the verify round still finds whatever
     // the catch-up then skips.
     const quint64 self = m_host->peerId();
+    quint64 newest = 0;
     for (const Wire::DecodedEntry &d : entries) {
-        observeRemote(d.entry.hlc);
+        newest = qMax(newest, d.entry.hlc);
         if (d.entry.writer != self)
             m_networkHlc = qMax(m_networkHlc, d.entry.hlc);
         applyRemote(d.key, d.entry, 0, Source::Store, false);
     }
+    observeRemote(newest);
 }
 
 int Replica::purgeTombstones(qint64 olderThanMs)
@@ -321,10 +323,13 @@ void Replica::handleDelta(const Wire::Header &header, const QByteArray &frame, S
             }
         }
     }
+    // Observing is a max: once per message, not per entry (it reads the clock).
+    quint64 newest = 0;
     for (const Wire::DecodedEntry &d : std::as_const(entries)) {
-        observeRemote(d.entry.hlc);
+        newest = qMax(newest, d.entry.hlc);
         applyRemote(d.key, d.entry, header.peer, source, true);
     }
+    observeRemote(newest);
 }
 
 // --- outgoing batches ----------------------------------------------------
@@ -499,8 +504,9 @@ void Replica::handleSyncData(const Wire::Header &header, const QByteArray &frame
         }
         m_candidatesKnown = true;
     }
+    quint64 newest = 0;
     for (const Wire::DecodedEntry &d : std::as_const(chunk.entries)) {
-        observeRemote(d.entry.hlc);
+        newest = qMax(newest, d.entry.hlc);
         auto candidate = m_pushCandidates.find(d.key);
         if (candidate != m_pushCandidates.end()) {
             if (!candidate->newerThan(d.entry))
@@ -510,6 +516,7 @@ void Replica::handleSyncData(const Wire::Header &header, const QByteArray &frame
         }
         applyRemote(d.key, d.entry, header.peer, Source::Sync, false);
     }
+    observeRemote(newest);
     DeltaEvent event;
     event.direction = DeltaEvent::Incoming;
     event.operation = DeltaEvent::SyncChunk;
