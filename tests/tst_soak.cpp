@@ -3,7 +3,8 @@
 // reconnecting. At every check (DISTMAP_SOAK_CHECKS, default 4, evenly
 // spaced) writes pause, the peers must converge, and the relay's and this
 // process's memory are recorded; from the first check to the last, neither
-// may grow by 10 % or more. Label `long`: not in the default suite.
+// may grow by 10 % or more (resident memory). Label `long`: not in the
+// default suite.
 
 #include "peerfixture.h"
 
@@ -135,11 +136,15 @@ void tst_Soak::steadyWritesWithChurn()
     writer.stop();
     churn.stop();
     if (checks >= 2) {
-        // Drift from the first check (maps full, buffers warm) to the last.
+        // Drift from the first check (maps full, buffers warm) to the last,
+        // in resident memory. The heap in use is logged but not asserted: it
+        // swings by a quarter from one check to the next with whatever syncs
+        // and socket buffers happen to be alive (12.1, 12.2, 9.4 MB in a
+        // heaptrack run), with no upward trend.
         QVERIFY2(relayRss.last() < relayRss.first() * 11 / 10,
                  qPrintable(QStringLiteral("relay RSS %1 -> %2 KB").arg(relayRss.first()).arg(relayRss.last())));
-        QVERIFY2(selfHeap.last() < selfHeap.first() * 11 / 10,
-                 qPrintable(QStringLiteral("peer heap %1 -> %2 KB").arg(selfHeap.first()).arg(selfHeap.last())));
+        QVERIFY2(selfRss.last() < selfRss.first() * 11 / 10,
+                 qPrintable(QStringLiteral("peers' RSS %1 -> %2 KB").arg(selfRss.first()).arg(selfRss.last())));
     }
     peers.clear();
     relay.terminate();
