@@ -164,7 +164,7 @@ int Commands::keep(const QStringList &arguments)
             else
                 logLine(QStringLiteral("%1: no other peer holds it; serving %2 keys from the store").arg(uri).arg(p->map->size()));
         });
-        QObject::connect(p->map.get(), &DistributedMap::errorOccurred, p->map.get(), [uri](const QString &message) {
+        QObject::connect(p->map.get(), &DistributedMap::errorOccurred, p->map.get(), [uri](DistributedMap::Error, const QString &message) {
             std::fprintf(stderr, "distmap keep: %s: %s\n", qPrintable(uri), qPrintable(message));
         });
         QObject::connect(p->store.get(), &LocalStore::errorOccurred, p->map.get(), [](LocalStore::Error, const QString &message) {

@@ -179,7 +179,7 @@ int Commands::peer(const QString &command, const QStringList &arguments)
     QString lastError;
     QObject::connect(&connection, &Connection::errorOccurred, &connection,
                      [&lastError](Connection::Error, const QString &message) { lastError = message; });
-    QObject::connect(&map, &DistributedMap::errorOccurred, &map, [&lastError](const QString &message) {
+    QObject::connect(&map, &DistributedMap::errorOccurred, &map, [&lastError](DistributedMap::Error, const QString &message) {
         lastError = message;
         std::fprintf(stderr, "distmap: %s\n", qPrintable(message));
     });

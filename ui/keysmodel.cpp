@@ -1,4 +1,5 @@
 #include "keysmodel.h"
+#include "distributedmap_p.h"
 
 #include "jsontext.h"
 #include "uiformat.h"
@@ -91,7 +92,7 @@ QVariant KeysModel::data(const QModelIndex &index, int role) const
             return intensity;
         return intensity > 0 ? QVariant(UiFormat::flashColor(QApplication::palette(), intensity)) : QVariant();
     }
-    const Entry *entry = m_map->state().find(key);
+    const Entry *entry = DistributedMapPrivate::get(m_map)->state().find(key);
     if (!entry)
         return {};
     switch (role) {
@@ -229,8 +230,8 @@ void KeysModel::rebuild()
     m_pending.clear();
     if (!m_map)
         return;
-    const auto &entries = m_map->state().entries();
-    m_keys.reserve(m_map->state().size());
+    const auto &entries = DistributedMapPrivate::get(m_map)->state().entries();
+    m_keys.reserve(DistributedMapPrivate::get(m_map)->state().size());
     for (auto it = entries.cbegin(); it != entries.cend(); ++it) {
         if (!it->tombstone && matches(it.key(), *it))
             m_keys.append(it.key());
@@ -313,7 +314,7 @@ void KeysModel::flush()
     QVector<QPair<int, QString>> inserts; // (position among the old rows, key)
     int firstUpdated = n, lastUpdated = -1, updated = 0;
     for (const QString &key : std::as_const(batch)) {
-        const Entry *entry = m_map->state().find(key);
+        const Entry *entry = DistributedMapPrivate::get(m_map)->state().find(key);
         const bool live = entry && !entry->tombstone && matches(key, *entry);
         const int pos = lowerBound(key, 0, n);
         const bool shown = pos < n && m_keys.at(pos) == key;

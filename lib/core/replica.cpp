@@ -1,8 +1,7 @@
 #include "replica.h"
 
+#include "control.h"
 #include "jsontext.h"
-
-#include <QJsonArray>
 
 namespace {
 
@@ -17,26 +16,57 @@ int bucketCountFor(int entries)
     return n;
 }
 
-QJsonObject control(const char *type, quint32 mapId)
-{
-    return {{QStringLiteral("type"), QLatin1String(type)}, {QStringLiteral("id"), qint64(mapId)}};
-}
-
 } // namespace
 
-struct Replica::Serving
+Replica::Change Replica::makeChange(const QString &key, const Entry &entry, const MapState::Result &result,
+                                    quint64 from, Source source)
 {
-    quint32 syncId = 0;
-    quint64 since = Wire::SinceNever;
-    QHash<QString, Entry> snapshot; // implicitly shared copy: cheap until we write
-    QHash<QString, Entry>::const_iterator it;
-    QVector<quint64> digest;
-    QVector<bool> differs;
-    bool all = false;
-    quint32 nextSeq = 0;
-    quint32 acked = 0;
-    bool done = false;
-};
+    Change change;
+    change.key = key;
+    change.deleted = entry.tombstone;
+    change.value = entry.value;
+    change.oldValue = result.oldValue;
+    change.hadOldValue = result.hadValue;
+    change.hlc = entry.hlc;
+    change.writer = entry.writer;
+    change.from = from;
+    change.source = source;
+    return change;
+}
+
+Replica::DeltaEvent Replica::makeDeltaEvent(DeltaEvent::Direction direction, quint64 peer, const QString &key,
+                                            const Entry &entry, MapState::Outcome outcome, Source source)
+{
+    DeltaEvent event;
+    event.direction = direction;
+    event.operation = entry.tombstone ? DeltaEvent::Delete : DeltaEvent::Set;
+    event.peer = peer;
+    event.key = key;
+    event.value = entry.value;
+    event.hlc = entry.hlc;
+    event.writer = entry.writer;
+    event.outcome = outcome;
+    event.source = source;
+    return event;
+}
+
+Replica::DeltaEvent Replica::syncChunkEvent(DeltaEvent::Direction direction, quint64 peer, int count)
+{
+    DeltaEvent event;
+    event.direction = direction;
+    event.operation = DeltaEvent::SyncChunk;
+    event.peer = peer;
+    event.count = count;
+    event.source = Source::Sync;
+    return event;
+}
+
+void Replica::reportDropped(const Wire::Header &header, const char *what, Wire::DecodeError error)
+{
+    m_host->onError(QStringLiteral("dropped a malformed %1 from %2: %3")
+                        .arg(QLatin1String(what), Wire::peerToString(header.peer), Wire::decodeErrorText(error)));
+}
+
 
 Replica::Replica(Host *host, const QString &uri)
     : m_host(host)
@@ -76,39 +106,21 @@ void Replica::writeLocal(const QString &key, Entry entry, Change *change)
         entry.hlc = current->hlc + 1;
     entry.writer = m_host->peerId();
     const MapState::Result result = m_state.apply(key, entry);
-    m_host->onEntryApplied(key, entry);
-    change->key = key;
-    change->deleted = entry.tombstone;
-    change->value = entry.value;
-    change->oldValue = result.oldValue;
-    change->hadOldValue = result.hadValue;
-    change->hlc = entry.hlc;
-    change->writer = entry.writer;
-    change->source = Source::Local;
+    m_host->onEntryApplied(key, entry, Source::Local);
+    *change = makeChange(key, entry, result, 0, Source::Local);
     m_host->onChanged(*change);
     if (m_mapId) {
         queueBroadcast(Wire::Type::Delta, key, entry);
-        DeltaEvent event;
-        event.direction = DeltaEvent::Outgoing;
-        event.operation = entry.tombstone ? DeltaEvent::Delete : DeltaEvent::Set;
-        event.peer = entry.writer;
-        event.key = key;
-        event.value = entry.value;
-        event.hlc = entry.hlc;
-        event.writer = entry.writer;
-        event.source = Source::Local;
-        m_host->onDeltaObserved(event);
+        m_host->onDeltaObserved(makeDeltaEvent(DeltaEvent::Outgoing, entry.writer, key, entry,
+                                               MapState::Outcome::Applied, Source::Local));
     }
 }
 
 void Replica::setPresence(const QJsonObject &presence)
 {
     m_presence = presence;
-    if (m_mapId) {
-        QJsonObject message = control("presence", m_mapId);
-        message.insert(QStringLiteral("presence"), presence);
-        m_host->sendControl(message);
-    }
+    if (m_mapId)
+        m_host->sendControl(Control::encodePresence({m_mapId, 0, presence}));
 }
 
 void Replica::load(const QVector<Wire::DecodedEntry> &entries)
@@ -147,18 +159,21 @@ void Replica::observeRemote(quint64 hlc)
 
 // --- connection events ---------------------------------------------------
 
-void Replica::connectionUp()
+void Replica::connectionUp(qint64 relayNowMs)
 {
+    // Follow the relay's clock: a peer whose own clock is off by a day then
+    // still stamps writes near everyone else's time, and every peer of the
+    // relay makes the same choice.
+    if (relayNowMs > 0)
+        m_clock.setOffset(relayNowMs - m_clock.sourceNow());
     setSyncing(true);
-    m_host->sendControl({{QStringLiteral("type"), QStringLiteral("open")},
-                         {QStringLiteral("map"), m_uri},
-                         {QStringLiteral("presence"), m_presence}});
+    m_host->sendControl(Control::encodeOpen({m_uri, m_presence}));
 }
 
 void Replica::connectionDown()
 {
     m_mapId = 0;
-    m_serving.clear();
+    m_responder.clear();
     m_host->syncTimerRequested(false);
     m_pushCandidates.clear();
     m_candidatesKnown = false;
@@ -177,62 +192,54 @@ void Replica::closeMap()
 {
     flush();
     if (m_mapId)
-        m_host->sendControl(control("close", m_mapId));
+        m_host->sendControl(Control::encodeClose({m_mapId}));
 }
 
-void Replica::handleOpened(const QJsonObject &message)
+void Replica::handleOpened(const Control::Opened &opened)
 {
-    const quint32 id = quint32(message.value(QStringLiteral("id")).toInteger());
-    if (id == 0) {
-        m_host->onError(QStringLiteral("relay opened %1 without a map id").arg(m_uri));
-        return;
-    }
-    m_mapId = id;
+    m_mapId = opened.id;
     const qint64 now = m_clock.physicalNow();
-    const QJsonArray list = message.value(QStringLiteral("peers")).toArray();
-    for (const QJsonValue &item : list) {
-        Peer peer;
-        if (!Wire::peerFromString(item.toObject().value(QStringLiteral("peer")).toString(), &peer.id))
-            continue;
-        peer.presence = item.toObject().value(QStringLiteral("presence")).toObject();
-        peer.joinedMs = now;
+    for (const Control::PeerInfo &info : opened.peers) {
+        const Peer peer{info.peer, info.presence, now};
         m_peers.insert(peer.id, peer);
         m_host->onPeerJoined(peer);
     }
     startSync();
 }
 
-void Replica::handleControl(const QString &type, const QJsonObject &message)
+void Replica::handleJoined(const Control::Joined &joined)
 {
-    quint64 peerId = 0;
-    Wire::peerFromString(message.value(QStringLiteral("peer")).toString(), &peerId);
-    if (type == QLatin1String("joined")) {
-        Peer peer;
-        peer.id = peerId;
-        peer.presence = message.value(QStringLiteral("presence")).toObject();
-        peer.joinedMs = m_clock.physicalNow();
-        m_peers.insert(peer.id, peer);
-        m_host->onPeerJoined(peer);
-    } else if (type == QLatin1String("left")) {
-        if (m_peers.remove(peerId))
-            m_host->onPeerLeft(peerId);
-        m_serving.remove(peerId);
-        if (m_syncing && m_syncSource == peerId)
-            startSync(); // ask another peer
-    } else if (type == QLatin1String("presence")) {
-        auto it = m_peers.find(peerId);
-        if (it != m_peers.end()) {
-            it->presence = message.value(QStringLiteral("presence")).toObject();
-            m_host->onPeerPresenceChanged(*it);
-        }
-    } else if (type == QLatin1String("alone")) {
-        // Nobody else holds the map yet: our state is the map's state, and
-        // peers joining later will sync from us.
-        m_pushCandidates.clear();
-        m_candidatesKnown = false;
-        if (m_syncing)
-            finishSync(0);
+    const Peer peer{joined.peer, joined.presence, m_clock.physicalNow()};
+    m_peers.insert(peer.id, peer);
+    m_host->onPeerJoined(peer);
+}
+
+void Replica::handleLeft(const Control::Left &left)
+{
+    if (m_peers.remove(left.peer))
+        m_host->onPeerLeft(left.peer);
+    m_responder.remove(left.peer);
+    if (m_syncing && m_syncSource == left.peer)
+        startSync(); // ask another peer
+}
+
+void Replica::handlePresence(const Control::Presence &presence)
+{
+    auto it = m_peers.find(presence.peer);
+    if (it != m_peers.end()) {
+        it->presence = presence.presence;
+        m_host->onPeerPresenceChanged(*it);
     }
+}
+
+void Replica::handleAlone()
+{
+    // Nobody else holds the map yet: our state is the map's state, and
+    // peers joining later will sync from us.
+    m_pushCandidates.clear();
+    m_candidatesKnown = false;
+    if (m_syncing)
+        finishSync(0);
 }
 
 void Replica::handleFrame(const Wire::Header &header, const QByteArray &frame)
@@ -269,49 +276,23 @@ void Replica::applyRemote(const QString &key, const Entry &entry, quint64 from, 
     if (source != Source::Store)
         m_networkHlc = qMax(m_networkHlc, entry.hlc);
     const MapState::Result result = m_state.apply(key, entry);
-    if (logDelta) {
-        DeltaEvent event;
-        event.direction = DeltaEvent::Incoming;
-        event.operation = entry.tombstone ? DeltaEvent::Delete : DeltaEvent::Set;
-        event.peer = from;
-        event.key = key;
-        event.value = entry.value;
-        event.hlc = entry.hlc;
-        event.writer = entry.writer;
-        event.outcome = result.outcome;
-        event.source = source;
-        m_host->onDeltaObserved(event);
-    }
+    if (logDelta)
+        m_host->onDeltaObserved(makeDeltaEvent(DeltaEvent::Incoming, from, key, entry, result.outcome, source));
     if (result.outcome != MapState::Outcome::Applied)
         return;
     if (source != Source::Store)
-        m_host->onEntryApplied(key, entry);
+        m_host->onEntryApplied(key, entry, source);
     // A tombstone for a key we never had changes nothing anyone can see.
     if (entry.tombstone && !result.hadValue)
         return;
-    Change change;
-    change.key = key;
-    change.deleted = entry.tombstone;
-    change.value = entry.value;
-    change.oldValue = result.oldValue;
-    change.hadOldValue = result.hadValue;
-    change.hlc = entry.hlc;
-    change.writer = entry.writer;
-    change.from = from;
-    change.source = source;
-    m_host->onChanged(change);
+    m_host->onChanged(makeChange(key, entry, result, from, source));
 }
 
 void Replica::handleDelta(const Wire::Header &header, const QByteArray &frame, Source source)
 {
     QVector<Wire::DecodedEntry> entries;
-    const Wire::DecodeError error = Wire::decodeEntries(frame.constData() + Wire::HeaderSize,
-                                                        frame.size() - Wire::HeaderSize, &entries);
-    if (error != Wire::DecodeError::None) {
-        m_host->onError(QStringLiteral("dropped a malformed delta from %1: %2")
-                                  .arg(Wire::peerToString(header.peer), Wire::decodeErrorText(error)));
+    if (!decodeOrReport(header, frame, source == Source::Repair ? "repair" : "delta", Wire::decodeEntries, &entries))
         return;
-    }
     if (source == Source::Delta) {
         // A delta carries its origin's own writes only: the relay stamped
         // the origin, so a writer field naming anyone else is a forgery.
@@ -465,11 +446,7 @@ void Replica::sendSyncRequest(SyncPhase phase)
 void Replica::handleSyncData(const Wire::Header &header, const QByteArray &frame)
 {
     Wire::SyncChunk chunk;
-    const Wire::DecodeError error = Wire::decodeSyncChunk(frame.constData() + Wire::HeaderSize,
-                                                          frame.size() - Wire::HeaderSize, &chunk);
-    if (error != Wire::DecodeError::None) {
-        m_host->onError(QStringLiteral("dropped a malformed sync chunk from %1: %2")
-                                  .arg(Wire::peerToString(header.peer), Wire::decodeErrorText(error)));
+    if (!decodeOrReport(header, frame, "sync chunk", Wire::decodeSyncChunk, &chunk)) {
         if (m_syncing && header.peer == m_syncSource)
             startSync();
         return;
@@ -517,13 +494,7 @@ void Replica::handleSyncData(const Wire::Header &header, const QByteArray &frame
         applyRemote(d.key, d.entry, header.peer, Source::Sync, false);
     }
     observeRemote(newest);
-    DeltaEvent event;
-    event.direction = DeltaEvent::Incoming;
-    event.operation = DeltaEvent::SyncChunk;
-    event.peer = header.peer;
-    event.count = int(chunk.entries.size());
-    event.source = Source::Sync;
-    m_host->onDeltaObserved(event);
+    m_host->onDeltaObserved(syncChunkEvent(DeltaEvent::Incoming, header.peer, int(chunk.entries.size())));
 
     sendAddressed(Wire::Type::SyncAck, header.peer, Wire::encodeSyncAck({chunk.syncId, chunk.seq}));
     if (!chunk.final)
@@ -551,16 +522,13 @@ void Replica::pushCandidates()
             }
             const QString key = it.key();
             it = m_pushCandidates.erase(it);
-            QByteArray oldValue;
-            if (m_state.forget(key, &oldValue)) {
-                Change change;
-                change.key = key;
-                change.deleted = true;
-                change.oldValue = oldValue;
-                change.hadOldValue = true;
-                change.source = Source::Sync;
-                change.from = m_syncSource;
-                m_host->onChanged(change);
+            MapState::Result dropped;
+            if (m_state.forget(key, &dropped.oldValue)) {
+                // Like a delete, but with no write behind it: no clock, no writer.
+                dropped.hadValue = true;
+                Entry none;
+                none.tombstone = true;
+                m_host->onChanged(makeChange(key, none, dropped, m_syncSource, Source::Sync));
             }
         }
     }
@@ -582,7 +550,7 @@ void Replica::finishSync(quint64 source)
     pushCandidates();
     m_lastSyncSource = source;
     if (m_mapId)
-        m_host->sendControl(control("ready", m_mapId));
+        m_host->sendControl(Control::encodeReady({m_mapId}));
     setSyncing(false);
     if (!m_ready) {
         m_ready = true;
@@ -595,84 +563,27 @@ void Replica::finishSync(quint64 source)
 void Replica::handleSyncRequest(const Wire::Header &header, const QByteArray &frame)
 {
     Wire::SyncRequest request;
-    const Wire::DecodeError error = Wire::decodeSyncRequest(frame.constData() + Wire::HeaderSize,
-                                                            frame.size() - Wire::HeaderSize, &request);
-    if (error != Wire::DecodeError::None) {
-        m_host->onError(QStringLiteral("dropped a malformed sync request from %1: %2")
-                                  .arg(Wire::peerToString(header.peer), Wire::decodeErrorText(error)));
+    if (!decodeOrReport(header, frame, "sync request", Wire::decodeSyncRequest, &request))
         return;
-    }
-    auto serving = std::make_shared<Serving>();
-    serving->syncId = request.syncId;
-    serving->since = request.since;
-    serving->snapshot = m_state.entries();
-    serving->it = serving->snapshot.cbegin();
-    const int n = int(request.digest.size());
-    if (n > 0) {
-        serving->digest = m_state.digest(n);
-        serving->differs.resize(n);
-        bool all = true;
-        for (int i = 0; i < n; ++i) {
-            serving->differs[i] = serving->digest[i] != request.digest[i];
-            all = all && serving->differs[i];
-        }
-        serving->all = all;
-    } else {
-        serving->all = request.since == 0;
-    }
-    m_serving.insert(header.peer, serving);
+    m_responder.start(header.peer, request, m_state);
     pumpServing(header.peer);
 }
 
 void Replica::handleSyncAck(const Wire::Header &header, const QByteArray &frame)
 {
     Wire::SyncAck ack;
-    if (Wire::decodeSyncAck(frame.constData() + Wire::HeaderSize, frame.size() - Wire::HeaderSize, &ack)
-        != Wire::DecodeError::None)
+    if (!decodeOrReport(header, frame, "sync ack", Wire::decodeSyncAck, &ack))
         return;
-    auto it = m_serving.find(header.peer);
-    if (it == m_serving.end() || (*it)->syncId != ack.syncId)
-        return;
-    (*it)->acked = qMax((*it)->acked, ack.seq + 1);
-    pumpServing(header.peer);
+    if (m_responder.acknowledge(header.peer, ack))
+        pumpServing(header.peer);
 }
 
 void Replica::pumpServing(quint64 requester)
 {
-    auto found = m_serving.find(requester);
-    if (found == m_serving.end())
-        return;
-    std::shared_ptr<Serving> s = *found;
-    const int n = int(s->differs.size());
-    while (!s->done && s->nextSeq - s->acked < SyncWindow) {
-        // The chunk is built in place, header first, so the only copies
-        // left are the socket's own.
-        QByteArray frame;
-        frame.reserve(ChunkBytes + 4096 + (s->nextSeq == 0 ? s->digest.size() * 8 : 0));
-        Wire::appendHeader(frame, {Wire::Type::SyncData, 0, m_mapId, requester});
-        const qsizetype finalFlagAt = frame.size() + 8;
-        Wire::appendSyncChunkHead(frame, s->syncId, s->nextSeq, false,
-                                  s->nextSeq == 0 ? s->digest : QVector<quint64>());
-        const qsizetype entriesStart = frame.size();
-        while (s->it != s->snapshot.cend() && frame.size() - entriesStart < ChunkBytes) {
-            if (s->all || s->it->hlc > s->since
-                || (n > 0 && s->differs[MapState::bucketOf(MapState::keyHash(s->it.key()), n)]))
-                Wire::appendEntry(frame, s->it.key(), s->it.value());
-            ++s->it;
-        }
-        const bool final = s->it == s->snapshot.cend();
-        frame[finalFlagAt] = final ? 1 : 0;
+    QByteArray frame;
+    while (m_responder.nextChunk(requester, m_mapId, &frame)) {
         if (m_mapId)
             m_host->sendFrame(frame);
-        DeltaEvent event;
-        event.direction = DeltaEvent::Outgoing;
-        event.operation = DeltaEvent::SyncChunk;
-        event.peer = requester;
-        event.source = Source::Sync;
-        m_host->onDeltaObserved(event);
-        ++s->nextSeq;
-        s->done = final;
+        m_host->onDeltaObserved(syncChunkEvent(DeltaEvent::Outgoing, requester, 0));
     }
-    if (s->done && s->acked >= s->nextSeq)
-        m_serving.remove(requester);
 }
