@@ -1,6 +1,6 @@
 #include "keysmodel.h"
 
-#include "jsontext.h"
+#include "displayformat.h"
 #include "uiformat.h"
 
 #include <QApplication>
@@ -121,7 +121,7 @@ QVariant KeysModel::data(const QModelIndex &index, int role) const
         break;
     case Qt::ToolTipRole:
         if (index.column() == ValueColumn) {
-            const QJsonValue value = JsonText::decode(entry->value.left(64 * 1024));
+            const QJsonValue value = DisplayFormat::parseJson(entry->value.left(64 * 1024));
             if (value.isObject() || value.isArray()) {
                 const QJsonDocument doc = value.isObject() ? QJsonDocument(value.toObject()) : QJsonDocument(value.toArray());
                 return UiFormat::elided(QString::fromUtf8(doc.toJson(QJsonDocument::Indented)), 4000);
@@ -129,9 +129,9 @@ QVariant KeysModel::data(const QModelIndex &index, int role) const
             return UiFormat::elided(QString::fromUtf8(entry->value), 4000);
         }
         if (index.column() == WhenColumn)
-            return QDateTime::fromMSecsSinceEpoch(HybridClock::physicalPart(entry->hlc)).toString(Qt::ISODateWithMs);
+            return QDateTime::fromMSecsSinceEpoch(DisplayFormat::clockMsSinceEpoch(entry->hlc)).toString(Qt::ISODateWithMs);
         if (index.column() == WriterColumn)
-            return Wire::peerToString(entry->writer);
+            return DisplayFormat::peerId(entry->writer);
         break;
     case Qt::AccessibleTextRole:
         return data(index, Qt::DisplayRole);
@@ -175,7 +175,7 @@ bool KeysModel::setData(const QModelIndex &index, const QVariant &value, int rol
     if (value.metaType() == QMetaType::fromType<QJsonValue>()) {
         json = value.toJsonValue();
     } else {
-        json = JsonText::decode(value.toString().toUtf8());
+        json = DisplayFormat::parseJson(value.toString().toUtf8());
         if (json.isUndefined())
             return false;
     }

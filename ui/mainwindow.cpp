@@ -3,13 +3,13 @@
 #include "connection.h"
 #include "deltalogmodel.h"
 #include "deltalogview.h"
+#include "displayformat.h"
 #include "distributedmap.h"
 #include "localstore.h"
 #include "mapview.h"
 #include "relay.h"
 #include "relaypanel.h"
 #include "uiformat.h"
-#include "wire.h"
 
 #include <QAction>
 #include <QApplication>
@@ -486,7 +486,7 @@ void MainWindow::updateStatus()
     }
     m_stateLabel->setText(m_connection ? tr("%1 to %2").arg(state, m_connection->url().toString()) : state);
     m_peerLabel->setText(m_connection ? tr("you: %1").arg(UiFormat::shortPeerId(m_connection->peerId())) : QString());
-    m_peerLabel->setToolTip(m_connection ? Wire::peerToString(m_connection->peerId()) : QString());
+    m_peerLabel->setToolTip(m_connection ? DisplayFormat::peerId(m_connection->peerId()) : QString());
     if (MapView *view = currentMapView()) {
         const DistributedMap *map = view->map();
         m_syncLabel->setText(map->isSyncing() ? tr("syncing\u2026") : map->isReady() ? tr("ready") : tr("not synced"));
