@@ -3,11 +3,9 @@
 #include "displayformat.h"
 #include "uiformat.h"
 
-#include <QApplication>
 #include <QDateTime>
 #include <QIODevice>
 #include <QJsonDocument>
-#include <QPalette>
 
 namespace {
 
@@ -87,14 +85,6 @@ QVariant DeltaLogModel::data(const QModelIndex &index, int role) const
         return e.key;
     case DetailsRole:
         return QString::fromUtf8(QJsonDocument(toJson(index.row())).toJson(QJsonDocument::Indented));
-    case Qt::BackgroundRole:
-        if (e.outcome == MapState::Outcome::Superseded)
-            return UiFormat::warningRowColor(QApplication::palette());
-        return {};
-    case Qt::ForegroundRole:
-        if (e.outcome == MapState::Outcome::Duplicate)
-            return UiFormat::mutedTextColor(QApplication::palette());
-        return {};
     case Qt::ToolTipRole:
         if (e.outcome == MapState::Outcome::Superseded)
             return tr("A newer write to this key was already here: this one lost");

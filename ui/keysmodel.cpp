@@ -3,11 +3,9 @@
 #include "displayformat.h"
 #include "uiformat.h"
 
-#include <QApplication>
 #include <QDateTime>
 #include <QJsonArray>
 #include <QJsonDocument>
-#include <QPalette>
 
 #include <algorithm>
 
@@ -82,14 +80,11 @@ QVariant KeysModel::data(const QModelIndex &index, int role) const
     const QString &key = m_keys.at(index.row());
     if (role == KeyRole)
         return key;
-    if (role == FlashRole || role == Qt::BackgroundRole) {
+    if (role == FlashRole) {
         const auto it = m_flashUntil.constFind(key);
         if (it == m_flashUntil.cend())
-            return role == FlashRole ? QVariant(0.0) : QVariant();
-        const qreal intensity = qBound(0.0, qreal(*it - m_clock.elapsed()) / m_flashMs, 1.0);
-        if (role == FlashRole)
-            return intensity;
-        return intensity > 0 ? QVariant(UiFormat::flashColor(QApplication::palette(), intensity)) : QVariant();
+            return 0.0;
+        return qBound(0.0, qreal(*it - m_clock.elapsed()) / m_flashMs, 1.0);
     }
     const Entry *entry = m_map->state().find(key);
     if (!entry)
@@ -467,5 +462,5 @@ void KeysModel::tickFlash()
     // One range for all rows: views repaint only the visible part.
     if (!m_keys.isEmpty())
         Q_EMIT dataChanged(index(0, 0), index(int(m_keys.size()) - 1, ColumnCount - 1),
-                           {Qt::BackgroundRole, FlashRole});
+                           {FlashRole});
 }

@@ -4,6 +4,7 @@
 #include "deltalogmodel.h"
 #include "deltalogview.h"
 #include "distributedmap.h"
+#include "flashdelegate.h"
 #include "keysmodel.h"
 #include "networkview.h"
 #include "peersmodel.h"
@@ -129,6 +130,7 @@ QWidget *MapView::buildKeysPanel()
     m_keysView->setObjectName(QStringLiteral("keysView"));
     m_keysView->setAccessibleName(tr("Keys"));
     m_keysView->setModel(m_keysModel);
+    m_keysView->setItemDelegate(new FlashDelegate(m_keysView));
     auto *delegate = new ValueDelegate(m_keysView);
     m_keysView->setItemDelegateForColumn(KeysModel::ValueColumn, delegate);
     connect(delegate, &ValueDelegate::editRejected, this, &MapView::message);
