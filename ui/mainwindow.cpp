@@ -5,9 +5,9 @@
 #include "deltalogview.h"
 #include "displayformat.h"
 #include "distributedmap.h"
+#include "hostedrelay.h"
 #include "localstore.h"
 #include "mapview.h"
-#include "relay.h"
 #include "relaypanel.h"
 #include "uiformat.h"
 
@@ -412,8 +412,8 @@ bool MainWindow::hostRelay(quint16 port)
         showMessage(tr("Already hosting a relay at %1").arg(m_relay->url().toString()));
         return port == 0 || port == m_relay->port();
     }
-    auto *relay = new Relay(this);
-    if (!relay->listen(QHostAddress::LocalHost, port)) {
+    auto *relay = new HostedRelay(this);
+    if (!relay->listen(port)) {
         showMessage(tr("Could not host a relay on port %1: %2").arg(port).arg(relay->errorString()));
         delete relay;
         return false;

@@ -6,6 +6,7 @@
 #include <QPointer>
 #include <QUrl>
 
+class HostedRelay;
 class MapView;
 class QAction;
 class QComboBox;
@@ -14,7 +15,6 @@ class QLabel;
 class QLineEdit;
 class QTabWidget;
 class QTcpSocket;
-class Relay;
 class RelayPanel;
 
 // The inspector's main window: a connect bar (relay URL, map URI, display
@@ -43,7 +43,7 @@ public:
     ~MainWindow() override;
 
     Connection *connection() const { return m_connection; }
-    Relay *relay() const { return m_relay; }
+    HostedRelay *relay() const { return m_relay; }
     RelayPanel *relayPanel() const { return m_relayPanel; }
     int mapCount() const;
     MapView *mapView(int index) const;
@@ -82,7 +82,7 @@ private:
 
     Options m_options;
     QPointer<Connection> m_connection;
-    Relay *m_relay = nullptr;
+    HostedRelay *m_relay = nullptr;
     QTcpSocket *m_probe = nullptr;
     QTabWidget *m_tabs = nullptr;
     QComboBox *m_urlBox = nullptr;

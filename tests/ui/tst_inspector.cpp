@@ -3,6 +3,7 @@
 #include "deltalogview.h"
 #include "distributedmap.h"
 #include "flashdelegate.h"
+#include "hostedrelay.h"
 #include "keysmodel.h"
 #include "mainwindow.h"
 #include "mapview.h"
