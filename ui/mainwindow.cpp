@@ -336,7 +336,11 @@ MapView *MainWindow::openMap(const QString &uri)
         m_tabs->setCurrentWidget(existing);
         return existing;
     }
-    auto *view = new MapView(m_connection, uri, m_options.name, m_tabs);
+    auto *map = new DistributedMap(m_connection, uri);
+    map->setPresence({{QStringLiteral("name"), m_options.name}});
+    auto *view = new MapView(map, m_tabs);
+    // Until a session owns the maps, each dies with its tab.
+    map->setParent(view);
     if (m_options.useSettings)
         view->restoreState(QSettings().value(QStringLiteral("mapViewState")).toByteArray());
     connect(view, &MapView::statusChanged, this, [this, view] {
@@ -457,8 +461,10 @@ void MainWindow::setDisplayName(const QString &name)
     m_options.name = name;
     if (m_nameEdit->text() != name)
         m_nameEdit->setText(name);
-    for (int i = 0; i < m_tabs->count(); ++i)
-        mapView(i)->setDisplayName(name);
+    for (int i = 0; i < m_tabs->count(); ++i) {
+        mapView(i)->map()->setPresence({{QStringLiteral("name"), name}});
+        mapView(i)->refreshSelf();
+    }
 }
 
 void MainWindow::updateStatus()
