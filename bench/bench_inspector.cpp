@@ -244,7 +244,9 @@ int main(int argc, char *argv[])
 
     const double rssBefore = rssMiB();
     Connection connection(url);
-    auto *view = new MapView(&connection, MapUri, QStringLiteral("inspector"));
+    DistributedMap map(&connection, MapUri);
+    map.setPresence({{QStringLiteral("name"), QStringLiteral("inspector")}});
+    auto *view = new MapView(&map);
     view->resize(1280, 800);
     view->show();
     QElapsedTimer sync;
