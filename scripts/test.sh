@@ -3,7 +3,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-scripts/build.sh
+# CI treats compiler warnings as errors; a developer just sees them.
+if [ "${CI:-}" = "true" ]; then
+    scripts/build.sh -DDISTMAP_WERROR=ON
+else
+    scripts/build.sh
+fi
 # "long" tests (10,000 simulation seeds) run only when asked: ctest -L long
 (cd build && QT_QPA_PLATFORM=offscreen ctest --output-on-failure -j2 -LE long "$@")
 # CI (CI=true) also runs the suite under ASan + UBSan and each fuzz target

@@ -80,11 +80,13 @@ static QString startRelay(QProcess &relay, const QStringList &extra = {})
     if (!relay.waitForStarted(Timeout))
         return {};
     QByteArray line;
-    QTest::qWaitFor([&] {
+    const bool listening = QTest::qWaitFor([&] {
         relay.waitForReadyRead(100);
         line += relay.readLine();
         return line.endsWith('\n');
     }, Timeout);
+    if (!listening)
+        return {};
     const QRegularExpressionMatch m = QRegularExpression(QStringLiteral("^listening on (ws://127\\.0\\.0\\.1:\\d+)\\n$"))
                                           .match(QString::fromUtf8(line));
     return m.hasMatch() ? m.captured(1) : QString();

@@ -265,7 +265,8 @@ void tst_Sync::deltasDuringSyncAreNotLost()
     // Keep writing while b syncs: each write either is in the snapshot b
     // gets or reaches b live.
     QMetaObject::Connection tick = connect(b.map.get(), &DistributedMap::deltaObserved, writer.map.get(), [&] {
-        writer->set(QStringLiteral("live-%1").arg(written++), written);
+        const int n = written++;
+        writer->set(QStringLiteral("live-%1").arg(n), n);
     });
     QTRY_VERIFY_WITH_TIMEOUT(b->isReady(), Timeout);
     disconnect(tick);
