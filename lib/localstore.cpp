@@ -169,7 +169,7 @@ bool LocalStore::open()
     m_loaded = std::make_unique<Journal::ReadResult>();
     if (!info.exists()) {
         m_peerId = randomPeerId();
-        if (!writeSnapshot(Journal::encodeHeader({Journal::FormatVersion, m_peerId, m_mapUri}), m_peerId)) {
+        if (!writeSnapshot(Journal::encodeHeader({Journal::FormatVersion, m_peerId, m_mapUri}))) {
             m_lock.reset();
             return false;
         }
@@ -362,9 +362,8 @@ bool LocalStore::flush()
     return true;
 }
 
-bool LocalStore::writeSnapshot(const QByteArray &body, quint64 peerId)
+bool LocalStore::writeSnapshot(const QByteArray &body)
 {
-    Q_UNUSED(peerId);
     QSaveFile file(m_path);
     if (!file.open(QIODevice::WriteOnly)) {
         ioError(QStringLiteral("cannot write a snapshot: %1").arg(file.errorString()));
@@ -393,7 +392,7 @@ bool LocalStore::compact()
     m_flushTimer.stop();
     QByteArray body = Journal::encodeHeader({Journal::FormatVersion, m_peerId, m_mapUri});
     Journal::appendSnapshot(body, DistributedMapPrivate::get(m_map)->state(), DistributedMapPrivate::get(m_map)->clock().last());
-    if (!writeSnapshot(body, m_peerId)) {
+    if (!writeSnapshot(body)) {
         // The old file is untouched: keep appending to it.
         if (!m_run.isEmpty() || !m_pending.isEmpty())
             m_flushTimer.start(qMax(1000, m_options.batchIntervalMs));

@@ -61,7 +61,7 @@ public:
         qint64 compactionMinBytes = 4 * 1024 * 1024;
         // Tombstones older than this are dropped (0: never). A peer offline
         // for longer may bring a deleted key back: see docs/PERSISTENCE.md.
-        qint64 tombstoneMaxAgeMs = 7LL * 24 * 3600 * 1000;
+        qint64 tombstoneMaxAgeMs = MapState::DefaultTombstoneRetentionMs;
         int gcIntervalMs = 3600 * 1000;
     };
 
@@ -132,7 +132,7 @@ Q_SIGNALS:
 private:
     void journal(const QString &key, const Entry &entry, bool local);
     void sealRun();
-    bool writeSnapshot(const QByteArray &body, quint64 peerId);
+    bool writeSnapshot(const QByteArray &body);
     bool openForAppend();
     void fail(Error error, const QString &message);
     void ioError(const QString &message);

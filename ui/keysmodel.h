@@ -73,7 +73,6 @@ public:
     // Batch interval in ms (default 50).
     void setBatchInterval(int ms) { m_batchTimer.setInterval(ms); }
     // How long a row changed by another peer flashes, ms (default 1500).
-    void setFlashDuration(int ms) { m_flashMs = ms; }
     bool isFlashing(const QString &key) const;
     int pendingCount() const { return int(m_pending.size()); }
     // Applies pending changes now (at most one budget's worth per call).

@@ -31,7 +31,6 @@ public:
 
     // Offset added to the physical source, e.g. to follow the relay's clock.
     void setOffset(qint64 offsetMs) { m_offsetMs = offsetMs; }
-    qint64 offset() const { return m_offsetMs; }
     qint64 physicalNow() const;     // source + offset
     qint64 sourceNow() const { return m_source(); }
 

@@ -85,12 +85,6 @@ int MapState::purgeTombstones(quint64 olderThanHlc)
     return dropped;
 }
 
-void MapState::clear()
-{
-    m_entries.clear();
-    m_live = 0;
-}
-
 quint64 MapState::keyHash(const QString &key)
 {
     const QByteArray utf8 = key.toUtf8();

@@ -43,10 +43,12 @@ public:
     // the network has forgotten the key (see Replica's rejoin).
     bool forget(const QString &key, QByteArray *oldValue = nullptr);
 
+    // How long peers and stores keep tombstones by default (7 days): a peer
+    // away for longer rejoins instead of resurrecting deleted keys.
+    static constexpr qint64 DefaultTombstoneRetentionMs = 7LL * 24 * 3600 * 1000;
+
     // Drops tombstones older than the horizon; returns how many were dropped.
     int purgeTombstones(quint64 olderThanHlc);
-
-    void clear();
 
     // Anti-entropy digest, see docs/PROTOCOL.md "Digest": bucketCount
     // (a power of two, 1..65536) XOR-folded hashes of every entry.

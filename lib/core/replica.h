@@ -190,7 +190,7 @@ private:
     HybridClock m_clock;
     quint32 m_mapId = 0;
     qint64 m_maxDriftMs = 60'000;
-    qint64 m_tombstoneRetentionMs = 7LL * 24 * 3600 * 1000;
+    qint64 m_tombstoneRetentionMs = MapState::DefaultTombstoneRetentionMs;
     bool m_ready = false;
     bool m_syncing = false;
     QHash<quint64, Peer> m_peers;
