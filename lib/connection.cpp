@@ -107,13 +107,7 @@ void Connection::close()
         socket->close();
         socket->deleteLater();
     }
-    const bool wasUp = m_welcomed;
-    m_welcomed = false;
-    if (wasUp) {
-        const auto channels = m_channels;
-        for (Channel *channel : channels)
-            channel->receiver->channelDown();
-    }
+    takeChannelsDown();
     setState(Closed);
 }
 
@@ -181,19 +175,24 @@ void Connection::onDisconnected()
     m_socket->disconnect(this);
     m_socket->deleteLater();
     m_socket = nullptr;
-    const bool wasUp = m_welcomed;
-    m_welcomed = false;
-    if (wasUp) {
-        const auto channels = m_channels;
-        for (Channel *channel : channels)
-            channel->receiver->channelDown();
-    }
+    const bool wasUp = takeChannelsDown();
     reportError(SocketError, wasUp ? QStringLiteral("connection to %1 lost: %2").arg(m_url.toString(), reason)
                                    : QStringLiteral("cannot reach %1: %2").arg(m_url.toString(), reason));
     if (m_state == Closed)
         return;
     setState(Reconnecting);
     scheduleReconnect();
+}
+
+bool Connection::takeChannelsDown()
+{
+    const bool wasUp = std::exchange(m_welcomed, false);
+    if (wasUp) {
+        const auto channels = m_channels;
+        for (Channel *channel : channels)
+            channel->receiver->channelDown();
+    }
+    return wasUp;
 }
 
 void Connection::scheduleReconnect()

@@ -110,6 +110,8 @@ private:
     void startSocket();
     void setState(State state);
     void scheduleReconnect();
+    // The link is gone: every channel hears channelDown(). False if it was not up.
+    bool takeChannelsDown();
     void onConnected();
     void onDisconnected();
     void onText(const QString &text);

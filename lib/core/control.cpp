@@ -229,14 +229,21 @@ DecodeError decodeMapRef(const QJsonObject &object, MapRef *out, QString *)
 
 // presence / joined / left --------------------------------------------------------
 
-QByteArray encodePresence(const Presence &presence)
+namespace {
+QByteArray encodePeerPresence(Type type, const Presence &presence)
 {
-    QJsonObject o = withType(Type::Presence);
+    QJsonObject o = withType(type);
     o.insert(IdKey, qint64(presence.id));
     if (presence.peer)
         o.insert(PeerKey, Wire::peerToString(presence.peer));
     o.insert(PresenceKey, presence.presence);
     return toText(o);
+}
+} // namespace
+
+QByteArray encodePresence(const Presence &presence)
+{
+    return encodePeerPresence(Type::Presence, presence);
 }
 
 DecodeError decodePresence(const QJsonObject &object, Presence *out, QString *why)
@@ -251,11 +258,7 @@ DecodeError decodePresence(const QJsonObject &object, Presence *out, QString *wh
 
 QByteArray encodeJoined(const Joined &joined)
 {
-    QJsonObject o = withType(Type::Joined);
-    o.insert(IdKey, qint64(joined.id));
-    o.insert(PeerKey, Wire::peerToString(joined.peer));
-    o.insert(PresenceKey, joined.presence);
-    return toText(o);
+    return encodePeerPresence(Type::Joined, joined);
 }
 
 DecodeError decodeJoined(const QJsonObject &object, Joined *out, QString *why)

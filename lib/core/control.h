@@ -125,23 +125,18 @@ QByteArray encodeAlone(const MapRef &ref);
 DecodeError decodeMapRef(const QJsonObject &object, MapRef *out, QString *why = nullptr);
 
 // presence {id, peer?, presence}: peer is absent (0) from a peer, the
-// changing peer's id from the relay.
+// changing peer's id from the relay. joined {id, peer, presence} carries
+// the same members, peer required.
 struct Presence
 {
     quint32 id = 0;
     quint64 peer = 0;
     QJsonObject presence;
 };
+using Joined = Presence;
 QByteArray encodePresence(const Presence &presence);
 DecodeError decodePresence(const QJsonObject &object, Presence *out, QString *why = nullptr);
 
-// joined {id, peer, presence}
-struct Joined
-{
-    quint32 id = 0;
-    quint64 peer = 0;
-    QJsonObject presence;
-};
 QByteArray encodeJoined(const Joined &joined);
 DecodeError decodeJoined(const QJsonObject &object, Joined *out, QString *why = nullptr);
 

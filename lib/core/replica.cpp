@@ -2,36 +2,19 @@
 
 #include "control.h"
 
+// Aggregate initialisation, in the order the structs declare their members.
 Replica::Change Replica::makeChange(const QString &key, const Entry &entry, const MapState::Result &result,
                                     quint64 from, Source source)
 {
-    Change change;
-    change.key = key;
-    change.deleted = entry.tombstone;
-    change.value = entry.value;
-    change.oldValue = result.oldValue;
-    change.hadOldValue = result.hadValue;
-    change.hlc = entry.hlc;
-    change.writer = entry.writer;
-    change.from = from;
-    change.source = source;
-    return change;
+    return Change{key,     entry.tombstone, entry.value, result.oldValue, result.hadValue,
+                  entry.hlc, entry.writer,  from,        source};
 }
 
 Replica::DeltaEvent Replica::makeDeltaEvent(DeltaEvent::Direction direction, quint64 peer, const QString &key,
                                             const Entry &entry, MapState::Outcome outcome, Source source)
 {
-    DeltaEvent event;
-    event.direction = direction;
-    event.operation = entry.tombstone ? DeltaEvent::Delete : DeltaEvent::Set;
-    event.peer = peer;
-    event.key = key;
-    event.value = entry.value;
-    event.hlc = entry.hlc;
-    event.writer = entry.writer;
-    event.outcome = outcome;
-    event.source = source;
-    return event;
+    const auto operation = entry.tombstone ? DeltaEvent::Delete : DeltaEvent::Set;
+    return DeltaEvent{direction, operation, peer, key, entry.value, entry.hlc, entry.writer, outcome, 1, source};
 }
 
 Replica::DeltaEvent Replica::syncChunkEvent(DeltaEvent::Direction direction, quint64 peer, int count)
