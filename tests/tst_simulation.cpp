@@ -1,13 +1,15 @@
 // Deterministic simulation: real Replica objects (the whole peer protocol)
-// over a seeded in-process network and a model of the relay's routing.
-// The network drops, duplicates, delays and reorders messages, peers
-// disconnect, the relay restarts; virtual time drives the clocks and the
-// sync timeouts. After healing, every replica must hold the same map, and
-// every key must hold the write with the highest (hlc, writer) ever made.
+// over a seeded in-process network and a model of the relay that routes
+// with the relay's own MapRouter. The network drops, duplicates, delays and
+// reorders messages, peers disconnect, the relay restarts; virtual time
+// drives the clocks and the sync timeouts. After healing, every replica must
+// hold the same map, and every key must hold the write with the highest
+// (hlc, writer) ever made.
 //
 // DISTMAP_SIM_SEEDS=N runs seeds 1..N (default 200); DISTMAP_SIM_SEED=S
 // replays one seed.
 
+#include "maprouter.h"
 #include "replica.h"
 #include "wire.h"
 
@@ -16,7 +18,6 @@
 #include <QTest>
 
 #include <deque>
-#include <map>
 #include <memory>
 #include <set>
 
@@ -88,15 +89,10 @@ public:
     std::vector<std::deque<Message>> toRelay; // one link per peer, each way
     std::vector<std::deque<Message>> toPeer;
 
-    // The relay's state, as relay/relay.cpp keeps it for one map.
-    struct Member
-    {
-        bool open = false;
-        bool ready = false;
-        int lastSource = -1;
-    };
-    std::map<int, Member> members; // connected peers
-    int cursor = 0;
+    // The relay's state for the one map: who is connected, and the map's
+    // members with the relay's own routing.
+    std::set<int> connectedPeers;
+    MapRouter router;
 
     // --- peers ---------------------------------------------------------
     void connect(int i)
@@ -106,7 +102,7 @@ public:
             return;
         p.connected = true;
         p.reconnectAt = -1;
-        members[i] = Member();
+        connectedPeers.insert(i);
         p.replica->connectionUp();
     }
 
@@ -139,96 +135,78 @@ public:
             p.replica->connectionDown();
             p.reconnectAt = now + 50 + qint64(rng.bounded(500));
         }
-        members.clear();
-        cursor = 0;
+        connectedPeers.clear();
+        router = MapRouter();
     }
 
     // --- relay model -----------------------------------------------------
     void toPeerControl(int i, const QJsonObject &o) { toPeer[size_t(i)].push_back({false, {}, o}); }
     void toPeerFrame(int i, const QByteArray &f) { toPeer[size_t(i)].push_back({true, f, {}}); }
 
+    quint64 idOf(int i) const { return peers[size_t(i)]->m_id; }
+    int indexOf(quint64 id) const { return int(id - peers[0]->m_id); }
+
     void relayDrop(int i)
     {
-        const bool wasOpen = members.count(i) && members[i].open;
-        members.erase(i);
-        if (!wasOpen)
+        connectedPeers.erase(i);
+        if (!router.contains(idOf(i)))
             return;
-        for (auto &[j, m] : members) {
-            if (m.open)
-                toPeerControl(j, {{"type", "left"}, {"id", 1}, {"peer", Wire::peerToString(peers[size_t(i)]->m_id)}});
-        }
+        router.remove(idOf(i));
+        for (const MapRouter::Member &m : router.members())
+            toPeerControl(indexOf(m.peer), {{"type", "left"}, {"id", 1}, {"peer", Wire::peerToString(idOf(i))}});
     }
 
     void relayReceive(int i, const Message &msg)
     {
-        auto self = members.find(i);
-        if (self == members.end())
+        if (!connectedPeers.count(i))
             return;
+        const quint64 self = idOf(i);
         if (!msg.binary) {
             const QString type = msg.control.value(QStringLiteral("type")).toString();
             if (type == QLatin1String("open")) {
                 QJsonArray list;
-                for (auto &[j, m] : members) {
-                    if (j == i || !m.open)
+                for (const MapRouter::Member &m : router.members()) {
+                    if (m.peer == self)
                         continue;
-                    list.append(QJsonObject{{"peer", Wire::peerToString(peers[size_t(j)]->m_id)}, {"presence", QJsonObject()}});
-                    toPeerControl(j, {{"type", "joined"}, {"id", 1}, {"peer", Wire::peerToString(peers[size_t(i)]->m_id)},
-                                      {"presence", QJsonObject()}});
+                    list.append(QJsonObject{{"peer", Wire::peerToString(m.peer)}, {"presence", QJsonObject()}});
+                    toPeerControl(indexOf(m.peer), {{"type", "joined"}, {"id", 1}, {"peer", Wire::peerToString(self)},
+                                                    {"presence", QJsonObject()}});
                 }
-                self->second.open = true;
+                if (!router.contains(self))
+                    router.add(self);
                 toPeerControl(i, {{"type", "opened"}, {"map", "/sim"}, {"id", 1}, {"peers", list}});
             } else if (type == QLatin1String("ready")) {
-                self->second.ready = true;
+                router.setReady(self);
             } else if (type == QLatin1String("close")) {
                 relayDrop(i);
-                members[i] = Member();
+                connectedPeers.insert(i);
             }
             return;
         }
         Wire::Header h;
-        if (Wire::decodeHeader(msg.bytes, &h) != Wire::DecodeError::None || !self->second.open)
+        if (Wire::decodeHeader(msg.bytes, &h) != Wire::DecodeError::None || !router.contains(self))
             return;
         QByteArray frame = msg.bytes;
-        Wire::setHeaderPeer(frame, peers[size_t(i)]->m_id);
+        Wire::setHeaderPeer(frame, self);
         switch (h.type) {
         case Wire::Type::Delta:
         case Wire::Type::Repair:
-            for (auto &[j, m] : members) {
-                if (j != i && m.open)
-                    toPeerFrame(j, frame);
+            for (const MapRouter::Member &m : router.members()) {
+                if (m.peer != self)
+                    toPeerFrame(indexOf(m.peer), frame);
             }
             break;
-        case Wire::Type::SyncRequest: {
-            std::vector<int> ids;
-            for (auto &[j, m] : members)
-                ids.push_back(j);
-            const int n = int(ids.size());
-            int start = cursor;
-            for (int x = 0; x < n; ++x) {
-                if (ids[size_t(x)] == self->second.lastSource)
-                    start = x + 1;
+        case Wire::Type::SyncRequest:
+            if (const quint64 responder = router.route(self)) {
+                toPeerFrame(indexOf(responder), frame);
+            } else {
+                toPeerControl(i, {{"type", "alone"}, {"id", 1}});
             }
-            for (int step = 0; step < n; ++step) {
-                const int x = (start + step) % n;
-                const int k = ids[size_t(x)];
-                const Member &m = members[k];
-                if (k == i || !m.open || !m.ready)
-                    continue;
-                cursor = (x + 1) % n;
-                self->second.lastSource = k;
-                toPeerFrame(k, frame);
-                return;
-            }
-            self->second.ready = true;
-            toPeerControl(i, {{"type", "alone"}, {"id", 1}});
             break;
-        }
         case Wire::Type::SyncData:
         case Wire::Type::SyncAck:
-            for (auto &[j, m] : members) {
-                if (peers[size_t(j)]->m_id == h.peer && m.open && j != i)
-                    toPeerFrame(j, frame);
-            }
+            if (h.peer != self && router.contains(h.peer))
+                toPeerFrame(indexOf(h.peer), frame);
             break;
         }
     }
