@@ -4,7 +4,16 @@ namespace CloseFrame {
 
 QByteArray reason(const QString &text)
 {
-    return text.left(120).toUtf8();
+    QByteArray bytes = text.toUtf8();
+    if (bytes.size() <= MaxReasonBytes)
+        return bytes;
+    int end = MaxReasonBytes;
+    // Back off continuation bytes (10xxxxxx) to the start of the character
+    // that does not fit, and cut before it.
+    while (end > 0 && (quint8(bytes[end]) & 0xc0) == 0x80)
+        --end;
+    bytes.truncate(end);
+    return bytes;
 }
 
 QByteArray encode(quint16 code, const QString &text)

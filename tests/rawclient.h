@@ -154,6 +154,45 @@ public:
     void sendText(const QByteArray &json) { tcp.write(frameHeader(0x1, quint64(json.size())) + json); }
     bool waitFor(const QByteArray &text) { return QTest::qWaitFor([&] { return received.contains(text); }, Timeout); }
     bool hello() { sendText(R"({"type":"hello","version":1})"); return waitFor("\"welcome\""); }
+    // The frames received so far, as RFC 6455 5.2 lays them out; parsing
+    // stops at the first incomplete one.
+    struct Frame
+    {
+        quint8 opcode = 0;
+        bool masked = false; // a server must never mask
+        QByteArray payload;
+    };
+    QList<Frame> frames() const
+    {
+        QList<Frame> result;
+        qsizetype at = 0;
+        while (received.size() - at >= 2) {
+            Frame f;
+            f.opcode = quint8(received[at]) & 0x0f;
+            f.masked = quint8(received[at + 1]) & 0x80;
+            quint64 length = quint8(received[at + 1]) & 0x7f;
+            qsizetype head = 2;
+            if (length == 126) {
+                if (received.size() - at < 4)
+                    break;
+                length = qFromBigEndian<quint16>(received.constData() + at + 2);
+                head = 4;
+            } else if (length == 127) {
+                if (received.size() - at < 10)
+                    break;
+                length = qFromBigEndian<quint64>(received.constData() + at + 2);
+                head = 10;
+            }
+            if (f.masked)
+                head += 4;
+            if (quint64(received.size() - at - head) < length)
+                break;
+            f.payload = received.mid(at + head, qsizetype(length));
+            result.append(f);
+            at += head + qsizetype(length);
+        }
+        return result;
+    }
     // The close frame's status code the relay sent, or 0.
     int closeCode() const
     {

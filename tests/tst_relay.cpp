@@ -7,6 +7,7 @@
 #include <QJsonDocument>
 #include <QElapsedTimer>
 #include <QSignalSpy>
+#include <QStringDecoder>
 #include <QTest>
 #include <QWebSocket>
 
@@ -44,6 +45,8 @@ private Q_SLOTS:
     void aFloodingPeerIsRateLimitedWhileOthersWork();
     void aPeerThatStopsReadingIsCutOffAtTheBacklogCap();
     void heartbeatDropsAHalfOpenConnection();
+    void aNonAsciiCloseReasonIsCutToBytes_data();
+    void aNonAsciiCloseReasonIsCutToBytes();
 
 private:
     std::unique_ptr<Relay> m_relay;
@@ -486,6 +489,58 @@ void tst_Relay::heartbeatDropsAHalfOpenConnection()
     QCOMPARE(relay.stats().heartbeatDrops, quint64(1));
     // QWebSocket answers pings by itself: the watcher outlived the timeout.
     QVERIFY(watcher.stillServed());
+}
+
+void tst_Relay::aNonAsciiCloseReasonIsCutToBytes_data()
+{
+    QTest::addColumn<QByteArray>("first");
+    QTest::addColumn<int>("code");
+    const QByteArray accents = QString(100, QChar(0xe9)).toUtf8(); // 200 bytes
+    QTest::newRow("a first message whose type the error echoes")
+        << QByteArray(R"({"type":")" + accents + R"("})") << int(Wire::ErrorCode::HandshakeRequired);
+    QTest::newRow("a hello whose version the error echoes")
+        << QByteArray(R"({"type":"hello","version":"x)" + accents + R"("})") << int(Wire::ErrorCode::UnsupportedVersion);
+    const QByteArray emoji = QByteArray("\xf0\x9f\x98\x80").repeated(40); // 160 bytes
+    QTest::newRow("a type of four-byte characters")
+        << QByteArray(R"({"type":"x)" + emoji + R"("})") << int(Wire::ErrorCode::HandshakeRequired);
+}
+
+// The relay writes this close frame itself (the lingering close): the
+// reason must be cut in bytes, at a character boundary, to fit one frame.
+void tst_Relay::aNonAsciiCloseReasonIsCutToBytes()
+{
+    QFETCH(QByteArray, first);
+    QFETCH(int, code);
+    RawWebSocket raw;
+    QVERIFY(raw.open(m_relay->port()));
+    raw.sendText(first);
+    QTRY_VERIFY_WITH_TIMEOUT(raw.closed, Timeout);
+    const QList<RawWebSocket::Frame> frames = raw.frames();
+    QCOMPARE(frames.size(), 2);
+    QCOMPARE(frames[0].opcode, quint8(0x1));
+    const QJsonObject error = QJsonDocument::fromJson(frames[0].payload).object();
+    QCOMPARE(error.value(QStringLiteral("code")).toInt(), code);
+    const QByteArray message = error.value(QStringLiteral("message")).toString().toUtf8();
+    QVERIFY(message.size() > 125);
+    const RawWebSocket::Frame &close = frames[1];
+    QCOMPARE(close.opcode, quint8(0x8));
+    QVERIFY(!close.masked);
+    QVERIFY2(close.payload.size() <= 125, qPrintable(QString::number(close.payload.size())));
+    QCOMPARE(qFromBigEndian<quint16>(close.payload.constData()), quint16(QWebSocketProtocol::CloseCodePolicyViolated));
+    const QByteArray reason = close.payload.mid(2);
+    QVERIFY(message.startsWith(reason));
+    QVERIFY2(reason.size() > 123 - 4, "cut at the last character boundary that fits, no earlier");
+    QStringDecoder utf8(QStringDecoder::Utf8, QStringDecoder::Flag::Stateless);
+    const QString text = utf8(reason);
+    QVERIFY2(!utf8.hasError(), reason.toHex().constData());
+
+    // A real WebSocket stack takes the frame and reads the same reason.
+    RawClient client(m_relay->url());
+    QVERIFY(client.waitConnected());
+    client.sendRaw(QString::fromUtf8(first));
+    QTRY_VERIFY_WITH_TIMEOUT(client.closed, Timeout);
+    QCOMPARE(client.socket.closeCode(), QWebSocketProtocol::CloseCodePolicyViolated);
+    QCOMPARE(client.socket.closeReason(), text);
 }
 
 QTEST_GUILESS_MAIN(tst_Relay)
