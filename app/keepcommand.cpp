@@ -2,9 +2,9 @@
 #include "signalwatcher.h"
 
 #include "connection.h"
+#include "displayformat.h"
 #include "distributedmap.h"
 #include "localstore.h"
-#include "wire.h"
 
 #include <QCommandLineParser>
 #include <QCoreApplication>
@@ -151,7 +151,7 @@ int Commands::keep(const QStringList &arguments)
         const QString uri = p->map->uri();
         QObject::connect(p->connection.get(), &Connection::stateChanged, p->map.get(), [p, uri, url](Connection::State state) {
             if (state == Connection::Connected)
-                logLine(QStringLiteral("%1: connected to %2 as peer %3").arg(uri, url.toString(), Wire::peerToString(p->connection->peerId())));
+                logLine(QStringLiteral("%1: connected to %2 as peer %3").arg(uri, url.toString(), DisplayFormat::peerId(p->connection->peerId())));
             else if (state == Connection::Reconnecting)
                 logLine(QStringLiteral("%1: relay %2 unreachable, retrying").arg(uri, url.toString()));
         });
@@ -160,11 +160,11 @@ int Commands::keep(const QStringList &arguments)
                 return;
             const quint64 source = p->map->lastSyncSource();
             if (source)
-                logLine(QStringLiteral("%1: synced with peer %2: %3 keys").arg(uri, Wire::peerToString(source)).arg(p->map->size()));
+                logLine(QStringLiteral("%1: synced with peer %2: %3 keys").arg(uri, DisplayFormat::peerId(source)).arg(p->map->size()));
             else
                 logLine(QStringLiteral("%1: no other peer holds it; serving %2 keys from the store").arg(uri).arg(p->map->size()));
         });
-        QObject::connect(p->map.get(), &DistributedMap::errorOccurred, p->map.get(), [uri](const QString &message) {
+        QObject::connect(p->map.get(), &DistributedMap::errorOccurred, p->map.get(), [uri](DistributedMap::Error, const QString &message) {
             std::fprintf(stderr, "distmap keep: %s: %s\n", qPrintable(uri), qPrintable(message));
         });
         QObject::connect(p->store.get(), &LocalStore::errorOccurred, p->map.get(), [](LocalStore::Error, const QString &message) {

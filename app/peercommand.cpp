@@ -2,10 +2,9 @@
 #include "signalwatcher.h"
 
 #include "connection.h"
+#include "displayformat.h"
 #include "distributedmap.h"
-#include "jsontext.h"
 #include "localstore.h"
-#include "wire.h"
 
 #include <QCommandLineParser>
 #include <QCoreApplication>
@@ -40,14 +39,14 @@ const CommandSpec Specs[] = {
 
 void printLine(const QJsonObject &object)
 {
-    std::fputs(Wire::controlMessage(object).constData(), stdout);
+    std::fputs(DisplayFormat::jsonText(object).constData(), stdout);
     std::fputc('\n', stdout);
     std::fflush(stdout);
 }
 
 QString valueText(const QJsonValue &value)
 {
-    return QString::fromUtf8(JsonText::encode(value));
+    return QString::fromUtf8(DisplayFormat::jsonText(value));
 }
 
 } // namespace
@@ -129,7 +128,7 @@ int Commands::peer(const QString &command, const QStringList &arguments)
             newValue = raw;
         } else {
             QString error;
-            newValue = JsonText::decode(raw.toUtf8(), &error);
+            newValue = DisplayFormat::parseJson(raw.toUtf8(), &error);
             if (newValue.isUndefined()) {
                 std::fprintf(stderr, "distmap set: VALUE is not valid JSON (%s).\n"
                                      "To store it as a plain string, pass --string, or quote it as JSON: '\"%s\"'\n",
@@ -179,7 +178,7 @@ int Commands::peer(const QString &command, const QStringList &arguments)
     QString lastError;
     QObject::connect(&connection, &Connection::errorOccurred, &connection,
                      [&lastError](Connection::Error, const QString &message) { lastError = message; });
-    QObject::connect(&map, &DistributedMap::errorOccurred, &map, [&lastError](const QString &message) {
+    QObject::connect(&map, &DistributedMap::errorOccurred, &map, [&lastError](DistributedMap::Error, const QString &message) {
         lastError = message;
         std::fprintf(stderr, "distmap: %s\n", qPrintable(message));
     });
@@ -220,7 +219,7 @@ int Commands::peer(const QString &command, const QStringList &arguments)
 
     if (command == QLatin1String("watch")) {
         auto peerObject = [](const DistributedMap::Peer &peer) {
-            return QJsonObject{{QStringLiteral("peer"), Wire::peerToString(peer.id)}, {QStringLiteral("presence"), peer.presence}};
+            return QJsonObject{{QStringLiteral("peer"), DisplayFormat::peerId(peer.id)}, {QStringLiteral("presence"), peer.presence}};
         };
         QObject::connect(&map, &DistributedMap::valueSet, &map, [](const QJsonValue &value, const QString &k) {
             printLine({{QStringLiteral("event"), QStringLiteral("set")}, {QStringLiteral("key"), k}, {QStringLiteral("value"), value}});
@@ -234,7 +233,7 @@ int Commands::peer(const QString &command, const QStringList &arguments)
             printLine(o);
         });
         QObject::connect(&map, &DistributedMap::peerLeft, &map, [](quint64 id) {
-            printLine({{QStringLiteral("event"), QStringLiteral("left")}, {QStringLiteral("peer"), Wire::peerToString(id)}});
+            printLine({{QStringLiteral("event"), QStringLiteral("left")}, {QStringLiteral("peer"), DisplayFormat::peerId(id)}});
         });
     }
 
@@ -262,7 +261,7 @@ int Commands::peer(const QString &command, const QStringList &arguments)
         } else if (command == QLatin1String("watch")) {
             printLine({{QStringLiteral("event"), QStringLiteral("ready")},
                        {QStringLiteral("map"), mapUri},
-                       {QStringLiteral("peer"), Wire::peerToString(connection.peerId())},
+                       {QStringLiteral("peer"), DisplayFormat::peerId(connection.peerId())},
                        {QStringLiteral("size"), map.size()}});
         } else if (isWrite) {
             if (writtenOffline) {

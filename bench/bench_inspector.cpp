@@ -13,6 +13,7 @@
 // only what the inspector itself does. Run with QT_QPA_PLATFORM=offscreen.
 
 #include "connection.h"
+#include "distributedmap_p.h"
 #include "distributedmap.h"
 #include "keysmodel.h"
 #include "mapview.h"
@@ -139,7 +140,7 @@ public:
         connection = new Connection(relay->url(), this);
         map = new DistributedMap(connection, MapUri, this);
         map->setPresence({{QStringLiteral("name"), QStringLiteral("writer")}});
-        map->load(makeEntries(keys, connection->peerId()));
+        DistributedMapPrivate::get(map)->load(makeEntries(keys, connection->peerId()));
         m_nextNew = keys;
         connection->open();
         // Created here, in the worker thread, so it ticks there.
@@ -210,7 +211,7 @@ int main(int argc, char *argv[])
     {
         const double before = rssMiB();
         DistributedMap map(nullptr, MapUri);
-        map.load(makeEntries(keys, 1));
+        DistributedMapPrivate::get(&map)->load(makeEntries(keys, 1));
         const double withMap = rssMiB();
         QElapsedTimer t;
         t.start();
@@ -243,7 +244,9 @@ int main(int argc, char *argv[])
 
     const double rssBefore = rssMiB();
     Connection connection(url);
-    auto *view = new MapView(&connection, MapUri, QStringLiteral("inspector"));
+    DistributedMap map(&connection, MapUri);
+    map.setPresence({{QStringLiteral("name"), QStringLiteral("inspector")}});
+    auto *view = new MapView(&map);
     view->resize(1280, 800);
     view->show();
     QElapsedTimer sync;

@@ -6,6 +6,7 @@
 // the disk you care about: fdatasync cost is the disk's, not the code's.
 
 #include "connection.h"
+#include "distributedmap_p.h"
 #include "distributedmap.h"
 #include "journal.h"
 #include "localstore.h"
@@ -101,11 +102,11 @@ int main(int argc, char *argv[])
         for (int i = 0; i < keys; ++i) {
             Entry e;
             e.value = QStringLiteral("{\"n\":%1,\"name\":\"item %1\"}").arg(i).toUtf8();
-            e.hlc = map.clock().tick();
+            e.hlc = DistributedMapPrivate::get(&map)->clock().tick();
             e.writer = writer;
             entries.append({QStringLiteral("key-%1").arg(i, 7, 10, QLatin1Char('0')), e});
         }
-        map.load(entries);
+        DistributedMapPrivate::get(&map)->load(entries);
         entries.clear();
         LocalStore store(path, Uri);
         if (!store.open() || !store.attach(&map))

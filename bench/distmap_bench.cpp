@@ -4,6 +4,7 @@
 // the peers in this one; relay CPU and RSS come from /proc/<pid>.
 
 #include "connection.h"
+#include "distributedmap_p.h"
 #include "distributedmap.h"
 #include "relay.h"
 #include "wire.h"
@@ -340,17 +341,17 @@ public:
                 const QString key = QStringLiteral("key-%1").arg((c * step) % keys, 7, 10, QLatin1Char('0'));
                 a.map->set(key, QStringLiteral("changed-while-away-0123456789abc"));
                 QByteArray encoded;
-                Wire::appendEntry(encoded, key, *a.map->state().find(key));
+                Wire::appendEntry(encoded, key, *DistributedMapPrivate::get(a.map.get())->state().find(key));
                 changedBytes += encoded.size();
             }
             waitUntil([] { return false; }, 100); // let a's deltas drain
             const quint64 before = b.bytes();
             const qint64 t0 = nowNs();
             b.connection->open();
-            const QVector<quint64> target = a.map->state().digest(1024);
+            const QVector<quint64> target = DistributedMapPrivate::get(a.map.get())->state().digest(1024);
             if (!waitUntil([&] {
                     return b.connection->state() == Connection::Connected && !b.map->isSyncing()
-                        && b.map->state().digest(1024) == target;
+                        && DistributedMapPrivate::get(b.map.get())->state().digest(1024) == target;
                 }, 60000))
                 return false;
             const double ms = double(nowNs() - t0) / 1e6;

@@ -2,6 +2,7 @@
 //   fuzz_makecorpus DIR   ->  DIR/<target>/<seed name>
 // Run by scripts/fuzz.sh --seeds; the output is checked in as fuzz/corpus.
 #include "journal.h"
+#include "control.h"
 #include "jsontext.h"
 #include "mapstate.h"
 #include "wire.h"
@@ -142,6 +143,32 @@ int main(int argc, char **argv)
     int n = 0;
     for (const char *j : json)
         write("fuzz_jsontext", qPrintable(QStringLiteral("value-%1").arg(++n)), QByteArray(j));
+
+    // Control messages, one of each type as the codec writes them.
+    {
+        Control::Hello hello;
+        hello.peer = 0x8f3c2a61d0e94b17;
+        hello.time = 1764196800000;
+        const QJsonObject ada{{QStringLiteral("name"), QStringLiteral("Ada")}};
+        const QByteArray messages[] = {
+            Control::encodeHello(hello),
+            Control::encodeWelcome({1, 0xa, 1764196800004}),
+            Control::encodeOpen({QStringLiteral("/rooms/42"), ada}),
+            Control::encodeOpened({QStringLiteral("/rooms/42"), 1, true, {{0xa, ada}, {0xb, {}}}}),
+            Control::encodeClose({1}),
+            Control::encodeReady({1}),
+            Control::encodeAlone({1}),
+            Control::encodePresence({1, 0xb, ada}),
+            Control::encodeJoined({1, 0xb, ada}),
+            Control::encodeLeft({1, 0xb}),
+            Control::encodePing({7}),
+            Control::encodePong({7}),
+            Control::encodeError({Wire::ErrorCode::UnknownMap, {}, QStringLiteral("map id 9 is not open on this connection"), 9}),
+        };
+        int m = 0;
+        for (const QByteArray &text : messages)
+            write("fuzz_control", qPrintable(QStringLiteral("message-%1").arg(++m)), text);
+    }
 
     // Store images: header only, a journal, a snapshot, a torn tail, a flipped byte.
     {

@@ -1,15 +1,53 @@
 #include "connection.h"
 
-#include "distributedmap.h"
+#include "control.h"
 #include "logging.h"
-#include "wire.h"
 
 #include <QDateTime>
-#include <QJsonArray>
-#include <QJsonDocument>
 #include <QNetworkRequest>
+#include <QPointer>
 #include <QRandomGenerator>
 #include <QWebSocket>
+
+// One attached map. It outlives neither side: the map destroys it, and a
+// connection being destroyed tells the receiver and cuts it loose first.
+class Connection::Channel final : public MapChannel
+{
+public:
+    Channel(Connection *connection, const QString &uri, Receiver *receiver)
+        : connection(connection), uri(uri), receiver(receiver)
+    {
+    }
+    ~Channel() override
+    {
+        if (connection)
+            connection->removeChannel(this);
+    }
+
+    quint64 peerId() const override { return connection ? connection->m_peerId : 0; }
+    bool isUp() const override { return connection && connection->m_welcomed; }
+    void sendControl(const QByteArray &text) override
+    {
+        if (connection)
+            connection->sendControl(text);
+    }
+    void sendFrame(const QByteArray &frame) override
+    {
+        if (connection)
+            connection->sendBinary(frame);
+    }
+    void setMapId(quint32 id) override
+    {
+        if (connection && id != mapId)
+            connection->routeMapId(this, mapId, id);
+        mapId = id;
+    }
+
+    Connection *connection;
+    const QString uri;
+    Receiver *const receiver;
+    quint32 mapId = 0;
+};
 
 Connection::Connection(const QUrl &url, QObject *parent)
     : QObject(parent)
@@ -26,9 +64,12 @@ Connection::Connection(const QUrl &url, QObject *parent)
 Connection::~Connection()
 {
     // Maps outlive nothing here: tell them so they stop using us.
-    const auto maps = m_maps;
-    for (DistributedMap *map : maps)
-        map->connectionDestroyed();
+    const auto channels = std::exchange(m_channels, {});
+    m_channelsById.clear();
+    for (Channel *channel : channels) {
+        channel->connection = nullptr;
+        channel->receiver->channelGone();
+    }
     if (m_socket) {
         m_socket->disconnect(this);
         m_socket->abort();
@@ -69,8 +110,9 @@ void Connection::close()
     const bool wasUp = m_welcomed;
     m_welcomed = false;
     if (wasUp) {
-        for (DistributedMap *map : std::as_const(m_maps))
-            map->connectionLost();
+        const auto channels = m_channels;
+        for (Channel *channel : channels)
+            channel->receiver->channelDown();
     }
     setState(Closed);
 }
@@ -80,7 +122,7 @@ quint32 Connection::ping()
     if (!m_welcomed)
         return 0;
     const quint32 seq = ++m_pingSeq;
-    sendControl(QJsonObject{{QStringLiteral("type"), QStringLiteral("ping")}, {QStringLiteral("seq"), qint64(seq)}});
+    sendControl(Control::encodePing({qint64(seq)}));
     return seq;
 }
 
@@ -112,7 +154,7 @@ void Connection::startSocket()
         QStringList texts;
         for (const QSslError &e : errors)
             texts.append(e.errorString());
-        Q_EMIT errorOccurred(SocketError, QStringLiteral("TLS error with %1: %2").arg(m_url.host(), texts.join(QStringLiteral("; "))));
+        reportError(SocketError, QStringLiteral("TLS error with %1: %2").arg(m_url.host(), texts.join(QStringLiteral("; "))));
     });
     QNetworkRequest request(m_url);
     for (const auto &header : std::as_const(m_headers))
@@ -123,11 +165,10 @@ void Connection::startSocket()
 
 void Connection::onConnected()
 {
-    QJsonObject hello{{QStringLiteral("type"), QStringLiteral("hello")},
-                      {QStringLiteral("version"), Wire::ProtocolVersion}};
-    hello.insert(QStringLiteral("peer"), Wire::peerToString(m_peerId));
-    hello.insert(QStringLiteral("time"), QDateTime::currentMSecsSinceEpoch());
-    sendControl(hello);
+    Control::Hello hello;
+    hello.peer = m_peerId;
+    hello.time = QDateTime::currentMSecsSinceEpoch();
+    sendControl(Control::encodeHello(hello));
 }
 
 void Connection::onDisconnected()
@@ -143,11 +184,12 @@ void Connection::onDisconnected()
     const bool wasUp = m_welcomed;
     m_welcomed = false;
     if (wasUp) {
-        for (DistributedMap *map : std::as_const(m_maps))
-            map->connectionLost();
+        const auto channels = m_channels;
+        for (Channel *channel : channels)
+            channel->receiver->channelDown();
     }
-    Q_EMIT errorOccurred(SocketError, wasUp ? QStringLiteral("connection to %1 lost: %2").arg(m_url.toString(), reason)
-                                            : QStringLiteral("cannot reach %1: %2").arg(m_url.toString(), reason));
+    reportError(SocketError, wasUp ? QStringLiteral("connection to %1 lost: %2").arg(m_url.toString(), reason)
+                                   : QStringLiteral("cannot reach %1: %2").arg(m_url.toString(), reason));
     if (m_state == Closed)
         return;
     setState(Reconnecting);
@@ -168,14 +210,20 @@ void Connection::scheduleReconnect()
 void Connection::protocolError(const QString &message)
 {
     qCWarning(lcNet) << "protocol error:" << message;
-    Q_EMIT errorOccurred(ProtocolError, message);
+    reportError(ProtocolError, message);
 }
 
-void Connection::sendControl(const QJsonObject &message)
+void Connection::reportError(Error error, const QString &message)
+{
+    m_error = error;
+    m_errorString = message;
+    Q_EMIT errorOccurred(error, message);
+}
+
+void Connection::sendControl(const QByteArray &text)
 {
     if (!m_socket)
         return;
-    const QByteArray text = Wire::controlMessage(message);
     m_bytesSent += quint64(text.size());
     m_socket->sendTextMessage(QString::fromUtf8(text));
 }
@@ -189,111 +237,142 @@ void Connection::sendBinary(const QByteArray &frame)
     m_socket->sendBinaryMessage(frame);
 }
 
-void Connection::attach(DistributedMap *map)
+std::unique_ptr<MapChannel> Connection::openChannel(const QString &uri, MapChannel::Receiver *receiver)
 {
-    if (!m_maps.contains(map))
-        m_maps.append(map);
-    if (m_welcomed)
-        map->connectionReady();
+    auto channel = std::make_unique<Channel>(this, uri, receiver);
+    m_channels.append(channel.get());
+    return channel;
 }
 
-void Connection::detach(DistributedMap *map)
+void Connection::removeChannel(Channel *channel)
 {
-    m_maps.removeAll(map);
-    for (auto it = m_mapsById.begin(); it != m_mapsById.end();) {
-        if (it.value() == map)
-            it = m_mapsById.erase(it);
-        else
-            ++it;
-    }
+    m_channels.removeAll(channel);
+    if (channel->mapId && m_channelsById.value(channel->mapId) == channel)
+        m_channelsById.remove(channel->mapId);
 }
 
-void Connection::mapIdChanged(DistributedMap *map, quint32 oldId, quint32 newId)
+void Connection::routeMapId(Channel *channel, quint32 oldId, quint32 newId)
 {
-    if (oldId && m_mapsById.value(oldId) == map)
-        m_mapsById.remove(oldId);
+    if (oldId && m_channelsById.value(oldId) == channel)
+        m_channelsById.remove(oldId);
     if (newId)
-        m_mapsById.insert(newId, map);
+        m_channelsById.insert(newId, channel);
 }
 
 void Connection::onText(const QString &text)
 {
     const QByteArray utf8 = text.toUtf8();
     m_bytesReceived += quint64(utf8.size());
-    QJsonParseError parseError;
-    const QJsonDocument doc = QJsonDocument::fromJson(utf8, &parseError);
-    if (!doc.isObject()) {
+    Control::Message msg;
+    if (Control::decodeMessage(utf8, &msg) != Control::DecodeError::NoError) {
         protocolError(QStringLiteral("relay sent a control message that is not a JSON object"));
         return;
     }
-    const QJsonObject msg = doc.object();
-    const QString type = msg.value(QStringLiteral("type")).toString();
+    QString why;
+    const auto bad = [&](Control::DecodeError error) {
+        if (error == Control::DecodeError::NoError)
+            return false;
+        protocolError(QStringLiteral("relay sent a bad %1 message: %2").arg(msg.typeName, why));
+        return true;
+    };
 
-    if (type == QLatin1String("welcome")) {
-        quint64 peer = 0;
-        if (!Wire::peerFromString(msg.value(QStringLiteral("peer")).toString(), &peer) || peer == 0) {
+    switch (msg.type) {
+    case Control::Type::Welcome: {
+        Control::Welcome welcome;
+        if (Control::decodeWelcome(msg.object, &welcome, &why) != Control::DecodeError::NoError) {
             protocolError(QStringLiteral("welcome without a valid peer id"));
             return;
         }
-        m_peerId = peer;
+        m_peerId = welcome.peer;
         m_welcomed = true;
         m_attempt = 0;
-        const qint64 relayTime = qint64(msg.value(QStringLiteral("time")).toDouble());
-        if (relayTime > 0)
-            m_clockOffsetMs = relayTime - QDateTime::currentMSecsSinceEpoch();
-        qCInfo(lcNet) << "welcomed as" << Wire::peerToString(peer);
+        if (welcome.time > 0)
+            m_clockOffsetMs = welcome.time - QDateTime::currentMSecsSinceEpoch();
+        qCInfo(lcNet) << "welcomed as" << Wire::peerToString(welcome.peer);
         setState(Connected);
-        const auto maps = m_maps;
-        for (DistributedMap *map : maps)
-            map->connectionReady();
+        const auto channels = m_channels;
+        for (Channel *channel : channels)
+            channel->receiver->channelUp(m_clockOffsetMs);
         return;
     }
-    if (type == QLatin1String("pong")) {
-        Q_EMIT pongReceived(quint32(msg.value(QStringLiteral("seq")).toInteger()));
+    case Control::Type::Pong: {
+        Control::Ping pong;
+        Control::decodePing(msg.object, &pong);
+        Q_EMIT pongReceived(quint32(pong.seq.toInteger()));
         return;
     }
-    if (type == QLatin1String("opened")) {
-        const QString uri = msg.value(QStringLiteral("map")).toString();
-        for (DistributedMap *map : std::as_const(m_maps)) {
-            if (map->uri() == uri) {
-                map->handleOpened(msg);
+    case Control::Type::Opened: {
+        Control::Opened opened;
+        if (bad(Control::decodeOpened(msg.object, &opened, &why)))
+            return;
+        for (Channel *channel : std::as_const(m_channels)) {
+            if (channel->uri == opened.map) {
+                channel->receiver->opened(opened);
                 return;
             }
         }
         return; // a map closed before the answer came
     }
-    if (type == QLatin1String("error")) {
-        const int code = msg.value(QStringLiteral("code")).toInt();
-        const QString text = QStringLiteral("relay error %1 (%2): %3")
-                                 .arg(code)
-                                 .arg(msg.value(QStringLiteral("name")).toString(),
-                                      msg.value(QStringLiteral("message")).toString());
-        if (code == int(Wire::ErrorCode::UnknownPeer)) {
-            // A sync answer or ack to a peer that has just left: a normal race.
-            qCDebug(lcNet) << text;
+    case Control::Type::Error: {
+        Control::Error error;
+        if (bad(Control::decodeError(msg.object, &error, &why)))
             return;
-        }
-        qCWarning(lcNet) << text;
-        const quint32 mapId = quint32(msg.value(QStringLiteral("id")).toInteger());
-        if (DistributedMap *map = m_mapsById.value(mapId))
-            map->handleRelayError(code, text);
-        Q_EMIT errorOccurred(RelayError, text);
-        if (code == int(Wire::ErrorCode::UnsupportedVersion) || code == int(Wire::ErrorCode::Unauthorized)) {
-            // Retrying cannot help: stop here and say why.
-            close();
-        }
+        handleRelayError(error);
         return;
     }
-    const quint32 mapId = quint32(msg.value(QStringLiteral("id")).toInteger());
-    DistributedMap *map = m_mapsById.value(mapId);
-    if (!map)
-        return; // the map closed while this was in flight
-    if (type == QLatin1String("joined") || type == QLatin1String("left") || type == QLatin1String("presence")
-        || type == QLatin1String("alone")) {
-        map->handleControl(type, msg);
+    default:
+        break;
+    }
+
+    Control::MapRef ref;
+    Control::decodeMapRef(msg.object, &ref);
+    Channel *channel = m_channelsById.value(ref.id);
+    switch (msg.type) {
+    case Control::Type::Joined: {
+        Control::Joined joined;
+        if (!bad(Control::decodeJoined(msg.object, &joined, &why)) && channel)
+            channel->receiver->joined(joined);
         return;
     }
-    protocolError(QStringLiteral("relay sent an unknown control message type '%1'").arg(type));
+    case Control::Type::Left: {
+        Control::Left left;
+        if (!bad(Control::decodeLeft(msg.object, &left, &why)) && channel)
+            channel->receiver->left(left);
+        return;
+    }
+    case Control::Type::Presence: {
+        Control::Presence presence;
+        if (!bad(Control::decodePresence(msg.object, &presence, &why)) && channel)
+            channel->receiver->presenceChanged(presence);
+        return;
+    }
+    case Control::Type::Alone:
+        if (channel)
+            channel->receiver->alone();
+        return;
+    default:
+        protocolError(QStringLiteral("relay sent an unknown control message type '%1'").arg(msg.typeName));
+        return;
+    }
+}
+
+void Connection::handleRelayError(const Control::Error &error)
+{
+    const QString text = QStringLiteral("relay error %1 (%2): %3").arg(int(error.code)).arg(error.name, error.message);
+    if (error.code == Wire::ErrorCode::UnknownPeer) {
+        // A sync answer or ack to a peer that has just left: a normal race.
+        qCDebug(lcNet) << text;
+        return;
+    }
+    qCWarning(lcNet) << text;
+    m_relayError = error.code;
+    if (Channel *channel = m_channelsById.value(error.id))
+        channel->receiver->relayError(error, text);
+    reportError(RelayError, text);
+    if (error.code == Wire::ErrorCode::UnsupportedVersion || error.code == Wire::ErrorCode::Unauthorized) {
+        // Retrying cannot help: stop here and say why.
+        close();
+    }
 }
 
 void Connection::onBinary(const QByteArray &frame)
@@ -305,6 +384,6 @@ void Connection::onBinary(const QByteArray &frame)
         protocolError(QStringLiteral("relay sent a bad frame: %1").arg(Wire::decodeErrorText(error)));
         return;
     }
-    if (DistributedMap *map = m_mapsById.value(header.mapId))
-        map->handleFrame(header, frame);
+    if (Channel *channel = m_channelsById.value(header.mapId))
+        channel->receiver->frameReceived(header, frame);
 }

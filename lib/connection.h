@@ -1,15 +1,17 @@
 #pragma once
 
+#include "mapchannel.h"
+#include "wire.h"
+
 #include <QHash>
-#include <QJsonObject>
 #include <QObject>
-#include <QPointer>
 #include <QSslConfiguration>
 #include <QTimer>
 #include <QUrl>
 
+#include <memory>
+
 class QWebSocket;
-class DistributedMap;
 
 // One WebSocket connection to a relay, carrying any number of maps.
 // Reconnects by itself with exponential backoff (jittered) until close();
@@ -19,6 +21,8 @@ class Connection : public QObject
 {
     Q_OBJECT
     Q_DISABLE_COPY(Connection)
+    Q_PROPERTY(QUrl url READ url CONSTANT)
+    Q_PROPERTY(State state READ state NOTIFY stateChanged)
 public:
     enum State {
         Closed,       // not connected and not trying (initial, or after close())
@@ -72,6 +76,18 @@ public:
     // connection sent before; pongReceived(seq) follows. 0 when not connected.
     quint32 ping();
 
+    // The last error reported through errorOccurred (NoError if none yet).
+    Error error() const { return m_error; }
+    QString errorString() const { return m_errorString; }
+    // For RelayError: the relay's error code (docs/PROTOCOL.md section 6).
+    Wire::ErrorCode relayErrorCode() const { return m_relayError; }
+
+    // A channel for one map (DistributedMap opens one; tests may too). The
+    // receiver hears channelUp() after every later handshake; when the
+    // connection is up already (isUp()), the caller opens the map itself.
+    // Destroying the channel detaches the receiver.
+    std::unique_ptr<MapChannel> openChannel(const QString &uri, MapChannel::Receiver *receiver);
+
     quint64 bytesSent() const { return m_bytesSent; }
     quint64 framesSent() const { return m_framesSent; } // binary messages
     quint64 bytesReceived() const { return m_bytesReceived; }
@@ -82,12 +98,14 @@ Q_SIGNALS:
     void pongReceived(quint32 seq);
 
 private:
-    friend class DistributedMap;
-    void attach(DistributedMap *map);
-    void detach(DistributedMap *map);
-    void sendControl(const QJsonObject &message);
+    class Channel;
+    friend class Channel;
+    void sendControl(const QByteArray &text);
     void sendBinary(const QByteArray &frame);
-    void mapIdChanged(DistributedMap *map, quint32 oldId, quint32 newId);
+    void routeMapId(Channel *channel, quint32 oldId, quint32 newId);
+    void removeChannel(Channel *channel);
+    void reportError(Error error, const QString &message);
+    void handleRelayError(const Control::Error &error);
 
     void startSocket();
     void setState(State state);
@@ -114,6 +132,9 @@ private:
     quint64 m_bytesReceived = 0;
     QList<QPair<QByteArray, QByteArray>> m_headers;
     QSslConfiguration m_ssl;
-    QList<DistributedMap *> m_maps;
-    QHash<quint32, DistributedMap *> m_mapsById;
+    Error m_error = NoError;
+    QString m_errorString;
+    Wire::ErrorCode m_relayError = Wire::ErrorCode::NoError;
+    QList<Channel *> m_channels;
+    QHash<quint32, Channel *> m_channelsById;
 };

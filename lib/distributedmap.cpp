@@ -1,6 +1,7 @@
 #include "distributedmap.h"
 
 #include "connection.h"
+#include "distributedmap_p.h"
 #include "jsontext.h"
 #include "logging.h"
 
@@ -19,46 +20,80 @@ QJsonValue parseValue(const QByteArray &text)
 
 } // namespace
 
-DistributedMap::DistributedMap(Connection *connection, const QString &uri, QObject *parent)
-    : QObject(parent)
-    , m_connection(connection)
-    , m_replica(this, uri)
+DistributedMapPrivate::DistributedMapPrivate(DistributedMap *q, Connection *connection, const QString &uri)
+    : q(q)
+    , connection(connection)
+    , replica(this, uri)
 {
-    m_syncTimer.setSingleShot(true);
-    m_syncTimer.setInterval(DefaultSyncTimeoutMs);
-    connect(&m_syncTimer, &QTimer::timeout, this, [this] {
-        qCInfo(lcNet) << this->uri() << "no sync answer in" << m_syncTimer.interval() << "ms: asking another peer";
-        m_replica.syncTimedOut();
+    syncTimer.setSingleShot(true);
+    syncTimer.setInterval(DefaultSyncTimeoutMs);
+    QObject::connect(&syncTimer, &QTimer::timeout, q, [this] {
+        qCInfo(lcNet) << replica.uri() << "no sync answer in" << syncTimer.interval() << "ms: asking another peer";
+        replica.syncTimedOut();
     });
-    m_antiEntropyTimer.setInterval(DefaultAntiEntropyMs);
-    connect(&m_antiEntropyTimer, &QTimer::timeout, this, [this] { m_replica.verify(); });
-    if (m_connection) {
-        m_lastPeerId = m_connection->peerId();
-        m_connection->attach(this);
+    antiEntropyTimer.setInterval(DefaultAntiEntropyMs);
+    QObject::connect(&antiEntropyTimer, &QTimer::timeout, q, [this] { replica.verify(); });
+    if (connection) {
+        lastPeerId = connection->peerId();
+        channel = connection->openChannel(uri, this);
+        if (channel->isUp())
+            channelUp(connection->relayClockOffset());
     }
 }
 
-DistributedMap::~DistributedMap()
+DistributedMapPrivate::~DistributedMapPrivate()
 {
-    if (m_connection) {
-        m_replica.closeMap();
-        m_connection->detach(this);
-    }
+    if (channel)
+        replica.closeMap();
 }
+
+void DistributedMapPrivate::reportError(DistributedMap::Error error, const QString &message)
+{
+    lastError = error;
+    lastErrorString = message;
+    Q_EMIT q->errorOccurred(error, message);
+}
+
+DistributedMap::DistributedMap(Connection *connection, const QString &uri, QObject *parent)
+    : QObject(parent)
+    , d(std::make_unique<DistributedMapPrivate>(this, connection, uri))
+{
+}
+
+DistributedMap::~DistributedMap() = default;
+
+QString DistributedMap::uri() const { return d->replica.uri(); }
+Connection *DistributedMap::connection() const { return d->connection; }
+bool DistributedMap::isReady() const { return d->replica.isReady(); }
+bool DistributedMap::isSyncing() const { return d->replica.isSyncing(); }
+quint64 DistributedMap::lastSyncSource() const { return d->replica.lastSyncSource(); }
+bool DistributedMap::contains(const QString &key) const { return d->replica.state().contains(key); }
+int DistributedMap::size() const { return d->replica.state().size(); }
+void DistributedMap::setPresence(const QJsonObject &presence) { d->replica.setPresence(presence); }
+QJsonObject DistributedMap::presence() const { return d->replica.presence(); }
+QList<DistributedMap::Peer> DistributedMap::peers() const { return d->replica.peers().values(); }
+void DistributedMap::setSyncTimeout(int ms) { d->syncTimer.setInterval(ms); }
+void DistributedMap::verify() { d->replica.verify(); }
+void DistributedMap::setMaxClockDrift(qint64 ms) { d->replica.setMaxClockDrift(ms); }
+void DistributedMap::setTombstoneRetention(qint64 ms) { d->replica.setTombstoneRetention(ms); }
+int DistributedMap::purgeTombstones(qint64 olderThanMs) { return d->replica.purgeTombstones(olderThanMs); }
+DistributedMap::Error DistributedMap::error() const { return d->lastError; }
+QString DistributedMap::errorString() const { return d->lastErrorString; }
+Wire::ErrorCode DistributedMap::relayErrorCode() const { return d->lastRelayError; }
 
 void DistributedMap::onReady(const std::function<void()> &callback)
 {
     if (isReady())
         callback();
     else
-        m_readyCallbacks.append(callback);
+        d->readyCallbacks.append(callback);
 }
 
 bool DistributedMap::set(const QString &key, const QJsonValue &value)
 {
     if (value.isUndefined())
         return false;
-    m_replica.write(key, JsonText::encode(value));
+    d->replica.write(key, JsonText::encode(value));
     return true;
 }
 
@@ -66,30 +101,30 @@ bool DistributedMap::remove(const QString &key)
 {
     if (!contains(key))
         return false;
-    m_replica.erase(key);
+    d->replica.erase(key);
     return true;
 }
 
 void DistributedMap::flush()
 {
-    m_replica.flush();
+    d->replica.flush();
 }
 
 void DistributedMap::setAntiEntropyInterval(int ms)
 {
     if (ms <= 0) {
-        m_antiEntropyTimer.stop();
-        m_antiEntropyTimer.setInterval(0);
+        d->antiEntropyTimer.stop();
+        d->antiEntropyTimer.setInterval(0);
         return;
     }
-    m_antiEntropyTimer.setInterval(ms);
-    if (isReady() && m_replica.mapId())
-        m_antiEntropyTimer.start();
+    d->antiEntropyTimer.setInterval(ms);
+    if (isReady() && d->replica.mapId())
+        d->antiEntropyTimer.start();
 }
 
 QJsonValue DistributedMap::value(const QString &key, const QJsonValue &defaultValue) const
 {
-    const Entry *entry = state().find(key);
+    const Entry *entry = d->replica.state().find(key);
     if (!entry || entry->tombstone)
         return defaultValue;
     return parseValue(entry->value);
@@ -99,7 +134,7 @@ QStringList DistributedMap::keys() const
 {
     QStringList result;
     result.reserve(size());
-    for (auto it = state().entries().cbegin(); it != state().entries().cend(); ++it) {
+    for (auto it = d->replica.state().entries().cbegin(); it != d->replica.state().entries().cend(); ++it) {
         if (!it->tombstone)
             result.append(it.key());
     }
@@ -128,168 +163,156 @@ QVariantMap DistributedMap::toVariantMap() const
 
 void DistributedMap::forEach(const std::function<void(const QString &, const QJsonValue &)> &visit) const
 {
-    for (auto it = state().entries().cbegin(); it != state().entries().cend(); ++it) {
+    for (auto it = d->replica.state().entries().cbegin(); it != d->replica.state().entries().cend(); ++it) {
         if (!it->tombstone)
             visit(it.key(), parseValue(it->value));
     }
 }
 
-// --- Connection side -----------------------------------------------------
+// --- MapChannel::Receiver ---------------------------------------------------
 
-void DistributedMap::setMapId(quint32 id)
+void DistributedMapPrivate::channelUp(qint64 relayClockOffsetMs)
 {
-    if (m_connection)
-        m_connection->mapIdChanged(this, m_replica.mapId(), id);
+    lastPeerId = channel->peerId();
+    replica.connectionUp(QDateTime::currentMSecsSinceEpoch() + relayClockOffsetMs);
 }
 
-void DistributedMap::connectionReady()
+void DistributedMapPrivate::channelDown()
 {
-    if (!m_connection)
-        return;
-    m_lastPeerId = m_connection->peerId();
-    // Follow the relay's clock: a peer whose own clock is off by a day then
-    // still stamps writes near everyone else's time.
-    const qint64 relayNow = QDateTime::currentMSecsSinceEpoch() + m_connection->relayClockOffset();
-    m_replica.clock().setOffset(relayNow - m_replica.clock().sourceNow());
-    m_replica.connectionUp();
+    antiEntropyTimer.stop();
+    channel->setMapId(0);
+    replica.connectionDown();
 }
 
-void DistributedMap::connectionLost()
+void DistributedMapPrivate::channelGone()
 {
-    m_antiEntropyTimer.stop();
-    setMapId(0);
-    m_replica.connectionDown();
+    channelDown();
+    channel.reset();
+    connection = nullptr;
 }
 
-void DistributedMap::connectionDestroyed()
+void DistributedMapPrivate::opened(const Control::Opened &message)
 {
-    connectionLost();
-    m_connection = nullptr;
+    channel->setMapId(message.id);
+    replica.handleOpened(message);
 }
 
-void DistributedMap::handleOpened(const QJsonObject &message)
+void DistributedMapPrivate::joined(const Control::Joined &message) { replica.handleJoined(message); }
+void DistributedMapPrivate::left(const Control::Left &message) { replica.handleLeft(message); }
+void DistributedMapPrivate::presenceChanged(const Control::Presence &message) { replica.handlePresence(message); }
+void DistributedMapPrivate::alone() { replica.handleAlone(); }
+
+void DistributedMapPrivate::relayError(const Control::Error &error, const QString &text)
 {
-    const quint32 before = m_replica.mapId();
-    m_replica.handleOpened(message);
-    if (m_connection && m_replica.mapId() != before)
-        m_connection->mapIdChanged(this, before, m_replica.mapId());
+    lastRelayError = error.code;
+    reportError(DistributedMap::RelayError, text);
 }
 
-void DistributedMap::handleControl(const QString &type, const QJsonObject &message)
+void DistributedMapPrivate::frameReceived(const Wire::Header &header, const QByteArray &frame)
 {
-    m_replica.handleControl(type, message);
-}
-
-void DistributedMap::handleFrame(const Wire::Header &header, const QByteArray &frame)
-{
-    m_replica.handleFrame(header, frame);
-}
-
-void DistributedMap::handleRelayError(int code, const QString &message)
-{
-    Q_UNUSED(code);
-    Q_EMIT errorOccurred(message);
+    replica.handleFrame(header, frame);
 }
 
 // --- Replica::Host -------------------------------------------------------
 
-quint64 DistributedMap::peerId() const
+quint64 DistributedMapPrivate::peerId() const
 {
-    return m_connection ? m_connection->peerId() : m_lastPeerId;
+    return channel ? channel->peerId() : lastPeerId;
 }
 
-void DistributedMap::sendFrame(const QByteArray &frame)
+void DistributedMapPrivate::sendFrame(const QByteArray &frame)
 {
-    if (m_connection)
-        m_connection->sendBinary(frame);
+    if (channel)
+        channel->sendFrame(frame);
 }
 
-void DistributedMap::sendControl(const QJsonObject &message)
+void DistributedMapPrivate::sendControl(const QByteArray &text)
 {
-    if (m_connection)
-        m_connection->sendControl(message);
+    if (channel)
+        channel->sendControl(text);
 }
 
-void DistributedMap::flushRequested()
+void DistributedMapPrivate::flushRequested()
 {
     // A posted call, not a 0 ms timer: under the glib event dispatcher (the
     // default for Qt applications on Linux) a zero timer was sometimes
     // served milliseconds late, which made up most of the unloaded p99.
-    if (m_flushQueued)
+    if (flushQueued)
         return;
-    m_flushQueued = true;
-    QMetaObject::invokeMethod(this, [this] {
-        m_flushQueued = false;
-        m_replica.flush();
+    flushQueued = true;
+    QMetaObject::invokeMethod(q, [this] {
+        flushQueued = false;
+        replica.flush();
     }, Qt::QueuedConnection);
 }
 
-void DistributedMap::syncTimerRequested(bool running)
+void DistributedMapPrivate::syncTimerRequested(bool running)
 {
     if (running)
-        m_syncTimer.start();
+        syncTimer.start();
     else
-        m_syncTimer.stop();
+        syncTimer.stop();
 }
 
-void DistributedMap::onChanged(const Change &change)
+void DistributedMapPrivate::onChanged(const Replica::Change &change)
 {
-    Q_EMIT changed(change);
-    if (change.source == Source::Local || change.source == Source::Store)
+    Q_EMIT q->changed(change);
+    if (change.source == Replica::Source::Local || change.source == Replica::Source::Store)
         return;
     // Parsing JSON costs more than applying the write: only for listeners.
     static const QMetaMethod setSignal = QMetaMethod::fromSignal(&DistributedMap::valueSet);
     static const QMetaMethod deleteSignal = QMetaMethod::fromSignal(&DistributedMap::valueDeleted);
     if (change.deleted) {
-        if (isSignalConnected(deleteSignal))
-            Q_EMIT valueDeleted(parseValue(change.oldValue), change.key);
-    } else if (isSignalConnected(setSignal)) {
-        Q_EMIT valueSet(parseValue(change.value), change.key);
+        if (q->isSignalConnected(deleteSignal))
+            Q_EMIT q->valueDeleted(parseValue(change.oldValue), change.key);
+    } else if (q->isSignalConnected(setSignal)) {
+        Q_EMIT q->valueSet(parseValue(change.value), change.key);
     }
 }
 
-void DistributedMap::onEntryApplied(const QString &key, const Entry &entry)
+void DistributedMapPrivate::onEntryApplied(const QString &key, const Entry &entry, Replica::Source source)
 {
-    Q_EMIT entryApplied(key, entry);
+    if (entryObserver)
+        entryObserver(key, entry, source);
 }
 
-void DistributedMap::onDeltaObserved(const DeltaEvent &event)
+void DistributedMapPrivate::onDeltaObserved(const Replica::DeltaEvent &event)
 {
-    Q_EMIT deltaObserved(event);
+    Q_EMIT q->deltaObserved(event);
 }
 
-void DistributedMap::onReadied()
+void DistributedMapPrivate::onReadied()
 {
-    Q_EMIT ready();
-    const auto callbacks = std::exchange(m_readyCallbacks, {});
+    Q_EMIT q->ready();
+    const auto callbacks = std::exchange(readyCallbacks, {});
     for (const auto &callback : callbacks)
         callback();
 }
 
-void DistributedMap::onSyncingChanged(bool syncing)
+void DistributedMapPrivate::onSyncingChanged(bool syncing)
 {
-    if (!syncing && m_antiEntropyTimer.interval() > 0)
-        m_antiEntropyTimer.start();
-    Q_EMIT syncingChanged(syncing);
+    if (!syncing && antiEntropyTimer.interval() > 0)
+        antiEntropyTimer.start();
+    Q_EMIT q->syncingChanged(syncing);
 }
 
-void DistributedMap::onPeerJoined(const Peer &peer)
+void DistributedMapPrivate::onPeerJoined(const Replica::Peer &peer)
 {
-    Q_EMIT peerJoined(peer);
+    Q_EMIT q->peerJoined(peer);
 }
 
-void DistributedMap::onPeerLeft(quint64 id)
+void DistributedMapPrivate::onPeerLeft(quint64 id)
 {
-    Q_EMIT peerLeft(id);
+    Q_EMIT q->peerLeft(id);
 }
 
-void DistributedMap::onPeerPresenceChanged(const Peer &peer)
+void DistributedMapPrivate::onPeerPresenceChanged(const Replica::Peer &peer)
 {
-    Q_EMIT peerPresenceChanged(peer);
+    Q_EMIT q->peerPresenceChanged(peer);
 }
 
-void DistributedMap::onError(const QString &message)
+void DistributedMapPrivate::onError(const QString &message)
 {
-    qCWarning(lcNet) << uri() << message;
-    Q_EMIT errorOccurred(message);
+    qCWarning(lcNet) << replica.uri() << message;
+    reportError(DistributedMap::PeerError, message);
 }

@@ -1,21 +1,18 @@
 #pragma once
 
-#include "hybridclock.h"
-#include "mapstate.h"
 #include "replica.h"
-#include "wire.h"
 
 #include <QJsonObject>
 #include <QJsonValue>
 #include <QObject>
-#include <QPointer>
 #include <QStringList>
-#include <QTimer>
 #include <QVariantMap>
 
 #include <functional>
+#include <memory>
 
 class Connection;
+class DistributedMapPrivate;
 
 // A replicated key/value map: every peer that opens the same URI on a relay
 // holds a full copy. Writes apply locally at once (also before ready and
@@ -29,30 +26,44 @@ class Connection;
 // ready() fires once, after the first sync (or at once when the relay says no
 // other peer holds the map). valueSet()/valueDeleted() report changes made by
 // other peers; changed() reports every change, local ones included.
-class DistributedMap : public QObject, private Replica::Host
+//
+// Lives in its connection's thread; call it from that thread only.
+class DistributedMap : public QObject
 {
     Q_OBJECT
     Q_DISABLE_COPY(DistributedMap)
+    Q_PROPERTY(QString uri READ uri CONSTANT)
+    Q_PROPERTY(bool ready READ isReady NOTIFY ready)
+    Q_PROPERTY(bool syncing READ isSyncing NOTIFY syncingChanged)
+    Q_PROPERTY(int size READ size NOTIFY changed)
 public:
     using Source = Replica::Source;
     using Change = Replica::Change;
     using DeltaEvent = Replica::DeltaEvent;
     using Peer = Replica::Peer;
 
+    enum Error {
+        NoError = 0,
+        RelayError, // the relay refused something about this map (relayErrorCode() says what)
+        PeerError,  // another peer sent data this map cannot use (dropped, nothing applied)
+    };
+    Q_ENUM(Error)
+
     explicit DistributedMap(Connection *connection, const QString &uri = QStringLiteral("/distributed-map"),
                             QObject *parent = nullptr);
     ~DistributedMap() override;
 
-    QString uri() const { return m_replica.uri(); }
-    Connection *connection() const { return m_connection; }
+    QString uri() const;
+    // The connection given at construction (null once it is destroyed).
+    Connection *connection() const;
 
-    bool isReady() const { return m_replica.isReady(); }
+    bool isReady() const;
     // Calls callback once the map is ready: at once when it already is.
     void onReady(const std::function<void()> &callback);
     // True while a sync with the network is in progress (after a reconnect too).
-    bool isSyncing() const { return m_replica.isSyncing(); }
+    bool isSyncing() const;
     // Peer that served the last completed sync (0: none, we were alone).
-    quint64 lastSyncSource() const { return m_replica.lastSyncSource(); }
+    quint64 lastSyncSource() const;
 
     // Writing. Both apply locally at once and return false only for an
     // undefined value (set) or a missing key (remove).
@@ -61,101 +72,63 @@ public:
 
     // Reading. A missing key gives QJsonValue::Undefined.
     QJsonValue value(const QString &key, const QJsonValue &defaultValue = QJsonValue(QJsonValue::Undefined)) const;
-    bool contains(const QString &key) const { return m_replica.state().contains(key); }
+    bool contains(const QString &key) const;
     QStringList keys() const;
     QList<QJsonValue> values() const;
-    int size() const { return m_replica.state().size(); }
+    int size() const;
     QJsonObject toJsonObject() const;
     QVariantMap toVariantMap() const;
     // Calls visit(key, value) for every live key, in no particular order.
     void forEach(const std::function<void(const QString &, const QJsonValue &)> &visit) const;
 
-    // The underlying state (entries with clocks and tombstones), for views.
-    const MapState &state() const { return m_replica.state(); }
-    HybridClock &clock() { return m_replica.clock(); }
-
     // Presence: a small JSON object other peers see (e.g. {"name": "Ada"}).
-    void setPresence(const QJsonObject &presence) { m_replica.setPresence(presence); }
-    QJsonObject presence() const { return m_replica.presence(); }
-    QList<Peer> peers() const { return m_replica.peers().values(); } // the other peers
+    void setPresence(const QJsonObject &presence);
+    QJsonObject presence() const;
+    QList<Peer> peers() const; // the other peers
 
     // Sends queued writes now instead of at the end of this event-loop pass.
     void flush();
 
     // How long a sync may go without an answer before another peer is asked
     // (default 10 s).
-    void setSyncTimeout(int ms) { m_syncTimer.setInterval(ms); }
+    void setSyncTimeout(int ms);
     // Anti-entropy: compare digests with a peer this often, repairing any
     // difference (default 30 s; 0 turns it off). Also runs after every sync.
     void setAntiEntropyInterval(int ms);
     // Starts a digest comparison now (no-op while a sync runs).
-    void verify() { m_replica.verify(); }
+    void verify();
     // How far a remote clock may pull ours ahead of real time (default 60 s).
-    void setMaxClockDrift(qint64 ms) { m_replica.setMaxClockDrift(ms); }
+    void setMaxClockDrift(qint64 ms);
     // How long peers keep tombstones (default 7 days; 0 = forever). Away
     // longer than that, the map rejoins: a full copy, old keys the network
     // forgot are dropped, only newer writes are pushed (docs/RELIABILITY.md).
-    void setTombstoneRetention(qint64 ms) { m_replica.setTombstoneRetention(ms); }
+    void setTombstoneRetention(qint64 ms);
 
     // Drops tombstones older than the given age; returns how many. A peer
     // offline for longer may bring such keys back (see docs/PERSISTENCE.md).
-    int purgeTombstones(qint64 olderThanMs) { return m_replica.purgeTombstones(olderThanMs); }
+    int purgeTombstones(qint64 olderThanMs);
 
-    // Loads entries (a stored replica) without sending anything; the next
-    // sync merges them with the network in both directions.
-    void load(const QVector<Wire::DecodedEntry> &entries) { m_replica.load(entries); }
+    // The last error reported through errorOccurred (NoError if none yet).
+    Error error() const;
+    QString errorString() const;
+    // For RelayError: the relay's error code (docs/PROTOCOL.md section 6).
+    Wire::ErrorCode relayErrorCode() const;
 
 Q_SIGNALS:
     void ready();
     void valueSet(const QJsonValue &value, const QString &key);          // by another peer
     void valueDeleted(const QJsonValue &oldValue, const QString &key);   // by another peer
     void changed(const DistributedMap::Change &change);                  // any change
-    // Every write that became a key's current write, tombstones included,
-    // whatever its source except Store (loading). A local store listens here.
-    void entryApplied(const QString &key, const Entry &entry);
     void deltaObserved(const DistributedMap::DeltaEvent &event);
     void syncingChanged(bool syncing);
     void peerJoined(const DistributedMap::Peer &peer);
     void peerLeft(quint64 peerId);
     void peerPresenceChanged(const DistributedMap::Peer &peer);
-    void errorOccurred(const QString &message);
+    void errorOccurred(DistributedMap::Error error, const QString &message);
 
 private:
-    friend class Connection;
-    // Called by Connection.
-    void connectionReady();
-    void connectionLost();
-    void connectionDestroyed();
-    void handleOpened(const QJsonObject &message);
-    void handleControl(const QString &type, const QJsonObject &message);
-    void handleFrame(const Wire::Header &header, const QByteArray &frame);
-    void handleRelayError(int code, const QString &message);
-
-    // Replica::Host
-    quint64 peerId() const override;
-    void sendFrame(const QByteArray &frame) override;
-    void sendControl(const QJsonObject &message) override;
-    void flushRequested() override;
-    void syncTimerRequested(bool running) override;
-    void onChanged(const Change &change) override;
-    void onEntryApplied(const QString &key, const Entry &entry) override;
-    void onDeltaObserved(const DeltaEvent &event) override;
-    void onReadied() override;
-    void onSyncingChanged(bool syncing) override;
-    void onPeerJoined(const Peer &peer) override;
-    void onPeerLeft(quint64 peerId) override;
-    void onPeerPresenceChanged(const Peer &peer) override;
-    void onError(const QString &message) override;
-
-    void setMapId(quint32 id);
-
-    QPointer<Connection> m_connection;
-    quint64 m_lastPeerId = 0;
-    Replica m_replica;
-    QList<std::function<void()>> m_readyCallbacks;
-    bool m_flushQueued = false;
-    QTimer m_syncTimer;
-    QTimer m_antiEntropyTimer;
+    friend class DistributedMapPrivate;
+    std::unique_ptr<DistributedMapPrivate> const d;
 };
 
 Q_DECLARE_METATYPE(DistributedMap::Change)

@@ -2,6 +2,7 @@
 
 #include "connection.h"
 #include "distributedmap.h"
+#include "distributedmap_p.h"
 #include "logging.h"
 #include "wire.h"
 
@@ -267,7 +268,8 @@ bool LocalStore::attach(DistributedMap *map)
             qCWarning(lcStore).noquote() << m_path << "attached to an open connection; its writes keep peer id"
                                          << Wire::peerToString(connection->peerId());
     }
-    map->clock().observe(m_loaded->clock);
+    DistributedMapPrivate *const hooks = DistributedMapPrivate::get(map);
+    hooks->clock().observe(m_loaded->clock);
     // The map rejoins instead of resurrecting deletes when it has been away
     // longer than this store keeps tombstones.
     map->setTombstoneRetention(m_options.tombstoneMaxAgeMs);
@@ -279,9 +281,11 @@ bool LocalStore::attach(DistributedMap *map)
         entries.append({it.key(), it.value()});
     }
     m_loaded.reset();
-    map->load(entries);
+    hooks->load(entries);
     entries.clear();
-    connect(map, &DistributedMap::entryApplied, this, &LocalStore::journal);
+    hooks->setEntryObserver([this](const QString &key, const Entry &entry, Replica::Source source) {
+        journal(key, entry, source == Replica::Source::Local);
+    });
 
     const int collected = collectGarbage(); // compacts when it dropped any
     // A journal much longer than the state it holds is compacted at once.
@@ -297,18 +301,17 @@ bool LocalStore::attach(DistributedMap *map)
     return true;
 }
 
-void LocalStore::journal(const QString &key, const Entry &entry)
+void LocalStore::journal(const QString &key, const Entry &entry, bool local)
 {
     Wire::appendEntry(m_run, key, entry);
     ++m_lastSeq;
     if (m_run.size() >= Journal::RecordTargetBytes)
         sealRun();
     if (m_options.durability == Durability::EveryWrite) {
-        const quint64 self = m_map && m_map->connection() ? m_map->connection()->peerId() : 0;
         // Our own writes are durable before set() returns; writes from the
         // network come in bursts (a sync may bring millions) and can be
         // fetched again, so they share one fdatasync per event-loop pass.
-        if (entry.writer == self)
+        if (local)
             flush();
         else if (!m_flushTimer.isActive())
             m_flushTimer.start(0);
@@ -389,7 +392,7 @@ bool LocalStore::compact()
     timer.start();
     m_flushTimer.stop();
     QByteArray body = Journal::encodeHeader({Journal::FormatVersion, m_peerId, m_mapUri});
-    Journal::appendSnapshot(body, m_map->state(), m_map->clock().last());
+    Journal::appendSnapshot(body, DistributedMapPrivate::get(m_map)->state(), DistributedMapPrivate::get(m_map)->clock().last());
     if (!writeSnapshot(body, m_peerId)) {
         // The old file is untouched: keep appending to it.
         if (!m_run.isEmpty() || !m_pending.isEmpty())

@@ -130,7 +130,7 @@ Q_SIGNALS:
     void errorOccurred(LocalStore::Error error, const QString &message);
 
 private:
-    void journal(const QString &key, const Entry &entry);
+    void journal(const QString &key, const Entry &entry, bool local);
     void sealRun();
     bool writeSnapshot(const QByteArray &body, quint64 peerId);
     bool openForAppend();

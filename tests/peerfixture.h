@@ -2,6 +2,7 @@
 
 #include "connection.h"
 #include "distributedmap.h"
+#include "distributedmap_p.h"
 
 #include <QJsonObject>
 #include <QUrl>
@@ -30,4 +31,6 @@ struct TestPeer
     }
     quint64 id() const { return connection->peerId(); }
     DistributedMap *operator->() const { return map.get(); }
+    // The map's internal hooks (its state with clocks, its clock, load()).
+    DistributedMapPrivate *internals() const { return DistributedMapPrivate::get(map.get()); }
 };

@@ -1,7 +1,6 @@
 #include "replica.h"
+#include "control.h"
 #include "hybridclock.h"
-
-#include <QJsonArray>
 #include "wire.h"
 
 #include <QTest>
@@ -14,7 +13,12 @@ class RecordingHost : public Replica::Host
 public:
     quint64 peerId() const override { return id; }
     void sendFrame(const QByteArray &frame) override { frames.append(frame); }
-    void sendControl(const QJsonObject &message) override { controls.append(message); }
+    void sendControl(const QByteArray &text) override
+    {
+        Control::Message message;
+        QVERIFY(Control::decodeMessage(text, &message) == Control::DecodeError::NoError);
+        controls.append(message);
+    }
     void flushRequested() override {}
     void syncTimerRequested(bool running) override { timer = running; }
     void onChanged(const Replica::Change &c) override { changes.append(c); }
@@ -22,7 +26,7 @@ public:
     quint64 id = 0xA;
     bool timer = false;
     QList<QByteArray> frames;
-    QList<QJsonObject> controls;
+    QList<Control::Message> controls;
     QList<Replica::Change> changes;
 };
 
@@ -55,7 +59,7 @@ void tst_Replica::aClockADayAheadDoesNotDragOurs()
     RecordingHost host;
     Replica r(&host, QStringLiteral("/m"));
     r.clock() = HybridClock([] { return Now; });
-    r.handleOpened({{"type", "opened"}, {"map", "/m"}, {"id", 1}, {"peers", QJsonArray()}});
+    r.handleOpened({QStringLiteral("/m"), 1, true, {}});
     const Entry future{QByteArray("1"), HybridClock::pack(Now + Day, 0), 0xB, false};
     Wire::Header h;
     const QByteArray frame = deltaFrom(0xB, QStringLiteral("far"), future);
@@ -87,7 +91,7 @@ void tst_Replica::forgedWriterInADeltaIsDropped()
 {
     RecordingHost host;
     Replica r(&host, QStringLiteral("/m"));
-    r.handleOpened({{"type", "opened"}, {"map", "/m"}, {"id", 1}, {"peers", QJsonArray()}});
+    r.handleOpened({QStringLiteral("/m"), 1, true, {}});
     const QByteArray frame = deltaFrom(0xB, QStringLiteral("k"), Entry{QByteArray("1"), 10, 0xC, false});
     Wire::Header h;
     Wire::decodeHeader(frame, &h);
@@ -106,8 +110,8 @@ void tst_Replica::writesBeforeOpenAreNotSentButKept()
     QVERIFY(r.state().contains(QStringLiteral("offline")));
     // Once open, the catch-up round offers it to the network.
     r.connectionUp();
-    QCOMPARE(host.controls.last().value(QStringLiteral("type")).toString(), QStringLiteral("open"));
-    r.handleOpened({{"type", "opened"}, {"map", "/m"}, {"id", 7}, {"peers", QJsonArray()}});
+    QCOMPARE(host.controls.last().type, Control::Type::Open);
+    r.handleOpened({QStringLiteral("/m"), 7, true, {}});
     QCOMPARE(host.frames.size(), 1);
     Wire::Header h;
     QCOMPARE(Wire::decodeHeader(host.frames[0], &h), Wire::DecodeError::None);
@@ -121,14 +125,14 @@ void tst_Replica::openedWithNoPeersThenAloneMakesReady()
     RecordingHost host;
     Replica r(&host, QStringLiteral("/m"));
     r.connectionUp();
-    r.handleOpened({{"type", "opened"}, {"map", "/m"}, {"id", 1}, {"peers", QJsonArray()}});
+    r.handleOpened({QStringLiteral("/m"), 1, true, {}});
     QVERIFY(r.isSyncing());
     QVERIFY(!r.isReady());
-    r.handleControl(QStringLiteral("alone"), {{"type", "alone"}, {"id", 1}});
+    r.handleAlone();
     QVERIFY(r.isReady());
     QVERIFY(!r.isSyncing());
     QVERIFY(!host.timer);
-    QCOMPARE(host.controls.last().value(QStringLiteral("type")).toString(), QStringLiteral("ready"));
+    QCOMPARE(host.controls.last().type, Control::Type::Ready);
 }
 
 QTEST_APPLESS_MAIN(tst_Replica)

@@ -9,6 +9,7 @@
 // DISTMAP_SIM_SEEDS=N runs seeds 1..N (default 200); DISTMAP_SIM_SEED=S
 // replays one seed.
 
+#include "control.h"
 #include "maprouter.h"
 #include "replica.h"
 #include "wire.h"
@@ -47,7 +48,7 @@ public:
 
     quint64 peerId() const override { return m_id; }
     void sendFrame(const QByteArray &frame) override;
-    void sendControl(const QJsonObject &message) override;
+    void sendControl(const QByteArray &text) override;
     void flushRequested() override { m_flushWanted = true; }
     void syncTimerRequested(bool running) override;
 
@@ -222,11 +223,31 @@ public:
                 p.replica->handleFrame(h, msg.bytes);
             return;
         }
-        const QString type = msg.control.value(QStringLiteral("type")).toString();
-        if (type == QLatin1String("opened"))
-            p.replica->handleOpened(msg.control);
-        else
-            p.replica->handleControl(type, msg.control);
+        switch (Control::typeFromName(msg.control.value(QStringLiteral("type")).toString())) {
+        case Control::Type::Opened: {
+            Control::Opened opened;
+            if (Control::decodeOpened(msg.control, &opened) == Control::DecodeError::NoError)
+                p.replica->handleOpened(opened);
+            break;
+        }
+        case Control::Type::Joined: {
+            Control::Joined joined;
+            if (Control::decodeJoined(msg.control, &joined) == Control::DecodeError::NoError)
+                p.replica->handleJoined(joined);
+            break;
+        }
+        case Control::Type::Left: {
+            Control::Left left;
+            if (Control::decodeLeft(msg.control, &left) == Control::DecodeError::NoError)
+                p.replica->handleLeft(left);
+            break;
+        }
+        case Control::Type::Alone:
+            p.replica->handleAlone();
+            break;
+        default:
+            break;
+        }
     }
 
     // --- the network -------------------------------------------------------
@@ -332,10 +353,11 @@ void SimPeer::sendFrame(const QByteArray &frame)
         sim->toRelay[size_t(index)].push_back({true, frame, {}});
 }
 
-void SimPeer::sendControl(const QJsonObject &message)
+void SimPeer::sendControl(const QByteArray &text)
 {
-    if (connected)
-        sim->toRelay[size_t(index)].push_back({false, {}, message});
+    Control::Message message;
+    if (connected && Control::decodeMessage(text, &message) == Control::DecodeError::NoError)
+        sim->toRelay[size_t(index)].push_back({false, {}, message.object});
 }
 
 void SimPeer::syncTimerRequested(bool running)

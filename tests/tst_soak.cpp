@@ -7,6 +7,7 @@
 // default suite.
 
 #include "peerfixture.h"
+#include "distributedmap_p.h"
 
 #include <QElapsedTimer>
 #include <QFile>
@@ -97,9 +98,9 @@ void tst_Soak::steadyWritesWithChurn()
     churn.start();
 
     auto converged = [&] {
-        const QVector<quint64> first = peers[0]->map->state().digest(64);
+        const QVector<quint64> first = DistributedMapPrivate::get(peers[0]->map.get())->state().digest(64);
         for (auto &p : peers) {
-            if (p->connection->state() != Connection::Connected || p->map->isSyncing() || p->map->state().digest(64) != first)
+            if (p->connection->state() != Connection::Connected || p->map->isSyncing() || DistributedMapPrivate::get(p->map.get())->state().digest(64) != first)
                 return false;
         }
         return true;

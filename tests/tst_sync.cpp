@@ -1,4 +1,5 @@
 #include "peerfixture.h"
+#include "distributedmap_p.h"
 #include "relay.h"
 
 #include <QJsonArray>
@@ -102,8 +103,8 @@ void tst_Sync::readyAfterSyncFromAPeer()
     QCOMPARE(b->value(QStringLiteral("key-42")).toObject().value(QStringLiteral("n")).toInt(), 42);
     QVERIFY(!b->contains(QStringLiteral("key-7")));
     // The tombstone travelled too, with its clock.
-    QVERIFY(b->state().find(QStringLiteral("key-7")));
-    QVERIFY(b->state().find(QStringLiteral("key-7"))->tombstone);
+    QVERIFY(b.internals()->state().find(QStringLiteral("key-7")));
+    QVERIFY(b.internals()->state().find(QStringLiteral("key-7"))->tombstone);
     QCOMPARE(b->toJsonObject(), a->toJsonObject());
 }
 
@@ -173,7 +174,7 @@ void tst_Sync::aWriteThatLosesEmitsNothing()
     // writes (it is offline): its write is older and must lose silently.
     TestPeer b(m_url, Uri, QStringLiteral("b"), false);
     const qint64 behind = QDateTime::currentMSecsSinceEpoch() - 3'600'000;
-    b->clock() = HybridClock([behind] { return behind; });
+    b.internals()->clock() = HybridClock([behind] { return behind; });
     a->set(QStringLiteral("k"), QStringLiteral("new"));
     b->set(QStringLiteral("k"), QStringLiteral("stale"));
     QSignalSpy bSets(b.map.get(), &DistributedMap::valueSet);
@@ -229,7 +230,7 @@ void tst_Sync::concurrentWritesConverge()
     // Skewed clocks: peer 0 runs a minute ahead, peer 3 a minute behind.
     for (int i = 0; i < 4; ++i) {
         const qint64 skew = (i == 0 ? 60'000 : i == 3 ? -60'000 : 0);
-        peers[i]->map->clock() = HybridClock([skew] { return QDateTime::currentMSecsSinceEpoch() + skew; });
+        DistributedMapPrivate::get(peers[i]->map.get())->clock() = HybridClock([skew] { return QDateTime::currentMSecsSinceEpoch() + skew; });
     }
     for (int round = 0; round < 300; ++round) {
         TestPeer &p = *peers[rng.bounded(4)];
@@ -247,7 +248,7 @@ void tst_Sync::concurrentWritesConverge()
     QTRY_VERIFY2_WITH_TIMEOUT(sameMaps(all), qPrintable(QStringLiteral("seed %1").arg(seed)), Timeout);
     // Same clocks and writers everywhere, not only the same values.
     for (TestPeer *p : all)
-        QCOMPARE(p->map->state().digest(16), peers[0]->map->state().digest(16));
+        QCOMPARE(DistributedMapPrivate::get(p->map.get())->state().digest(16), DistributedMapPrivate::get(peers[0]->map.get())->state().digest(16));
 }
 
 void tst_Sync::deltasDuringSyncAreNotLost()
@@ -408,12 +409,12 @@ void tst_Sync::aPeerWithAClockADayAheadFollowsTheRelay()
     TestPeer a(m_url, Uri, QStringLiteral("a"));
     QTRY_VERIFY_WITH_TIMEOUT(a->isReady(), Timeout);
     TestPeer fast(m_url, Uri, QStringLiteral("fast"), false);
-    fast->clock() = HybridClock([] { return QDateTime::currentMSecsSinceEpoch() + 24 * 3600 * 1000; });
+    fast.internals()->clock() = HybridClock([] { return QDateTime::currentMSecsSinceEpoch() + 24 * 3600 * 1000; });
     fast.connection->open();
     QTRY_VERIFY_WITH_TIMEOUT(fast->isReady(), Timeout);
     fast->set(QStringLiteral("k"), QStringLiteral("fast"));
     QTRY_VERIFY_WITH_TIMEOUT(a->contains(QStringLiteral("k")), Timeout);
-    const qint64 stamped = HybridClock::physicalPart(a->state().find(QStringLiteral("k"))->hlc);
+    const qint64 stamped = HybridClock::physicalPart(a.internals()->state().find(QStringLiteral("k"))->hlc);
     QVERIFY2(qAbs(stamped - QDateTime::currentMSecsSinceEpoch()) < 60'000, qPrintable(QString::number(stamped)));
     // So a's next write, made after seeing it, wins as it should.
     a->set(QStringLiteral("k"), QStringLiteral("a, later"));
@@ -456,10 +457,10 @@ void tst_Sync::verifyRoundRepairsLostWritesOlderThanTheCatchUp()
     b.connection->close();
     // Writes older than anything b heard of, which b never got (as if their
     // deltas were lost): a catch-up by age cannot find them, the digest can.
-    a->load({Wire::DecodedEntry{QStringLiteral("lost-set"), Entry{QByteArray("\"x\""), 5, 0xdead, false}},
+    a.internals()->load({Wire::DecodedEntry{QStringLiteral("lost-set"), Entry{QByteArray("\"x\""), 5, 0xdead, false}},
              Wire::DecodedEntry{QStringLiteral("key-3"), Entry{QByteArray(), HybridClock::pack(QDateTime::currentMSecsSinceEpoch() - 60000, 0), 0xdead, true}}});
     // ...and b has one that a lacks.
-    b->load({Wire::DecodedEntry{QStringLiteral("lost-in-b"), Entry{QByteArray("7"), 6, 0xbeef, false}}});
+    b.internals()->load({Wire::DecodedEntry{QStringLiteral("lost-in-b"), Entry{QByteArray("7"), 6, 0xbeef, false}}});
     b.connection->open();
     QList<TestPeer *> both{&a, &b};
     QTRY_VERIFY_WITH_TIMEOUT(sameMaps(both), Timeout);
@@ -467,7 +468,7 @@ void tst_Sync::verifyRoundRepairsLostWritesOlderThanTheCatchUp()
     QCOMPARE(a->value(QStringLiteral("lost-in-b")).toInt(), 7);
     // key-3 was written by a a moment ago: the older tombstone loses.
     QCOMPARE(b->value(QStringLiteral("key-3")).toInt(), 3);
-    QCOMPARE(b->state().digest(64), a->state().digest(64));
+    QCOMPARE(b.internals()->state().digest(64), a.internals()->state().digest(64));
 }
 
 QTEST_GUILESS_MAIN(tst_Sync)

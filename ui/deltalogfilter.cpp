@@ -1,7 +1,7 @@
 #include "deltalogfilter.h"
 
 #include "deltalogmodel.h"
-#include "wire.h"
+#include "displayformat.h"
 
 DeltaLogFilter::DeltaLogFilter(QObject *parent)
     : QSortFilterProxyModel(parent)
@@ -49,5 +49,5 @@ bool DeltaLogFilter::filterAcceptsRow(int sourceRow, const QModelIndex &sourcePa
     const QModelIndex peer = model->index(sourceRow, DeltaLogModel::PeerColumn, sourceParent);
     if (peer.data().toString().contains(m_text, Qt::CaseInsensitive))
         return true;
-    return Wire::peerToString(idx.data(DeltaLogModel::PeerIdRole).toULongLong()).contains(m_text, Qt::CaseInsensitive);
+    return DisplayFormat::peerId(idx.data(DeltaLogModel::PeerIdRole).toULongLong()).contains(m_text, Qt::CaseInsensitive);
 }

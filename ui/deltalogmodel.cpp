@@ -1,13 +1,11 @@
 #include "deltalogmodel.h"
 
-#include "jsontext.h"
+#include "displayformat.h"
 #include "uiformat.h"
 
-#include <QApplication>
 #include <QDateTime>
 #include <QIODevice>
 #include <QJsonDocument>
-#include <QPalette>
 
 namespace {
 
@@ -87,19 +85,11 @@ QVariant DeltaLogModel::data(const QModelIndex &index, int role) const
         return e.key;
     case DetailsRole:
         return QString::fromUtf8(QJsonDocument(toJson(index.row())).toJson(QJsonDocument::Indented));
-    case Qt::BackgroundRole:
-        if (e.outcome == MapState::Outcome::Superseded)
-            return UiFormat::warningRowColor(QApplication::palette());
-        return {};
-    case Qt::ForegroundRole:
-        if (e.outcome == MapState::Outcome::Duplicate)
-            return UiFormat::mutedTextColor(QApplication::palette());
-        return {};
     case Qt::ToolTipRole:
         if (e.outcome == MapState::Outcome::Superseded)
             return tr("A newer write to this key was already here: this one lost");
         if (index.column() == PeerColumn)
-            return Wire::peerToString(e.peer);
+            return DisplayFormat::peerId(e.peer);
         return {};
     case Qt::DisplayRole:
     case Qt::AccessibleTextRole:
@@ -238,7 +228,7 @@ QJsonObject DeltaLogModel::toJson(int row) const
         {QStringLiteral("time"), QDateTime::fromMSecsSinceEpoch(r.timeMs).toString(Qt::ISODateWithMs)},
         {QStringLiteral("direction"), e.direction == DistributedMap::DeltaEvent::Incoming ? QStringLiteral("in")
                                                                                             : QStringLiteral("out")},
-        {QStringLiteral("peer"), Wire::peerToString(e.peer)},
+        {QStringLiteral("peer"), DisplayFormat::peerId(e.peer)},
         {QStringLiteral("operation"), operationName(e.operation)},
     };
     if (m_nameOf)
@@ -250,12 +240,12 @@ QJsonObject DeltaLogModel::toJson(int row) const
         if (e.operation == DistributedMap::DeltaEvent::Set)
         {
             // A value cut short for storage is no longer JSON: keep its text.
-            const QJsonValue value = JsonText::decode(e.value);
+            const QJsonValue value = DisplayFormat::parseJson(e.value);
             o.insert(QStringLiteral("value"), value.isUndefined() ? QJsonValue(QString::fromUtf8(e.value)) : value);
         }
         o.insert(QStringLiteral("hlc"), QString::number(e.hlc));
         o.insert(QStringLiteral("clock"), UiFormat::clockStamp(e.hlc));
-        o.insert(QStringLiteral("writer"), Wire::peerToString(e.writer));
+        o.insert(QStringLiteral("writer"), DisplayFormat::peerId(e.writer));
         if (e.direction == DistributedMap::DeltaEvent::Incoming)
             o.insert(QStringLiteral("outcome"), outcomeName(e.outcome));
     }

@@ -1,5 +1,6 @@
 #include "deltalogview.h"
 
+#include "deltalogdelegate.h"
 #include "deltalogfilter.h"
 #include "deltalogmodel.h"
 
@@ -78,6 +79,7 @@ DeltaLogView::DeltaLogView(DeltaLogModel *model, QWidget *parent)
 
     m_table->setModel(m_filter);
     m_table->setObjectName(QStringLiteral("deltaLogTable"));
+    m_table->setItemDelegate(new DeltaLogDelegate(m_table));
     m_table->setAccessibleName(tr("Deltas"));
     m_table->setSelectionBehavior(QAbstractItemView::SelectRows);
     m_table->setSelectionMode(QAbstractItemView::SingleSelection);

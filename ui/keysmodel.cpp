@@ -1,13 +1,12 @@
 #include "keysmodel.h"
+#include "distributedmap_p.h"
 
-#include "jsontext.h"
+#include "displayformat.h"
 #include "uiformat.h"
 
-#include <QApplication>
 #include <QDateTime>
 #include <QJsonArray>
 #include <QJsonDocument>
-#include <QPalette>
 
 #include <algorithm>
 
@@ -82,16 +81,13 @@ QVariant KeysModel::data(const QModelIndex &index, int role) const
     const QString &key = m_keys.at(index.row());
     if (role == KeyRole)
         return key;
-    if (role == FlashRole || role == Qt::BackgroundRole) {
+    if (role == FlashRole) {
         const auto it = m_flashUntil.constFind(key);
         if (it == m_flashUntil.cend())
-            return role == FlashRole ? QVariant(0.0) : QVariant();
-        const qreal intensity = qBound(0.0, qreal(*it - m_clock.elapsed()) / m_flashMs, 1.0);
-        if (role == FlashRole)
-            return intensity;
-        return intensity > 0 ? QVariant(UiFormat::flashColor(QApplication::palette(), intensity)) : QVariant();
+            return 0.0;
+        return qBound(0.0, qreal(*it - m_clock.elapsed()) / m_flashMs, 1.0);
     }
-    const Entry *entry = m_map->state().find(key);
+    const Entry *entry = DistributedMapPrivate::get(m_map)->state().find(key);
     if (!entry)
         return {};
     switch (role) {
@@ -121,7 +117,7 @@ QVariant KeysModel::data(const QModelIndex &index, int role) const
         break;
     case Qt::ToolTipRole:
         if (index.column() == ValueColumn) {
-            const QJsonValue value = JsonText::decode(entry->value.left(64 * 1024));
+            const QJsonValue value = DisplayFormat::parseJson(entry->value.left(64 * 1024));
             if (value.isObject() || value.isArray()) {
                 const QJsonDocument doc = value.isObject() ? QJsonDocument(value.toObject()) : QJsonDocument(value.toArray());
                 return UiFormat::elided(QString::fromUtf8(doc.toJson(QJsonDocument::Indented)), 4000);
@@ -129,9 +125,9 @@ QVariant KeysModel::data(const QModelIndex &index, int role) const
             return UiFormat::elided(QString::fromUtf8(entry->value), 4000);
         }
         if (index.column() == WhenColumn)
-            return QDateTime::fromMSecsSinceEpoch(HybridClock::physicalPart(entry->hlc)).toString(Qt::ISODateWithMs);
+            return QDateTime::fromMSecsSinceEpoch(DisplayFormat::clockMsSinceEpoch(entry->hlc)).toString(Qt::ISODateWithMs);
         if (index.column() == WriterColumn)
-            return Wire::peerToString(entry->writer);
+            return DisplayFormat::peerId(entry->writer);
         break;
     case Qt::AccessibleTextRole:
         return data(index, Qt::DisplayRole);
@@ -175,7 +171,7 @@ bool KeysModel::setData(const QModelIndex &index, const QVariant &value, int rol
     if (value.metaType() == QMetaType::fromType<QJsonValue>()) {
         json = value.toJsonValue();
     } else {
-        json = JsonText::decode(value.toString().toUtf8());
+        json = DisplayFormat::parseJson(value.toString().toUtf8());
         if (json.isUndefined())
             return false;
     }
@@ -229,8 +225,8 @@ void KeysModel::rebuild()
     m_pending.clear();
     if (!m_map)
         return;
-    const auto &entries = m_map->state().entries();
-    m_keys.reserve(m_map->state().size());
+    const auto &entries = DistributedMapPrivate::get(m_map)->state().entries();
+    m_keys.reserve(DistributedMapPrivate::get(m_map)->state().size());
     for (auto it = entries.cbegin(); it != entries.cend(); ++it) {
         if (!it->tombstone && matches(it.key(), *it))
             m_keys.append(it.key());
@@ -313,7 +309,7 @@ void KeysModel::flush()
     QVector<QPair<int, QString>> inserts; // (position among the old rows, key)
     int firstUpdated = n, lastUpdated = -1, updated = 0;
     for (const QString &key : std::as_const(batch)) {
-        const Entry *entry = m_map->state().find(key);
+        const Entry *entry = DistributedMapPrivate::get(m_map)->state().find(key);
         const bool live = entry && !entry->tombstone && matches(key, *entry);
         const int pos = lowerBound(key, 0, n);
         const bool shown = pos < n && m_keys.at(pos) == key;
@@ -467,5 +463,5 @@ void KeysModel::tickFlash()
     // One range for all rows: views repaint only the visible part.
     if (!m_keys.isEmpty())
         Q_EMIT dataChanged(index(0, 0), index(int(m_keys.size()) - 1, ColumnCount - 1),
-                           {Qt::BackgroundRole, FlashRole});
+                           {FlashRole});
 }

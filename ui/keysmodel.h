@@ -19,7 +19,8 @@
 // on a short timer as row inserts, row removals and one dataChanged range
 // per batch; a batch that touches many scattered rows becomes one append (or
 // one tail removal) plus a layout change, so a burst costs the views O(rows)
-// once instead of once per delta. Rows changed by other peers flash.
+// once instead of once per delta. Rows changed by other peers flash
+// (FlashRole; FlashDelegate turns it into a colour).
 //
 // Sorting is by key only, ascending or descending, kept live; filtering is a
 // case-insensitive substring of the key or of the value's JSON text. Both run

@@ -1,60 +1,42 @@
 #include "mainwindow.h"
 
+#include "connectbar.h"
 #include "connection.h"
 #include "deltalogmodel.h"
 #include "deltalogview.h"
+#include "displayformat.h"
 #include "distributedmap.h"
-#include "localstore.h"
+#include "hostedrelay.h"
+#include "inspectorsession.h"
 #include "mapview.h"
-#include "relay.h"
 #include "relaypanel.h"
 #include "uiformat.h"
-#include "wire.h"
 
 #include <QAction>
-#include <QApplication>
 #include <QCloseEvent>
 #include <QComboBox>
 #include <QDockWidget>
 #include <QInputDialog>
 #include <QLabel>
-#include <QLineEdit>
 #include <QMenuBar>
-#include <QSettings>
 #include <QStatusBar>
 #include <QTabWidget>
-#include <QTcpSocket>
-#include <QTimer>
-#include <QToolBar>
-
-namespace {
-constexpr int RecentItems = 10;
-// A local relay that exists answers a TCP connect at once; waiting longer
-// would only delay the newcomer's first map.
-constexpr int ProbeTimeoutMs = 800;
-
-bool isLoopback(const QUrl &url)
-{
-    const QString host = url.host();
-    return host == QLatin1String("127.0.0.1") || host == QLatin1String("localhost") || host == QLatin1String("::1");
-}
-} // namespace
+#include <QUrl>
 
 MainWindow::MainWindow(const Options &options, QWidget *parent)
     : QMainWindow(parent)
-    , m_options(options)
+    , m_settings(options.useSettings)
 {
     setWindowTitle(tr("distmap inspector"));
     setObjectName(QStringLiteral("inspectorWindow"));
-    QSettings settings;
-    if (m_options.useSettings) {
-        if (m_options.name.isEmpty())
-            m_options.name = settings.value(QStringLiteral("name")).toString();
-        if (m_options.maps.isEmpty())
-            m_options.maps = settings.value(QStringLiteral("openMaps")).toStringList();
-    }
-    if (m_options.name.isEmpty())
-        m_options.name = qEnvironmentVariable("USER", QStringLiteral("inspector"));
+    InspectorSession::Options session;
+    session.url = QUrl(options.url);
+    session.maps = options.maps.isEmpty() ? m_settings.openMaps() : options.maps;
+    session.name = options.name.isEmpty() ? m_settings.name() : options.name;
+    if (session.name.isEmpty())
+        session.name = qEnvironmentVariable("USER", QStringLiteral("inspector"));
+    session.hostWhenMissing = options.hostWhenMissing;
+    session.useStore = options.useStore;
 
     m_tabs = new QTabWidget(this);
     m_tabs->setObjectName(QStringLiteral("mapTabs"));
@@ -72,116 +54,53 @@ MainWindow::MainWindow(const Options &options, QWidget *parent)
     addDockWidget(Qt::RightDockWidgetArea, m_relayDock);
     m_relayDock->hide();
 
-    buildConnectBar();
+    m_connectBar = new ConnectBar(this);
+    m_connectBar->setUrls(QStringList{options.url} + m_settings.recentUrls());
+    m_connectBar->setMaps(session.maps + m_settings.recentMaps() + QStringList{QStringLiteral("/distributed-map")});
+    m_connectBar->setDisplayName(session.name);
+    addToolBar(m_connectBar);
+    connect(m_connectBar, &ConnectBar::openRequested, this, &MainWindow::openFromBar);
+    connect(m_connectBar, &ConnectBar::displayNameEdited, this, &MainWindow::setDisplayName);
+    connect(m_connectBar, &ConnectBar::message, this, &MainWindow::showMessage);
+
     buildActions();
+    buildStatusBar();
 
-    m_stateLabel = new QLabel(this);
-    m_stateLabel->setAccessibleName(tr("Connection state"));
-    m_peerLabel = new QLabel(this);
-    m_peerLabel->setAccessibleName(tr("Your peer id"));
-    m_peerLabel->setTextInteractionFlags(Qt::TextSelectableByMouse);
-    m_syncLabel = new QLabel(this);
-    m_syncLabel->setAccessibleName(tr("Map sync state"));
-    m_rateLabel = new QLabel(this);
-    m_rateLabel->setAccessibleName(tr("Delta rate"));
-    m_relayLabel = new QLabel(this);
-    m_relayLabel->setAccessibleName(tr("Hosted relay"));
-    for (QLabel *label : {m_stateLabel, m_peerLabel, m_syncLabel, m_rateLabel, m_relayLabel})
-        statusBar()->addPermanentWidget(label);
+    restoreGeometry(m_settings.windowGeometry());
+    restoreState(m_settings.windowState());
+    if (session.maps.isEmpty())
+        session.maps.append(m_connectBar->mapBox()->currentText());
 
-    if (m_options.useSettings) {
-        restoreGeometry(settings.value(QStringLiteral("geometry")).toByteArray());
-        restoreState(settings.value(QStringLiteral("windowState")).toByteArray());
-    }
-    if (m_options.maps.isEmpty())
-        m_options.maps.append(m_mapBox->currentText());
-
-    const QUrl url(m_options.url);
-    if (m_options.hostWhenMissing && isLoopback(url) && url.port() > 0)
-        probeThenConnect(url);
-    else
-        connectTo(url);
+    m_session = new InspectorSession(session, this);
+    connect(m_session, &InspectorSession::probingChanged, this, &MainWindow::updateStatus);
+    connect(m_session, &InspectorSession::connectionChanged, this, &MainWindow::showConnection);
+    connect(m_session, &InspectorSession::mapOpened, this, &MainWindow::addMapView);
+    connect(m_session, &InspectorSession::mapAboutToClose, this, &MainWindow::removeMapView);
+    connect(m_session, &InspectorSession::relayHosted, this, &MainWindow::showHostedRelay);
+    connect(m_session, &InspectorSession::displayNameChanged, this, &MainWindow::showDisplayName);
+    connect(m_session, &InspectorSession::message, this, &MainWindow::showMessage);
+    m_session->start();
     updateStatus();
 }
 
 MainWindow::~MainWindow()
 {
-    // Maps say goodbye over the connection, so they go first.
+    // Views read their maps until they are gone, so they go first; the
+    // session then says goodbye to the relay for each map.
+    m_session->disconnect(this);
+    if (Connection *c = connection())
+        c->disconnect(this);
     while (m_tabs->count() > 0)
         delete m_tabs->widget(0);
-}
-
-void MainWindow::buildConnectBar()
-{
-    QSettings settings;
-    QToolBar *bar = addToolBar(tr("Connection"));
-    bar->setObjectName(QStringLiteral("connectBar"));
-    bar->setMovable(false);
-
-    m_urlBox = new QComboBox(bar);
-    m_urlBox->setObjectName(QStringLiteral("relayUrl"));
-    m_urlBox->setEditable(true);
-    m_urlBox->setInsertPolicy(QComboBox::NoInsert);
-    m_urlBox->setMinimumContentsLength(22);
-    m_urlBox->setAccessibleName(tr("Relay URL"));
-    m_urlBox->setToolTip(tr("Relay URL, e.g. ws://127.0.0.1:7357"));
-    QStringList urls{m_options.url};
-    if (m_options.useSettings)
-        urls += settings.value(QStringLiteral("recentUrls")).toStringList();
-    urls.removeDuplicates();
-    m_urlBox->addItems(urls);
-
-    m_mapBox = new QComboBox(bar);
-    m_mapBox->setObjectName(QStringLiteral("mapUri"));
-    m_mapBox->setEditable(true);
-    m_mapBox->setInsertPolicy(QComboBox::NoInsert);
-    m_mapBox->setMinimumContentsLength(16);
-    m_mapBox->setAccessibleName(tr("Map URI"));
-    m_mapBox->setToolTip(tr("Map URI, e.g. /distributed-map"));
-    QStringList maps = m_options.maps;
-    if (m_options.useSettings)
-        maps += settings.value(QStringLiteral("recentMaps")).toStringList();
-    maps.append(QStringLiteral("/distributed-map"));
-    maps.removeDuplicates();
-    m_mapBox->addItems(maps);
-
-    m_nameEdit = new QLineEdit(m_options.name, bar);
-    m_nameEdit->setObjectName(QStringLiteral("displayName"));
-    m_nameEdit->setAccessibleName(tr("Your display name"));
-    m_nameEdit->setToolTip(tr("The name other peers see"));
-    m_nameEdit->setMaximumWidth(160);
-
-    auto *urlLabel = new QLabel(tr("&Relay "), bar);
-    urlLabel->setBuddy(m_urlBox);
-    auto *mapLabel = new QLabel(tr("  &Map "), bar);
-    mapLabel->setBuddy(m_mapBox);
-    auto *nameLabel = new QLabel(tr("  Na&me "), bar);
-    nameLabel->setBuddy(m_nameEdit);
-    bar->addWidget(urlLabel);
-    bar->addWidget(m_urlBox);
-    bar->addWidget(mapLabel);
-    bar->addWidget(m_mapBox);
-    bar->addWidget(nameLabel);
-    bar->addWidget(m_nameEdit);
-
-    m_openAction = new QAction(tr("&Open map"), this);
-    m_openAction->setShortcut(QKeySequence::Open);
-    m_openAction->setToolTip(tr("Connect to the relay and open the map in a tab (Ctrl+O, or Return in a field)"));
-    connect(m_openAction, &QAction::triggered, this, &MainWindow::openFromBar);
-    bar->addAction(m_openAction);
-
-    connect(m_urlBox->lineEdit(), &QLineEdit::returnPressed, this, &MainWindow::openFromBar);
-    connect(m_mapBox->lineEdit(), &QLineEdit::returnPressed, this, &MainWindow::openFromBar);
-    connect(m_nameEdit, &QLineEdit::editingFinished, this, [this] { setDisplayName(m_nameEdit->text()); });
-    setTabOrder(m_urlBox, m_mapBox);
-    setTabOrder(m_mapBox, m_nameEdit);
+    delete m_session;
+    m_session = nullptr;
 }
 
 void MainWindow::buildActions()
 {
     const auto current = [this] { return currentMapView(); };
     QMenu *file = menuBar()->addMenu(tr("&File"));
-    file->addAction(m_openAction);
+    file->addAction(m_connectBar->openAction());
     m_closeTabAction = file->addAction(tr("&Close map"), this, [this] { closeMap(m_tabs->currentIndex()); });
     m_closeTabAction->setShortcut(QKeySequence::Close);
     m_exportAction = file->addAction(tr("&Export deltas log\u2026"), this, [current] {
@@ -239,15 +158,37 @@ void MainWindow::buildActions()
     view->addAction(m_relayDock->toggleViewAction());
 
     QMenu *network = menuBar()->addMenu(tr("&Network"));
-    m_reconnectAction = network->addAction(tr("&Reconnect"), this, [this] {
-        if (m_connection) {
-            m_connection->close();
-            m_connection->open();
-        }
-    });
+    m_reconnectAction = network->addAction(tr("&Reconnect"), this, [this] { m_session->reconnect(); });
     m_reconnectAction->setShortcut(QKeySequence(QStringLiteral("Ctrl+R")));
     m_hostAction = network->addAction(tr("&Host a relay\u2026"), this, &MainWindow::askHostRelay);
     m_hostAction->setShortcut(QKeySequence(QStringLiteral("Ctrl+Shift+H")));
+}
+
+void MainWindow::buildStatusBar()
+{
+    m_stateLabel = new QLabel(this);
+    m_stateLabel->setAccessibleName(tr("Connection state"));
+    m_peerLabel = new QLabel(this);
+    m_peerLabel->setAccessibleName(tr("Your peer id"));
+    m_peerLabel->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    m_syncLabel = new QLabel(this);
+    m_syncLabel->setAccessibleName(tr("Map sync state"));
+    m_rateLabel = new QLabel(this);
+    m_rateLabel->setAccessibleName(tr("Delta rate"));
+    m_relayLabel = new QLabel(this);
+    m_relayLabel->setAccessibleName(tr("Hosted relay"));
+    for (QLabel *label : {m_stateLabel, m_peerLabel, m_syncLabel, m_rateLabel, m_relayLabel})
+        statusBar()->addPermanentWidget(label);
+}
+
+Connection *MainWindow::connection() const
+{
+    return m_session ? m_session->connection() : nullptr;
+}
+
+HostedRelay *MainWindow::relay() const
+{
+    return m_session ? m_session->hostedRelay() : nullptr;
 }
 
 int MainWindow::mapCount() const
@@ -276,105 +217,54 @@ MapView *MainWindow::currentMapView() const
 
 QString MainWindow::displayName() const
 {
-    return m_options.name;
-}
-
-void MainWindow::probeThenConnect(const QUrl &url)
-{
-    m_stateLabel->setText(tr("looking for a relay\u2026"));
-    m_probe = new QTcpSocket(this);
-    auto *timeout = new QTimer(m_probe);
-    timeout->setSingleShot(true);
-    const auto finish = [this, url](bool answered) {
-        if (!m_probe)
-            return;
-        m_probe->abort();
-        m_probe->deleteLater();
-        m_probe = nullptr;
-        // Two apps started together may both find the port free; the one
-        // that loses the race to listen simply joins the other's relay.
-        if (!answered && hostRelay(quint16(url.port())))
-            showMessage(tr("No relay answered at %1: hosting one in this app").arg(url.toString()));
-        connectTo(url);
-    };
-    connect(m_probe, &QTcpSocket::connected, this, [finish] { finish(true); });
-    connect(m_probe, &QTcpSocket::errorOccurred, this, [finish] { finish(false); });
-    connect(timeout, &QTimer::timeout, this, [finish] { finish(false); });
-    timeout->start(ProbeTimeoutMs);
-    m_probe->connectToHost(url.host(), quint16(url.port()));
+    return m_session->displayName();
 }
 
 void MainWindow::connectTo(const QUrl &url)
 {
-    if (m_connection && m_connection->url() == url)
-        return;
-    QStringList uris;
-    for (int i = 0; i < m_tabs->count(); ++i)
-        uris.append(mapView(i)->uri());
-    if (uris.isEmpty())
-        uris = m_options.maps;
-    while (m_tabs->count() > 0)
-        delete m_tabs->widget(0);
-    delete m_connection;
-
-    m_connection = new Connection(url, this);
-    connect(m_connection, &Connection::stateChanged, this, &MainWindow::updateStatus);
-    connect(m_connection, &Connection::errorOccurred, this,
-            [this](Connection::Error, const QString &message) { showMessage(message); });
-    m_connection->open();
-    remember(QStringLiteral("recentUrls"), url.toString(), m_urlBox);
-    for (const QString &uri : std::as_const(uris))
-        openMap(uri);
-    updateStatus();
+    m_session->connectTo(url);
 }
 
 MapView *MainWindow::openMap(const QString &uri)
 {
-    if (uri.isEmpty())
+    const DistributedMap *map = m_session->openMap(uri);
+    if (!map)
         return nullptr;
-    if (MapView *existing = mapView(uri)) {
-        m_tabs->setCurrentWidget(existing);
-        return existing;
-    }
-    auto *view = new MapView(m_connection, uri, m_options.name, m_tabs);
-    if (m_options.useSettings)
-        view->restoreState(QSettings().value(QStringLiteral("mapViewState")).toByteArray());
+    MapView *view = mapView(uri);
+    if (view)
+        m_tabs->setCurrentWidget(view);
+    return view;
+}
+
+void MainWindow::addMapView(DistributedMap *map)
+{
+    auto *view = new MapView(map, m_tabs);
+    view->restoreState(m_settings.mapViewState());
     connect(view, &MapView::statusChanged, this, [this, view] {
         if (view == currentMapView())
             updateStatus();
     });
     connect(view, &MapView::message, this, &MainWindow::showMessage);
-    const QString where = attachStore(view);
+    const QString uri = map->uri();
     const int index = m_tabs->addTab(view, uri);
-    m_tabs->setTabToolTip(index, tr("%1 on %2\n%3").arg(uri, m_connection ? m_connection->url().toString() : QString(), where));
+    const Connection *c = connection();
+    m_tabs->setTabToolTip(index, tr("%1 on %2\n%3").arg(uri, c ? c->url().toString() : QString(), m_session->storeStatus(uri)));
     m_tabs->setCurrentIndex(index);
-    remember(QStringLiteral("recentMaps"), uri, m_mapBox);
-    return view;
+    m_connectBar->rememberMap(uri);
+    m_settings.rememberMap(uri);
 }
 
-QString MainWindow::attachStore(MapView *view)
+void MainWindow::removeMapView(DistributedMap *map)
 {
-    if (!m_options.useStore || !m_connection)
-        return tr("Not stored on this computer");
-    // The relay keeps nothing: this file is what keeps the map alive when
-    // every peer has closed it. A child of the map, so it goes first.
-    const QString path = LocalStore::defaultPathFor(m_connection->url(), view->uri());
-    auto *store = new LocalStore(path, view->uri(), view->map());
-    if (!store->open() || !store->attach(view->map())) {
-        const QString why = store->errorString();
-        delete store;
-        showMessage(tr("Not storing %1: %2").arg(view->uri(), why));
-        return tr("Not stored: %1").arg(why);
+    for (int i = 0; i < m_tabs->count(); ++i) {
+        MapView *view = mapView(i);
+        if (view && view->map() == map) {
+            m_tabs->removeTab(i);
+            delete view;
+            break;
+        }
     }
-    connect(store, &LocalStore::errorOccurred, this, [this](LocalStore::Error, const QString &message) {
-        showMessage(tr("Store: %1").arg(message));
-    });
-    const auto &report = store->loadReport();
-    if (report.entries > 0)
-        showMessage(tr("Loaded %1 keys of %2 from %3").arg(report.entries).arg(view->uri(), path));
-    if (!report.damagedCopy.isEmpty())
-        showMessage(tr("The store of %1 was damaged; a copy is at %2").arg(view->uri(), report.damagedCopy));
-    return tr("Stored in %1").arg(path);
+    updateStatus();
 }
 
 void MainWindow::closeMap(int index)
@@ -382,56 +272,50 @@ void MainWindow::closeMap(int index)
     MapView *view = mapView(index);
     if (!view)
         return;
-    if (m_options.useSettings)
-        QSettings().setValue(QStringLiteral("mapViewState"), view->saveState());
-    m_tabs->removeTab(index);
-    delete view;
+    m_settings.setMapViewState(view->saveState());
+    m_session->closeMap(view->uri());
+}
+
+void MainWindow::showConnection(Connection *connection)
+{
+    connect(connection, &Connection::stateChanged, this, &MainWindow::updateStatus);
+    const QString url = connection->url().toString();
+    m_connectBar->rememberUrl(url);
+    m_settings.rememberUrl(url);
     updateStatus();
 }
 
-void MainWindow::openFromBar()
+void MainWindow::openFromBar(const QUrl &url, const QString &uri)
 {
-    const QUrl url = QUrl::fromUserInput(m_urlBox->currentText().trimmed());
-    if (!url.isValid() || (url.scheme() != QLatin1String("ws") && url.scheme() != QLatin1String("wss"))) {
-        showMessage(tr("A relay URL looks like ws://127.0.0.1:7357"));
-        m_urlBox->setFocus();
-        return;
-    }
-    const QString uri = m_mapBox->currentText().trimmed();
-    if (m_connection && m_connection->url() != url) {
+    if (connection() && connection()->url() != url) {
         // A new relay: the open maps move there, plus the requested one.
-        m_options.maps = QStringList{uri};
-        connectTo(url);
+        m_session->setStartMaps(QStringList{uri});
+        m_session->connectTo(url);
     }
     openMap(uri);
 }
 
 bool MainWindow::hostRelay(quint16 port)
 {
-    if (m_relay) {
-        showMessage(tr("Already hosting a relay at %1").arg(m_relay->url().toString()));
-        return port == 0 || port == m_relay->port();
-    }
-    auto *relay = new Relay(this);
-    if (!relay->listen(QHostAddress::LocalHost, port)) {
-        showMessage(tr("Could not host a relay on port %1: %2").arg(port).arg(relay->errorString()));
-        delete relay;
-        return false;
-    }
-    m_relay = relay;
+    return m_session->hostRelay(port);
+}
+
+void MainWindow::showHostedRelay(HostedRelay *relay)
+{
     m_relayPanel->setRelay(relay);
     m_relayDock->show();
-    remember(QStringLiteral("recentUrls"), relay->url().toString(), m_urlBox);
+    const QString url = relay->url().toString();
+    m_connectBar->rememberUrl(url);
+    m_settings.rememberUrl(url);
     updateStatus();
-    return true;
 }
 
 void MainWindow::askHostRelay()
 {
-    if (m_relay) {
+    if (HostedRelay *hosted = relay()) {
         m_relayDock->show();
         m_relayDock->raise();
-        showMessage(tr("Already hosting a relay at %1").arg(m_relay->url().toString()));
+        showMessage(tr("Already hosting a relay at %1").arg(hosted->url().toString()));
         return;
     }
     auto *dialog = new QInputDialog(this);
@@ -444,32 +328,34 @@ void MainWindow::askHostRelay()
     connect(dialog, &QInputDialog::intValueSelected, this, [this](int port) {
         if (hostRelay(quint16(port)))
             showMessage(tr("Hosting a relay at %1 (port %2): choose it in the Relay box to join it")
-                            .arg(m_relay->url().toString())
-                            .arg(m_relay->port()));
+                            .arg(relay()->url().toString())
+                            .arg(relay()->port()));
     });
     dialog->open();
 }
 
 void MainWindow::setDisplayName(const QString &name)
 {
-    if (name == m_options.name)
-        return;
-    m_options.name = name;
-    if (m_nameEdit->text() != name)
-        m_nameEdit->setText(name);
+    m_session->setDisplayName(name);
+}
+
+void MainWindow::showDisplayName(const QString &name)
+{
+    m_connectBar->setDisplayName(name);
     for (int i = 0; i < m_tabs->count(); ++i)
-        mapView(i)->setDisplayName(name);
+        mapView(i)->refreshSelf();
 }
 
 void MainWindow::updateStatus()
 {
-    if (!m_stateLabel)
+    if (!m_stateLabel || !m_session)
         return;
+    const Connection *c = connection();
     QString state = tr("offline");
-    if (m_probe) {
+    if (m_session->isProbing()) {
         state = tr("looking for a relay\u2026");
-    } else if (m_connection) {
-        switch (m_connection->state()) {
+    } else if (c) {
+        switch (c->state()) {
         case Connection::Closed:
             state = tr("offline");
             break;
@@ -484,9 +370,9 @@ void MainWindow::updateStatus()
             break;
         }
     }
-    m_stateLabel->setText(m_connection ? tr("%1 to %2").arg(state, m_connection->url().toString()) : state);
-    m_peerLabel->setText(m_connection ? tr("you: %1").arg(UiFormat::shortPeerId(m_connection->peerId())) : QString());
-    m_peerLabel->setToolTip(m_connection ? Wire::peerToString(m_connection->peerId()) : QString());
+    m_stateLabel->setText(c ? tr("%1 to %2").arg(state, c->url().toString()) : state);
+    m_peerLabel->setText(c ? tr("you: %1").arg(UiFormat::shortPeerId(c->peerId())) : QString());
+    m_peerLabel->setToolTip(c ? DisplayFormat::peerId(c->peerId()) : QString());
     if (MapView *view = currentMapView()) {
         const DistributedMap *map = view->map();
         m_syncLabel->setText(map->isSyncing() ? tr("syncing\u2026") : map->isReady() ? tr("ready") : tr("not synced"));
@@ -499,8 +385,9 @@ void MainWindow::updateStatus()
         m_syncLabel->clear();
         m_rateLabel->clear();
     }
-    m_relayLabel->setText(m_relay ? tr("hosting relay on port %1").arg(m_relay->port()) : QString());
-    m_relayLabel->setVisible(m_relay != nullptr);
+    const HostedRelay *hosted = relay();
+    m_relayLabel->setText(hosted ? tr("hosting relay on port %1").arg(hosted->port()) : QString());
+    m_relayLabel->setVisible(hosted != nullptr);
 }
 
 void MainWindow::showMessage(const QString &text)
@@ -509,40 +396,19 @@ void MainWindow::showMessage(const QString &text)
     statusBar()->showMessage(text, 8000);
 }
 
-void MainWindow::remember(const QString &key, const QString &value, QComboBox *box)
-{
-    if (value.isEmpty())
-        return;
-    const int existing = box->findText(value);
-    if (existing != 0) {
-        if (existing > 0)
-            box->removeItem(existing);
-        box->insertItem(0, value);
-    }
-    box->setCurrentIndex(0);
-    if (!m_options.useSettings)
-        return;
-    QSettings settings;
-    QStringList recent = settings.value(key).toStringList();
-    recent.removeAll(value);
-    recent.prepend(value);
-    settings.setValue(key, recent.mid(0, RecentItems));
-}
-
 void MainWindow::saveSettings()
 {
-    if (!m_options.useSettings)
+    if (!m_settings.isEnabled())
         return;
-    QSettings settings;
-    settings.setValue(QStringLiteral("geometry"), saveGeometry());
-    settings.setValue(QStringLiteral("windowState"), saveState());
-    settings.setValue(QStringLiteral("name"), m_options.name);
+    m_settings.setWindowGeometry(saveGeometry());
+    m_settings.setWindowState(saveState());
+    m_settings.setName(m_session->displayName());
     QStringList open;
     for (int i = 0; i < m_tabs->count(); ++i)
         open.append(mapView(i)->uri());
-    settings.setValue(QStringLiteral("openMaps"), open);
+    m_settings.setOpenMaps(open);
     if (MapView *view = currentMapView())
-        settings.setValue(QStringLiteral("mapViewState"), view->saveState());
+        m_settings.setMapViewState(view->saveState());
 }
 
 void MainWindow::closeEvent(QCloseEvent *event)

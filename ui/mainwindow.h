@@ -1,27 +1,27 @@
 #pragma once
 
-#include "connection.h"
+#include "inspectorsettings.h"
 
 #include <QMainWindow>
-#include <QPointer>
-#include <QUrl>
 
+class ConnectBar;
+class Connection;
+class DistributedMap;
+class HostedRelay;
+class InspectorSession;
 class MapView;
 class QAction;
-class QComboBox;
 class QDockWidget;
 class QLabel;
-class QLineEdit;
 class QTabWidget;
-class QTcpSocket;
-class Relay;
+class QUrl;
 class RelayPanel;
 
-// The inspector's main window: a connect bar (relay URL, map URI, display
-// name), one tab per open map over a single Connection, the status bar
-// (connection state, peer id, ready/syncing, delta rate, hosted relay) and
-// an optional relay panel when this app hosts the relay. Nothing here waits
-// on the network: probing, connecting and syncing all report by signal.
+// The inspector's main window: the connect bar, one tab per map open in the
+// InspectorSession, the status bar (connection state, peer id, ready/syncing,
+// delta rate, hosted relay), the menus, and the relay panel when the session
+// hosts the relay. The session does the networking and keeps the maps; this
+// only shows them and turns user actions into session calls.
 class MainWindow : public QMainWindow
 {
     Q_OBJECT
@@ -42,9 +42,11 @@ public:
     explicit MainWindow(const Options &options, QWidget *parent = nullptr);
     ~MainWindow() override;
 
-    Connection *connection() const { return m_connection; }
-    Relay *relay() const { return m_relay; }
+    InspectorSession *session() const { return m_session; }
+    Connection *connection() const;
+    HostedRelay *relay() const;
     RelayPanel *relayPanel() const { return m_relayPanel; }
+    ConnectBar *connectBar() const { return m_connectBar; }
     int mapCount() const;
     MapView *mapView(int index) const;
     MapView *mapView(const QString &uri) const;
@@ -56,8 +58,6 @@ public:
     // Opens the map in a new tab, or shows its tab when already open.
     MapView *openMap(const QString &uri);
     void closeMap(int index);
-    // Opens and attaches the map's local store; says where it is (or why not).
-    QString attachStore(MapView *view);
     // Hosts a relay in this process; port 0 picks a free one. False on failure.
     bool hostRelay(quint16 port);
     void setDisplayName(const QString &name);
@@ -71,23 +71,22 @@ protected:
 
 private:
     void buildActions();
-    void buildConnectBar();
-    void openFromBar();
+    void buildStatusBar();
+    void addMapView(DistributedMap *map);
+    void removeMapView(DistributedMap *map);
+    void showConnection(Connection *connection);
+    void showHostedRelay(HostedRelay *relay);
+    void showDisplayName(const QString &name);
+    void openFromBar(const QUrl &url, const QString &uri);
     void askHostRelay();
-    void probeThenConnect(const QUrl &url);
     void updateStatus();
     void showMessage(const QString &text);
-    void remember(const QString &key, const QString &value, QComboBox *box);
     void saveSettings();
 
-    Options m_options;
-    QPointer<Connection> m_connection;
-    Relay *m_relay = nullptr;
-    QTcpSocket *m_probe = nullptr;
+    InspectorSettings m_settings;
+    InspectorSession *m_session = nullptr;
+    ConnectBar *m_connectBar = nullptr;
     QTabWidget *m_tabs = nullptr;
-    QComboBox *m_urlBox = nullptr;
-    QComboBox *m_mapBox = nullptr;
-    QLineEdit *m_nameEdit = nullptr;
     QDockWidget *m_relayDock = nullptr;
     RelayPanel *m_relayPanel = nullptr;
     QLabel *m_stateLabel = nullptr;
@@ -95,7 +94,6 @@ private:
     QLabel *m_syncLabel = nullptr;
     QLabel *m_rateLabel = nullptr;
     QLabel *m_relayLabel = nullptr;
-    QAction *m_openAction = nullptr;
     QAction *m_closeTabAction = nullptr;
     QAction *m_addKeyAction = nullptr;
     QAction *m_deleteAction = nullptr;

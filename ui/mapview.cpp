@@ -4,6 +4,7 @@
 #include "deltalogmodel.h"
 #include "deltalogview.h"
 #include "distributedmap.h"
+#include "flashdelegate.h"
 #include "keysmodel.h"
 #include "networkview.h"
 #include "peersmodel.h"
@@ -21,16 +22,15 @@
 #include <QTableView>
 #include <QVBoxLayout>
 
-MapView::MapView(Connection *connection, const QString &uri, const QString &displayName, QWidget *parent)
+MapView::MapView(DistributedMap *map, QWidget *parent)
     : QWidget(parent)
-    , m_map(new DistributedMap(connection, uri, this))
+    , m_map(map)
     , m_keysModel(new KeysModel(m_map, this))
     , m_peersModel(new PeersModel(m_map, this))
     , m_logModel(new DeltaLogModel(this))
 {
-    setAccessibleName(tr("Map %1").arg(uri));
-    m_map->setPresence({{QStringLiteral("name"), displayName}});
-    m_peersModel->refreshSelf();
+    setAccessibleName(tr("Map %1").arg(m_map->uri()));
+    const Connection *connection = m_map->connection();
 
     const auto nameOf = [this](quint64 peer) { return m_peersModel->displayName(peer); };
     m_keysModel->setWriterNameResolver(nameOf);
@@ -38,7 +38,7 @@ MapView::MapView(Connection *connection, const QString &uri, const QString &disp
 
     m_network = new NetworkView(this);
     m_network->setObjectName(QStringLiteral("networkView"));
-    m_network->setSelf(connection ? connection->peerId() : 0, displayName);
+    m_network->setSelf(connection ? connection->peerId() : 0, m_map->presence().value(QStringLiteral("name")).toString());
     if (connection)
         m_network->setRelayLabel(connection->url().toString());
 
@@ -95,7 +95,7 @@ MapView::MapView(Connection *connection, const QString &uri, const QString &disp
     connect(m_map, &DistributedMap::peerLeft, m_network, &NetworkView::removePeer);
     connect(m_map, &DistributedMap::ready, this, &MapView::statusChanged);
     connect(m_map, &DistributedMap::syncingChanged, this, &MapView::statusChanged);
-    connect(m_map, &DistributedMap::errorOccurred, this, &MapView::message);
+    connect(m_map, &DistributedMap::errorOccurred, this, [this](DistributedMap::Error, const QString &text) { message(text); });
     connect(m_keysModel, &KeysModel::batchApplied, this, &MapView::updateKeyCount);
     connect(m_keysModel, &QAbstractItemModel::modelReset, this, &MapView::updateKeyCount);
     connect(m_logView, &DeltaLogView::message, this, &MapView::message);
@@ -129,6 +129,7 @@ QWidget *MapView::buildKeysPanel()
     m_keysView->setObjectName(QStringLiteral("keysView"));
     m_keysView->setAccessibleName(tr("Keys"));
     m_keysView->setModel(m_keysModel);
+    m_keysView->setItemDelegate(new FlashDelegate(m_keysView));
     auto *delegate = new ValueDelegate(m_keysView);
     m_keysView->setItemDelegateForColumn(KeysModel::ValueColumn, delegate);
     connect(delegate, &ValueDelegate::editRejected, this, &MapView::message);
@@ -200,11 +201,10 @@ QString MapView::uri() const
     return m_map->uri();
 }
 
-void MapView::setDisplayName(const QString &name)
+void MapView::refreshSelf()
 {
-    m_map->setPresence({{QStringLiteral("name"), name}});
     m_peersModel->refreshSelf();
-    m_network->setSelf(m_peersModel->selfId(), name);
+    m_network->setSelf(m_peersModel->selfId(), m_map->presence().value(QStringLiteral("name")).toString());
 }
 
 bool MapView::addKey()

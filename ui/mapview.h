@@ -4,7 +4,6 @@
 #include <QTimer>
 #include <QWidget>
 
-class Connection;
 class DeltaLogModel;
 class DeltaLogView;
 class DistributedMap;
@@ -19,14 +18,15 @@ class QTableView;
 class ValueEditor;
 
 // One open map, one tab: the keys view (filter, add, edit in place, delete),
-// the network picture and peers table, and the deltas log. Owns the
-// DistributedMap and its models; the Connection belongs to the window.
+// the network picture and peers table, and the deltas log. Shows a map it
+// is given (InspectorSession owns it, and the view must go before the map);
+// owns the models over it.
 class MapView : public QWidget
 {
     Q_OBJECT
     Q_DISABLE_COPY(MapView)
 public:
-    MapView(Connection *connection, const QString &uri, const QString &displayName, QWidget *parent = nullptr);
+    explicit MapView(DistributedMap *map, QWidget *parent = nullptr);
     ~MapView() override;
 
     DistributedMap *map() const { return m_map; }
@@ -42,7 +42,8 @@ public:
     QLineEdit *newKeyEdit() const { return m_newKey; }
     ValueEditor *newValueEditor() const { return m_newValue; }
 
-    void setDisplayName(const QString &name);
+    // Re-reads this peer's id and name (after the map's presence changed).
+    void refreshSelf();
     // Deltas per second, in and out, over the last full second.
     int deltaRate() const { return m_rate; }
 
@@ -67,7 +68,7 @@ private:
     QWidget *buildKeysPanel();
     void updateKeyCount();
 
-    DistributedMap *m_map;
+    DistributedMap *const m_map;
     KeysModel *m_keysModel;
     PeersModel *m_peersModel;
     DeltaLogModel *m_logModel;

@@ -1,6 +1,7 @@
 #include "peersmodel.h"
 
 #include "connection.h"
+#include "displayformat.h"
 #include "uiformat.h"
 
 #include <QDateTime>
@@ -81,7 +82,7 @@ QVariant PeersModel::data(const QModelIndex &index, int role) const
         return {};
     case Qt::ToolTipRole:
         if (index.column() == IdColumn)
-            return Wire::peerToString(row.id);
+            return DisplayFormat::peerId(row.id);
         if (index.column() == SyncColumn && row.id == m_syncSource && m_syncSource)
             return tr("This peer answered our last sync request");
         return {};

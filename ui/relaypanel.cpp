@@ -1,6 +1,6 @@
 #include "relaypanel.h"
 
-#include "relay.h"
+#include "hostedrelay.h"
 
 #include <QDateTime>
 #include <QHeaderView>
@@ -43,7 +43,7 @@ RelayPanel::RelayPanel(QWidget *parent)
 
 RelayPanel::~RelayPanel() = default;
 
-void RelayPanel::setRelay(Relay *relay)
+void RelayPanel::setRelay(HostedRelay *relay)
 {
     if (m_relay)
         disconnect(m_relay, nullptr, this, nullptr);
@@ -51,7 +51,7 @@ void RelayPanel::setRelay(Relay *relay)
     m_lastFramesIn = m_lastFramesOut = m_lastBytesIn = 0;
     m_lastPollMs = QDateTime::currentMSecsSinceEpoch();
     if (relay) {
-        connect(relay, &Relay::logMessage, this, [this](const QString &line) {
+        connect(relay, &HostedRelay::logMessage, this, [this](const QString &line) {
             m_log->appendPlainText(QDateTime::currentDateTime().toString(QStringLiteral("HH:mm:ss  ")) + line);
         });
         m_timer.start();
@@ -68,7 +68,7 @@ void RelayPanel::refresh()
         m_maps->setRowCount(0);
         return;
     }
-    const Relay::Stats s = m_relay->stats();
+    const HostedRelay::Stats s = m_relay->stats();
     const qint64 now = QDateTime::currentMSecsSinceEpoch();
     const double seconds = qMax<qint64>(1, now - m_lastPollMs) / 1000.0;
     const double inRate = (s.framesIn - m_lastFramesIn) / seconds;

@@ -1,6 +1,6 @@
 #pragma once
 
-#include "relay.h"
+#include "hostedrelay.h"
 
 #include <QPointer>
 #include <QTimer>
@@ -9,7 +9,6 @@
 class QLabel;
 class QPlainTextEdit;
 class QTableWidget;
-
 
 // Shows the relay this app hosts: address, connections, maps with their
 // member counts, frame and byte rates, and the relay's log lines. Polls the
@@ -22,12 +21,12 @@ public:
     explicit RelayPanel(QWidget *parent = nullptr);
     ~RelayPanel() override;
 
-    void setRelay(Relay *relay);
-    Relay *relay() const { return m_relay; }
+    void setRelay(HostedRelay *relay);
+    HostedRelay *relay() const { return m_relay; }
     void refresh();
 
 private:
-    QPointer<Relay> m_relay;
+    QPointer<HostedRelay> m_relay;
     QLabel *m_summary = nullptr;
     QTableWidget *m_maps = nullptr;
     QPlainTextEdit *m_log = nullptr;

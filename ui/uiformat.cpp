@@ -1,6 +1,6 @@
 #include "uiformat.h"
 
-#include "hybridclock.h"
+#include "displayformat.h"
 
 #include <QDateTime>
 #include <QPalette>
@@ -30,14 +30,14 @@ QString clockTime(quint64 hlc)
 {
     if (hlc == 0)
         return QString();
-    return timeOfDay(HybridClock::physicalPart(hlc));
+    return timeOfDay(DisplayFormat::clockMsSinceEpoch(hlc));
 }
 
 QString clockStamp(quint64 hlc)
 {
     if (hlc == 0)
         return QString();
-    return QStringLiteral("%1 #%2").arg(clockTime(hlc)).arg(HybridClock::logicalPart(hlc));
+    return QStringLiteral("%1 #%2").arg(clockTime(hlc)).arg(DisplayFormat::clockCounter(hlc));
 }
 
 QString elided(const QString &text, int maxChars)

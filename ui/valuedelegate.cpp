@@ -5,7 +5,7 @@
 #include <QAbstractItemView>
 
 ValueDelegate::ValueDelegate(QObject *parent)
-    : QStyledItemDelegate(parent)
+    : FlashDelegate(parent)
 {
 }
 

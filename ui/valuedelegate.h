@@ -1,11 +1,12 @@
 #pragma once
 
-#include <QStyledItemDelegate>
+#include "flashdelegate.h"
 
 // Edits the keys view's value column with a ValueEditor: the editor grows
 // below the cell to fit multi-line JSON and its validation line, and only a
-// valid value (or one explicitly stored as text) reaches the model.
-class ValueDelegate : public QStyledItemDelegate
+// valid value (or one explicitly stored as text) reaches the model. Flashes
+// like the rest of the row.
+class ValueDelegate : public FlashDelegate
 {
     Q_OBJECT
     Q_DISABLE_COPY(ValueDelegate)

@@ -1,6 +1,6 @@
 #include "valueeditor.h"
 
-#include "jsontext.h"
+#include "displayformat.h"
 
 #include <QCheckBox>
 #include <QHBoxLayout>
@@ -67,7 +67,7 @@ void ValueEditor::setMultiLine(bool multi)
 
 void ValueEditor::setJsonText(const QString &jsonText)
 {
-    const QJsonValue value = JsonText::decode(jsonText.toUtf8());
+    const QJsonValue value = DisplayFormat::parseJson(jsonText.toUtf8());
     if (value.isObject() || value.isArray()) {
         const QJsonDocument doc = value.isObject() ? QJsonDocument(value.toObject()) : QJsonDocument(value.toArray());
         setMultiLine(true);
@@ -102,13 +102,13 @@ QJsonValue ValueEditor::value() const
 {
     if (storeAsText())
         return QJsonValue(text());
-    return JsonText::decode(text().toUtf8());
+    return DisplayFormat::parseJson(text().toUtf8());
 }
 
 void ValueEditor::validate()
 {
     QString error;
-    const bool acceptable = storeAsText() || !JsonText::decode(text().toUtf8(), &error).isUndefined();
+    const bool acceptable = storeAsText() || !DisplayFormat::parseJson(text().toUtf8(), &error).isUndefined();
     m_error = acceptable ? QString() : error;
     if (!acceptable && text().trimmed().isEmpty()) {
         // Nothing typed yet is not a mistake worth shouting about.

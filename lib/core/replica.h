@@ -1,7 +1,9 @@
 #pragma once
 
+#include "control.h"
 #include "hybridclock.h"
 #include "mapstate.h"
+#include "syncresponder.h"
 #include "wire.h"
 
 #include <QHash>
@@ -69,14 +71,16 @@ public:
         virtual ~Host() = default;
         virtual quint64 peerId() const = 0;
         virtual void sendFrame(const QByteArray &frame) = 0;
-        virtual void sendControl(const QJsonObject &message) = 0;
+        // A control message's JSON text (lib/core/control.h encodes it).
+        virtual void sendControl(const QByteArray &text) = 0;
         // Ask for flush() soon (Qt: at the end of this event-loop pass).
         virtual void flushRequested() = 0;
         // Start (or restart) / stop the sync timeout; on expiry call syncTimedOut().
         virtual void syncTimerRequested(bool running) = 0;
 
         virtual void onChanged(const Change &) {}
-        virtual void onEntryApplied(const QString &, const Entry &) {}
+        // A write became a key's current write (not for entries loaded from a store).
+        virtual void onEntryApplied(const QString &, const Entry &, Source) {}
         virtual void onDeltaObserved(const DeltaEvent &) {}
         virtual void onReadied() {}
         virtual void onSyncingChanged(bool) {}
@@ -87,8 +91,8 @@ public:
     };
 
     // Largest sync chunk and broadcast batch, and chunks in flight.
-    static constexpr qsizetype ChunkBytes = 256 * 1024;
-    static constexpr quint32 SyncWindow = 4;
+    static constexpr qsizetype ChunkBytes = SyncResponder::ChunkBytes;
+    static constexpr quint32 SyncWindow = SyncResponder::Window;
 
     Replica(Host *host, const QString &uri);
     ~Replica();
@@ -126,18 +130,42 @@ public:
     bool verify();
 
     // Connection events.
-    void connectionUp();      // sends open
+    // Sends open. relayNowMs is the relay's wall clock now, as estimated
+    // from the handshake (0: unknown): the replica's clock follows it.
+    void connectionUp(qint64 relayNowMs = 0);
     void connectionDown();    // forget the map id, peers and sync state
     void closeMap();          // sends close
-    void handleOpened(const QJsonObject &message);
-    void handleControl(const QString &type, const QJsonObject &message);
+    // Control messages about this map, decoded by the connection.
+    void handleOpened(const Control::Opened &opened);
+    void handleJoined(const Control::Joined &joined);
+    void handleLeft(const Control::Left &left);
+    void handlePresence(const Control::Presence &presence);
+    void handleAlone();
     void handleFrame(const Wire::Header &header, const QByteArray &frame);
     void syncTimedOut();
     void flush();
 
 private:
-    struct Serving;
     enum class SyncPhase { Full, Catchup, Verify, Rejoin };
+
+    static Change makeChange(const QString &key, const Entry &entry, const MapState::Result &result, quint64 from,
+                             Source source);
+    static DeltaEvent makeDeltaEvent(DeltaEvent::Direction direction, quint64 peer, const QString &key,
+                                     const Entry &entry, MapState::Outcome outcome, Source source);
+    static DeltaEvent syncChunkEvent(DeltaEvent::Direction direction, quint64 peer, int count);
+
+    // Decodes a routed message's payload; a malformed one is reported (and
+    // the caller drops it whole, docs/PROTOCOL.md 5.2).
+    template <typename T, typename Decoder>
+    bool decodeOrReport(const Wire::Header &header, const QByteArray &frame, const char *what, Decoder decode, T *out)
+    {
+        const Wire::DecodeError error = decode(frame.constData() + Wire::HeaderSize, frame.size() - Wire::HeaderSize, out);
+        if (error == Wire::DecodeError::None)
+            return true;
+        reportDropped(header, what, error);
+        return false;
+    }
+    void reportDropped(const Wire::Header &header, const char *what, Wire::DecodeError error);
 
     void writeLocal(const QString &key, Entry entry, Change *change);
     void observeRemote(quint64 hlc);
@@ -185,6 +213,5 @@ private:
     QHash<QString, Entry> m_pushCandidates; // ours, maybe unknown to the responder
     bool m_candidatesKnown = false;
 
-    // Responder side: one session per requesting peer.
-    QHash<quint64, std::shared_ptr<Serving>> m_serving;
+    SyncResponder m_responder;
 };

@@ -280,6 +280,11 @@ void appendSyncChunkHead(QByteArray &out, quint32 syncId, quint32 seq, bool fina
     appendDigest(out, digest);
 }
 
+void setSyncChunkFinal(QByteArray &out, qsizetype head, bool final)
+{
+    out[head + 8] = final ? 1 : 0; // after syncId and seq
+}
+
 DecodeError decodeSyncChunk(const char *data, qsizetype size, SyncChunk *out)
 {
     Reader r(data, size);

@@ -121,6 +121,9 @@ struct SyncChunk
 // Writes the chunk's fixed part; the caller appends entries after it.
 void appendSyncChunkHead(QByteArray &out, quint32 syncId, quint32 seq, bool final,
                          const QVector<quint64> &digest);
+// Sets the final flag of a chunk head written at offset `head` of out, for
+// a chunk that learns it is the last only once its entries are in.
+void setSyncChunkFinal(QByteArray &out, qsizetype head, bool final);
 DecodeError decodeSyncChunk(const char *data, qsizetype size, SyncChunk *out);
 
 struct SyncAck

@@ -16,6 +16,7 @@
 // connection state change and "synced MS" each time a sync ends with the
 // map ready (MS: wall clock, ms since the epoch, to compare with the test).
 #include "connection.h"
+#include "distributedmap_p.h"
 #include "distributedmap.h"
 
 #include <QCoreApplication>
@@ -124,7 +125,7 @@ int main(int argc, char **argv)
                 say(QStringLiteral("wrote %1").arg(words.at(1)));
                 pingIfReady();
             } else if (command == QLatin1String("digest")) {
-                say(QStringLiteral("digest %1 %2 %3").arg(map.size()).arg(map.state().entryCount()).arg(map.state().digest(1).value(0), 16, 16, QLatin1Char('0')));
+                say(QStringLiteral("digest %1 %2 %3").arg(map.size()).arg(DistributedMapPrivate::get(&map)->state().entryCount()).arg(DistributedMapPrivate::get(&map)->state().digest(1).value(0), 16, 16, QLatin1Char('0')));
             } else if (command == QLatin1String("count") && words.size() == 3) {
                 const int count = words.at(2).toInt();
                 int have = 0;

@@ -3,6 +3,7 @@
 // with an injected clock.
 
 #include "connection.h"
+#include "distributedmap_p.h"
 #include "distributedmap.h"
 #include "journal.h"
 #include "jsontext.h"
@@ -30,7 +31,7 @@ struct StoredReplica
         , store(path, Uri, options)
     {
         if (time)
-            map.clock() = HybridClock(time);
+            DistributedMapPrivate::get(&map)->clock() = HybridClock(time);
     }
     bool open() { return store.open() && store.attach(&map); }
 
@@ -113,22 +114,22 @@ void tst_LocalStore::roundTripKeepsValuesTombstonesClocksAndPeerId()
         QVERIFY(a.map.set(QStringLiteral("gone"), 1));
         QVERIFY(a.map.remove(QStringLiteral("gone")));
         QVERIFY(a.map.set(QStringLiteral("int"), 43)); // overwritten
-        before = a.map.state();
+        before = DistributedMapPrivate::get(&a.map)->state();
         peerId = a.connection.peerId();
         QCOMPARE(peerId, a.store.peerId());
-        clock = a.map.clock().last();
+        clock = DistributedMapPrivate::get(&a.map)->clock().last();
     } // the destructor flushes
     StoredReplica b(path());
     QVERIFY2(b.open(), qPrintable(b.store.errorString()));
     QVERIFY(!b.store.loadReport().created);
     QCOMPARE(b.store.loadReport().damagedBytes, 0);
-    compareEntries(b.map.state(), before);
+    compareEntries(DistributedMapPrivate::get(&b.map)->state(), before);
     QCOMPARE(b.map.value(QStringLiteral("int")), QJsonValue(43));
     QCOMPARE(b.map.value(QStringLiteral("gone")), QJsonValue(QJsonValue::Undefined));
-    QVERIFY(b.map.state().find(QStringLiteral("gone"))->tombstone);
+    QVERIFY(DistributedMapPrivate::get(&b.map)->state().find(QStringLiteral("gone"))->tombstone);
     QCOMPARE(b.connection.peerId(), peerId);
-    QVERIFY(b.map.clock().last() >= clock);
-    QVERIFY(b.map.clock().tick() > clock); // new writes order after stored ones
+    QVERIFY(DistributedMapPrivate::get(&b.map)->clock().last() >= clock);
+    QVERIFY(DistributedMapPrivate::get(&b.map)->clock().tick() > clock); // new writes order after stored ones
     // Loading is not a change to announce or to journal again.
     QCOMPARE(b.store.lastSeq(), quint64(0));
 }
@@ -189,11 +190,11 @@ void tst_LocalStore::compactionShrinksTheFileAndKeepsTheState()
             a.map.set(QStringLiteral("k%1").arg(i % 10), QStringLiteral("value %1").arg(i));
         QVERIFY(compacted.size() >= 1);
         QVERIFY(QFileInfo(path()).size() < 40 * 1024);
-        before = a.map.state();
+        before = DistributedMapPrivate::get(&a.map)->state();
     }
     StoredReplica b(path(), options);
     QVERIFY(b.open());
-    compareEntries(b.map.state(), before);
+    compareEntries(DistributedMapPrivate::get(&b.map)->state(), before);
 }
 
 void tst_LocalStore::tornTailIsCutOff()
@@ -332,8 +333,8 @@ void tst_LocalStore::oldTombstonesAreCollectedWithAnInjectedClock()
         QSignalSpy collected(&a.store, &LocalStore::garbageCollected);
         QCOMPARE(a.store.collectGarbage(), 1);
         QCOMPARE(collected.size(), 1);
-        QVERIFY(!a.map.state().find(QStringLiteral("old")));
-        QVERIFY(a.map.state().find(QStringLiteral("young"))->tombstone);
+        QVERIFY(!DistributedMapPrivate::get(&a.map)->state().find(QStringLiteral("old")));
+        QVERIFY(DistributedMapPrivate::get(&a.map)->state().find(QStringLiteral("young"))->tombstone);
         QCOMPARE(a.store.collectGarbage(), 0);
     }
     // Gone from the file too (it was compacted), not only from memory.
@@ -349,7 +350,7 @@ void tst_LocalStore::oldTombstonesAreCollectedWithAnInjectedClock()
     now += 5 * day;
     StoredReplica b(path(), options, time);
     QVERIFY(b.open());
-    QVERIFY(!b.map.state().find(QStringLiteral("young")));
+    QVERIFY(!DistributedMapPrivate::get(&b.map)->state().find(QStringLiteral("young")));
     QCOMPARE(b.map.value(QStringLiteral("live")), QJsonValue(3));
 }
 
@@ -364,17 +365,17 @@ void tst_LocalStore::collectedTombstoneLetsAStaleReplicaResurrectTheKey()
     StoredReplica a(path(), options, [&now] { return now; });
     QVERIFY(a.open());
     a.map.set(QStringLiteral("k"), QStringLiteral("before the delete"));
-    const Entry stale = *a.map.state().find(QStringLiteral("k"));
+    const Entry stale = *DistributedMapPrivate::get(&a.map)->state().find(QStringLiteral("k"));
     now += day;
     a.map.remove(QStringLiteral("k"));
 
     // Within the grace period the tombstone wins over the stale write.
-    a.map.load({{QStringLiteral("k"), stale}});
+    DistributedMapPrivate::get(&a.map)->load({{QStringLiteral("k"), stale}});
     QVERIFY(!a.map.contains(QStringLiteral("k")));
 
     now += 8 * day;
     QCOMPARE(a.store.collectGarbage(), 1);
-    a.map.load({{QStringLiteral("k"), stale}});
+    DistributedMapPrivate::get(&a.map)->load({{QStringLiteral("k"), stale}});
     QCOMPARE(a.map.value(QStringLiteral("k")), QJsonValue(QStringLiteral("before the delete")));
 }
 

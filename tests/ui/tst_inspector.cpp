@@ -2,6 +2,8 @@
 #include "deltalogmodel.h"
 #include "deltalogview.h"
 #include "distributedmap.h"
+#include "flashdelegate.h"
+#include "hostedrelay.h"
 #include "keysmodel.h"
 #include "mainwindow.h"
 #include "mapview.h"
@@ -196,7 +198,8 @@ void tst_Inspector::aRemoteChangeAppearsAndFlashes()
     const QModelIndex index = model->indexOf(QStringLiteral("remote"));
     QVERIFY(model->isFlashing(QStringLiteral("remote")));
     QVERIFY(index.data(KeysModel::FlashRole).toReal() > 0);
-    QVERIFY(index.data(Qt::BackgroundRole).value<QColor>().isValid());
+    QVERIFY(qobject_cast<FlashDelegate *>(view()->keysView()->itemDelegateForIndex(index)));
+    QVERIFY(FlashDelegate::background(index, view()->keysView()->palette()).isValid());
     QCOMPARE(index.siblingAtColumn(KeysModel::WriterColumn).data().toString(), QStringLiteral("Bob"));
     // The flash fades out by itself.
     QTRY_VERIFY_WITH_TIMEOUT(!model->isFlashing(QStringLiteral("remote")), Timeout);

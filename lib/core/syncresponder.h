@@ -1,0 +1,44 @@
+#pragma once
+
+#include "mapstate.h"
+#include "wire.h"
+
+#include <QHash>
+
+#include <memory>
+
+// The responder side of sync (docs/PROTOCOL.md section 8, step 4): one
+// session per requesting peer, each walking a snapshot of the state taken
+// when the request came, and cutting it into flow-controlled chunks.
+// Builds frames and sends nothing itself, so the replica decides what to do
+// with each chunk (send it, log it) and this class is tested directly.
+class SyncResponder
+{
+public:
+    // Largest chunk payload (entries) and chunks in flight per session.
+    static constexpr qsizetype ChunkBytes = 256 * 1024;
+    static constexpr quint32 Window = 4;
+
+    SyncResponder();
+    ~SyncResponder();
+    SyncResponder(const SyncResponder &) = delete;
+    SyncResponder &operator=(const SyncResponder &) = delete;
+
+    // Starts (or restarts) serving a request; the snapshot is an implicitly
+    // shared copy of the state's entries, so it costs nothing until we write.
+    void start(quint64 requester, const Wire::SyncRequest &request, const MapState &state);
+    // The requester took a chunk: the window moves. False for a stale ack.
+    bool acknowledge(quint64 requester, const Wire::SyncAck &ack);
+    // The next chunk for requester, as a whole SyncData frame for mapId, when
+    // the window allows one. Ends the session once the final chunk is acked.
+    bool nextChunk(quint64 requester, quint32 mapId, QByteArray *frame);
+
+    void remove(quint64 requester);
+    void clear();
+    bool isServing(quint64 requester) const { return m_sessions.contains(requester); }
+    int sessionCount() const { return int(m_sessions.size()); }
+
+private:
+    struct Session;
+    QHash<quint64, std::shared_ptr<Session>> m_sessions;
+};

@@ -1,0 +1,28 @@
+#pragma once
+
+#include <QByteArray>
+#include <QJsonValue>
+#include <QString>
+
+// How peers, clocks and values are written for people and for line-oriented
+// output, so the inspector, the command line and logs name them alike.
+// Public API: apps use this instead of reaching into lib/core's codec,
+// clock or JSON helpers, whose layout may change. Pure functions, any thread.
+namespace DisplayFormat {
+
+// A peer id as 16 lowercase hex digits, as logs and the protocol docs write it.
+QString peerId(quint64 peer);
+
+// The wall-clock part of a write's hybrid clock stamp, ms since the epoch.
+qint64 clockMsSinceEpoch(quint64 hlc);
+// The logical counter that orders writes within one millisecond.
+quint32 clockCounter(quint64 hlc);
+
+// Compact JSON text of any defined value, scalars included (QJsonDocument
+// alone only takes objects and arrays); empty for Undefined.
+QByteArray jsonText(const QJsonValue &value);
+// Parses exactly one JSON value, scalars included. On failure returns
+// Undefined and, when error is given, says what is wrong and where.
+QJsonValue parseJson(const QByteArray &text, QString *error = nullptr);
+
+} // namespace DisplayFormat

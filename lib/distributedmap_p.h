@@ -1,0 +1,81 @@
+#pragma once
+
+// Not part of the public API: DistributedMap's insides, and the hooks that
+// LocalStore, the inspector's views and the benchmarks use. Applications
+// include distributedmap.h only.
+
+#include "distributedmap.h"
+#include "mapchannel.h"
+#include "replica.h"
+
+#include <QPointer>
+#include <QTimer>
+
+#include <functional>
+#include <memory>
+
+class DistributedMapPrivate final : public Replica::Host, public MapChannel::Receiver
+{
+public:
+    DistributedMapPrivate(DistributedMap *q, Connection *connection, const QString &uri);
+    ~DistributedMapPrivate() override;
+
+    static DistributedMapPrivate *get(DistributedMap *map) { return map->d.get(); }
+    static const DistributedMapPrivate *get(const DistributedMap *map) { return map->d.get(); }
+
+    // The hooks ------------------------------------------------------------
+    // The entries with their clocks and tombstones.
+    const MapState &state() const { return replica.state(); }
+    HybridClock &clock() { return replica.clock(); }
+    // Loads entries (a stored replica) without sending anything; the next
+    // sync merges them with the network in both directions.
+    void load(const QVector<Wire::DecodedEntry> &entries) { replica.load(entries); }
+    // Called for every write that becomes a key's current write, tombstones
+    // included, from any source but Store (loading). One observer: the store.
+    using EntryObserver = std::function<void(const QString &key, const Entry &entry, Replica::Source source)>;
+    void setEntryObserver(EntryObserver observer) { entryObserver = std::move(observer); }
+
+    // Replica::Host
+    quint64 peerId() const override;
+    void sendFrame(const QByteArray &frame) override;
+    void sendControl(const QByteArray &text) override;
+    void flushRequested() override;
+    void syncTimerRequested(bool running) override;
+    void onChanged(const Replica::Change &change) override;
+    void onEntryApplied(const QString &key, const Entry &entry, Replica::Source source) override;
+    void onDeltaObserved(const Replica::DeltaEvent &event) override;
+    void onReadied() override;
+    void onSyncingChanged(bool syncing) override;
+    void onPeerJoined(const Replica::Peer &peer) override;
+    void onPeerLeft(quint64 peerId) override;
+    void onPeerPresenceChanged(const Replica::Peer &peer) override;
+    void onError(const QString &message) override;
+
+    // MapChannel::Receiver
+    void channelUp(qint64 relayClockOffsetMs) override;
+    void channelDown() override;
+    void channelGone() override;
+    void opened(const Control::Opened &message) override;
+    void joined(const Control::Joined &message) override;
+    void left(const Control::Left &message) override;
+    void presenceChanged(const Control::Presence &message) override;
+    void alone() override;
+    void relayError(const Control::Error &error, const QString &text) override;
+    void frameReceived(const Wire::Header &header, const QByteArray &frame) override;
+
+    void reportError(DistributedMap::Error error, const QString &message);
+
+    DistributedMap *const q;
+    QPointer<Connection> connection;
+    std::unique_ptr<MapChannel> channel;
+    quint64 lastPeerId = 0;
+    Replica replica;
+    EntryObserver entryObserver;
+    QList<std::function<void()>> readyCallbacks;
+    bool flushQueued = false;
+    QTimer syncTimer;
+    QTimer antiEntropyTimer;
+    DistributedMap::Error lastError = DistributedMap::NoError;
+    QString lastErrorString;
+    Wire::ErrorCode lastRelayError = Wire::ErrorCode::NoError;
+};
