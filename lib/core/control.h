@@ -125,7 +125,9 @@ QByteArray encodeAlone(const MapRef &ref);
 DecodeError decodeMapRef(const QJsonObject &object, MapRef *out, QString *why = nullptr);
 
 // presence {id, peer?, presence}: peer is absent (0) from a peer, the
-// changing peer's id from the relay.
+// changing peer's id from the relay. id and presence are read even when
+// peer is bad, so the relay can ignore a `peer` member from a peer, which
+// names no one there.
 struct Presence
 {
     quint32 id = 0;
