@@ -2,13 +2,12 @@
 
 #include "admission.h"
 #include "client.h"
+#include "control.h"
 #include "lingeringclose.h"
 #include "maprouter.h"
 #include "relaytcpserver.h"
 
 #include <QDateTime>
-#include <QJsonArray>
-#include <QJsonDocument>
 #include <QPointer>
 #include <QRandomGenerator>
 #include <QTcpSocket>
@@ -18,23 +17,16 @@
 
 namespace {
 
-constexpr int MaxPresenceBytes = 4096;
-constexpr int MaxUriBytes = 1024;
-
-QString mapKeyField() { return QStringLiteral("id"); }
-
 // Offered by browsers next to `distmap.token.<TOKEN>` (see Admission).
 const QString Subprotocol = QStringLiteral("distmap");
 
-QJsonObject errorMessage(Wire::ErrorCode code, const QString &message, quint32 mapId)
+QByteArray errorMessage(Wire::ErrorCode code, const QString &message, quint32 mapId)
 {
-    QJsonObject error{{QStringLiteral("type"), QStringLiteral("error")},
-                      {QStringLiteral("code"), int(code)},
-                      {QStringLiteral("name"), Wire::errorName(code)},
-                      {QStringLiteral("message"), message}};
-    if (mapId)
-        error.insert(mapKeyField(), qint64(mapId));
-    return error;
+    Control::Error error;
+    error.code = code;
+    error.message = message;
+    error.id = mapId;
+    return Control::encodeError(error);
 }
 
 } // namespace
@@ -252,7 +244,7 @@ void Relay::finishCutOff(Client *client, Wire::ErrorCode code, const QString &me
     leaveAllMaps(client);
     if (client->peer && m_byPeer.value(client->peer) == client)
         m_byPeer.remove(client->peer); // the peer may reconnect at once
-    const QByteArray text = Wire::controlMessage(errorMessage(code, message, 0));
+    const QByteArray text = errorMessage(code, message, 0);
     ++m_stats.framesOut;
     m_stats.bytesOut += quint64(text.size());
     client->socket->sendTextMessage(QString::fromUtf8(text));
@@ -289,11 +281,10 @@ void Relay::onHeartbeat()
     }
 }
 
-void Relay::sendControl(Client *client, const QJsonObject &message)
+void Relay::sendControl(Client *client, const QByteArray &text)
 {
     if (client->closing)
         return;
-    const QByteArray text = Wire::controlMessage(message);
     ++m_stats.framesOut;
     m_stats.bytesOut += quint64(text.size());
     client->socket->sendTextMessage(QString::fromUtf8(text));
@@ -314,11 +305,11 @@ void Relay::sendFrame(Client *client, const QByteArray &frame)
         cutOff(client, Wire::ErrorCode::Backlog, QStringLiteral("more than %1 bytes queued: reading too slowly").arg(m_options.maxBacklogBytes));
 }
 
-void Relay::sendToOthers(const MapNet *net, const Client *sender, const QJsonObject &message)
+void Relay::sendToOthers(const MapNet *net, const Client *sender, const QByteArray &text)
 {
     for (const MapRouter::Member &m : net->members.members()) {
         if (m.peer != sender->peer)
-            sendControl(m_byPeer.value(m.peer), message);
+            sendControl(m_byPeer.value(m.peer), text);
     }
 }
 
@@ -342,89 +333,102 @@ void Relay::onText(Client *client, const QString &text)
         return;
     ++m_stats.framesIn;
     m_stats.bytesIn += quint64(text.size());
-    QJsonParseError parseError;
-    const QJsonDocument doc = QJsonDocument::fromJson(text.toUtf8(), &parseError);
-    if (!doc.isObject()) {
-        const QString why = parseError.error != QJsonParseError::NoError
-            ? QStringLiteral("control message is not valid JSON: %1").arg(parseError.errorString())
-            : QStringLiteral("control message is not a JSON object");
+    Control::Message message;
+    QString why;
+    if (Control::decodeMessage(text.toUtf8(), &message, &why) != Control::DecodeError::NoError) {
         if (client->peer == 0)
             cutOff(client, Wire::ErrorCode::BadMessage, why);
         else
             sendError(client, Wire::ErrorCode::BadMessage, why);
         return;
     }
-    const QJsonObject msg = doc.object();
-    const QString type = msg.value(QStringLiteral("type")).toString();
     if (client->peer == 0) {
-        if (type == QLatin1String("hello"))
-            handleHello(client, msg);
+        if (message.type == Control::Type::Hello)
+            handleHello(client, message.object);
         else
-            cutOff(client, Wire::ErrorCode::HandshakeRequired, QStringLiteral("the first message must be hello, got '%1'").arg(type));
+            cutOff(client, Wire::ErrorCode::HandshakeRequired, QStringLiteral("the first message must be hello, got '%1'").arg(message.typeName));
         return;
     }
-    const quint32 mapId = quint32(msg.value(mapKeyField()).toInteger());
-    if (type == QLatin1String("open")) {
-        handleOpen(client, msg);
-    } else if (type == QLatin1String("close")) {
-        handleCloseMap(client, mapId);
-    } else if (type == QLatin1String("ready")) {
-        handleReady(client, mapId);
-    } else if (type == QLatin1String("presence")) {
-        handlePresence(client, mapId, msg.value(QStringLiteral("presence")).toObject());
-    } else if (type == QLatin1String("ping")) {
-        sendControl(client, {{QStringLiteral("type"), QStringLiteral("pong")}, {QStringLiteral("seq"), msg.value(QStringLiteral("seq"))}});
-    } else if (type == QLatin1String("hello")) {
+    Control::MapRef ref;
+    switch (message.type) {
+    case Control::Type::Open:
+        handleOpen(client, message.object);
+        break;
+    case Control::Type::Close:
+        Control::decodeMapRef(message.object, &ref);
+        handleCloseMap(client, ref.id);
+        break;
+    case Control::Type::Ready:
+        Control::decodeMapRef(message.object, &ref);
+        handleReady(client, ref.id);
+        break;
+    case Control::Type::Presence: {
+        // A peer's presence names no peer, so a `peer` member is ignored
+        // however bad, as the protocol ignores unknown members.
+        Control::Presence presence;
+        Control::decodePresence(message.object, &presence);
+        handlePresence(client, presence.id, presence.presence);
+        break;
+    }
+    case Control::Type::Ping: {
+        Control::Ping ping;
+        Control::decodePing(message.object, &ping);
+        sendControl(client, Control::encodePong(ping));
+        break;
+    }
+    case Control::Type::Hello:
         sendError(client, Wire::ErrorCode::BadMessage, QStringLiteral("hello was already received"));
-    } else {
-        sendError(client, Wire::ErrorCode::UnknownType, QStringLiteral("unknown control message type '%1'").arg(type));
+        break;
+    default: // unknown, and the types only a relay sends
+        sendError(client, Wire::ErrorCode::UnknownType, QStringLiteral("unknown control message type '%1'").arg(message.typeName));
+        break;
     }
 }
 
 void Relay::handleHello(Client *client, const QJsonObject &message)
 {
-    const int version = message.value(QStringLiteral("version")).toInt(-1);
-    if (version != Wire::ProtocolVersion) {
+    Control::Hello hello;
+    QString why;
+    const Control::DecodeError error = Control::decodeHello(message, &hello, &why);
+    // The version before anything else: under another version the other
+    // members may mean something else, and the peer needs to hear that.
+    if (hello.version != Wire::ProtocolVersion) {
         cutOff(client, Wire::ErrorCode::UnsupportedVersion,
                QStringLiteral("protocol version %1 is not supported; this relay speaks version %2")
-                   .arg(message.value(QStringLiteral("version")).toVariant().toString())
+                   .arg(hello.versionText)
                    .arg(Wire::ProtocolVersion));
         return;
     }
-    quint64 peer = 0;
-    const QJsonValue wanted = message.value(QStringLiteral("peer"));
-    if (!wanted.isUndefined()) {
-        if (!Wire::peerFromString(wanted.toString(), &peer) || peer == 0) {
-            cutOff(client, Wire::ErrorCode::BadMessage, QStringLiteral("peer must be 16 hexadecimal digits, not zero"));
-            return;
-        }
-        if (m_byPeer.contains(peer)) {
-            cutOff(client, Wire::ErrorCode::DuplicatePeer, QStringLiteral("peer id %1 is already connected").arg(Wire::peerToString(peer)));
-            return;
-        }
-    } else {
-        while (peer == 0 || m_byPeer.contains(peer))
-            peer = QRandomGenerator::global()->generate64();
+    if (error != Control::DecodeError::NoError) {
+        cutOff(client, Wire::ErrorCode::BadMessage, why);
+        return;
     }
+    quint64 peer = hello.peer;
+    if (peer && m_byPeer.contains(peer)) {
+        cutOff(client, Wire::ErrorCode::DuplicatePeer, QStringLiteral("peer id %1 is already connected").arg(Wire::peerToString(peer)));
+        return;
+    }
+    while (peer == 0 || m_byPeer.contains(peer))
+        peer = QRandomGenerator::global()->generate64();
     client->peer = peer;
     m_byPeer.insert(peer, client);
-    sendControl(client, {{QStringLiteral("type"), QStringLiteral("welcome")},
-                         {QStringLiteral("version"), Wire::ProtocolVersion},
-                         {QStringLiteral("peer"), Wire::peerToString(peer)},
-                         {QStringLiteral("time"), QDateTime::currentMSecsSinceEpoch()}});
+    Control::Welcome welcome;
+    welcome.peer = peer;
+    welcome.time = QDateTime::currentMSecsSinceEpoch();
+    sendControl(client, Control::encodeWelcome(welcome));
     Q_EMIT logMessage(QStringLiteral("hello %1 is peer %2").arg(client->address, Wire::peerToString(peer)));
 }
 
 void Relay::handleOpen(Client *client, const QJsonObject &message)
 {
-    const QJsonValue uriValue = message.value(QStringLiteral("map"));
-    const QString uri = uriValue.toString();
-    if (!uriValue.isString() || uri.isEmpty() || uri.toUtf8().size() > MaxUriBytes) {
-        sendError(client, Wire::ErrorCode::BadMessage, QStringLiteral("open needs a map URI of 1 to 1024 bytes"));
+    Control::Open open;
+    QString why;
+    if (Control::decodeOpen(message, &open, &why) != Control::DecodeError::NoError) {
+        sendError(client, Wire::ErrorCode::BadMessage, why);
         return;
     }
-    const QJsonObject presence = message.value(QStringLiteral("presence")).toObject();
-    if (Wire::controlMessage(presence).size() > MaxPresenceBytes) {
+    const QString &uri = open.map;
+    if (Control::presenceBytes(open.presence) > Control::MaxPresenceBytes) {
         sendError(client, Wire::ErrorCode::TooLarge, QStringLiteral("presence is larger than 4096 bytes"));
         return;
     }
@@ -447,22 +451,16 @@ void Relay::handleOpen(Client *client, const QJsonObject &message)
         m_maps.insert(net->id, net);
         m_mapsByUri.insert(uri, net);
     }
-    QJsonArray peers;
-    for (const MapRouter::Member &m : net->members.members()) {
-        peers.append(QJsonObject{{QStringLiteral("peer"), Wire::peerToString(m.peer)},
-                                 {QStringLiteral("presence"), m_byPeer.value(m.peer)->maps.value(net->id).presence}});
-    }
-    sendToOthers(net, client, {{QStringLiteral("type"), QStringLiteral("joined")},
-                               {mapKeyField(), qint64(net->id)},
-                               {QStringLiteral("peer"), Wire::peerToString(client->peer)},
-                               {QStringLiteral("presence"), presence}});
+    Control::Opened opened;
+    opened.map = uri;
+    opened.id = net->id;
+    opened.writable = grant.writable;
+    for (const MapRouter::Member &m : net->members.members())
+        opened.peers.append({m.peer, m_byPeer.value(m.peer)->maps.value(net->id).presence});
+    sendToOthers(net, client, Control::encodeJoined({net->id, client->peer, open.presence}));
     net->members.add(client->peer);
-    client->maps.insert(net->id, {presence, grant.writable});
-    sendControl(client, {{QStringLiteral("type"), QStringLiteral("opened")},
-                         {QStringLiteral("map"), uri},
-                         {mapKeyField(), qint64(net->id)},
-                         {QStringLiteral("access"), grant.writable ? QStringLiteral("rw") : QStringLiteral("ro")},
-                         {QStringLiteral("peers"), peers}});
+    client->maps.insert(net->id, {open.presence, grant.writable});
+    sendControl(client, Control::encodeOpened(opened));
     Q_EMIT logMessage(QStringLiteral("open %1 by %2 (%3 peers)").arg(uri, client->describe()).arg(net->members.size()));
 }
 
@@ -483,15 +481,12 @@ void Relay::handlePresence(Client *client, quint32 mapId, const QJsonObject &pre
     MapNet *net = memberMap(client, mapId);
     if (!net)
         return;
-    if (Wire::controlMessage(presence).size() > MaxPresenceBytes) {
+    if (Control::presenceBytes(presence) > Control::MaxPresenceBytes) {
         sendError(client, Wire::ErrorCode::TooLarge, QStringLiteral("presence is larger than 4096 bytes"), mapId);
         return;
     }
     client->maps[mapId].presence = presence;
-    sendToOthers(net, client, {{QStringLiteral("type"), QStringLiteral("presence")},
-                               {mapKeyField(), qint64(mapId)},
-                               {QStringLiteral("peer"), Wire::peerToString(client->peer)},
-                               {QStringLiteral("presence"), presence}});
+    sendToOthers(net, client, Control::encodePresence({mapId, client->peer, presence}));
 }
 
 void Relay::leaveMap(Client *client, MapNet *net)
@@ -500,9 +495,7 @@ void Relay::leaveMap(Client *client, MapNet *net)
         return;
     net->members.remove(client->peer);
     Q_EMIT logMessage(QStringLiteral("close %1 by %2").arg(net->uri, client->describe()));
-    sendToOthers(net, client, {{QStringLiteral("type"), QStringLiteral("left")},
-                               {mapKeyField(), qint64(net->id)},
-                               {QStringLiteral("peer"), Wire::peerToString(client->peer)}});
+    sendToOthers(net, client, Control::encodeLeft({net->id, client->peer}));
     if (net->members.isEmpty()) {
         m_maps.remove(net->id);
         m_mapsByUri.remove(net->uri);
@@ -594,7 +587,7 @@ void Relay::routeSyncRequest(Client *client, MapNet *net, const QByteArray &fram
         Q_EMIT logMessage(QStringLiteral("sync %1: %2 served by %3").arg(net->uri, client->describe(), served->describe()));
         return;
     }
-    sendControl(client, {{QStringLiteral("type"), QStringLiteral("alone")}, {mapKeyField(), qint64(net->id)}});
+    sendControl(client, Control::encodeAlone({net->id}));
     Q_EMIT logMessage(QStringLiteral("sync %1: %2 is alone").arg(net->uri, client->describe()));
 }
 

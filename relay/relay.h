@@ -137,9 +137,9 @@ private:
     void routeSyncRequest(Client *client, MapNet *net, const QByteArray &frame);
     void leaveMap(Client *client, MapNet *net);
     void leaveAllMaps(Client *client);
-    void sendControl(Client *client, const QJsonObject &message);
+    void sendControl(Client *client, const QByteArray &text);
     void sendFrame(Client *client, const QByteArray &frame);
-    void sendToOthers(const MapNet *net, const Client *sender, const QJsonObject &message);
+    void sendToOthers(const MapNet *net, const Client *sender, const QByteArray &text);
     void sendFrameToOthers(const MapNet *net, const Client *sender, const QByteArray &frame);
     void sendError(Client *client, Wire::ErrorCode code, const QString &message, quint32 mapId = 0);
     MapNet *memberMap(Client *client, quint32 mapId);
