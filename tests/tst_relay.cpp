@@ -70,7 +70,7 @@ void tst_Relay::welcomeAssignsAPeerId()
     RawClient c(m_relay->url());
     QVERIFY(c.waitConnected());
     QVERIFY(c.hello());
-    const QJsonObject welcome = c.last(QStringLiteral("welcome"));
+    const QJsonObject welcome = c.last(Control::Type::Welcome);
     quint64 id = 0;
     QVERIFY(Wire::peerFromString(welcome.value(QStringLiteral("peer")).toString(), &id));
     QVERIFY(id != 0);
@@ -83,7 +83,7 @@ void tst_Relay::requestedPeerIdIsHonoured()
     RawClient c(m_relay->url());
     QVERIFY(c.waitConnected());
     QVERIFY(c.hello(QStringLiteral("00000000000000ab")));
-    QCOMPARE(c.last(QStringLiteral("welcome")).value(QStringLiteral("peer")).toString(), QStringLiteral("00000000000000ab"));
+    QCOMPARE(c.last(Control::Type::Welcome).value(QStringLiteral("peer")).toString(), QStringLiteral("00000000000000ab"));
 }
 
 void tst_Relay::duplicatePeerIdIsRefused()
@@ -93,8 +93,9 @@ void tst_Relay::duplicatePeerIdIsRefused()
     QVERIFY(first.hello(QStringLiteral("00000000000000cd")));
     RawClient second(m_relay->url());
     QVERIFY(second.waitConnected());
-    second.send({{QStringLiteral("type"), QStringLiteral("hello")}, {QStringLiteral("version"), 1},
-                 {QStringLiteral("peer"), QStringLiteral("00000000000000cd")}});
+    Control::Hello hello;
+    hello.peer = 0xcd;
+    second.send(Control::encodeHello(hello));
     QVERIFY(second.waitError(int(Wire::ErrorCode::DuplicatePeer)));
     QTRY_VERIFY_WITH_TIMEOUT(second.closed, Timeout);
     QVERIFY(first.stillServed());
@@ -125,7 +126,7 @@ void tst_Relay::fatalHandshakeErrors()
     else
         c.sendBinary(binary);
     QVERIFY(c.waitError(code));
-    QVERIFY(!c.last(QStringLiteral("error")).value(QStringLiteral("message")).toString().isEmpty());
+    QVERIFY(!c.last(Control::Type::Error).value(QStringLiteral("message")).toString().isEmpty());
     QTRY_VERIFY_WITH_TIMEOUT(c.closed, Timeout);
     QCOMPARE(c.socket.closeCode(), QWebSocketProtocol::CloseCodePolicyViolated);
 }
@@ -222,20 +223,19 @@ void tst_Relay::openReturnsPeersAndTellsOthers()
     QVERIFY(a.waitConnected() && b.waitConnected());
     QVERIFY(a.hello(QStringLiteral("00000000000000a1")));
     QVERIFY(b.hello(QStringLiteral("00000000000000b1")));
-    a.send({{QStringLiteral("type"), QStringLiteral("open")}, {QStringLiteral("map"), QStringLiteral("/p")},
-            {QStringLiteral("presence"), QJsonObject{{QStringLiteral("name"), QStringLiteral("Ada")}}}});
-    QVERIFY(a.waitFor(QStringLiteral("opened")));
-    QVERIFY(a.last(QStringLiteral("opened")).value(QStringLiteral("peers")).toArray().isEmpty());
+    a.send(Control::encodeOpen({QStringLiteral("/p"), QJsonObject{{QStringLiteral("name"), QStringLiteral("Ada")}}}));
+    QVERIFY(a.waitFor(Control::Type::Opened));
+    QVERIFY(a.last(Control::Type::Opened).value(QStringLiteral("peers")).toArray().isEmpty());
     b.open(QStringLiteral("/p"));
-    const QJsonArray peers = b.last(QStringLiteral("opened")).value(QStringLiteral("peers")).toArray();
+    const QJsonArray peers = b.last(Control::Type::Opened).value(QStringLiteral("peers")).toArray();
     QCOMPARE(peers.size(), 1);
     QCOMPARE(peers[0].toObject().value(QStringLiteral("peer")).toString(), QStringLiteral("00000000000000a1"));
     QCOMPARE(peers[0].toObject().value(QStringLiteral("presence")).toObject().value(QStringLiteral("name")).toString(), QStringLiteral("Ada"));
-    QVERIFY(a.waitFor(QStringLiteral("joined")));
-    QCOMPARE(a.last(QStringLiteral("joined")).value(QStringLiteral("peer")).toString(), QStringLiteral("00000000000000b1"));
+    QVERIFY(a.waitFor(Control::Type::Joined));
+    QCOMPARE(a.last(Control::Type::Joined).value(QStringLiteral("peer")).toString(), QStringLiteral("00000000000000b1"));
     b.socket.close();
-    QVERIFY(a.waitFor(QStringLiteral("left")));
-    QCOMPARE(a.last(QStringLiteral("left")).value(QStringLiteral("peer")).toString(), QStringLiteral("00000000000000b1"));
+    QVERIFY(a.waitFor(Control::Type::Left));
+    QCOMPARE(a.last(Control::Type::Left).value(QStringLiteral("peer")).toString(), QStringLiteral("00000000000000b1"));
 }
 
 void tst_Relay::syncWithNoReadyPeerAnswersAlone()
@@ -248,7 +248,7 @@ void tst_Relay::syncWithNoReadyPeerAnswersAlone()
     b.open(QStringLiteral("/s"));
     const QByteArray request = frame(Wire::Type::SyncRequest, id, 0, Wire::encodeSyncRequest({1, 0, {}}));
     a.sendBinary(request);
-    QVERIFY(a.waitFor(QStringLiteral("alone")));
+    QVERIFY(a.waitFor(Control::Type::Alone));
     // a is now ready as far as the relay knows: b's request goes to a.
     b.sendBinary(request);
     QTRY_COMPARE_WITH_TIMEOUT(a.frames.size(), 1, Timeout);
@@ -437,24 +437,24 @@ void tst_Relay::aPeerThatStopsReadingIsCutOffAtTheBacklogCap()
     const quint32 id = writer.open(QStringLiteral("/slow"));
     RawWebSocket slow;
     QVERIFY(slow.open(relay.port()));
-    slow.sendText(R"({"type":"hello","version":1,"peer":"00000000000000b1"})");
-    slow.sendText(R"({"type":"open","map":"/slow"})");
-    QVERIFY(slow.waitFor("\"opened\""));
-    QVERIFY(writer.waitFor(QStringLiteral("joined")));
+    slow.sendText(Control::encodeHello({Wire::ProtocolVersion, {}, 0xb1, 0}));
+    slow.sendText(Control::encodeOpen({QStringLiteral("/slow"), {}}));
+    QVERIFY(slow.waitForControl(Control::Type::Opened));
+    QVERIFY(writer.waitFor(Control::Type::Joined));
     // Stop reading: Qt stops draining the kernel once 4 KiB are buffered.
     slow.tcp.setReadBufferSize(4096);
     slow.paused = true;
     const double before = residentMb();
     double peak = before;
     const QByteArray chunk(512 * 1024, 'v');
-    for (int round = 0; round < 200 && writer.last(QStringLiteral("left")).isEmpty(); ++round) {
+    for (int round = 0; round < 200 && writer.last(Control::Type::Left).isEmpty(); ++round) {
         for (int i = 0; i < 4; ++i)
             writer.sendBinary(frame(Wire::Type::Delta, id, 0, chunk));
         QVERIFY(writer.stillServed()); // the relay has taken all of it
         peak = qMax(peak, residentMb());
     }
-    QVERIFY2(!writer.last(QStringLiteral("left")).isEmpty(), "the slow reader was never cut off");
-    QCOMPARE(writer.last(QStringLiteral("left")).value(QStringLiteral("peer")).toString(), QStringLiteral("00000000000000b1"));
+    QVERIFY2(!writer.last(Control::Type::Left).isEmpty(), "the slow reader was never cut off");
+    QCOMPARE(writer.last(Control::Type::Left).value(QStringLiteral("peer")).toString(), QStringLiteral("00000000000000b1"));
     QTRY_COMPARE_WITH_TIMEOUT(relay.stats().connections, 1, Timeout); // its socket and backlog are gone
     QVERIFY(relay.stats().cutOff >= 1);
     qInfo("test process RSS grew by %.1f MiB at most while the reader stalled", peak - before);
@@ -478,13 +478,13 @@ void tst_Relay::heartbeatDropsAHalfOpenConnection()
     // vanished would not.
     RawWebSocket mute;
     QVERIFY(mute.open(relay.port()));
-    mute.sendText(R"({"type":"hello","version":1,"peer":"00000000000000c1"})");
-    mute.sendText(R"({"type":"open","map":"/hb"})");
-    QVERIFY(mute.waitFor("\"opened\""));
-    QVERIFY(watcher.waitFor(QStringLiteral("joined")));
+    mute.sendText(Control::encodeHello({Wire::ProtocolVersion, {}, 0xc1, 0}));
+    mute.sendText(Control::encodeOpen({QStringLiteral("/hb"), {}}));
+    QVERIFY(mute.waitForControl(Control::Type::Opened));
+    QVERIFY(watcher.waitFor(Control::Type::Joined));
     QVERIFY(mute.waitFor(QByteArray(1, char(0x89)))); // the relay pings it
-    QVERIFY(watcher.waitFor(QStringLiteral("left")));
-    QCOMPARE(watcher.last(QStringLiteral("left")).value(QStringLiteral("peer")).toString(), QStringLiteral("00000000000000c1"));
+    QVERIFY(watcher.waitFor(Control::Type::Left));
+    QCOMPARE(watcher.last(Control::Type::Left).value(QStringLiteral("peer")).toString(), QStringLiteral("00000000000000c1"));
     QTRY_VERIFY_WITH_TIMEOUT(mute.closed, Timeout);
     QCOMPARE(relay.stats().heartbeatDrops, quint64(1));
     // QWebSocket answers pings by itself: the watcher outlived the timeout.

@@ -14,7 +14,6 @@
 #include "replica.h"
 #include "wire.h"
 
-#include <QJsonArray>
 #include <QRandomGenerator>
 #include <QTest>
 
@@ -28,7 +27,7 @@ struct Message
 {
     bool binary = false;
     QByteArray bytes;
-    QJsonObject control;
+    Control::Message control; // decoded once, when sent
 };
 
 struct Faults
@@ -92,6 +91,7 @@ public:
 
     // The relay's state for the one map: who is connected, and the map's
     // members with the relay's own routing.
+    static constexpr quint32 MapId = 1;
     std::set<int> connectedPeers;
     MapRouter router;
 
@@ -141,7 +141,12 @@ public:
     }
 
     // --- relay model -----------------------------------------------------
-    void toPeerControl(int i, const QJsonObject &o) { toPeer[size_t(i)].push_back({false, {}, o}); }
+    void toPeerControl(int i, const QByteArray &text)
+    {
+        Message message;
+        Control::decodeMessage(text, &message.control);
+        toPeer[size_t(i)].push_back(message);
+    }
     void toPeerFrame(int i, const QByteArray &f) { toPeer[size_t(i)].push_back({true, f, {}}); }
 
     quint64 idOf(int i) const { return peers[size_t(i)]->m_id; }
@@ -154,7 +159,7 @@ public:
             return;
         router.remove(idOf(i));
         for (const MapRouter::Member &m : router.members())
-            toPeerControl(indexOf(m.peer), {{"type", "left"}, {"id", 1}, {"peer", Wire::peerToString(idOf(i))}});
+            toPeerControl(indexOf(m.peer), Control::encodeLeft({MapId, idOf(i)}));
     }
 
     void relayReceive(int i, const Message &msg)
@@ -163,24 +168,29 @@ public:
             return;
         const quint64 self = idOf(i);
         if (!msg.binary) {
-            const QString type = msg.control.value(QStringLiteral("type")).toString();
-            if (type == QLatin1String("open")) {
-                QJsonArray list;
+            switch (msg.control.type) {
+            case Control::Type::Open: {
+                Control::Opened opened{QStringLiteral("/sim"), MapId, true, {}};
                 for (const MapRouter::Member &m : router.members()) {
                     if (m.peer == self)
                         continue;
-                    list.append(QJsonObject{{"peer", Wire::peerToString(m.peer)}, {"presence", QJsonObject()}});
-                    toPeerControl(indexOf(m.peer), {{"type", "joined"}, {"id", 1}, {"peer", Wire::peerToString(self)},
-                                                    {"presence", QJsonObject()}});
+                    opened.peers.append(Control::PeerInfo{m.peer, {}});
+                    toPeerControl(indexOf(m.peer), Control::encodeJoined({MapId, self, {}}));
                 }
                 if (!router.contains(self))
                     router.add(self);
-                toPeerControl(i, {{"type", "opened"}, {"map", "/sim"}, {"id", 1}, {"peers", list}});
-            } else if (type == QLatin1String("ready")) {
+                toPeerControl(i, Control::encodeOpened(opened));
+                break;
+            }
+            case Control::Type::Ready:
                 router.setReady(self);
-            } else if (type == QLatin1String("close")) {
+                break;
+            case Control::Type::Close:
                 relayDrop(i);
                 connectedPeers.insert(i);
+                break;
+            default:
+                break;
             }
             return;
         }
@@ -201,7 +211,7 @@ public:
             if (const quint64 responder = router.route(self)) {
                 toPeerFrame(indexOf(responder), frame);
             } else {
-                toPeerControl(i, {{"type", "alone"}, {"id", 1}});
+                toPeerControl(i, Control::encodeAlone({MapId}));
             }
             break;
         case Wire::Type::SyncData:
@@ -223,22 +233,23 @@ public:
                 p.replica->handleFrame(h, msg.bytes);
             return;
         }
-        switch (Control::typeFromName(msg.control.value(QStringLiteral("type")).toString())) {
+        const QJsonObject &object = msg.control.object;
+        switch (msg.control.type) {
         case Control::Type::Opened: {
             Control::Opened opened;
-            if (Control::decodeOpened(msg.control, &opened) == Control::DecodeError::NoError)
+            if (Control::decodeOpened(object, &opened) == Control::DecodeError::NoError)
                 p.replica->handleOpened(opened);
             break;
         }
         case Control::Type::Joined: {
             Control::Joined joined;
-            if (Control::decodeJoined(msg.control, &joined) == Control::DecodeError::NoError)
+            if (Control::decodeJoined(object, &joined) == Control::DecodeError::NoError)
                 p.replica->handleJoined(joined);
             break;
         }
         case Control::Type::Left: {
             Control::Left left;
-            if (Control::decodeLeft(msg.control, &left) == Control::DecodeError::NoError)
+            if (Control::decodeLeft(object, &left) == Control::DecodeError::NoError)
                 p.replica->handleLeft(left);
             break;
         }
@@ -355,9 +366,9 @@ void SimPeer::sendFrame(const QByteArray &frame)
 
 void SimPeer::sendControl(const QByteArray &text)
 {
-    Control::Message message;
-    if (connected && Control::decodeMessage(text, &message) == Control::DecodeError::NoError)
-        sim->toRelay[size_t(index)].push_back({false, {}, message.object});
+    Message message;
+    if (connected && Control::decodeMessage(text, &message.control) == Control::DecodeError::NoError)
+        sim->toRelay[size_t(index)].push_back(message);
 }
 
 void SimPeer::syncTimerRequested(bool running)
