@@ -14,14 +14,13 @@
 // After the conversation the session pings and waits for its pong (or for
 // the relay to close it), then the witness pings: the relay must answer it,
 // and must never have closed the witness, whatever the session sent.
+#include "control.h"
 #include "fuzzcheck.h"
 #include "relay.h"
 #include "wire.h"
 
 #include <QCoreApplication>
 #include <QElapsedTimer>
-#include <QJsonDocument>
-#include <QJsonObject>
 #include <QWebSocket>
 
 #include <functional>
@@ -58,9 +57,32 @@ bool waitFor(const std::function<bool()> &condition)
     return true;
 }
 
-QString text(const QJsonObject &object) { return QString::fromUtf8(Wire::controlMessage(object)); }
+QString text(const QByteArray &encoded) { return QString::fromUtf8(encoded); }
 
-QJsonObject parse(const QString &message) { return QJsonDocument::fromJson(message.toUtf8()).object(); }
+Control::Message parse(const QString &message)
+{
+    Control::Message decoded;
+    Control::decodeMessage(message.toUtf8(), &decoded);
+    return decoded;
+}
+
+QString hello(quint64 peer)
+{
+    Control::Hello hello;
+    hello.peer = peer;
+    return text(Control::encodeHello(hello));
+}
+
+QString ping(quint32 seq) { return text(Control::encodePing({qint64(seq)})); }
+
+// The seq of a pong, or -1 for any other message.
+qint64 pongSeq(const Control::Message &message)
+{
+    Control::Ping pong;
+    if (message.type != Control::Type::Pong || Control::decodePing(message.object, &pong) != Control::DecodeError::NoError)
+        return -1;
+    return pong.seq.toInteger(-1);
+}
 
 void setUp()
 {
@@ -76,19 +98,18 @@ void setUp()
     harness->witness = w;
     QObject::connect(w, &QWebSocket::disconnected, [] { harness->witnessLost = true; });
     QObject::connect(w, &QWebSocket::textMessageReceived, [](const QString &message) {
-        const QJsonObject o = parse(message);
-        const QString type = o.value(QStringLiteral("type")).toString();
-        if (type == QLatin1String("opened")) {
-            harness->witnessMapId = quint32(o.value(QStringLiteral("id")).toInteger());
-            harness->witness->sendTextMessage(text({{QStringLiteral("type"), QStringLiteral("ready")}, {QStringLiteral("id"), qint64(harness->witnessMapId)}}));
-        } else if (type == QLatin1String("pong")) {
-            harness->lastPong = quint32(o.value(QStringLiteral("seq")).toInteger());
+        const Control::Message m = parse(message);
+        Control::Opened opened;
+        if (m.type == Control::Type::Opened && Control::decodeOpened(m.object, &opened) == Control::DecodeError::NoError) {
+            harness->witnessMapId = opened.id;
+            harness->witness->sendTextMessage(text(Control::encodeReady({opened.id})));
+        } else if (m.type == Control::Type::Pong) {
+            harness->lastPong = quint32(pongSeq(m));
         }
     });
     QObject::connect(w, &QWebSocket::connected, [] {
-        harness->witness->sendTextMessage(text({{QStringLiteral("type"), QStringLiteral("hello")}, {QStringLiteral("version"), 1},
-                                                {QStringLiteral("peer"), Wire::peerToString(WitnessPeer)}}));
-        harness->witness->sendTextMessage(text({{QStringLiteral("type"), QStringLiteral("open")}, {QStringLiteral("map"), QStringLiteral("/fuzz")}}));
+        harness->witness->sendTextMessage(hello(WitnessPeer));
+        harness->witness->sendTextMessage(text(Control::encodeOpen({QStringLiteral("/fuzz"), {}})));
     });
     w->open(harness->relay->url());
     FUZZ_CHECK(waitFor([] { return harness->witnessMapId != 0 || harness->witnessLost; }));
@@ -129,22 +150,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const quint32 pingSeq = 4242;
     QObject::connect(&session, &QWebSocket::disconnected, [&closed] { closed = true; });
     QObject::connect(&session, &QWebSocket::textMessageReceived, [&](const QString &message) {
-        const QJsonObject o = parse(message);
-        const QString type = o.value(QStringLiteral("type")).toString();
-        if (type == QLatin1String("welcome"))
+        const Control::Message m = parse(message);
+        Control::Opened opened;
+        if (m.type == Control::Type::Welcome)
             welcomed = true;
-        else if (type == QLatin1String("opened") && o.value(QStringLiteral("map")).toString() == QLatin1String("/fuzz"))
-            mapId = quint32(o.value(QStringLiteral("id")).toInteger());
-        else if (type == QLatin1String("pong") && o.value(QStringLiteral("seq")).toInteger() == pingSeq)
+        else if (m.type == Control::Type::Opened && Control::decodeOpened(m.object, &opened) == Control::DecodeError::NoError
+                 && opened.map == QLatin1String("/fuzz"))
+            mapId = opened.id;
+        else if (pongSeq(m) == pingSeq)
             gotPong = true;
     });
     session.open(harness->relay->url());
     FUZZ_CHECK(waitFor([&] { return session.state() == QAbstractSocket::ConnectedState || closed; }));
     FUZZ_CHECK(!closed);
     if (!raw) {
-        session.sendTextMessage(text({{QStringLiteral("type"), QStringLiteral("hello")}, {QStringLiteral("version"), 1},
-                                      {QStringLiteral("peer"), Wire::peerToString(harness->nextSessionPeer++)}}));
-        session.sendTextMessage(text({{QStringLiteral("type"), QStringLiteral("open")}, {QStringLiteral("map"), QStringLiteral("/fuzz")}}));
+        session.sendTextMessage(hello(harness->nextSessionPeer++));
+        session.sendTextMessage(text(Control::encodeOpen({QStringLiteral("/fuzz"), {}})));
         FUZZ_CHECK(waitFor([&] { return mapId != 0 || closed; }));
         FUZZ_CHECK(welcomed && !closed);
     }
@@ -159,7 +180,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             session.sendTextMessage(QString::fromUtf8(m.bytes));
         }
     }
-    session.sendTextMessage(text({{QStringLiteral("type"), QStringLiteral("ping")}, {QStringLiteral("seq"), qint64(pingSeq)}}));
+    session.sendTextMessage(ping(pingSeq));
     FUZZ_CHECK(waitFor([&] { return gotPong || closed; }));
     // The relay closes a connection only for a handshake problem.
     FUZZ_CHECK(gotPong || raw);
@@ -167,7 +188,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     static quint32 witnessSeq = 0;
     const quint32 seq = ++witnessSeq;
-    harness->witness->sendTextMessage(text({{QStringLiteral("type"), QStringLiteral("ping")}, {QStringLiteral("seq"), qint64(seq)}}));
+    harness->witness->sendTextMessage(ping(seq));
     FUZZ_CHECK(waitFor([seq] { return harness->lastPong == seq || harness->witnessLost; }));
     FUZZ_CHECK(!harness->witnessLost);
     return 0;

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "tokentable.h"
+#include "wire.h"
 
 #include <QElapsedTimer>
 #include <QHash>
@@ -13,19 +14,20 @@
 #include <QUrl>
 #include <QVector>
 
-#include <memory>
-
-class QTcpSocket;
+class Admission;
 class QWebSocket;
-class QWebSocketCorsAuthenticator;
 class QWebSocketServer;
 class RelayTcpServer;
+struct Client;
 
 // The stateless relay: it knows which connection has which maps open and
 // forwards frames between them, reading only the 16-byte envelope of
 // binary frames (docs/PROTOCOL.md). It stores no map data; its memory
 // depends on connections and maps, never on keys or values.
 // Single-threaded: everything runs in the thread that owns the relay.
+// The relay wires the parts together: Admission lets connections in,
+// Client holds each connection's state, MapRouter each map's members and
+// sync routing, LingeringClose ends a connection cut off for cause.
 //
 // Under abuse it protects itself and the other peers (docs/RELIABILITY.md):
 // every limit below is per connection and O(1) per message; a connection
@@ -102,7 +104,6 @@ public:
     // map they hold open, are closed at once with `unauthorized`; downgraded
     // maps become read-only). Without a call, anyone may connect.
     void setTokens(const TokenTable &tokens);
-    bool requiresTokens() const { return m_tokensRequired; }
 
     Stats stats() const;
     struct MapInfo
@@ -118,46 +119,41 @@ Q_SIGNALS:
     void logMessage(const QString &line);
 
 private:
-    struct Client;
-    struct Membership;
     struct MapNet;
 
-    void acceptSocket(QTcpSocket *socket);
     void onNewConnection();
-    void onOriginCheck(QWebSocketCorsAuthenticator *authenticator);
     void onHeartbeat();
     bool admit(Client *client); // rate limit; false when the client is being cut off
-    void cutOff(Client *client, int code, const QString &message);
-    void finishCutOff(Client *client, int code, const QString &message);
-    Membership *membership(Client *client, quint32 mapId);
+    void cutOff(Client *client, Wire::ErrorCode code, const QString &message);
+    void finishCutOff(Client *client, Wire::ErrorCode code, const QString &message);
     void onText(Client *client, const QString &text);
     void onBinary(Client *client, const QByteArray &frame);
     void onDisconnected(Client *client);
     void handleHello(Client *client, const QJsonObject &message);
     void handleOpen(Client *client, const QJsonObject &message);
     void handleCloseMap(Client *client, quint32 mapId);
-    void routeSyncRequest(Client *client, MapNet *net, QByteArray frame);
+    void handleReady(Client *client, quint32 mapId);
+    void handlePresence(Client *client, quint32 mapId, const QJsonObject &presence);
+    void routeSyncRequest(Client *client, MapNet *net, const QByteArray &frame);
     void leaveMap(Client *client, MapNet *net);
-    void sendControl(Client *client, const QJsonObject &message);
+    void leaveAllMaps(Client *client);
+    void sendControl(Client *client, const QByteArray &text);
     void sendFrame(Client *client, const QByteArray &frame);
-    void sendError(Client *client, int code, const QString &message, quint32 mapId = 0, bool fatal = false);
+    void sendToOthers(const MapNet *net, const Client *sender, const QByteArray &text);
+    void sendFrameToOthers(const MapNet *net, const Client *sender, const QByteArray &frame);
+    void sendError(Client *client, Wire::ErrorCode code, const QString &message, quint32 mapId = 0);
     MapNet *memberMap(Client *client, quint32 mapId);
-    QString describe(const Client *client) const;
 
     Options m_options;
     QElapsedTimer m_clock; // monotonic time for the rate limiter and heartbeat
     QTimer m_heartbeat;
-    TokenTable m_tokens;
-    bool m_tokensRequired = false;
+    Admission *m_admission = nullptr;
     RelayTcpServer *m_tcp = nullptr;
     QWebSocketServer *m_ws = nullptr;
     QHash<QWebSocket *, Client *> m_clients;
-    QHash<quint64, Client *> m_byPeer;
+    QHash<quint64, Client *> m_byPeer; // every map member's peer is here
     QHash<quint32, MapNet *> m_maps;
     QHash<QString, MapNet *> m_mapsByUri;
-    QHash<QString, int> m_perAddress; // sockets per remote address, handshakes included
-    int m_sockets = 0;
-    QHash<QString, QTcpSocket *> m_handshaking; // "address:port" -> socket not yet upgraded
     qint64 m_lastPingMs = 0;
     quint32 m_nextMapId = 1;
     Stats m_stats;

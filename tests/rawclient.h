@@ -3,10 +3,10 @@
 // Hand-driven protocol clients for the relay tests: they send exactly what a
 // test says, nothing more.
 
+#include "control.h"
 #include "wire.h"
 
 #include <QFile>
-#include <QJsonDocument>
 #include <QJsonObject>
 #include <QNetworkRequest>
 #include <QTcpSocket>
@@ -35,48 +35,55 @@ public:
     void init()
     {
         QObject::connect(&socket, &QWebSocket::textMessageReceived, &socket, [this](const QString &text) {
-            messages.append(QJsonDocument::fromJson(text.toUtf8()).object());
+            Control::Message message;
+            Control::decodeMessage(text.toUtf8(), &message);
+            messages.append(message);
         });
         QObject::connect(&socket, &QWebSocket::binaryMessageReceived, &socket,
                          [this](const QByteArray &frame) { frames.append(frame); });
         QObject::connect(&socket, &QWebSocket::disconnected, &socket, [this] { closed = true; });
     }
     bool waitConnected() { return QTest::qWaitFor([this] { return socket.state() == QAbstractSocket::ConnectedState; }, Timeout); }
-    void send(const QJsonObject &o) { socket.sendTextMessage(QString::fromUtf8(Wire::controlMessage(o))); }
+    void send(const QByteArray &text) { socket.sendTextMessage(QString::fromUtf8(text)); }
     void sendRaw(const QString &text) { socket.sendTextMessage(text); }
     void sendBinary(const QByteArray &b) { socket.sendBinaryMessage(b); }
     bool hello(const QString &peer = QString())
     {
-        QJsonObject o{{QStringLiteral("type"), QStringLiteral("hello")}, {QStringLiteral("version"), 1}};
-        if (!peer.isEmpty())
-            o.insert(QStringLiteral("peer"), peer);
-        send(o);
-        return waitFor(QStringLiteral("welcome"));
+        Control::Hello hello;
+        if (!peer.isEmpty() && !Wire::peerFromString(peer, &hello.peer))
+            return false;
+        send(Control::encodeHello(hello));
+        return waitFor(Control::Type::Welcome);
     }
     quint32 open(const QString &uri)
     {
-        send({{QStringLiteral("type"), QStringLiteral("open")}, {QStringLiteral("map"), uri}});
-        if (!waitFor(QStringLiteral("opened")))
+        send(Control::encodeOpen({uri, {}}));
+        if (!waitFor(Control::Type::Opened))
             return 0;
-        return quint32(last(QStringLiteral("opened")).value(QStringLiteral("id")).toInteger());
+        Control::Opened opened;
+        Control::decodeOpened(last(Control::Type::Opened), &opened);
+        return opened.id;
     }
-    bool waitFor(const QString &type)
+    bool waitFor(Control::Type type)
     {
         return QTest::qWaitFor([&] { return !last(type).isEmpty(); }, Timeout);
     }
-    QJsonObject last(const QString &type) const
+    // The latest message of that type, or an empty object.
+    QJsonObject last(Control::Type type) const
     {
         for (auto it = messages.crbegin(); it != messages.crend(); ++it) {
-            if (it->value(QStringLiteral("type")).toString() == type)
-                return *it;
+            if (it->type == type)
+                return it->object;
         }
         return {};
     }
     bool waitError(int code)
     {
         return QTest::qWaitFor([&] {
-            for (const QJsonObject &m : messages) {
-                if (m.value(QStringLiteral("type")) == QLatin1String("error") && m.value(QStringLiteral("code")).toInt() == code)
+            for (const Control::Message &m : messages) {
+                Control::Error error;
+                if (m.type == Control::Type::Error && Control::decodeError(m.object, &error) == Control::DecodeError::NoError
+                    && int(error.code) == code)
                     return true;
             }
             return false;
@@ -85,12 +92,16 @@ public:
     bool stillServed()
     {
         const int seq = ++pings;
-        send({{QStringLiteral("type"), QStringLiteral("ping")}, {QStringLiteral("seq"), seq}});
-        return QTest::qWaitFor([&] { return last(QStringLiteral("pong")).value(QStringLiteral("seq")).toInt() == seq; }, Timeout);
+        send(Control::encodePing({seq}));
+        return QTest::qWaitFor([&] {
+            Control::Ping pong;
+            Control::decodePing(last(Control::Type::Pong), &pong);
+            return pong.seq.toInt() == seq;
+        }, Timeout);
     }
 
     QWebSocket socket;
-    QList<QJsonObject> messages;
+    QList<Control::Message> messages;
     QList<QByteArray> frames;
     bool closed = false;
     int pings = 0;
@@ -153,7 +164,62 @@ public:
     }
     void sendText(const QByteArray &json) { tcp.write(frameHeader(0x1, quint64(json.size())) + json); }
     bool waitFor(const QByteArray &text) { return QTest::qWaitFor([&] { return received.contains(text); }, Timeout); }
-    bool hello() { sendText(R"({"type":"hello","version":1})"); return waitFor("\"welcome\""); }
+    bool hello()
+    {
+        sendText(Control::encodeHello({}));
+        return waitForControl(Control::Type::Welcome);
+    }
+    // Waits for a control message of that type among the frames received.
+    bool waitForControl(Control::Type type)
+    {
+        return QTest::qWaitFor([&] {
+            for (const Frame &f : frames()) {
+                Control::Message m;
+                if (f.opcode == 0x1 && Control::decodeMessage(f.payload, &m) == Control::DecodeError::NoError && m.type == type)
+                    return true;
+            }
+            return false;
+        }, Timeout);
+    }
+    // The frames received so far, as RFC 6455 5.2 lays them out; parsing
+    // stops at the first incomplete one.
+    struct Frame
+    {
+        quint8 opcode = 0;
+        bool masked = false; // a server must never mask
+        QByteArray payload;
+    };
+    QList<Frame> frames() const
+    {
+        QList<Frame> result;
+        qsizetype at = 0;
+        while (received.size() - at >= 2) {
+            Frame f;
+            f.opcode = quint8(received[at]) & 0x0f;
+            f.masked = quint8(received[at + 1]) & 0x80;
+            quint64 length = quint8(received[at + 1]) & 0x7f;
+            qsizetype head = 2;
+            if (length == 126) {
+                if (received.size() - at < 4)
+                    break;
+                length = qFromBigEndian<quint16>(received.constData() + at + 2);
+                head = 4;
+            } else if (length == 127) {
+                if (received.size() - at < 10)
+                    break;
+                length = qFromBigEndian<quint64>(received.constData() + at + 2);
+                head = 10;
+            }
+            if (f.masked)
+                head += 4;
+            if (quint64(received.size() - at - head) < length)
+                break;
+            f.payload = received.mid(at + head, qsizetype(length));
+            result.append(f);
+            at += head + qsizetype(length);
+        }
+        return result;
+    }
     // The close frame's status code the relay sent, or 0.
     int closeCode() const
     {

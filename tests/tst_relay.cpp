@@ -7,6 +7,7 @@
 #include <QJsonDocument>
 #include <QElapsedTimer>
 #include <QSignalSpy>
+#include <QStringDecoder>
 #include <QTest>
 #include <QWebSocket>
 
@@ -44,6 +45,8 @@ private Q_SLOTS:
     void aFloodingPeerIsRateLimitedWhileOthersWork();
     void aPeerThatStopsReadingIsCutOffAtTheBacklogCap();
     void heartbeatDropsAHalfOpenConnection();
+    void aNonAsciiCloseReasonIsCutToBytes_data();
+    void aNonAsciiCloseReasonIsCutToBytes();
 
 private:
     std::unique_ptr<Relay> m_relay;
@@ -67,7 +70,7 @@ void tst_Relay::welcomeAssignsAPeerId()
     RawClient c(m_relay->url());
     QVERIFY(c.waitConnected());
     QVERIFY(c.hello());
-    const QJsonObject welcome = c.last(QStringLiteral("welcome"));
+    const QJsonObject welcome = c.last(Control::Type::Welcome);
     quint64 id = 0;
     QVERIFY(Wire::peerFromString(welcome.value(QStringLiteral("peer")).toString(), &id));
     QVERIFY(id != 0);
@@ -80,7 +83,7 @@ void tst_Relay::requestedPeerIdIsHonoured()
     RawClient c(m_relay->url());
     QVERIFY(c.waitConnected());
     QVERIFY(c.hello(QStringLiteral("00000000000000ab")));
-    QCOMPARE(c.last(QStringLiteral("welcome")).value(QStringLiteral("peer")).toString(), QStringLiteral("00000000000000ab"));
+    QCOMPARE(c.last(Control::Type::Welcome).value(QStringLiteral("peer")).toString(), QStringLiteral("00000000000000ab"));
 }
 
 void tst_Relay::duplicatePeerIdIsRefused()
@@ -90,8 +93,9 @@ void tst_Relay::duplicatePeerIdIsRefused()
     QVERIFY(first.hello(QStringLiteral("00000000000000cd")));
     RawClient second(m_relay->url());
     QVERIFY(second.waitConnected());
-    second.send({{QStringLiteral("type"), QStringLiteral("hello")}, {QStringLiteral("version"), 1},
-                 {QStringLiteral("peer"), QStringLiteral("00000000000000cd")}});
+    Control::Hello hello;
+    hello.peer = 0xcd;
+    second.send(Control::encodeHello(hello));
     QVERIFY(second.waitError(int(Wire::ErrorCode::DuplicatePeer)));
     QTRY_VERIFY_WITH_TIMEOUT(second.closed, Timeout);
     QVERIFY(first.stillServed());
@@ -122,7 +126,7 @@ void tst_Relay::fatalHandshakeErrors()
     else
         c.sendBinary(binary);
     QVERIFY(c.waitError(code));
-    QVERIFY(!c.last(QStringLiteral("error")).value(QStringLiteral("message")).toString().isEmpty());
+    QVERIFY(!c.last(Control::Type::Error).value(QStringLiteral("message")).toString().isEmpty());
     QTRY_VERIFY_WITH_TIMEOUT(c.closed, Timeout);
     QCOMPARE(c.socket.closeCode(), QWebSocketProtocol::CloseCodePolicyViolated);
 }
@@ -219,20 +223,19 @@ void tst_Relay::openReturnsPeersAndTellsOthers()
     QVERIFY(a.waitConnected() && b.waitConnected());
     QVERIFY(a.hello(QStringLiteral("00000000000000a1")));
     QVERIFY(b.hello(QStringLiteral("00000000000000b1")));
-    a.send({{QStringLiteral("type"), QStringLiteral("open")}, {QStringLiteral("map"), QStringLiteral("/p")},
-            {QStringLiteral("presence"), QJsonObject{{QStringLiteral("name"), QStringLiteral("Ada")}}}});
-    QVERIFY(a.waitFor(QStringLiteral("opened")));
-    QVERIFY(a.last(QStringLiteral("opened")).value(QStringLiteral("peers")).toArray().isEmpty());
+    a.send(Control::encodeOpen({QStringLiteral("/p"), QJsonObject{{QStringLiteral("name"), QStringLiteral("Ada")}}}));
+    QVERIFY(a.waitFor(Control::Type::Opened));
+    QVERIFY(a.last(Control::Type::Opened).value(QStringLiteral("peers")).toArray().isEmpty());
     b.open(QStringLiteral("/p"));
-    const QJsonArray peers = b.last(QStringLiteral("opened")).value(QStringLiteral("peers")).toArray();
+    const QJsonArray peers = b.last(Control::Type::Opened).value(QStringLiteral("peers")).toArray();
     QCOMPARE(peers.size(), 1);
     QCOMPARE(peers[0].toObject().value(QStringLiteral("peer")).toString(), QStringLiteral("00000000000000a1"));
     QCOMPARE(peers[0].toObject().value(QStringLiteral("presence")).toObject().value(QStringLiteral("name")).toString(), QStringLiteral("Ada"));
-    QVERIFY(a.waitFor(QStringLiteral("joined")));
-    QCOMPARE(a.last(QStringLiteral("joined")).value(QStringLiteral("peer")).toString(), QStringLiteral("00000000000000b1"));
+    QVERIFY(a.waitFor(Control::Type::Joined));
+    QCOMPARE(a.last(Control::Type::Joined).value(QStringLiteral("peer")).toString(), QStringLiteral("00000000000000b1"));
     b.socket.close();
-    QVERIFY(a.waitFor(QStringLiteral("left")));
-    QCOMPARE(a.last(QStringLiteral("left")).value(QStringLiteral("peer")).toString(), QStringLiteral("00000000000000b1"));
+    QVERIFY(a.waitFor(Control::Type::Left));
+    QCOMPARE(a.last(Control::Type::Left).value(QStringLiteral("peer")).toString(), QStringLiteral("00000000000000b1"));
 }
 
 void tst_Relay::syncWithNoReadyPeerAnswersAlone()
@@ -245,7 +248,7 @@ void tst_Relay::syncWithNoReadyPeerAnswersAlone()
     b.open(QStringLiteral("/s"));
     const QByteArray request = frame(Wire::Type::SyncRequest, id, 0, Wire::encodeSyncRequest({1, 0, {}}));
     a.sendBinary(request);
-    QVERIFY(a.waitFor(QStringLiteral("alone")));
+    QVERIFY(a.waitFor(Control::Type::Alone));
     // a is now ready as far as the relay knows: b's request goes to a.
     b.sendBinary(request);
     QTRY_COMPARE_WITH_TIMEOUT(a.frames.size(), 1, Timeout);
@@ -434,24 +437,24 @@ void tst_Relay::aPeerThatStopsReadingIsCutOffAtTheBacklogCap()
     const quint32 id = writer.open(QStringLiteral("/slow"));
     RawWebSocket slow;
     QVERIFY(slow.open(relay.port()));
-    slow.sendText(R"({"type":"hello","version":1,"peer":"00000000000000b1"})");
-    slow.sendText(R"({"type":"open","map":"/slow"})");
-    QVERIFY(slow.waitFor("\"opened\""));
-    QVERIFY(writer.waitFor(QStringLiteral("joined")));
+    slow.sendText(Control::encodeHello({Wire::ProtocolVersion, {}, 0xb1, 0}));
+    slow.sendText(Control::encodeOpen({QStringLiteral("/slow"), {}}));
+    QVERIFY(slow.waitForControl(Control::Type::Opened));
+    QVERIFY(writer.waitFor(Control::Type::Joined));
     // Stop reading: Qt stops draining the kernel once 4 KiB are buffered.
     slow.tcp.setReadBufferSize(4096);
     slow.paused = true;
     const double before = residentMb();
     double peak = before;
     const QByteArray chunk(512 * 1024, 'v');
-    for (int round = 0; round < 200 && writer.last(QStringLiteral("left")).isEmpty(); ++round) {
+    for (int round = 0; round < 200 && writer.last(Control::Type::Left).isEmpty(); ++round) {
         for (int i = 0; i < 4; ++i)
             writer.sendBinary(frame(Wire::Type::Delta, id, 0, chunk));
         QVERIFY(writer.stillServed()); // the relay has taken all of it
         peak = qMax(peak, residentMb());
     }
-    QVERIFY2(!writer.last(QStringLiteral("left")).isEmpty(), "the slow reader was never cut off");
-    QCOMPARE(writer.last(QStringLiteral("left")).value(QStringLiteral("peer")).toString(), QStringLiteral("00000000000000b1"));
+    QVERIFY2(!writer.last(Control::Type::Left).isEmpty(), "the slow reader was never cut off");
+    QCOMPARE(writer.last(Control::Type::Left).value(QStringLiteral("peer")).toString(), QStringLiteral("00000000000000b1"));
     QTRY_COMPARE_WITH_TIMEOUT(relay.stats().connections, 1, Timeout); // its socket and backlog are gone
     QVERIFY(relay.stats().cutOff >= 1);
     qInfo("test process RSS grew by %.1f MiB at most while the reader stalled", peak - before);
@@ -475,17 +478,69 @@ void tst_Relay::heartbeatDropsAHalfOpenConnection()
     // vanished would not.
     RawWebSocket mute;
     QVERIFY(mute.open(relay.port()));
-    mute.sendText(R"({"type":"hello","version":1,"peer":"00000000000000c1"})");
-    mute.sendText(R"({"type":"open","map":"/hb"})");
-    QVERIFY(mute.waitFor("\"opened\""));
-    QVERIFY(watcher.waitFor(QStringLiteral("joined")));
+    mute.sendText(Control::encodeHello({Wire::ProtocolVersion, {}, 0xc1, 0}));
+    mute.sendText(Control::encodeOpen({QStringLiteral("/hb"), {}}));
+    QVERIFY(mute.waitForControl(Control::Type::Opened));
+    QVERIFY(watcher.waitFor(Control::Type::Joined));
     QVERIFY(mute.waitFor(QByteArray(1, char(0x89)))); // the relay pings it
-    QVERIFY(watcher.waitFor(QStringLiteral("left")));
-    QCOMPARE(watcher.last(QStringLiteral("left")).value(QStringLiteral("peer")).toString(), QStringLiteral("00000000000000c1"));
+    QVERIFY(watcher.waitFor(Control::Type::Left));
+    QCOMPARE(watcher.last(Control::Type::Left).value(QStringLiteral("peer")).toString(), QStringLiteral("00000000000000c1"));
     QTRY_VERIFY_WITH_TIMEOUT(mute.closed, Timeout);
     QCOMPARE(relay.stats().heartbeatDrops, quint64(1));
     // QWebSocket answers pings by itself: the watcher outlived the timeout.
     QVERIFY(watcher.stillServed());
+}
+
+void tst_Relay::aNonAsciiCloseReasonIsCutToBytes_data()
+{
+    QTest::addColumn<QByteArray>("first");
+    QTest::addColumn<int>("code");
+    const QByteArray accents = QString(100, QChar(0xe9)).toUtf8(); // 200 bytes
+    QTest::newRow("a first message whose type the error echoes")
+        << QByteArray(R"({"type":")" + accents + R"("})") << int(Wire::ErrorCode::HandshakeRequired);
+    QTest::newRow("a hello whose version the error echoes")
+        << QByteArray(R"({"type":"hello","version":"x)" + accents + R"("})") << int(Wire::ErrorCode::UnsupportedVersion);
+    const QByteArray emoji = QByteArray("\xf0\x9f\x98\x80").repeated(40); // 160 bytes
+    QTest::newRow("a type of four-byte characters")
+        << QByteArray(R"({"type":"x)" + emoji + R"("})") << int(Wire::ErrorCode::HandshakeRequired);
+}
+
+// The relay writes this close frame itself (the lingering close): the
+// reason must be cut in bytes, at a character boundary, to fit one frame.
+void tst_Relay::aNonAsciiCloseReasonIsCutToBytes()
+{
+    QFETCH(QByteArray, first);
+    QFETCH(int, code);
+    RawWebSocket raw;
+    QVERIFY(raw.open(m_relay->port()));
+    raw.sendText(first);
+    QTRY_VERIFY_WITH_TIMEOUT(raw.closed, Timeout);
+    const QList<RawWebSocket::Frame> frames = raw.frames();
+    QCOMPARE(frames.size(), 2);
+    QCOMPARE(frames[0].opcode, quint8(0x1));
+    const QJsonObject error = QJsonDocument::fromJson(frames[0].payload).object();
+    QCOMPARE(error.value(QStringLiteral("code")).toInt(), code);
+    const QByteArray message = error.value(QStringLiteral("message")).toString().toUtf8();
+    QVERIFY(message.size() > 125);
+    const RawWebSocket::Frame &close = frames[1];
+    QCOMPARE(close.opcode, quint8(0x8));
+    QVERIFY(!close.masked);
+    QVERIFY2(close.payload.size() <= 125, qPrintable(QString::number(close.payload.size())));
+    QCOMPARE(qFromBigEndian<quint16>(close.payload.constData()), quint16(QWebSocketProtocol::CloseCodePolicyViolated));
+    const QByteArray reason = close.payload.mid(2);
+    QVERIFY(message.startsWith(reason));
+    QVERIFY2(reason.size() > 123 - 4, "cut at the last character boundary that fits, no earlier");
+    QStringDecoder utf8(QStringDecoder::Utf8, QStringDecoder::Flag::Stateless);
+    const QString text = utf8(reason);
+    QVERIFY2(!utf8.hasError(), reason.toHex().constData());
+
+    // A real WebSocket stack takes the frame and reads the same reason.
+    RawClient client(m_relay->url());
+    QVERIFY(client.waitConnected());
+    client.sendRaw(QString::fromUtf8(first));
+    QTRY_VERIFY_WITH_TIMEOUT(client.closed, Timeout);
+    QCOMPARE(client.socket.closeCode(), QWebSocketProtocol::CloseCodePolicyViolated);
+    QCOMPARE(client.socket.closeReason(), text);
 }
 
 QTEST_GUILESS_MAIN(tst_Relay)

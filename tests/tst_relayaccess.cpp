@@ -163,7 +163,7 @@ void tst_RelayAccess::aConnectionWithoutAValidTokenIsRefused()
     QTRY_VERIFY_WITH_TIMEOUT(c.closed, Timeout);
     QCOMPARE(c.socket.closeCode(), QWebSocketProtocol::CloseCodePolicyViolated);
     // Nothing it sent was acted on.
-    QVERIFY(c.last(QStringLiteral("welcome")).isEmpty());
+    QVERIFY(c.last(Control::Type::Welcome).isEmpty());
     QCOMPARE(relay->stats().maps, 0);
 }
 
@@ -196,7 +196,7 @@ void tst_RelayAccess::everyTokenFormIsAccepted()
         QCOMPARE(c.socket.subprotocol(), QStringLiteral("distmap")); // a browser insists on one
     QVERIFY(c.hello());
     QVERIFY(c.open(QStringLiteral("/rooms/1")));
-    QCOMPARE(c.last(QStringLiteral("opened")).value(QStringLiteral("access")).toString(), QStringLiteral("rw"));
+    QCOMPARE(c.last(Control::Type::Opened).value(QStringLiteral("access")).toString(), QStringLiteral("rw"));
 }
 
 void tst_RelayAccess::openingAMapOutsideTheGrantIsRefused()
@@ -205,9 +205,9 @@ void tst_RelayAccess::openingAMapOutsideTheGrantIsRefused()
     QVERIFY(relay);
     RawClient c(bearer(relay->url(), WriterToken));
     QVERIFY(c.waitConnected() && c.hello());
-    c.send({{QStringLiteral("type"), QStringLiteral("open")}, {QStringLiteral("map"), QStringLiteral("/secret")}});
+    c.send(Control::encodeOpen({QStringLiteral("/secret"), {}}));
     QVERIFY(c.waitError(int(Wire::ErrorCode::Unauthorized)));
-    QVERIFY(c.last(QStringLiteral("opened")).isEmpty());
+    QVERIFY(c.last(Control::Type::Opened).isEmpty());
     QCOMPARE(relay->stats().maps, 0);
     QVERIFY(c.stillServed()); // its other maps are not its fault
 }
@@ -222,7 +222,7 @@ void tst_RelayAccess::aReadOnlyPeerCannotWrite()
     QVERIFY(writer.hello(QStringLiteral("00000000000000a1")) && reader.hello(QStringLiteral("00000000000000b1")));
     const quint32 id = writer.open(QStringLiteral("/rooms/ro"));
     QCOMPARE(reader.open(QStringLiteral("/rooms/ro")), id);
-    QCOMPARE(reader.last(QStringLiteral("opened")).value(QStringLiteral("access")).toString(), QStringLiteral("ro"));
+    QCOMPARE(reader.last(Control::Type::Opened).value(QStringLiteral("access")).toString(), QStringLiteral("ro"));
     for (Wire::Type type : {Wire::Type::Delta, Wire::Type::Repair, Wire::Type::SyncData}) {
         reader.messages.clear();
         reader.sendBinary(frame(type, id, type == Wire::Type::SyncData ? 0xa1 : 0, QByteArray("entries")));
@@ -254,12 +254,12 @@ void tst_RelayAccess::aReadOnlyPeerIsNeverAskedToServeASync()
     QVERIFY(reader.waitConnected() && writer.waitConnected());
     QVERIFY(reader.hello() && writer.hello());
     const quint32 id = reader.open(QStringLiteral("/rooms/s"));
-    reader.send({{QStringLiteral("type"), QStringLiteral("ready")}, {QStringLiteral("id"), qint64(id)}});
+    reader.send(Control::encodeReady({id}));
     QVERIFY(reader.stillServed());
     writer.open(QStringLiteral("/rooms/s"));
     writer.sendBinary(frame(Wire::Type::SyncRequest, id, 0, Wire::encodeSyncRequest({1, 0, {}})));
     // The only ready member may not answer: the writer is told it is alone.
-    QVERIFY(writer.waitFor(QStringLiteral("alone")));
+    QVERIFY(writer.waitFor(Control::Type::Alone));
     QVERIFY(reader.stillServed());
     QVERIFY(reader.frames.isEmpty());
 }
@@ -350,7 +350,7 @@ void tst_RelayAccess::plainWsToATlsPortGetsNowhere()
     plain.setScheme(QStringLiteral("ws"));
     RawClient c(plain);
     QTRY_VERIFY_WITH_TIMEOUT(c.closed || c.socket.error() != QAbstractSocket::UnknownSocketError, Timeout);
-    QVERIFY(c.last(QStringLiteral("welcome")).isEmpty());
+    QVERIFY(c.last(Control::Type::Welcome).isEmpty());
     QTRY_COMPARE_WITH_TIMEOUT(relay.stats().sockets, 0, Timeout);
     // The port still serves TLS.
     TestPeer p(relay.url(), QStringLiteral("/tls"), QStringLiteral("p"), false);

@@ -1,23 +1,23 @@
 // Deterministic simulation: real Replica objects (the whole peer protocol)
-// over a seeded in-process network and a model of the relay's routing.
-// The network drops, duplicates, delays and reorders messages, peers
-// disconnect, the relay restarts; virtual time drives the clocks and the
-// sync timeouts. After healing, every replica must hold the same map, and
-// every key must hold the write with the highest (hlc, writer) ever made.
+// over a seeded in-process network and a model of the relay that routes
+// with the relay's own MapRouter. The network drops, duplicates, delays and
+// reorders messages, peers disconnect, the relay restarts; virtual time
+// drives the clocks and the sync timeouts. After healing, every replica must
+// hold the same map, and every key must hold the write with the highest
+// (hlc, writer) ever made.
 //
 // DISTMAP_SIM_SEEDS=N runs seeds 1..N (default 200); DISTMAP_SIM_SEED=S
 // replays one seed.
 
 #include "control.h"
+#include "maprouter.h"
 #include "replica.h"
 #include "wire.h"
 
-#include <QJsonArray>
 #include <QRandomGenerator>
 #include <QTest>
 
 #include <deque>
-#include <map>
 #include <memory>
 #include <set>
 
@@ -27,7 +27,7 @@ struct Message
 {
     bool binary = false;
     QByteArray bytes;
-    QJsonObject control;
+    Control::Message control; // decoded once, when sent
 };
 
 struct Faults
@@ -89,15 +89,11 @@ public:
     std::vector<std::deque<Message>> toRelay; // one link per peer, each way
     std::vector<std::deque<Message>> toPeer;
 
-    // The relay's state, as relay/relay.cpp keeps it for one map.
-    struct Member
-    {
-        bool open = false;
-        bool ready = false;
-        int lastSource = -1;
-    };
-    std::map<int, Member> members; // connected peers
-    int cursor = 0;
+    // The relay's state for the one map: who is connected, and the map's
+    // members with the relay's own routing.
+    static constexpr quint32 MapId = 1;
+    std::set<int> connectedPeers;
+    MapRouter router;
 
     // --- peers ---------------------------------------------------------
     void connect(int i)
@@ -107,7 +103,7 @@ public:
             return;
         p.connected = true;
         p.reconnectAt = -1;
-        members[i] = Member();
+        connectedPeers.insert(i);
         p.replica->connectionUp();
     }
 
@@ -140,96 +136,88 @@ public:
             p.replica->connectionDown();
             p.reconnectAt = now + 50 + qint64(rng.bounded(500));
         }
-        members.clear();
-        cursor = 0;
+        connectedPeers.clear();
+        router = MapRouter();
     }
 
     // --- relay model -----------------------------------------------------
-    void toPeerControl(int i, const QJsonObject &o) { toPeer[size_t(i)].push_back({false, {}, o}); }
+    void toPeerControl(int i, const QByteArray &text)
+    {
+        Message message;
+        Control::decodeMessage(text, &message.control);
+        toPeer[size_t(i)].push_back(message);
+    }
     void toPeerFrame(int i, const QByteArray &f) { toPeer[size_t(i)].push_back({true, f, {}}); }
+
+    quint64 idOf(int i) const { return peers[size_t(i)]->m_id; }
+    int indexOf(quint64 id) const { return int(id - peers[0]->m_id); }
 
     void relayDrop(int i)
     {
-        const bool wasOpen = members.count(i) && members[i].open;
-        members.erase(i);
-        if (!wasOpen)
+        connectedPeers.erase(i);
+        if (!router.contains(idOf(i)))
             return;
-        for (auto &[j, m] : members) {
-            if (m.open)
-                toPeerControl(j, {{"type", "left"}, {"id", 1}, {"peer", Wire::peerToString(peers[size_t(i)]->m_id)}});
-        }
+        router.remove(idOf(i));
+        for (const MapRouter::Member &m : router.members())
+            toPeerControl(indexOf(m.peer), Control::encodeLeft({MapId, idOf(i)}));
     }
 
     void relayReceive(int i, const Message &msg)
     {
-        auto self = members.find(i);
-        if (self == members.end())
+        if (!connectedPeers.count(i))
             return;
+        const quint64 self = idOf(i);
         if (!msg.binary) {
-            const QString type = msg.control.value(QStringLiteral("type")).toString();
-            if (type == QLatin1String("open")) {
-                QJsonArray list;
-                for (auto &[j, m] : members) {
-                    if (j == i || !m.open)
+            switch (msg.control.type) {
+            case Control::Type::Open: {
+                Control::Opened opened{QStringLiteral("/sim"), MapId, true, {}};
+                for (const MapRouter::Member &m : router.members()) {
+                    if (m.peer == self)
                         continue;
-                    list.append(QJsonObject{{"peer", Wire::peerToString(peers[size_t(j)]->m_id)}, {"presence", QJsonObject()}});
-                    toPeerControl(j, {{"type", "joined"}, {"id", 1}, {"peer", Wire::peerToString(peers[size_t(i)]->m_id)},
-                                      {"presence", QJsonObject()}});
+                    opened.peers.append(Control::PeerInfo{m.peer, {}});
+                    toPeerControl(indexOf(m.peer), Control::encodeJoined({MapId, self, {}}));
                 }
-                self->second.open = true;
-                toPeerControl(i, {{"type", "opened"}, {"map", "/sim"}, {"id", 1}, {"peers", list}});
-            } else if (type == QLatin1String("ready")) {
-                self->second.ready = true;
-            } else if (type == QLatin1String("close")) {
+                if (!router.contains(self))
+                    router.add(self);
+                toPeerControl(i, Control::encodeOpened(opened));
+                break;
+            }
+            case Control::Type::Ready:
+                router.setReady(self);
+                break;
+            case Control::Type::Close:
                 relayDrop(i);
-                members[i] = Member();
+                connectedPeers.insert(i);
+                break;
+            default:
+                break;
             }
             return;
         }
         Wire::Header h;
-        if (Wire::decodeHeader(msg.bytes, &h) != Wire::DecodeError::None || !self->second.open)
+        if (Wire::decodeHeader(msg.bytes, &h) != Wire::DecodeError::None || !router.contains(self))
             return;
         QByteArray frame = msg.bytes;
-        Wire::setHeaderPeer(frame, peers[size_t(i)]->m_id);
+        Wire::setHeaderPeer(frame, self);
         switch (h.type) {
         case Wire::Type::Delta:
         case Wire::Type::Repair:
-            for (auto &[j, m] : members) {
-                if (j != i && m.open)
-                    toPeerFrame(j, frame);
+            for (const MapRouter::Member &m : router.members()) {
+                if (m.peer != self)
+                    toPeerFrame(indexOf(m.peer), frame);
             }
             break;
-        case Wire::Type::SyncRequest: {
-            std::vector<int> ids;
-            for (auto &[j, m] : members)
-                ids.push_back(j);
-            const int n = int(ids.size());
-            int start = cursor;
-            for (int x = 0; x < n; ++x) {
-                if (ids[size_t(x)] == self->second.lastSource)
-                    start = x + 1;
+        case Wire::Type::SyncRequest:
+            if (const quint64 responder = router.route(self)) {
+                toPeerFrame(indexOf(responder), frame);
+            } else {
+                toPeerControl(i, Control::encodeAlone({MapId}));
             }
-            for (int step = 0; step < n; ++step) {
-                const int x = (start + step) % n;
-                const int k = ids[size_t(x)];
-                const Member &m = members[k];
-                if (k == i || !m.open || !m.ready)
-                    continue;
-                cursor = (x + 1) % n;
-                self->second.lastSource = k;
-                toPeerFrame(k, frame);
-                return;
-            }
-            self->second.ready = true;
-            toPeerControl(i, {{"type", "alone"}, {"id", 1}});
             break;
-        }
         case Wire::Type::SyncData:
         case Wire::Type::SyncAck:
-            for (auto &[j, m] : members) {
-                if (peers[size_t(j)]->m_id == h.peer && m.open && j != i)
-                    toPeerFrame(j, frame);
-            }
+            if (h.peer != self && router.contains(h.peer))
+                toPeerFrame(indexOf(h.peer), frame);
             break;
         }
     }
@@ -245,22 +233,23 @@ public:
                 p.replica->handleFrame(h, msg.bytes);
             return;
         }
-        switch (Control::typeFromName(msg.control.value(QStringLiteral("type")).toString())) {
+        const QJsonObject &object = msg.control.object;
+        switch (msg.control.type) {
         case Control::Type::Opened: {
             Control::Opened opened;
-            if (Control::decodeOpened(msg.control, &opened) == Control::DecodeError::NoError)
+            if (Control::decodeOpened(object, &opened) == Control::DecodeError::NoError)
                 p.replica->handleOpened(opened);
             break;
         }
         case Control::Type::Joined: {
             Control::Joined joined;
-            if (Control::decodeJoined(msg.control, &joined) == Control::DecodeError::NoError)
+            if (Control::decodeJoined(object, &joined) == Control::DecodeError::NoError)
                 p.replica->handleJoined(joined);
             break;
         }
         case Control::Type::Left: {
             Control::Left left;
-            if (Control::decodeLeft(msg.control, &left) == Control::DecodeError::NoError)
+            if (Control::decodeLeft(object, &left) == Control::DecodeError::NoError)
                 p.replica->handleLeft(left);
             break;
         }
@@ -377,9 +366,9 @@ void SimPeer::sendFrame(const QByteArray &frame)
 
 void SimPeer::sendControl(const QByteArray &text)
 {
-    Control::Message message;
-    if (connected && Control::decodeMessage(text, &message) == Control::DecodeError::NoError)
-        sim->toRelay[size_t(index)].push_back({false, {}, message.object});
+    Message message;
+    if (connected && Control::decodeMessage(text, &message.control) == Control::DecodeError::NoError)
+        sim->toRelay[size_t(index)].push_back(message);
 }
 
 void SimPeer::syncTimerRequested(bool running)

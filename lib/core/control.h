@@ -125,8 +125,10 @@ QByteArray encodeAlone(const MapRef &ref);
 DecodeError decodeMapRef(const QJsonObject &object, MapRef *out, QString *why = nullptr);
 
 // presence {id, peer?, presence}: peer is absent (0) from a peer, the
-// changing peer's id from the relay. joined {id, peer, presence} carries
-// the same members, peer required.
+// changing peer's id from the relay. id and presence are read even when
+// peer is bad, so the relay can ignore a `peer` member from a peer, which
+// names no one there. joined {id, peer, presence} carries the same
+// members, peer required.
 struct Presence
 {
     quint32 id = 0;

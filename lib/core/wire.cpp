@@ -101,6 +101,11 @@ bool isKnownType(quint8 type)
     return false;
 }
 
+bool isAddressed(Type type)
+{
+    return type == Type::SyncData || type == Type::SyncAck;
+}
+
 QString errorName(ErrorCode code)
 {
     switch (code) {

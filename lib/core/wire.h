@@ -30,6 +30,7 @@ enum class Type : quint8 {
 };
 
 bool isKnownType(quint8 type);
+bool isAddressed(Type type); // peer field names a target on the way in
 
 enum class ErrorCode {
     NoError = 0,
