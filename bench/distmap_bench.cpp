@@ -3,6 +3,7 @@
 // can sit side by side. The relay runs as its own process (`distmap relay`),
 // the peers in this one; relay CPU and RSS come from /proc/<pid>.
 
+#include "benchutil.h"
 #include "connection.h"
 #include "distributedmap_p.h"
 #include "distributedmap.h"
@@ -44,18 +45,6 @@ qint64 nowNs()
     return qint64(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
-bool waitUntil(const std::function<bool()> &done, int timeoutMs)
-{
-    QElapsedTimer timer;
-    timer.start();
-    while (!done()) {
-        if (timer.elapsed() > timeoutMs)
-            return false;
-        QCoreApplication::processEvents(QEventLoop::WaitForMoreEvents, 20);
-    }
-    return true;
-}
-
 double clientCpuSeconds()
 {
     rusage u;
@@ -93,7 +82,7 @@ public:
         if (!m_process.waitForStarted(10000))
             return false;
         QByteArray line;
-        waitUntil([&] {
+        BenchUtil::waitUntil([&] {
             m_process.waitForReadyRead(50);
             line += m_process.readLine();
             return line.endsWith('\n');
@@ -293,14 +282,14 @@ public:
         for (int i = 0; i < keys; ++i)
             holder.map->set(QStringLiteral("key-%1").arg(i, 7, 10, QLatin1Char('0')), value);
         holder.connection->open();
-        if (!waitUntil([&] { return holder.map->isReady(); }, 60000))
+        if (!BenchUtil::waitUntil([&] { return holder.map->isReady(); }, 60000))
             return false;
         std::vector<QJsonObject> results;
         for (int run = -1; run < m_runs; ++run) { // run -1 warms up
             const double cpu0 = m_relay.cpuSeconds();
             const qint64 t0 = nowNs();
             Peer joiner(m_relay.url, holder.map->uri());
-            if (!waitUntil([&] { return joiner.map->isReady(); }, 120000) || joiner.map->size() != keys)
+            if (!BenchUtil::waitUntil([&] { return joiner.map->isReady(); }, 120000) || joiner.map->size() != keys)
                 return false;
             const double ms = double(nowNs() - t0) / 1e6;
             if (run < 0)
@@ -311,7 +300,7 @@ public:
                                {QStringLiteral("relayCpuMs"), (m_relay.cpuSeconds() - cpu0) * 1000.0}});
         }
         // Let the relay settle, then see what the map left behind in it.
-        waitUntil([] { return false; }, 300);
+        BenchUtil::spin(300);
         QJsonObject f = medianOf(results);
         f.insert(QStringLiteral("relayRssAfterMB"), m_relay.rssMb());
         f.insert(QStringLiteral("relayPeakMB"), m_relay.peakMb());
@@ -329,10 +318,10 @@ public:
             for (int i = 0; i < keys; ++i)
                 a.map->set(QStringLiteral("key-%1").arg(i, 7, 10, QLatin1Char('0')), QStringLiteral("0123456789abcdef0123456789abcdef"));
             a.connection->open();
-            if (!waitUntil([&] { return a.map->isReady(); }, 60000))
+            if (!BenchUtil::waitUntil([&] { return a.map->isReady(); }, 60000))
                 return false;
             Peer b(m_relay.url, uri);
-            if (!waitUntil([&] { return b.map->isReady(); }, 60000))
+            if (!BenchUtil::waitUntil([&] { return b.map->isReady(); }, 60000))
                 return false;
             b.connection->close();
             qint64 changedBytes = 0;
@@ -344,12 +333,12 @@ public:
                 Wire::appendEntry(encoded, key, *DistributedMapPrivate::get(a.map.get())->state().find(key));
                 changedBytes += encoded.size();
             }
-            waitUntil([] { return false; }, 100); // let a's deltas drain
+            BenchUtil::spin(100); // let a's deltas drain
             const quint64 before = b.bytes();
             const qint64 t0 = nowNs();
             b.connection->open();
             const QVector<quint64> target = DistributedMapPrivate::get(a.map.get())->state().digest(1024);
-            if (!waitUntil([&] {
+            if (!BenchUtil::waitUntil([&] {
                     return b.connection->state() == Connection::Connected && !b.map->isSyncing()
                         && DistributedMapPrivate::get(b.map.get())->state().digest(1024) == target;
                 }, 60000))
@@ -384,13 +373,13 @@ public:
             raw->open(m_relay.url);
             sockets.push_back(std::move(s));
             if (i % 200 == 199)
-                waitUntil([&] { return welcomed > i - 400; }, 30000);
+                BenchUtil::waitUntil([&] { return welcomed > i - 400; }, 30000);
         }
-        if (!waitUntil([&] { return welcomed == count; }, 120000)) {
+        if (!BenchUtil::waitUntil([&] { return welcomed == count; }, 120000)) {
             say(QStringLiteral("only %1 of %2 idle connections were welcomed").arg(welcomed).arg(count));
             return false;
         }
-        waitUntil([] { return false; }, 500);
+        BenchUtil::spin(500);
         const double after = m_relay.rssMb();
         rows.append({QStringLiteral("idle-connections"), {{QStringLiteral("connections"), count}},
                      {{QStringLiteral("relayRssIdleMB"), before},
@@ -399,7 +388,7 @@ public:
         for (auto &s : sockets)
             s->abort();
         sockets.clear();
-        waitUntil([] { return false; }, 500);
+        BenchUtil::spin(500);
         return true;
     }
 
@@ -439,7 +428,7 @@ public:
                            {QStringLiteral("--flood-url"), m_relay.url.toString(), QStringLiteral("--flooders"), QString::number(flooders)});
         if (!floodProcess.waitForStarted(10000))
             return false;
-        waitUntil([] { return false; }, 1000); // let the flood build up
+        BenchUtil::spin(1000); // let the flood build up
         QJsonObject r;
         const bool ok = throughputRun(10, messages, 1, false, false, 0, &r);
         floodProcess.terminate(); // our own child, by PID; it prints its counts
@@ -493,7 +482,7 @@ private:
             peers.push_back(std::make_unique<Peer>(m_relay.url, uri));
             QObject::connect(peers.back()->connection.get(), &Connection::errorOccurred, peers.back()->connection.get(),
                              [this](Connection::Error, const QString &message) { say(QStringLiteral("peer: %1").arg(message)); });
-            if (!waitUntil([&] { return peers.back()->map->isReady(); }, 30000))
+            if (!BenchUtil::waitUntil([&] { return peers.back()->map->isReady(); }, 30000))
                 return false;
         }
         const int warmup = qMin(2000, messages);
@@ -557,7 +546,7 @@ private:
         // at set() time, flush happens in the same event-loop pass.
         for (int w = 0; w < writers; ++w)
             pump(w);
-        if (!waitUntil([&] { return completed == total; }, 120000)) {
+        if (!BenchUtil::waitUntil([&] { return completed == total; }, 120000)) {
             say(QStringLiteral("run stalled at %1 of %2").arg(completed).arg(total));
             for (size_t i = 0; i < peers.size(); ++i)
                 say(QStringLiteral("  peer %1: state %2, %3 bytes in, %4 frames out, syncing %5")
@@ -726,7 +715,7 @@ int main(int argc, char *argv[])
         std::fprintf(stderr, "distmap-bench: could not start '%s relay'\n", qPrintable(binary));
         return 3;
     }
-    waitUntil([] { return false; }, 200);
+    BenchUtil::spin(200);
     const double idleRss = relay.rssMb();
     Bench bench(relay, runs, true);
     bool good = true;
