@@ -494,7 +494,6 @@ private:
         std::vector<double> latencies;
         latencies.reserve(size_t(messages) * size_t(receivers));
         int completed = 0;
-        int measuredFrom = warmup; // deltas with seq index (per writer) >= warmup/writers count
         qint64 tFirst = 0, tLast = 0;
         double cpu0 = 0, client0 = 0;
         quint64 frames0 = 0;
@@ -560,7 +559,6 @@ private:
             }
             return false;
         }
-        Q_UNUSED(measuredFrom);
         const double seconds = double(tLast - tFirst) / 1e9;
         const double deliveries = double(total - warmup) * receivers;
         const double relayCpu = m_relay.cpuSeconds() - cpu0;
