@@ -24,7 +24,6 @@
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QElapsedTimer>
-#include <QFile>
 #include <QHeaderView>
 #include <QRandomGenerator>
 #include <QTableView>
@@ -43,14 +42,8 @@ const QString MapUri = QStringLiteral("/bench-inspector");
 
 double rssMiB()
 {
-    QFile status(QStringLiteral("/proc/self/status"));
-    if (!status.open(QIODevice::ReadOnly))
-        return 0;
-    for (const QByteArray &line : status.readAll().split('\n')) {
-        if (line.startsWith("VmRSS:"))
-            return line.mid(6).trimmed().split(' ').first().toDouble() / 1024.0;
-    }
-    return 0;
+    const qint64 kb = BenchUtil::statusKb(0, "VmRSS");
+    return kb > 0 ? double(kb) / 1024.0 : 0;
 }
 
 QString keyName(int i)

@@ -52,19 +52,6 @@ double clientCpuSeconds()
     return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
-qint64 statusKb(qint64 pid, const char *field)
-{
-    QFile f(pid ? QStringLiteral("/proc/%1/status").arg(pid) : QStringLiteral("/proc/self/status"));
-    if (!f.open(QIODevice::ReadOnly))
-        return -1;
-    const QByteArray prefix = QByteArray(field) + ':';
-    for (const QByteArray &line : f.readAll().split('\n')) {
-        if (line.startsWith(prefix))
-            return line.mid(prefix.size()).trimmed().split(' ').first().toLongLong();
-    }
-    return -1;
-}
-
 // The relay under test: `distmap relay` started by us, or one given by URL
 // (then CPU and memory figures are not available).
 class RelayProcess
@@ -116,8 +103,8 @@ public:
         // utime and stime are fields 14 and 15 of the whole line.
         return double(fields.value(11).toLongLong() + fields.value(12).toLongLong()) / double(sysconf(_SC_CLK_TCK));
     }
-    double rssMb() const { return pid ? double(statusKb(pid, "VmRSS")) / 1024.0 : 0; }
-    double peakMb() const { return pid ? double(statusKb(pid, "VmHWM")) / 1024.0 : 0; }
+    double rssMb() const { return pid ? double(BenchUtil::statusKb(pid, "VmRSS")) / 1024.0 : 0; }
+    double peakMb() const { return pid ? double(BenchUtil::statusKb(pid, "VmHWM")) / 1024.0 : 0; }
 
     QUrl url;
     qint64 pid = 0;
