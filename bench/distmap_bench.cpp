@@ -5,6 +5,7 @@
 
 #include "benchutil.h"
 #include "connection.h"
+#include "control.h"
 #include "distributedmap_p.h"
 #include "distributedmap.h"
 #include "relay.h"
@@ -171,18 +172,26 @@ public:
         : m_url(url), m_uri(QStringLiteral("/bench-flood-%1").arg(index))
     {
         QObject::connect(&m_socket, &QWebSocket::connected, &m_socket, [this] {
-            m_socket.sendTextMessage(QStringLiteral(R"({"type":"hello","version":1})"));
+            m_socket.sendTextMessage(QString::fromUtf8(Control::encodeHello(Control::Hello())));
         });
         QObject::connect(&m_socket, &QWebSocket::textMessageReceived, &m_socket, [this](const QString &text) {
-            const QJsonObject o = QJsonDocument::fromJson(text.toUtf8()).object();
-            const QString type = o.value(QStringLiteral("type")).toString();
-            if (type == QLatin1String("welcome"))
-                m_socket.sendTextMessage(QString::fromUtf8(Wire::controlMessage({{QStringLiteral("type"), QStringLiteral("open")},
-                                                                                 {QStringLiteral("map"), m_uri}})));
-            else if (type == QLatin1String("opened"))
-                m_mapId = quint32(o.value(QStringLiteral("id")).toInteger());
-            else if (type == QLatin1String("error") && o.value(QStringLiteral("code")).toInt() == int(Wire::ErrorCode::RateLimited))
-                ++rateLimited;
+            Control::Message message;
+            if (Control::decodeMessage(text.toUtf8(), &message) != Control::DecodeError::NoError)
+                return;
+            if (message.type == Control::Type::Welcome) {
+                Control::Open open;
+                open.map = m_uri;
+                m_socket.sendTextMessage(QString::fromUtf8(Control::encodeOpen(open)));
+            } else if (message.type == Control::Type::Opened) {
+                Control::Opened opened;
+                if (Control::decodeOpened(message.object, &opened) == Control::DecodeError::NoError)
+                    m_mapId = opened.id;
+            } else if (message.type == Control::Type::Error) {
+                Control::Error error;
+                if (Control::decodeError(message.object, &error) == Control::DecodeError::NoError
+                    && error.code == Wire::ErrorCode::RateLimited)
+                    ++rateLimited;
+            }
         });
         QObject::connect(&m_socket, &QWebSocket::disconnected, &m_socket, [this] {
             m_mapId = 0;
@@ -351,10 +360,12 @@ public:
             auto s = std::make_unique<QWebSocket>();
             QWebSocket *raw = s.get();
             QObject::connect(raw, &QWebSocket::connected, raw, [raw] {
-                raw->sendTextMessage(QStringLiteral(R"({"type":"hello","version":1})"));
+                raw->sendTextMessage(QString::fromUtf8(Control::encodeHello(Control::Hello())));
             });
-            QObject::connect(raw, &QWebSocket::textMessageReceived, raw, [&welcomed](const QString &t) {
-                if (t.contains(QLatin1String("welcome")))
+            QObject::connect(raw, &QWebSocket::textMessageReceived, raw, [&welcomed](const QString &text) {
+                Control::Message message;
+                if (Control::decodeMessage(text.toUtf8(), &message) == Control::DecodeError::NoError
+                    && message.type == Control::Type::Welcome)
                     ++welcomed;
             });
             raw->open(m_relay.url);
