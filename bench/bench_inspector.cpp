@@ -12,6 +12,7 @@
 // The relay and the writer run in a worker thread so the GUI thread carries
 // only what the inspector itself does. Run with QT_QPA_PLATFORM=offscreen.
 
+#include "benchutil.h"
 #include "connection.h"
 #include "distributedmap_p.h"
 #include "distributedmap.h"
@@ -23,7 +24,6 @@
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QElapsedTimer>
-#include <QFile>
 #include <QHeaderView>
 #include <QRandomGenerator>
 #include <QTableView>
@@ -33,7 +33,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
-#include <functional>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -42,14 +42,8 @@ const QString MapUri = QStringLiteral("/bench-inspector");
 
 double rssMiB()
 {
-    QFile status(QStringLiteral("/proc/self/status"));
-    if (!status.open(QIODevice::ReadOnly))
-        return 0;
-    for (const QByteArray &line : status.readAll().split('\n')) {
-        if (line.startsWith("VmRSS:"))
-            return line.mid(6).trimmed().split(' ').first().toDouble() / 1024.0;
-    }
-    return 0;
+    const qint64 kb = BenchUtil::statusKb(0, "VmRSS");
+    return kb > 0 ? double(kb) / 1024.0 : 0;
 }
 
 QString keyName(int i)
@@ -109,25 +103,8 @@ private:
     std::vector<int> m_lateness;
 };
 
-bool waitUntil(const std::function<bool()> &done, int timeoutMs)
-{
-    QElapsedTimer timer;
-    timer.start();
-    while (!done()) {
-        if (timer.elapsed() > timeoutMs)
-            return false;
-        QCoreApplication::processEvents(QEventLoop::WaitForMoreEvents, 5);
-    }
-    return true;
-}
-
-void spin(int ms)
-{
-    QElapsedTimer timer;
-    timer.start();
-    while (timer.elapsed() < ms)
-        QCoreApplication::processEvents(QEventLoop::WaitForMoreEvents, 5);
-}
+// The GUI loop is the thing measured: look at it often.
+constexpr int SliceMs = 5;
 
 // Lives in the worker thread: the relay and the writing peer.
 class Writer : public QObject
@@ -224,7 +201,7 @@ int main(int argc, char *argv[])
         table->show();
         QCoreApplication::processEvents();
         const qint64 buildMs = t.elapsed();
-        spin(200);
+        BenchUtil::spin(200, SliceMs);
         const double withView = rssMiB();
         std::printf("memory: map of %d keys %.0f MiB; keys model + table view over it +%.0f MiB "
                     "(built and shown in %lld ms, rows %d); process RSS %.0f MiB\n",
@@ -253,7 +230,7 @@ int main(int argc, char *argv[])
     sync.start();
     probe.start();
     connection.open();
-    const bool synced = waitUntil([&] { return view->keysModel()->rowCount() >= keys; }, 180000);
+    const bool synced = BenchUtil::waitUntil([&] { return view->keysModel()->rowCount() >= keys; }, 180000, SliceMs);
     probe.stop();
     std::printf("sync: %d keys into the keys view in %lld ms (%s); loop stall worst %d ms, p99 %d ms; "
                 "RSS +%.0f MiB (map + tab), process %.0f MiB\n",
@@ -269,7 +246,7 @@ int main(int argc, char *argv[])
     int best = 0;
     for (const QString &rateText : parser.value(ratesOption).split(QLatin1Char(','))) {
         const int rate = rateText.toInt();
-        spin(500);
+        BenchUtil::spin(500, SliceMs);
         applied = 0;
         int batches = 0;
         auto batchConnection = QObject::connect(view->keysModel(), &KeysModel::batchApplied, view, [&batches] { ++batches; });
@@ -277,11 +254,11 @@ int main(int argc, char *argv[])
         probe.start();
         QElapsedTimer t;
         t.start();
-        spin(seconds * 1000);
+        BenchUtil::spin(seconds * 1000, SliceMs);
         inThread(writer, [writer] { writer->stopRate(); });
         const qint64 sent = writer->written;
         // Let the tail arrive so the rate counts what was applied, not what was in flight.
-        waitUntil([&] { return applied >= sent; }, 10000);
+        BenchUtil::waitUntil([&] { return applied >= sent; }, 10000, SliceMs);
         view->keysModel()->flush();
         const double elapsed = t.elapsed() / 1000.0;
         probe.stop();

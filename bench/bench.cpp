@@ -1,0 +1,59 @@
+#include "bench.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <ctime>
+#include <sys/resource.h>
+
+qint64 nowNs()
+{
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return qint64(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+double clientCpuSeconds()
+{
+    rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+double percentile(std::vector<double> &v, double p)
+{
+    if (v.empty())
+        return 0;
+    const size_t k = std::min(v.size() - 1, size_t(p * double(v.size() - 1) + 0.5));
+    std::nth_element(v.begin(), v.begin() + qsizetype(k), v.end());
+    return v[k];
+}
+
+namespace {
+
+double median(std::vector<double> v)
+{
+    return percentile(v, 0.5);
+}
+
+} // namespace
+
+void Bench::say(const QString &s)
+{
+    if (m_verbose)
+        std::fprintf(stderr, "%s\n", qPrintable(s));
+}
+
+QJsonObject Bench::medianOf(const std::vector<QJsonObject> &results)
+{
+    QJsonObject out;
+    if (results.empty())
+        return out;
+    for (const QString &k : results.front().keys()) {
+        std::vector<double> v;
+        for (const QJsonObject &r : results)
+            v.push_back(r.value(k).toDouble());
+        out.insert(k, median(v));
+    }
+    out.insert(QStringLiteral("runs"), int(results.size()));
+    return out;
+}

@@ -1,0 +1,84 @@
+#pragma once
+
+// What the workloads of distmap-bench share: the peers, the figures, and
+// Bench, which runs the workloads (each in its own workload_*.cpp file)
+// against one relay and collects one Row per table row.
+
+#include "connection.h"
+#include "distributedmap.h"
+#include "relayprocess.h"
+
+#include <QJsonObject>
+#include <QList>
+#include <QString>
+#include <QUrl>
+
+#include <memory>
+#include <vector>
+
+qint64 nowNs(); // monotonic clock
+double clientCpuSeconds(); // user + system time of this process
+
+struct Peer
+{
+    std::unique_ptr<Connection> connection;
+    std::unique_ptr<DistributedMap> map;
+
+    Peer(const QUrl &url, const QString &uri, bool open = true)
+        : connection(std::make_unique<Connection>(url))
+        , map(std::make_unique<DistributedMap>(connection.get(), uri))
+    {
+        if (open)
+            connection->open();
+    }
+    ~Peer()
+    {
+        map.reset();
+        connection.reset();
+    }
+    quint64 bytes() const { return connection->bytesReceived() + connection->bytesSent(); }
+};
+
+double percentile(std::vector<double> &v, double p);
+
+struct Row
+{
+    QString workload;
+    QJsonObject params;
+    QJsonObject figures;
+};
+
+class Bench
+{
+public:
+    Bench(RelayProcess &relay, int runs, bool verbose)
+        : m_relay(relay), m_runs(runs), m_verbose(verbose)
+    {
+    }
+
+    QList<Row> rows;
+
+    // workload_throughput.cpp: fan-out, all-write and unloaded latency.
+    // writers: 1 (fan-out) or n (all-write: every peer writes and reads).
+    // unbatched: flush after every write, one delta per frame, as the
+    // anchors' clients send (the library would otherwise batch them).
+    bool throughput(const QString &name, int n, int messages, int window, bool allWrite, bool unbatched = false);
+    bool join(int keys); // workload_join.cpp
+    bool resync(int keys, int changed); // workload_resync.cpp
+    bool idleConnections(int count); // workload_memory.cpp
+    bool peerMemory(int keys); // workload_memory.cpp
+    bool flood(int flooders, int messages); // workload_flood.cpp
+
+private:
+    void say(const QString &s);
+    static QJsonObject medianOf(const std::vector<QJsonObject> &results);
+    bool throughputRun(int n, int messages, int window, bool allWrite, bool unbatched, int run, QJsonObject *out);
+
+    RelayProcess &m_relay;
+    int m_runs;
+    bool m_verbose;
+};
+
+// The flooding side of the flood workload (workload_flood.cpp), run as a
+// child process by `--flood-url URL [--flooders N]`.
+int runFlooders(const QUrl &url, int count);
