@@ -33,25 +33,24 @@ int Commands::relay(const QStringList &arguments)
     const QCommandLineOption perAddressOption(QStringLiteral("max-per-address"), QStringLiteral("Most connections from one address (default 2000)."),
                                               QStringLiteral("N"), QStringLiteral("2000"));
     const Relay::Options defaults;
-    auto number = [](qint64 n) { return QString::number(n); };
-    const QCommandLineOption handshakeOption(QStringLiteral("handshake-timeout"),
-        QStringLiteral("Time a connection has for TLS, the upgrade, and then its hello, in ms (default %1).").arg(defaults.handshakeTimeoutMs),
-        QStringLiteral("MS"), number(defaults.handshakeTimeoutMs));
-    const QCommandLineOption rateOption(QStringLiteral("max-rate"),
-        QStringLiteral("Messages per second a connection may send on average; 0 for no limit (default %1).").arg(defaults.messagesPerSecond),
-        QStringLiteral("N"), number(defaults.messagesPerSecond));
-    const QCommandLineOption burstOption(QStringLiteral("burst"),
-        QStringLiteral("Messages a connection may send at once above --max-rate (default %1).").arg(defaults.messageBurst),
-        QStringLiteral("N"), number(defaults.messageBurst));
-    const QCommandLineOption backlogOption(QStringLiteral("max-backlog"),
-        QStringLiteral("Unsent bytes a peer may have queued before it is cut off (default %1, or twice --max-message if larger).").arg(defaults.maxBacklogBytes),
-        QStringLiteral("BYTES"), number(defaults.maxBacklogBytes));
-    const QCommandLineOption pingOption(QStringLiteral("ping-interval"),
-        QStringLiteral("Ping every connection this often, in ms; 0 turns the heartbeat off (default %1).").arg(defaults.pingIntervalMs),
-        QStringLiteral("MS"), number(defaults.pingIntervalMs));
-    const QCommandLineOption pingTimeoutOption(QStringLiteral("ping-timeout"),
-        QStringLiteral("Drop a connection silent for this long, in ms (default %1).").arg(defaults.pingTimeoutMs),
-        QStringLiteral("MS"), number(defaults.pingTimeoutMs));
+    // A numeric option whose help ends with its default, taken from Relay::Options.
+    const auto numeric = [](const char *name, const char *help, const char *valueName, qint64 value) {
+        return QCommandLineOption(QString::fromLatin1(name), QString::fromLatin1(help).arg(value),
+                                  QString::fromLatin1(valueName), QString::number(value));
+    };
+    const QCommandLineOption handshakeOption = numeric("handshake-timeout",
+        "Time a connection has for TLS, the upgrade, and then its hello, in ms (default %1).", "MS", defaults.handshakeTimeoutMs);
+    const QCommandLineOption rateOption = numeric("max-rate",
+        "Messages per second a connection may send on average; 0 for no limit (default %1).", "N", defaults.messagesPerSecond);
+    const QCommandLineOption burstOption = numeric("burst",
+        "Messages a connection may send at once above --max-rate (default %1).", "N", defaults.messageBurst);
+    const QCommandLineOption backlogOption = numeric("max-backlog",
+        "Unsent bytes a peer may have queued before it is cut off (default %1, or twice --max-message if larger).", "BYTES",
+        defaults.maxBacklogBytes);
+    const QCommandLineOption pingOption = numeric("ping-interval",
+        "Ping every connection this often, in ms; 0 turns the heartbeat off (default %1).", "MS", defaults.pingIntervalMs);
+    const QCommandLineOption pingTimeoutOption = numeric("ping-timeout",
+        "Drop a connection silent for this long, in ms (default %1).", "MS", defaults.pingTimeoutMs);
     const QCommandLineOption tokensOption(QStringLiteral("tokens"),
         QStringLiteral("Require a token from every peer; FILE has lines 'TOKEN rw|ro PATTERN'. SIGHUP reloads it."),
         QStringLiteral("FILE"));

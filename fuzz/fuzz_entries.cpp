@@ -12,7 +12,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     QVector<Wire::DecodedEntry> entries;
     entries.append({QStringLiteral("sentinel"), Entry()});
     const Wire::DecodeError error = Wire::decodeEntries(bytes, qsizetype(size), &entries);
-    if (error != Wire::DecodeError::None) {
+    if (error != Wire::DecodeError::NoError) {
         // Nothing is handed out from a bad run.
         FUZZ_CHECK(entries.size() == 1 && entries.first().key == QLatin1String("sentinel"));
         return 0;

@@ -15,7 +15,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(error == Wire::DecodeError::Truncated);
         return 0;
     }
-    if (error != Wire::DecodeError::None) {
+    if (error != Wire::DecodeError::NoError) {
         FUZZ_CHECK(error == Wire::DecodeError::UnknownType || error == Wire::DecodeError::ReservedNotZero);
         FUZZ_CHECK(!Wire::isKnownType(data[0]) || data[2] != 0 || data[3] != 0);
         return 0;
@@ -33,7 +33,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     QByteArray stamped = frame;
     Wire::setHeaderPeer(stamped, ~header.peer);
     Wire::Header again;
-    FUZZ_CHECK(Wire::decodeHeader(stamped, &again) == Wire::DecodeError::None);
+    FUZZ_CHECK(Wire::decodeHeader(stamped, &again) == Wire::DecodeError::NoError);
     FUZZ_CHECK(again.peer == ~header.peer && again.mapId == header.mapId && again.type == header.type);
     FUZZ_CHECK(stamped.mid(Wire::HeaderSize) == frame.mid(Wire::HeaderSize));
     return 0;

@@ -29,7 +29,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *bytes = reinterpret_cast<const char *>(data);
     const Journal::ReadResult r = Journal::read(bytes, qsizetype(size), QString());
     FUZZ_CHECK(r.fileSize == qsizetype(size));
-    if (r.error != Journal::Error::None) {
+    if (r.error != Journal::Error::NoError) {
         FUZZ_CHECK(!r.message.isEmpty());
         FUZZ_CHECK(r.records == 0 && r.state.entryCount() == 0 && r.damage.isEmpty());
         return 0;
@@ -50,7 +50,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     qsizetype cursor = r.headerSize;
     for (const Journal::Damage &d : r.damage) {
         FUZZ_CHECK(d.length > 0 && d.offset >= cursor);
-        FUZZ_CHECK(d.reason != Journal::RecordError::None);
+        FUZZ_CHECK(d.reason != Journal::RecordError::NoError);
         cursor = d.offset + d.length;
         FUZZ_CHECK(cursor <= qsizetype(size));
     }
@@ -72,7 +72,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     QByteArray image = Journal::encodeHeader(r.header);
     Journal::appendSnapshot(image, r.state, r.clock);
     const Journal::ReadResult again = Journal::read(image.constData(), image.size(), r.header.mapUri);
-    FUZZ_CHECK(again.error == Journal::Error::None);
+    FUZZ_CHECK(again.error == Journal::Error::NoError);
     FUZZ_CHECK(again.damage.isEmpty());
     FUZZ_CHECK(again.clock == r.clock);
     FUZZ_CHECK(again.header.peerId == r.header.peerId);

@@ -12,10 +12,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else if (size > 8) {
         FUZZ_CHECK(error == Wire::DecodeError::TrailingBytes);
     } else {
-        FUZZ_CHECK(error == Wire::DecodeError::None);
+        FUZZ_CHECK(error == Wire::DecodeError::NoError);
         FUZZ_CHECK(Wire::encodeSyncAck(ack) == QByteArray::fromRawData(bytes, 8));
     }
-    if (error != Wire::DecodeError::None)
+    if (error != Wire::DecodeError::NoError)
         FUZZ_CHECK(ack.syncId == 1 && ack.seq == 2);
     return 0;
 }

@@ -9,7 +9,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *bytes = reinterpret_cast<const char *>(data);
     Wire::SyncChunk chunk;
     chunk.syncId = 0xdeadbeef;
-    if (Wire::decodeSyncChunk(bytes, qsizetype(size), &chunk) != Wire::DecodeError::None) {
+    if (Wire::decodeSyncChunk(bytes, qsizetype(size), &chunk) != Wire::DecodeError::NoError) {
         FUZZ_CHECK(chunk.syncId == 0xdeadbeef && chunk.entries.isEmpty() && chunk.digest.isEmpty());
         return 0;
     }

@@ -8,7 +8,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *bytes = reinterpret_cast<const char *>(data);
     Wire::SyncRequest request;
     request.syncId = 0xdeadbeef;
-    if (Wire::decodeSyncRequest(bytes, qsizetype(size), &request) != Wire::DecodeError::None) {
+    if (Wire::decodeSyncRequest(bytes, qsizetype(size), &request) != Wire::DecodeError::NoError) {
         FUZZ_CHECK(request.syncId == 0xdeadbeef && request.digest.isEmpty());
         return 0;
     }

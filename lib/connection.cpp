@@ -379,7 +379,7 @@ void Connection::onBinary(const QByteArray &frame)
     m_bytesReceived += quint64(frame.size());
     Wire::Header header;
     const Wire::DecodeError error = Wire::decodeHeader(frame, &header);
-    if (error != Wire::DecodeError::None) {
+    if (error != Wire::DecodeError::NoError) {
         protocolError(QStringLiteral("relay sent a bad frame: %1").arg(Wire::decodeErrorText(error)));
         return;
     }

@@ -58,7 +58,7 @@ void syncDirectory(const QString &path)
 LocalStore::Error storeError(Journal::Error error)
 {
     switch (error) {
-    case Journal::Error::None: return LocalStore::NoError;
+    case Journal::Error::NoError: return LocalStore::NoError;
     case Journal::Error::NotAStore: return LocalStore::NotAStore;
     case Journal::Error::UnsupportedVersion: return LocalStore::UnsupportedVersion;
     case Journal::Error::TruncatedHeader:
@@ -195,7 +195,7 @@ bool LocalStore::open()
         }
         *m_loaded = Journal::read(data, size, m_mapUri);
         file.close();
-        if (m_loaded->error != Journal::Error::None) {
+        if (m_loaded->error != Journal::Error::NoError) {
             fail(storeError(m_loaded->error), QStringLiteral("%1: %2").arg(m_path, m_loaded->message));
             m_loaded.reset();
             m_lock.reset();

@@ -533,7 +533,7 @@ void Relay::onBinary(Client *client, const QByteArray &incoming)
     }
     Wire::Header header;
     const Wire::DecodeError error = Wire::decodeHeader(incoming, &header);
-    if (error != Wire::DecodeError::None) {
+    if (error != Wire::DecodeError::NoError) {
         sendError(client, error == Wire::DecodeError::UnknownType ? Wire::ErrorCode::UnknownType : Wire::ErrorCode::BadMessage,
                   QStringLiteral("bad frame: %1").arg(Wire::decodeErrorText(error)));
         return;

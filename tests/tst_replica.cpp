@@ -63,7 +63,7 @@ void tst_Replica::aClockADayAheadDoesNotDragOurs()
     const Entry future{QByteArray("1"), HybridClock::pack(Now + Day, 0), 0xB, false};
     Wire::Header h;
     const QByteArray frame = deltaFrom(0xB, QStringLiteral("far"), future);
-    QCOMPARE(Wire::decodeHeader(frame, &h), Wire::DecodeError::None);
+    QCOMPARE(Wire::decodeHeader(frame, &h), Wire::DecodeError::NoError);
     r.handleFrame(h, frame);
     QVERIFY(r.state().contains(QStringLiteral("far"))); // applied like any write
     const Replica::Change mine = r.write(QStringLiteral("other"), QByteArray("2"));
@@ -114,7 +114,7 @@ void tst_Replica::writesBeforeOpenAreNotSentButKept()
     r.handleOpened({QStringLiteral("/m"), 7, true, {}});
     QCOMPARE(host.frames.size(), 1);
     Wire::Header h;
-    QCOMPARE(Wire::decodeHeader(host.frames[0], &h), Wire::DecodeError::None);
+    QCOMPARE(Wire::decodeHeader(host.frames[0], &h), Wire::DecodeError::NoError);
     QCOMPARE(h.type, Wire::Type::SyncRequest);
     QCOMPARE(h.mapId, 7u);
     QVERIFY(host.timer);

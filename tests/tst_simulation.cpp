@@ -195,7 +195,7 @@ public:
             return;
         }
         Wire::Header h;
-        if (Wire::decodeHeader(msg.bytes, &h) != Wire::DecodeError::None || !router.contains(self))
+        if (Wire::decodeHeader(msg.bytes, &h) != Wire::DecodeError::NoError || !router.contains(self))
             return;
         QByteArray frame = msg.bytes;
         Wire::setHeaderPeer(frame, self);
@@ -229,7 +229,7 @@ public:
             return;
         if (msg.binary) {
             Wire::Header h;
-            if (Wire::decodeHeader(msg.bytes, &h) == Wire::DecodeError::None)
+            if (Wire::decodeHeader(msg.bytes, &h) == Wire::DecodeError::NoError)
                 p.replica->handleFrame(h, msg.bytes);
             return;
         }

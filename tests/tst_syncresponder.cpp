@@ -35,10 +35,10 @@ struct Chunk
 Chunk decode(const QByteArray &frame)
 {
     Chunk c;
-    if (Wire::decodeHeader(frame, &c.header) != Wire::DecodeError::None)
+    if (Wire::decodeHeader(frame, &c.header) != Wire::DecodeError::NoError)
         qFatal("bad header");
     if (Wire::decodeSyncChunk(frame.constData() + Wire::HeaderSize, frame.size() - Wire::HeaderSize, &c.chunk)
-        != Wire::DecodeError::None)
+        != Wire::DecodeError::NoError)
         qFatal("bad chunk");
     return c;
 }

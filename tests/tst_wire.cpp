@@ -119,7 +119,7 @@ void tst_Wire::headerRoundTripsAndHasTheDocumentedLayout()
     QCOMPARE(frame.size(), Wire::HeaderSize);
     QCOMPARE(frame.toHex(), QByteArray("1300000004030201" "8877665544332211"));
     Wire::Header h;
-    QCOMPARE(Wire::decodeHeader(frame, &h), Wire::DecodeError::None);
+    QCOMPARE(Wire::decodeHeader(frame, &h), Wire::DecodeError::NoError);
     QCOMPARE(h.type, Wire::Type::SyncData);
     QCOMPARE(h.mapId, 0x01020304u);
     QCOMPARE(h.peer, 0x1122334455667788ull);
@@ -164,7 +164,7 @@ void tst_Wire::entriesRoundTrip()
         QVERIFY(Wire::encodedEntrySize(p.first, p.second) >= 0);
     }
     QVector<Wire::DecodedEntry> out;
-    QCOMPARE(Wire::decodeEntries(bytes.constData(), bytes.size(), &out), Wire::DecodeError::None);
+    QCOMPARE(Wire::decodeEntries(bytes.constData(), bytes.size(), &out), Wire::DecodeError::NoError);
     QCOMPARE(out.size(), input.size());
     for (int i = 0; i < input.size(); ++i) {
         QCOMPARE(out[i].key, input[i].first);
@@ -226,7 +226,7 @@ void tst_Wire::everyTruncationOfAnEntryRunIsRejected()
         QVector<Wire::DecodedEntry> out;
         const Wire::DecodeError e = Wire::decodeEntries(bytes.constData(), n, &out);
         if (n == boundary)
-            QCOMPARE(e, Wire::DecodeError::None);
+            QCOMPARE(e, Wire::DecodeError::NoError);
         else
             QVERIFY2(e == Wire::DecodeError::Truncated, qPrintable(QStringLiteral("length %1").arg(n)));
     }
@@ -239,7 +239,7 @@ void tst_Wire::syncRequestRoundTrip()
     QCOMPARE(bytes.size(), 4 + 8 + 4 + 4 * 8);
     QCOMPARE(bytes.left(16).toHex(), QByteArray("07000000" "8877665544332211" "04000000"));
     Wire::SyncRequest out;
-    QCOMPARE(Wire::decodeSyncRequest(bytes.constData(), bytes.size(), &out), Wire::DecodeError::None);
+    QCOMPARE(Wire::decodeSyncRequest(bytes.constData(), bytes.size(), &out), Wire::DecodeError::NoError);
     QCOMPARE(out.syncId, 7u);
     QCOMPARE(out.since, 0x1122334455667788ull);
     QCOMPARE(out.digest, in.digest);
@@ -247,7 +247,7 @@ void tst_Wire::syncRequestRoundTrip()
     // A request without a digest asks by age only.
     const QByteArray byAge = Wire::encodeSyncRequest({8, 99, {}});
     QCOMPARE(byAge.size(), 16);
-    QCOMPARE(Wire::decodeSyncRequest(byAge.constData(), byAge.size(), &out), Wire::DecodeError::None);
+    QCOMPARE(Wire::decodeSyncRequest(byAge.constData(), byAge.size(), &out), Wire::DecodeError::NoError);
     QCOMPARE(out.since, 99ull);
     QVERIFY(out.digest.isEmpty());
 }
@@ -279,7 +279,7 @@ void tst_Wire::syncChunkRoundTrip()
     Wire::appendSyncChunkHead(bytes, 3, 0, true, {5, 6});
     Wire::appendEntry(bytes, QStringLiteral("k"), Entry{QByteArray("true"), 1, 2, false});
     Wire::SyncChunk chunk;
-    QCOMPARE(Wire::decodeSyncChunk(bytes.constData(), bytes.size(), &chunk), Wire::DecodeError::None);
+    QCOMPARE(Wire::decodeSyncChunk(bytes.constData(), bytes.size(), &chunk), Wire::DecodeError::NoError);
     QCOMPARE(chunk.syncId, 3u);
     QCOMPARE(chunk.seq, 0u);
     QVERIFY(chunk.final);
@@ -289,7 +289,7 @@ void tst_Wire::syncChunkRoundTrip()
 
     bytes.clear();
     Wire::appendSyncChunkHead(bytes, 3, 1, false, {});
-    QCOMPARE(Wire::decodeSyncChunk(bytes.constData(), bytes.size(), &chunk), Wire::DecodeError::None);
+    QCOMPARE(Wire::decodeSyncChunk(bytes.constData(), bytes.size(), &chunk), Wire::DecodeError::NoError);
     QVERIFY(!chunk.final);
     QVERIFY(chunk.digest.isEmpty());
     QVERIFY(chunk.entries.isEmpty());
@@ -301,7 +301,7 @@ void tst_Wire::syncAckRoundTrip()
 {
     const QByteArray bytes = Wire::encodeSyncAck({9, 4});
     Wire::SyncAck ack;
-    QCOMPARE(Wire::decodeSyncAck(bytes.constData(), bytes.size(), &ack), Wire::DecodeError::None);
+    QCOMPARE(Wire::decodeSyncAck(bytes.constData(), bytes.size(), &ack), Wire::DecodeError::NoError);
     QCOMPARE(ack.syncId, 9u);
     QCOMPARE(ack.seq, 4u);
     QCOMPARE(Wire::decodeSyncAck(bytes.constData(), 7, &ack), Wire::DecodeError::Truncated);

@@ -72,7 +72,7 @@ RecordError checkRecord(const char *data, qsizetype size, qsizetype offset, Reco
         return RecordError::BadChecksum;
     *type = RecordType(rawType);
     *payloadLength = length;
-    return RecordError::None;
+    return RecordError::NoError;
 }
 
 } // namespace
@@ -146,7 +146,7 @@ void appendSnapshot(QByteArray &out, const MapState &state, quint64 clock)
 QString recordErrorText(RecordError error)
 {
     switch (error) {
-    case RecordError::None: return QStringLiteral("no error");
+    case RecordError::NoError: return QStringLiteral("no error");
     case RecordError::Truncated: return QStringLiteral("record cut short");
     case RecordError::BadLength: return QStringLiteral("impossible record length");
     case RecordError::BadType: return QStringLiteral("unknown record type");
@@ -159,7 +159,7 @@ QString recordErrorText(RecordError error)
 QString errorText(Error error)
 {
     switch (error) {
-    case Error::None: return QStringLiteral("no error");
+    case Error::NoError: return QStringLiteral("no error");
     case Error::TruncatedHeader: return QStringLiteral("file is shorter than a store header");
     case Error::NotAStore: return QStringLiteral("not a distmap store (bad magic)");
     case Error::UnsupportedVersion: return QStringLiteral("unsupported store format version");
@@ -236,14 +236,14 @@ ReadResult read(const char *data, qsizetype size, const QString &expectedUri)
         qsizetype length = 0;
         RecordError error = checkRecord(data, size, offset, &type, &length);
         const char *payload = data + offset + RecordHeaderSize;
-        if (error == RecordError::None) {
+        if (error == RecordError::NoError) {
             if (type == RecordType::Clock) {
                 if (length == 8)
                     r.clock = qMax(r.clock, load<quint64>(payload));
                 else
                     error = RecordError::BadPayload;
             } else if (length == 0
-                       || Wire::decodeEntries(payload, length, &entries) != Wire::DecodeError::None) {
+                       || Wire::decodeEntries(payload, length, &entries) != Wire::DecodeError::NoError) {
                 error = RecordError::BadPayload;
             } else {
                 for (const Wire::DecodedEntry &d : std::as_const(entries)) {
@@ -252,7 +252,7 @@ ReadResult read(const char *data, qsizetype size, const QString &expectedUri)
                 }
             }
         }
-        if (error == RecordError::None) {
+        if (error == RecordError::NoError) {
             ++r.records;
             offset += RecordHeaderSize + length;
             r.goodEnd = offset;
@@ -268,7 +268,7 @@ ReadResult read(const char *data, qsizetype size, const QString &expectedUri)
         for (; next + RecordHeaderSize <= size; ++next) {
             RecordType t;
             qsizetype l;
-            if (checkRecord(data, size, next, &t, &l) == RecordError::None)
+            if (checkRecord(data, size, next, &t, &l) == RecordError::NoError)
                 break;
         }
         if (next + RecordHeaderSize > size)

@@ -46,7 +46,7 @@ struct Header
 QByteArray encodeHeader(const Header &header);
 
 enum class Error {
-    None = 0,
+    NoError = 0,
     TruncatedHeader,    // shorter than a whole header: not a store, or cut
     NotAStore,          // wrong magic
     UnsupportedVersion, // a format version this build cannot read
@@ -63,7 +63,7 @@ inline void appendRecord(QByteArray &out, RecordType type, const QByteArray &pay
 void appendClockRecord(QByteArray &out, quint64 hlc);
 
 enum class RecordError {
-    None = 0,
+    NoError = 0,
     Truncated,   // fewer bytes left than the record claims
     BadLength,   // longer than any record may be
     BadType,
@@ -77,13 +77,13 @@ struct Damage
 {
     qsizetype offset = 0;
     qsizetype length = 0;
-    RecordError reason = RecordError::None;
+    RecordError reason = RecordError::NoError;
 };
 
 struct ReadResult
 {
-    Error error = Error::None;
-    QString message;          // a sentence for users when error != None
+    Error error = Error::NoError;
+    QString message;          // a sentence for users when error != NoError
     Header header;
     qsizetype headerSize = 0;
     MapState state;           // every good record merged last-writer-wins

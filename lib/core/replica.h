@@ -160,7 +160,7 @@ private:
     bool decodeOrReport(const Wire::Header &header, const QByteArray &frame, const char *what, Decoder decode, T *out)
     {
         const Wire::DecodeError error = decode(frame.constData() + Wire::HeaderSize, frame.size() - Wire::HeaderSize, out);
-        if (error == Wire::DecodeError::None)
+        if (error == Wire::DecodeError::NoError)
             return true;
         reportDropped(header, what, error);
         return false;

@@ -1,6 +1,5 @@
 #include "wire.h"
 
-#include <QJsonDocument>
 #include <QStringDecoder>
 #include <QStringEncoder>
 
@@ -67,7 +66,7 @@ DecodeError readDigest(Reader &r, QVector<quint64> *digest, bool allowEmpty)
         return DecodeError::Truncated;
     if (count == 0 && allowEmpty) {
         digest->clear();
-        return DecodeError::None;
+        return DecodeError::NoError;
     }
     if (count > quint32(MaxBucketCount) || (count & (count - 1)) != 0 || count == 0)
         return DecodeError::BadBucketCount;
@@ -76,7 +75,7 @@ DecodeError readDigest(Reader &r, QVector<quint64> *digest, bool allowEmpty)
     digest->resize(count);
     for (quint32 i = 0; i < count; ++i)
         r.read(&(*digest)[i]);
-    return DecodeError::None;
+    return DecodeError::NoError;
 }
 
 void appendDigest(QByteArray &out, const QVector<quint64> &digest)
@@ -131,7 +130,7 @@ QString errorName(ErrorCode code)
 QString decodeErrorText(DecodeError error)
 {
     switch (error) {
-    case DecodeError::None: return QStringLiteral("no error");
+    case DecodeError::NoError: return QStringLiteral("no error");
     case DecodeError::Truncated: return QStringLiteral("message truncated");
     case DecodeError::TrailingBytes: return QStringLiteral("unexpected bytes after the message");
     case DecodeError::BadKind: return QStringLiteral("entry kind is neither 1 (set) nor 2 (delete)");
@@ -159,7 +158,7 @@ DecodeError decodeHeader(const QByteArray &frame, Header *header)
     header->flags = quint8(frame[1]);
     header->mapId = peekMapId(frame);
     header->peer = peekPeer(frame);
-    return DecodeError::None;
+    return DecodeError::NoError;
 }
 
 void appendHeader(QByteArray &out, const Header &header)
@@ -238,7 +237,7 @@ static DecodeError readEntries(Reader &r, QVector<DecodedEntry> *out)
         entries.append(std::move(d));
     }
     *out = std::move(entries);
-    return DecodeError::None;
+    return DecodeError::NoError;
 }
 
 DecodeError decodeEntries(const char *data, qsizetype size, QVector<DecodedEntry> *out)
@@ -263,12 +262,12 @@ DecodeError decodeSyncRequest(const char *data, qsizetype size, SyncRequest *out
     SyncRequest request;
     if (!r.read(&request.syncId) || !r.read(&request.since))
         return DecodeError::Truncated;
-    if (DecodeError e = readDigest(r, &request.digest, true); e != DecodeError::None)
+    if (DecodeError e = readDigest(r, &request.digest, true); e != DecodeError::NoError)
         return e;
     if (!r.atEnd())
         return DecodeError::TrailingBytes;
     *out = std::move(request);
-    return DecodeError::None;
+    return DecodeError::NoError;
 }
 
 void appendSyncChunkHead(QByteArray &out, quint32 syncId, quint32 seq, bool final,
@@ -295,12 +294,12 @@ DecodeError decodeSyncChunk(const char *data, qsizetype size, SyncChunk *out)
     if (final > 1)
         return DecodeError::BadKind;
     chunk.final = final == 1;
-    if (DecodeError e = readDigest(r, &chunk.digest, true); e != DecodeError::None)
+    if (DecodeError e = readDigest(r, &chunk.digest, true); e != DecodeError::NoError)
         return e;
-    if (DecodeError e = readEntries(r, &chunk.entries); e != DecodeError::None)
+    if (DecodeError e = readEntries(r, &chunk.entries); e != DecodeError::NoError)
         return e;
     *out = std::move(chunk);
-    return DecodeError::None;
+    return DecodeError::NoError;
 }
 
 QByteArray encodeSyncAck(const SyncAck &ack)
@@ -320,7 +319,7 @@ DecodeError decodeSyncAck(const char *data, qsizetype size, SyncAck *out)
     if (!r.atEnd())
         return DecodeError::TrailingBytes;
     *out = ack;
-    return DecodeError::None;
+    return DecodeError::NoError;
 }
 
 QString peerToString(quint64 peer)
@@ -338,11 +337,6 @@ bool peerFromString(const QString &text, quint64 *peer)
         return false;
     *peer = value;
     return true;
-}
-
-QByteArray controlMessage(const QJsonObject &object)
-{
-    return QJsonDocument(object).toJson(QJsonDocument::Compact);
 }
 
 } // namespace Wire

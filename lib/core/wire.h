@@ -3,7 +3,6 @@
 #include "entry.h"
 
 #include <QByteArray>
-#include <QJsonObject>
 #include <QString>
 #include <QVector>
 #include <QtEndian>
@@ -53,7 +52,7 @@ QString errorName(ErrorCode code); // "bad-message", ...
 
 // Decoding failures, for tests and messages.
 enum class DecodeError {
-    None = 0,
+    NoError = 0,
     Truncated,
     TrailingBytes,
     BadKind,
@@ -134,9 +133,8 @@ struct SyncAck
 QByteArray encodeSyncAck(const SyncAck &ack);
 DecodeError decodeSyncAck(const char *data, qsizetype size, SyncAck *out);
 
-// Control messages (text frames, one JSON object each) ------------------
+// Peer ids as control messages write them (control.h has the messages) ---
 QString peerToString(quint64 peer);                 // 16 lowercase hex digits
 bool peerFromString(const QString &text, quint64 *peer);
-QByteArray controlMessage(const QJsonObject &object);
 
 } // namespace Wire

@@ -129,7 +129,7 @@ void tst_Journal::headerRoundTrips()
 {
     const QByteArray image = Journal::encodeHeader({Journal::FormatVersion, 0xfedcba9876543210ull, QStringLiteral("/ünïcode map")});
     const Journal::ReadResult r = Journal::read(image.constData(), image.size(), QStringLiteral("/ünïcode map"));
-    QCOMPARE(r.error, Journal::Error::None);
+    QCOMPARE(r.error, Journal::Error::NoError);
     QCOMPARE(r.header.peerId, 0xfedcba9876543210ull);
     QCOMPARE(r.header.mapUri, QStringLiteral("/ünïcode map"));
     QCOMPARE(r.headerSize, image.size());
@@ -163,7 +163,7 @@ void tst_Journal::snapshot()
     QByteArray image = Journal::encodeHeader({Journal::FormatVersion, 5, Uri});
     Journal::appendSnapshot(image, state, 123456);
     const Journal::ReadResult r = Journal::read(image.constData(), image.size(), Uri);
-    QCOMPARE(r.error, Journal::Error::None);
+    QCOMPARE(r.error, Journal::Error::NoError);
     QVERIFY(r.damage.isEmpty());
     compareStates(r.state, state);
     QCOMPARE(JsonText::decode(r.state.find(QStringLiteral("value"))->value), value);
@@ -178,7 +178,7 @@ void tst_Journal::journalMergesLastWriterWins()
     // A stale write appended after a newer one loses, as it would in the map.
     image += entriesRecord(QStringLiteral("a"), setEntry(QStringLiteral("stale"), 5));
     const Journal::ReadResult r = Journal::read(image.constData(), image.size(), Uri);
-    QCOMPARE(r.error, Journal::Error::None);
+    QCOMPARE(r.error, Journal::Error::NoError);
     QCOMPARE(r.records, writes.size() + 1);
     compareStates(r.state, stateOf(writes, writes.size()));
     QVERIFY(r.state.find(QStringLiteral("b"))->tombstone);
@@ -199,7 +199,7 @@ void tst_Journal::truncationAtEveryOffset()
             QVERIFY(r.message.contains(QLatin1String("cut short")));
             continue;
         }
-        QCOMPARE(r.error, Journal::Error::None);
+        QCOMPARE(r.error, Journal::Error::NoError);
         // Every record that ends before the cut is loaded, nothing else.
         int whole = 0;
         while (whole + 1 < ends.size() && ends[whole + 1] <= cut)
@@ -230,7 +230,7 @@ void tst_Journal::randomBitFlips()
             copy[bit / 8] = char(quint8(copy[bit / 8]) ^ quint8(1u << (bit % 8)));
         }
         const Journal::ReadResult r = Journal::read(copy.constData(), copy.size(), Uri);
-        if (r.error != Journal::Error::None) {
+        if (r.error != Journal::Error::NoError) {
             QVERIFY(!r.message.isEmpty());
             ++rejected;
             continue;
@@ -298,7 +298,7 @@ void tst_Journal::damageInTheMiddleSkipsOnlyTheDamagedRecord()
     // Flip a byte inside the third record's payload ("a" = [1,2]).
     image[ends[2] + Journal::RecordHeaderSize + 3] = char(image[ends[2] + Journal::RecordHeaderSize + 3] ^ 0xff);
     const Journal::ReadResult r = Journal::read(image.constData(), image.size(), Uri);
-    QCOMPARE(r.error, Journal::Error::None);
+    QCOMPARE(r.error, Journal::Error::NoError);
     QCOMPARE(r.damage.size(), 1);
     QCOMPARE(r.damage.first().offset, ends[2]);
     QCOMPARE(r.damage.first().length, ends[3] - ends[2]);
@@ -320,7 +320,7 @@ void tst_Journal::aRecordThatChecksOutButDoesNotDecodeIsSkipped()
     const qsizetype good = image.size();
     image += entriesRecord(QStringLiteral("k"), setEntry(1, 10));
     const Journal::ReadResult r = Journal::read(image.constData(), image.size(), Uri);
-    QCOMPARE(r.error, Journal::Error::None);
+    QCOMPARE(r.error, Journal::Error::NoError);
     QCOMPARE(r.records, 1);
     QCOMPARE(r.damage.size(), 1);
     QCOMPARE(r.damage.first().offset, start);

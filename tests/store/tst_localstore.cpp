@@ -259,7 +259,7 @@ void tst_LocalStore::damageInsideTheFileIsCopiedAsideAndRewritten()
     QVERIFY(again.open(QIODevice::ReadOnly));
     const QByteArray clean = again.readAll();
     const Journal::ReadResult r = Journal::read(clean.constData(), clean.size(), Uri);
-    QCOMPARE(r.error, Journal::Error::None);
+    QCOMPARE(r.error, Journal::Error::NoError);
     QVERIFY(r.damage.isEmpty());
     QCOMPARE(r.state.entryCount(), 2);
 }

@@ -114,7 +114,7 @@ void tst_StoreCrash::acknowledgedWritesSurviveSigkill()
         const QByteArray image = file.readAll();
         file.close();
         const Journal::ReadResult r = Journal::read(image.constData(), image.size(), uri);
-        QVERIFY2(r.error == Journal::Error::None, qPrintable(QStringLiteral("run %1: %2").arg(run).arg(r.message)));
+        QVERIFY2(r.error == Journal::Error::NoError, qPrintable(QStringLiteral("run %1: %2").arg(run).arg(r.message)));
         if (!r.damage.isEmpty() && !r.tornTailOnly())
             QFAIL(qPrintable(QStringLiteral("run %1: damage inside the file at %2").arg(run).arg(r.damage.first().offset)));
         tornTails += r.damage.isEmpty() ? 0 : 1;
