@@ -11,7 +11,8 @@ constexpr int ExitOk = 0;
 constexpr int ExitNotFound = 1;
 constexpr int ExitUsage = 2;
 constexpr int ExitNetwork = 3;
-constexpr int ExitStore = 4; // a local store cannot be read or written
+constexpr int ExitStore = 4;   // a local store cannot be read or written
+constexpr int ExitRefused = 5; // the relay refused the write (a read-only token)
 
 QString defaultUrl();  // ws://127.0.0.1:7357
 QString defaultMap();  // /distributed-map

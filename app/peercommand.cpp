@@ -176,10 +176,13 @@ int Commands::peer(const QString &command, const QStringList &arguments)
     };
 
     QString lastError;
+    QString refusal; // why the relay refused a write of ours, if it did
     QObject::connect(&connection, &Connection::errorOccurred, &connection,
                      [&lastError](Connection::Error, const QString &message) { lastError = message; });
-    QObject::connect(&map, &DistributedMap::errorOccurred, &map, [&lastError](DistributedMap::Error, const QString &message) {
+    QObject::connect(&map, &DistributedMap::errorOccurred, &map, [&](DistributedMap::Error error, const QString &message) {
         lastError = message;
+        if (error == DistributedMap::RelayError && map.relayErrorCode() == Wire::ErrorCode::ReadOnly)
+            refusal = message;
         std::fprintf(stderr, "distmap: %s\n", qPrintable(message));
     });
     // The connection gives up by itself only when retrying cannot help
@@ -208,6 +211,13 @@ int Commands::peer(const QString &command, const QStringList &arguments)
     QObject::connect(&connection, &Connection::pongReceived, &map, [&](quint32 seq) {
         if (seq != pingSeq)
             return;
+        // The relay answers in order: a refusal of the write came before this pong.
+        if (!refusal.isEmpty()) {
+            std::fprintf(stderr, "distmap %s: the relay refused the change: this token may only read %s\n", spec->name,
+                         qPrintable(mapUri));
+            finish(ExitRefused);
+            return;
+        }
         if (map.lastSyncSource() == 0 && map.peers().isEmpty() && !store)
             std::fprintf(stderr, "distmap: warning: no other peer holds %s; the value lives only in peers and "
                                  "vanished with this process\n", qPrintable(mapUri));

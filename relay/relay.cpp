@@ -66,12 +66,10 @@ Relay::Relay(const Options &options, QObject *parent)
     // retransmits for seconds; the kernel caps this at somaxconn.
     m_tcp->setListenBacklogSize(4096);
     connect(m_tcp, &RelayTcpServer::socketAccepted, m_admission, &Admission::accept);
-    // One timer for every connection: pings, the pong deadline and the
-    // hello deadline are checked together, so idle connections cost no timer.
-    int tick = options.handshakeTimeoutMs;
-    if (options.pingIntervalMs > 0)
-        tick = qMin(tick, options.pingIntervalMs);
-    m_heartbeat.setInterval(qMax(10, tick));
+    // One timer for every connection: pings and the pong deadline are
+    // checked together, so idle connections cost no timer. (The hello
+    // deadline is each new connection's own, see onNewConnection.)
+    m_heartbeat.setInterval(qMax(10, options.pingIntervalMs > 0 ? options.pingIntervalMs : 1000));
     connect(&m_heartbeat, &QTimer::timeout, this, &Relay::onHeartbeat);
 }
 
@@ -194,6 +192,13 @@ void Relay::onNewConnection()
         client->tcp = m_admission->takeUpgraded(socket);
         client->address = QStringLiteral("%1:%2").arg(socket->peerAddress().toString()).arg(socket->peerPort());
         client->connectedMs = client->lastHeardMs = m_clock.elapsed();
+        // A timer of its own until hello, not the heartbeat's tick: checked
+        // on the tick, a silent connection lived up to twice the timeout.
+        QTimer::singleShot(m_options.handshakeTimeoutMs, socket, [this, socket] {
+            Client *c = m_clients.value(socket);
+            if (c && c->peer == 0 && !c->closing)
+                cutOff(c, Wire::ErrorCode::HandshakeRequired, QStringLiteral("no hello within %1 ms").arg(m_options.handshakeTimeoutMs));
+        });
         client->bucket = TokenBucket(m_options.messagesPerSecond, m_options.messageBurst, m_clock.nsecsElapsed());
         m_clients.insert(socket, client);
         connect(socket, &QWebSocket::textMessageReceived, this, [this, client](const QString &text) { onText(client, text); });
@@ -262,10 +267,7 @@ void Relay::onHeartbeat()
     for (Client *client : std::as_const(m_clients)) {
         if (client->closing)
             continue;
-        if (client->peer == 0 && now - client->connectedMs > m_options.handshakeTimeoutMs) {
-            cutOff(client, Wire::ErrorCode::HandshakeRequired,
-                   QStringLiteral("no hello within %1 ms").arg(m_options.handshakeTimeoutMs));
-        } else if (m_options.pingIntervalMs > 0 && now - client->lastHeardMs > m_options.pingTimeoutMs) {
+        if (m_options.pingIntervalMs > 0 && now - client->lastHeardMs > m_options.pingTimeoutMs) {
             silent.append(client->socket);
         } else if (ping) {
             client->socket->ping();

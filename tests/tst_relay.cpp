@@ -42,6 +42,7 @@ private Q_SLOTS:
     void connectionLimitsCountSocketsInTheirHandshake_data();
     void connectionLimitsCountSocketsInTheirHandshake();
     void aConnectionThatNeverSaysHelloIsClosed();
+    void theHelloDeadlineIsKeptToTheTimeoutNotTheHeartbeat();
     void aFloodingPeerIsRateLimitedWhileOthersWork();
     void aPeerThatStopsReadingIsCutOffAtTheBacklogCap();
     void heartbeatDropsAHalfOpenConnection();
@@ -384,6 +385,26 @@ void tst_Relay::aConnectionThatNeverSaysHelloIsClosed()
     QVERIFY(silent.waitError(int(Wire::ErrorCode::HandshakeRequired)));
     QTRY_VERIFY_WITH_TIMEOUT(silent.closed, Timeout);
     QTRY_COMPARE_WITH_TIMEOUT(relay.stats().sockets, 0, Timeout);
+}
+
+void tst_Relay::theHelloDeadlineIsKeptToTheTimeoutNotTheHeartbeat()
+{
+    // The heartbeat ticks every second here (the ping interval); a deadline
+    // checked on the tick let a connection made just after one tick live
+    // until the tick after next: about 2 s for a 1 s timeout.
+    Relay::Options options;
+    options.handshakeTimeoutMs = 1000;
+    options.pingIntervalMs = 1000;
+    Relay relay(options);
+    QVERIFY(relay.listen(QHostAddress::LocalHost, 0));
+    QElapsedTimer clock;
+    clock.start();
+    RawClient silent(relay.url());
+    QVERIFY(silent.waitConnected());
+    QVERIFY(silent.waitError(int(Wire::ErrorCode::HandshakeRequired)));
+    const qint64 elapsed = clock.elapsed();
+    qInfo("closed %lld ms after connecting (timeout 1000 ms)", elapsed);
+    QVERIFY2(elapsed >= 900 && elapsed < 1600, qPrintable(QString::number(elapsed)));
 }
 
 void tst_Relay::aFloodingPeerIsRateLimitedWhileOthersWork()

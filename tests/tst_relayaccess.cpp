@@ -75,6 +75,8 @@ private Q_SLOTS:
     void everyTokenFormIsAccepted();
     void openingAMapOutsideTheGrantIsRefused();
     void aReadOnlyPeerCannotWrite();
+    void theCliExitsNonZeroWhenItsWriteIsRefused_data();
+    void theCliExitsNonZeroWhenItsWriteIsRefused();
     void aReadOnlyPeerIsNeverAskedToServeASync();
     void revokingATokenClosesItsConnections();
     void wssWorksWithAPrivateCa();
@@ -243,6 +245,48 @@ void tst_RelayAccess::aReadOnlyPeerCannotWrite()
     QTRY_VERIFY_WITH_TIMEOUT(peer->isReady(), Timeout);
     peer->set(QStringLiteral("k"), 1);
     QTRY_VERIFY_WITH_TIMEOUT(sawError(errors, QLatin1String("read-only")), Timeout);
+}
+
+void tst_RelayAccess::theCliExitsNonZeroWhenItsWriteIsRefused_data()
+{
+    QTest::addColumn<QByteArray>("token");
+    QTest::addColumn<int>("exitCode");
+    QTest::addColumn<bool>("written");
+    QTest::newRow("a read-only token: exit 5, nothing reaches the holder") << ReaderToken << 5 << false;
+    QTest::newRow("a read-write token: exit 0, the holder has it") << WriterToken << 0 << true;
+}
+
+void tst_RelayAccess::theCliExitsNonZeroWhenItsWriteIsRefused()
+{
+    QFETCH(QByteArray, token);
+    QFETCH(int, exitCode);
+    QFETCH(bool, written);
+    auto relay = tokenRelay();
+    QVERIFY(relay);
+    // Another peer holds the map, so the CLI syncs from it and then writes.
+    TestPeer holder(relay->url(), QStringLiteral("/rooms/cli"), QStringLiteral("holder"), false);
+    holder.connection->setToken(WriterToken);
+    holder.connection->open();
+    QTRY_VERIFY_WITH_TIMEOUT(holder->isReady(), Timeout);
+    QProcess cli;
+    cli.start(qEnvironmentVariable("DISTMAP_BINARY"),
+              {QStringLiteral("set"), QStringLiteral("k"), QStringLiteral("1"), QStringLiteral("--url"), relay->url().toString(),
+               QStringLiteral("--map"), QStringLiteral("/rooms/cli"), QStringLiteral("--token"), QString::fromLatin1(token)});
+    QVERIFY(cli.waitForStarted(Timeout));
+    // The relay runs in this process: wait with the event loop running.
+    QTRY_COMPARE_WITH_TIMEOUT(cli.state(), QProcess::NotRunning, Timeout);
+    const QByteArray err = cli.readAllStandardError();
+    QCOMPARE(cli.exitStatus(), QProcess::NormalExit);
+    QVERIFY2(cli.exitCode() == exitCode, err.constData());
+    QCOMPARE(err.contains("refused the change"), !written);
+    if (written)
+        QTRY_COMPARE_WITH_TIMEOUT(holder->value(QStringLiteral("k")).toInt(), 1, Timeout);
+    // A refused write never reached the holder; a ping round trip to the
+    // relay orders after anything it could have forwarded.
+    QSignalSpy pongs(holder.connection.get(), &Connection::pongReceived);
+    holder.connection->ping();
+    QVERIFY(pongs.wait(Timeout));
+    QCOMPARE(holder->contains(QStringLiteral("k")), written);
 }
 
 void tst_RelayAccess::aReadOnlyPeerIsNeverAskedToServeASync()
