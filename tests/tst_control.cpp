@@ -198,6 +198,10 @@ void tst_Control::welcome_data()
                                << Decoded::NoError << qint64(1764196800004);
     QTest::newRow("without a time") << QByteArray(R"({"type":"welcome","version":1,"peer":"000000000000000a"})")
                                     << Decoded::NoError << qint64(0);
+    QTest::newRow("a time beyond 64 bits reads as unknown") << QByteArray(R"({"type":"welcome","version":1,"peer":"000000000000000a","time":1.7642e88})")
+                                                         << Decoded::NoError << qint64(0);
+    QTest::newRow("a negative huge time too") << QByteArray(R"({"type":"welcome","version":1,"peer":"000000000000000a","time":-1e300})")
+                                              << Decoded::NoError << qint64(0);
     QTest::newRow("without a peer it is useless") << QByteArray(R"({"type":"welcome","version":1})") << Decoded::BadMember << qint64(0);
     QTest::newRow("with peer zero too") << QByteArray(R"({"type":"welcome","peer":"0000000000000000"})") << Decoded::BadMember << qint64(0);
 }

@@ -41,6 +41,14 @@ DecodeError fail(QString *why, const QString &text)
     return DecodeError::BadMember;
 }
 
+// Times are integers of milliseconds; anything else (a fraction, a number
+// beyond 64 bits, which a plain cast from double would make undefined)
+// reads as 0, "unknown". Found by fuzz_control.
+qint64 millis(const QJsonObject &object)
+{
+    return object.value(TimeKey).toInteger(0);
+}
+
 quint32 mapId(const QJsonObject &object)
 {
     return quint32(object.value(IdKey).toInteger());
@@ -123,7 +131,7 @@ DecodeError decodeHello(const QJsonObject &object, Hello *out, QString *why)
     const QJsonValue version = object.value(VersionKey);
     out->version = version.toInt(-1);
     out->versionText = version.toVariant().toString();
-    out->time = qint64(object.value(TimeKey).toDouble());
+    out->time = millis(object);
     out->peer = 0;
     const QJsonValue wanted = object.value(PeerKey);
     if (!wanted.isUndefined()) {
@@ -149,7 +157,7 @@ QByteArray encodeWelcome(const Welcome &welcome)
 DecodeError decodeWelcome(const QJsonObject &object, Welcome *out, QString *why)
 {
     out->version = object.value(VersionKey).toInt(-1);
-    out->time = qint64(object.value(TimeKey).toDouble());
+    out->time = millis(object);
     return readPeer(object, Type::Welcome, &out->peer, why);
 }
 
