@@ -196,7 +196,12 @@ int Commands::peer(const QString &command, const QStringList &arguments)
     QTimer timeout;
     timeout.setSingleShot(true);
     bool writtenOffline = false;
+    int readerExit = -1; // set once a reader has printed what it read
     QObject::connect(&timeout, &QTimer::timeout, &map, [&] {
+        if (readerExit >= 0) {
+            finish(readerExit); // the answer is out; only the goodbye was slow
+            return;
+        }
         if (writtenOffline)
             std::fprintf(stderr, "distmap %s: the change is saved in %s and goes out with the next sync\n", spec->name,
                          qPrintable(store->path()));
@@ -208,9 +213,21 @@ int Commands::peer(const QString &command, const QStringList &arguments)
 
     const bool isWrite = command == QLatin1String("set") || command == QLatin1String("del");
     quint32 pingSeq = 0;
+    // A reader exits after a ping round trip, not at once: the pong comes
+    // after the relay took the final sync acknowledgement and `ready`, so
+    // the responder's session ends instead of waiting for a peer gone.
+    auto finishAfterRelay = [&](int code) {
+        readerExit = code;
+        pingSeq = connection.ping();
+        timeout.start(timeoutMs);
+    };
     QObject::connect(&connection, &Connection::pongReceived, &map, [&](quint32 seq) {
         if (seq != pingSeq)
             return;
+        if (readerExit >= 0) {
+            finish(readerExit);
+            return;
+        }
         // The relay answers in order: a refusal of the write came before this pong.
         if (!refusal.isEmpty()) {
             std::fprintf(stderr, "distmap %s: the relay refused the change: this token may only read %s\n", spec->name,
@@ -253,7 +270,7 @@ int Commands::peer(const QString &command, const QStringList &arguments)
             const QJsonValue v = map.value(key);
             if (v.isUndefined()) {
                 std::fprintf(stderr, "distmap get: key '%s' not found in %s\n", qPrintable(key), qPrintable(mapUri));
-                finish(ExitNotFound);
+                finishAfterRelay(ExitNotFound);
                 return;
             }
             if (v.isObject() || v.isArray()) {
@@ -263,11 +280,13 @@ int Commands::peer(const QString &command, const QStringList &arguments)
                 std::fputs(qPrintable(valueText(v)), stdout);
             }
             std::fputc('\n', stdout);
-            finish(ExitOk);
+            std::fflush(stdout);
+            finishAfterRelay(ExitOk);
         } else if (command == QLatin1String("dump")) {
             std::fputs(QJsonDocument(map.toJsonObject()).toJson(format).trimmed().constData(), stdout);
             std::fputc('\n', stdout);
-            finish(ExitOk);
+            std::fflush(stdout);
+            finishAfterRelay(ExitOk);
         } else if (command == QLatin1String("watch")) {
             printLine({{QStringLiteral("event"), QStringLiteral("ready")},
                        {QStringLiteral("map"), mapUri},

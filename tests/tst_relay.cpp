@@ -1,9 +1,12 @@
+#include "hybridclock.h"
 #include "peerfixture.h"
 #include "rawclient.h"
 #include "relay.h"
 #include "wire.h"
 
+#include <QDateTime>
 #include <QJsonArray>
+#include <QProcess>
 #include <QJsonDocument>
 #include <QElapsedTimer>
 #include <QSignalSpy>
@@ -34,6 +37,8 @@ private Q_SLOTS:
     void payloadIsForwardedByteForByte();
     void openReturnsPeersAndTellsOthers();
     void syncWithNoReadyPeerAnswersAlone();
+    void aCliReaderAcknowledgesItsSyncBeforeExiting_data();
+    void aCliReaderAcknowledgesItsSyncBeforeExiting();
     void abuseDoesNotDisturbRealPeers();
 
     // The relay under abuse (docs/RELIABILITY.md)
@@ -261,6 +266,63 @@ void tst_Relay::syncWithNoReadyPeerAnswersAlone()
     QCOMPARE(Wire::peekPeer(b.frames[0]), 0xa2ull);
     a.sendBinary(frame(Wire::Type::SyncData, id, 0x1234, QByteArray("chunk")));
     QVERIFY(a.waitError(int(Wire::ErrorCode::UnknownPeer)));
+}
+
+void tst_Relay::aCliReaderAcknowledgesItsSyncBeforeExiting_data()
+{
+    QTest::addColumn<QStringList>("arguments");
+    QTest::addColumn<QByteArray>("output");
+    QTest::newRow("get") << QStringList{QStringLiteral("get"), QStringLiteral("k")} << QByteArray("1\n");
+    QTest::newRow("dump") << QStringList{QStringLiteral("dump")} << QByteArray("{\"k\":1}\n");
+}
+
+// `get` and `dump` exit once they have read the map; the last chunk's
+// acknowledgement must reach the responder first, or its session never ends.
+void tst_Relay::aCliReaderAcknowledgesItsSyncBeforeExiting()
+{
+    QFETCH(QStringList, arguments);
+    QFETCH(QByteArray, output);
+    RawClient holder(m_relay->url());
+    QVERIFY(holder.waitConnected() && holder.hello(QStringLiteral("00000000000000a3")));
+    const quint32 id = holder.open(QStringLiteral("/cli-ack"));
+    holder.sendBinary(frame(Wire::Type::SyncRequest, id, 0, Wire::encodeSyncRequest({1, 0, {}})));
+    QVERIFY(holder.waitFor(Control::Type::Alone));
+
+    QProcess cli;
+    cli.start(qEnvironmentVariable("DISTMAP_BINARY"),
+              arguments + QStringList{QStringLiteral("--url"), m_relay->url().toString(), QStringLiteral("--map"), QStringLiteral("/cli-ack")});
+    QVERIFY(cli.waitForStarted(Timeout));
+    QTRY_COMPARE_WITH_TIMEOUT(holder.frames.size(), 1, Timeout);
+    QCOMPARE(quint8(holder.frames[0][0]), quint8(Wire::Type::SyncRequest));
+    const quint64 reader = Wire::peekPeer(holder.frames[0]);
+    Wire::SyncRequest request;
+    QCOMPARE(Wire::decodeSyncRequest(holder.frames[0].constData() + Wire::HeaderSize, holder.frames[0].size() - Wire::HeaderSize, &request),
+             Wire::DecodeError::NoError);
+    QByteArray chunk = frame(Wire::Type::SyncData, id, reader);
+    Wire::appendSyncChunkHead(chunk, request.syncId, 0, true, {});
+    Entry entry;
+    entry.value = QByteArray("1");
+    entry.hlc = HybridClock::pack(QDateTime::currentMSecsSinceEpoch(), 0);
+    entry.writer = 0xa3;
+    Wire::appendEntry(chunk, QStringLiteral("k"), entry);
+    holder.sendBinary(chunk);
+
+    // The relay runs in this process: wait with the event loop running.
+    QTRY_COMPARE_WITH_TIMEOUT(cli.state(), QProcess::NotRunning, Timeout);
+    QCOMPARE(cli.exitStatus(), QProcess::NormalExit);
+    QCOMPARE(cli.exitCode(), 0);
+    QCOMPARE(cli.readAllStandardOutput(), output);
+    // The relay forwards a connection's messages in order, and its `left`
+    // after them: once `left` is here, so is any ack the reader sent.
+    QVERIFY(holder.waitFor(Control::Type::Left));
+    bool acked = false;
+    for (const QByteArray &f : std::as_const(holder.frames)) {
+        Wire::SyncAck ack;
+        if (quint8(f[0]) == quint8(Wire::Type::SyncAck) && Wire::peekPeer(f) == reader
+            && Wire::decodeSyncAck(f.constData() + Wire::HeaderSize, f.size() - Wire::HeaderSize, &ack) == Wire::DecodeError::NoError)
+            acked = ack.syncId == request.syncId && ack.seq == 0;
+    }
+    QVERIFY2(acked, "the reader exited without acknowledging the final chunk");
 }
 
 void tst_Relay::abuseDoesNotDisturbRealPeers()
