@@ -317,8 +317,10 @@ void tst_Relay::aCliReaderAcknowledgesItsSyncBeforeExiting()
     QVERIFY(holder.waitFor(Control::Type::Left));
     bool acked = false;
     for (const QByteArray &f : std::as_const(holder.frames)) {
+        Wire::Header header;
         Wire::SyncAck ack;
-        if (quint8(f[0]) == quint8(Wire::Type::SyncAck) && Wire::peekPeer(f) == reader
+        if (Wire::decodeHeader(f, &header) == Wire::DecodeError::NoError && header.type == Wire::Type::SyncAck
+            && header.peer == reader
             && Wire::decodeSyncAck(f.constData() + Wire::HeaderSize, f.size() - Wire::HeaderSize, &ack) == Wire::DecodeError::NoError)
             acked = ack.syncId == request.syncId && ack.seq == 0;
     }
