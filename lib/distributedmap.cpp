@@ -8,8 +8,6 @@
 #include <QDateTime>
 #include <QMetaMethod>
 
-#include <algorithm>
-
 namespace {
 
 constexpr int DefaultSyncTimeoutMs = 10000;
@@ -156,17 +154,11 @@ QJsonObject DistributedMap::toJsonObject() const
     // QJsonObject keeps its keys sorted, so inserting them in hash order
     // moves half the object on every insert: quadratic, seconds for 20,000
     // keys. Sorted, each insert lands at the end.
-    const auto &entries = d->replica.state().entries();
-    std::vector<decltype(entries.cbegin())> live;
-    live.reserve(size_t(entries.size()));
-    for (auto it = entries.cbegin(); it != entries.cend(); ++it) {
-        if (!it->tombstone)
-            live.push_back(it);
-    }
-    std::sort(live.begin(), live.end(), [](const auto &x, const auto &y) { return x.key() < y.key(); });
+    QStringList sorted = keys();
+    sorted.sort();
     QJsonObject result;
-    for (const auto &it : live)
-        result.insert(it.key(), parseValue(it->value));
+    for (const QString &key : std::as_const(sorted))
+        result.insert(key, value(key));
     return result;
 }
 

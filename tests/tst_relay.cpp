@@ -293,8 +293,10 @@ void tst_Relay::aCliReaderAcknowledgesItsSyncBeforeExiting()
               arguments + QStringList{QStringLiteral("--url"), m_relay->url().toString(), QStringLiteral("--map"), QStringLiteral("/cli-ack")});
     QVERIFY(cli.waitForStarted(Timeout));
     QTRY_COMPARE_WITH_TIMEOUT(holder.frames.size(), 1, Timeout);
-    QCOMPARE(quint8(holder.frames[0][0]), quint8(Wire::Type::SyncRequest));
-    const quint64 reader = Wire::peekPeer(holder.frames[0]);
+    Wire::Header first;
+    QCOMPARE(Wire::decodeHeader(holder.frames[0], &first), Wire::DecodeError::NoError);
+    QCOMPARE(first.type, Wire::Type::SyncRequest);
+    const quint64 reader = first.peer;
     Wire::SyncRequest request;
     QCOMPARE(Wire::decodeSyncRequest(holder.frames[0].constData() + Wire::HeaderSize, holder.frames[0].size() - Wire::HeaderSize, &request),
              Wire::DecodeError::NoError);
