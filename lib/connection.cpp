@@ -345,10 +345,12 @@ void Connection::onText(const QString &text)
             channel->receiver->presenceChanged(presence);
         return;
     }
-    case Control::Type::Alone:
-        if (channel)
-            channel->receiver->alone();
+    case Control::Type::Alone: {
+        Control::Alone alone;
+        if (!bad(Control::decodeAlone(msg.object, &alone, &why)) && channel)
+            channel->receiver->alone(alone);
         return;
+    }
     default:
         protocolError(QStringLiteral("relay sent an unknown control message type '%1'").arg(msg.typeName));
         return;

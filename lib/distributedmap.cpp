@@ -206,7 +206,7 @@ void DistributedMapPrivate::opened(const Control::Opened &message)
 void DistributedMapPrivate::joined(const Control::Joined &message) { replica.handleJoined(message); }
 void DistributedMapPrivate::left(const Control::Left &message) { replica.handleLeft(message); }
 void DistributedMapPrivate::presenceChanged(const Control::Presence &message) { replica.handlePresence(message); }
-void DistributedMapPrivate::alone() { replica.handleAlone(); }
+void DistributedMapPrivate::alone(const Control::Alone &message) { replica.handleAlone(message); }
 
 void DistributedMapPrivate::relayError(const Control::Error &error, const QString &text)
 {
@@ -293,6 +293,15 @@ void DistributedMapPrivate::onReadied()
     const auto callbacks = std::exchange(readyCallbacks, {});
     for (const auto &callback : callbacks)
         callback();
+}
+
+void DistributedMapPrivate::onReadOnlyHoldersOnly(int count)
+{
+    reportError(DistributedMap::ReadOnlyHoldersOnly,
+                QStringLiteral("only read-only peers (%1) hold %2: they may not answer a sync, so the map started "
+                               "from this peer's own state and may lack what only they hold")
+                    .arg(count)
+                    .arg(replica.uri()));
 }
 
 void DistributedMapPrivate::onSyncingChanged(bool syncing)

@@ -46,6 +46,7 @@ public:
         NoError = 0,
         RelayError, // the relay refused something about this map (relayErrorCode() says what)
         PeerError,  // another peer sent data this map cannot use (dropped, nothing applied)
+        ReadOnlyHoldersOnly, // only read-only peers hold the map: it started from this peer's state, not theirs
     };
     Q_ENUM(Error)
 

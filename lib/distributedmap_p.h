@@ -45,6 +45,7 @@ public:
     void onEntryApplied(const QString &key, const Entry &entry, Replica::Source source) override;
     void onDeltaObserved(const Replica::DeltaEvent &event) override;
     void onReadied() override;
+    void onReadOnlyHoldersOnly(int count) override;
     void onSyncingChanged(bool syncing) override;
     void onPeerJoined(const Replica::Peer &peer) override;
     void onPeerLeft(quint64 peerId) override;
@@ -59,7 +60,7 @@ public:
     void joined(const Control::Joined &message) override;
     void left(const Control::Left &message) override;
     void presenceChanged(const Control::Presence &message) override;
-    void alone() override;
+    void alone(const Control::Alone &message) override;
     void relayError(const Control::Error &error, const QString &text) override;
     void frameReceived(const Wire::Header &header, const QByteArray &frame) override;
 

@@ -32,7 +32,7 @@ public:
         virtual void joined(const Control::Joined &message) = 0;
         virtual void left(const Control::Left &message) = 0;
         virtual void presenceChanged(const Control::Presence &message) = 0;
-        virtual void alone() = 0;
+        virtual void alone(const Control::Alone &message) = 0;
         // An error the relay reported about this map (its id in the error).
         virtual void relayError(const Control::Error &error, const QString &text) = 0;
         virtual void frameReceived(const Wire::Header &header, const QByteArray &frame) = 0;

@@ -71,6 +71,9 @@ Relay::Relay(const Options &options, QObject *parent)
     // deadline is each new connection's own, see onNewConnection.)
     m_heartbeat.setInterval(qMax(10, options.pingIntervalMs > 0 ? options.pingIntervalMs : 1000));
     connect(&m_heartbeat, &QTimer::timeout, this, &Relay::onHeartbeat);
+    // Waiting sync requests time out to within a tenth of the wait.
+    m_syncWait.setInterval(qBound(10, options.syncWaitMs / 10, 250));
+    connect(&m_syncWait, &QTimer::timeout, this, &Relay::onSyncWaitTick);
 }
 
 Relay::~Relay()
@@ -130,6 +133,7 @@ void Relay::setTokens(const TokenTable &tokens)
 void Relay::close()
 {
     m_heartbeat.stop();
+    m_syncWait.stop();
     m_tcp->close();
     const auto clients = m_clients.keys();
     for (QWebSocket *socket : clients) {
@@ -417,6 +421,7 @@ void Relay::handleHello(Client *client, const QJsonObject &message)
     Control::Welcome welcome;
     welcome.peer = peer;
     welcome.time = QDateTime::currentMSecsSinceEpoch();
+    welcome.maxMessage = m_options.maxMessageBytes;
     sendControl(client, Control::encodeWelcome(welcome));
     Q_EMIT logMessage(QStringLiteral("hello %1 is peer %2").arg(client->address, Wire::peerToString(peer)));
 }
@@ -450,6 +455,12 @@ void Relay::handleOpen(Client *client, const QJsonObject &message)
         if (m_nextMapId == 0)
             m_nextMapId = 1;
         net->uri = uri;
+        const quint32 id = net->id;
+        net->members.setServeFilter([this, id](quint64 peer) {
+            const Client *candidate = m_byPeer.value(peer);
+            return candidate && !candidate->closing && candidate->isWritable(id);
+        });
+        net->members.setWaitMs(m_options.syncWaitMs);
         m_maps.insert(net->id, net);
         m_mapsByUri.insert(uri, net);
     }
@@ -475,7 +486,7 @@ void Relay::handleCloseMap(Client *client, quint32 mapId)
 void Relay::handleReady(Client *client, quint32 mapId)
 {
     if (MapNet *net = memberMap(client, mapId))
-        net->members.setReady(client->peer);
+        carryOut(net, net->members.setReady(client->peer, m_clock.elapsed()));
 }
 
 void Relay::handlePresence(Client *client, quint32 mapId, const QJsonObject &presence)
@@ -495,9 +506,12 @@ void Relay::leaveMap(Client *client, MapNet *net)
 {
     if (!client->maps.remove(net->id))
         return;
-    net->members.remove(client->peer);
+    const MapRouter::Decisions decisions = net->members.remove(client->peer, m_clock.elapsed());
     Q_EMIT logMessage(QStringLiteral("close %1 by %2").arg(net->uri, client->describe()));
     sendToOthers(net, client, Control::encodeLeft({net->id, client->peer}));
+    // Requests it had not started answering go elsewhere (after `left`, so
+    // a requester hears who left before it hears from the new responder).
+    carryOut(net, decisions);
     if (net->members.isEmpty()) {
         m_maps.remove(net->id);
         m_mapsByUri.remove(net->uri);
@@ -572,6 +586,9 @@ void Relay::onBinary(Client *client, const QByteArray &incoming)
         routeSyncRequest(client, net, frame);
         break;
     case Wire::Type::SyncData:
+        net->members.answered(client->peer, target->peer);
+        sendFrame(target, frame);
+        break;
     case Wire::Type::SyncAck:
         sendFrame(target, frame);
         break;
@@ -580,17 +597,63 @@ void Relay::onBinary(Client *client, const QByteArray &incoming)
 
 void Relay::routeSyncRequest(Client *client, MapNet *net, const QByteArray &frame)
 {
-    const quint64 responder = net->members.route(client->peer, [this, net](quint64 peer) {
-        const Client *candidate = m_byPeer.value(peer);
-        return candidate && !candidate->closing && candidate->isWritable(net->id);
-    });
-    if (Client *served = m_byPeer.value(responder)) {
-        sendFrame(served, frame);
-        Q_EMIT logMessage(QStringLiteral("sync %1: %2 served by %3").arg(net->uri, client->describe(), served->describe()));
-        return;
+    const MapRouter::Decisions decisions = net->members.request(client->peer, frame, m_clock.elapsed());
+    carryOut(net, decisions);
+    if (net->members.hasWaiting()) {
+        bool waits = true;
+        for (const MapRouter::Decision &d : decisions)
+            waits = waits && d.requester != client->peer;
+        if (waits)
+            Q_EMIT logMessage(QStringLiteral("sync %1: %2 waits for a peer still syncing").arg(net->uri, client->describe()));
     }
-    sendControl(client, Control::encodeAlone({net->id}));
-    Q_EMIT logMessage(QStringLiteral("sync %1: %2 is alone").arg(net->uri, client->describe()));
+}
+
+void Relay::carryOut(MapNet *net, const QVector<MapRouter::Decision> &decisions)
+{
+    for (const MapRouter::Decision &d : decisions) {
+        Client *requester = m_byPeer.value(d.requester);
+        if (!requester)
+            continue;
+        if (d.kind == MapRouter::Decision::Forward) {
+            Client *served = m_byPeer.value(d.responder);
+            if (!served)
+                continue;
+            sendFrame(served, d.frame);
+            Q_EMIT logMessage(QStringLiteral("sync %1: %2 served by %3").arg(net->uri, requester->describe(), served->describe()));
+            continue;
+        }
+        // Read-only members may hold the map but may not answer (their
+        // answer would write into the requester): the requester hears how
+        // many there are, so it does not take "alone" for "empty".
+        Control::Alone alone{net->id, 0};
+        for (const MapRouter::Member &m : net->members.members()) {
+            const Client *member = m_byPeer.value(m.peer);
+            if (m.peer != d.requester && m.ready && member && !member->isWritable(net->id))
+                ++alone.readOnlyPeers;
+        }
+        sendControl(requester, Control::encodeAlone(alone));
+        Q_EMIT logMessage(QStringLiteral("sync %1: %2 is alone%3")
+                              .arg(net->uri, requester->describe(),
+                                   alone.readOnlyPeers ? QStringLiteral(" (%1 read-only peers hold it)").arg(alone.readOnlyPeers)
+                                                       : QString()));
+    }
+    if (net->members.hasWaiting() && !m_syncWait.isActive())
+        m_syncWait.start();
+}
+
+void Relay::onSyncWaitTick()
+{
+    bool waiting = false;
+    const qint64 now = m_clock.elapsed();
+    // carryOut never closes a map, so the hash is stable while we walk it.
+    for (MapNet *net : std::as_const(m_maps)) {
+        if (!net->members.hasWaiting())
+            continue;
+        carryOut(net, net->members.expire(now));
+        waiting = waiting || net->members.hasWaiting();
+    }
+    if (!waiting)
+        m_syncWait.stop();
 }
 
 void Relay::onDisconnected(Client *client)

@@ -1,5 +1,6 @@
 #pragma once
 
+#include "maprouter.h"
 #include "tokentable.h"
 #include "wire.h"
 
@@ -40,7 +41,7 @@ class Relay : public QObject
 public:
     struct Options
     {
-        qint64 maxMessageBytes = 16 * 1024 * 1024; // largest frame/message accepted (else close 1009)
+        qint64 maxMessageBytes = Wire::DefaultMaxMessageBytes; // largest frame/message accepted (else close 1009); announced in welcome
         int maxConnections = 10000;                // sockets at once, handshakes included
         int maxConnectionsPerAddress = 2000;       // the same, per remote address
         int handshakeTimeoutMs = 5000;             // TLS + HTTP upgrade, and again upgrade to hello
@@ -64,6 +65,10 @@ public:
         // before the socket is dropped (a peer that stopped reading never
         // answers it).
         int closeGraceMs = 2000;
+        // How long a sync request may wait for a member that is still
+        // syncing (and may hold data nobody ready has) before its requester
+        // is told it is alone (MapRouter).
+        int syncWaitMs = 3000;
         // Browser origins allowed to connect; empty allows every origin.
         // Handshakes without an Origin header (non-browser peers) are allowed.
         QStringList allowedOrigins;
@@ -135,6 +140,8 @@ private:
     void handleReady(Client *client, quint32 mapId);
     void handlePresence(Client *client, quint32 mapId, const QJsonObject &presence);
     void routeSyncRequest(Client *client, MapNet *net, const QByteArray &frame);
+    void carryOut(MapNet *net, const QVector<MapRouter::Decision> &decisions);
+    void onSyncWaitTick();
     void leaveMap(Client *client, MapNet *net);
     void leaveAllMaps(Client *client);
     void sendControl(Client *client, const QByteArray &text);
@@ -147,6 +154,7 @@ private:
     Options m_options;
     QElapsedTimer m_clock; // monotonic time for the rate limiter and heartbeat
     QTimer m_heartbeat;
+    QTimer m_syncWait; // runs while a sync request waits (MapRouter::hasWaiting)
     Admission *m_admission = nullptr;
     RelayTcpServer *m_tcp = nullptr;
     QWebSocketServer *m_ws = nullptr;

@@ -48,7 +48,7 @@ struct Recorder : MapChannel::Receiver
     void joined(const Control::Joined &message) override { joinedPeers.append(message.peer); }
     void left(const Control::Left &message) override { leftPeers.append(message.peer); }
     void presenceChanged(const Control::Presence &) override {}
-    void alone() override { ++alones; }
+    void alone(const Control::Alone &) override { ++alones; }
     void relayError(const Control::Error &error, const QString &) override { errors.append(error); }
     void frameReceived(const Wire::Header &, const QByteArray &frame) override { frames.append(frame); }
 

@@ -157,9 +157,20 @@ public:
         connectedPeers.erase(i);
         if (!router.contains(idOf(i)))
             return;
-        router.remove(idOf(i));
+        const MapRouter::Decisions decisions = router.remove(idOf(i), now);
         for (const MapRouter::Member &m : router.members())
             toPeerControl(indexOf(m.peer), Control::encodeLeft({MapId, idOf(i)}));
+        carryOut(decisions);
+    }
+
+    void carryOut(const MapRouter::Decisions &decisions)
+    {
+        for (const MapRouter::Decision &d : decisions) {
+            if (d.kind == MapRouter::Decision::Forward)
+                toPeerFrame(indexOf(d.responder), d.frame);
+            else
+                toPeerControl(indexOf(d.requester), Control::encodeAlone({MapId, 0}));
+        }
     }
 
     void relayReceive(int i, const Message &msg)
@@ -183,7 +194,7 @@ public:
                 break;
             }
             case Control::Type::Ready:
-                router.setReady(self);
+                carryOut(router.setReady(self, now));
                 break;
             case Control::Type::Close:
                 relayDrop(i);
@@ -208,16 +219,15 @@ public:
             }
             break;
         case Wire::Type::SyncRequest:
-            if (const quint64 responder = router.route(self)) {
-                toPeerFrame(indexOf(responder), frame);
-            } else {
-                toPeerControl(i, Control::encodeAlone({MapId}));
-            }
+            carryOut(router.request(self, frame, now));
             break;
         case Wire::Type::SyncData:
         case Wire::Type::SyncAck:
-            if (h.peer != self && router.contains(h.peer))
+            if (h.peer != self && router.contains(h.peer)) {
+                if (h.type == Wire::Type::SyncData)
+                    router.answered(self, h.peer);
                 toPeerFrame(indexOf(h.peer), frame);
+            }
             break;
         }
     }
@@ -311,6 +321,7 @@ public:
     // Timers, flushes and reconnects due at the current virtual time.
     void tick()
     {
+        carryOut(router.expire(now));
         for (auto &p : peers) {
             if (p->m_flushWanted) {
                 p->m_flushWanted = false;
@@ -336,7 +347,7 @@ public:
                 now += 1;
                 continue;
             }
-            qint64 next = -1;
+            qint64 next = router.waitDeadline();
             for (auto &p : peers) {
                 for (qint64 t : {p->syncDeadline, p->connected ? -1 : p->reconnectAt}) {
                     if (t >= 0 && (next < 0 || t < next))

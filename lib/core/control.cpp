@@ -4,6 +4,8 @@
 #include <QJsonDocument>
 #include <QJsonParseError>
 
+#include <climits>
+
 namespace Control {
 
 namespace {
@@ -16,6 +18,8 @@ const QString MapKey = QStringLiteral("map");
 const QString VersionKey = QStringLiteral("version");
 const QString TimeKey = QStringLiteral("time");
 const QString SeqKey = QStringLiteral("seq");
+const QString ReadOnlyPeersKey = QStringLiteral("readOnlyPeers");
+const QString MaxMessageKey = QStringLiteral("maxMessage");
 
 struct TypeNameRow
 {
@@ -151,6 +155,8 @@ QByteArray encodeWelcome(const Welcome &welcome)
     o.insert(VersionKey, welcome.version);
     o.insert(PeerKey, Wire::peerToString(welcome.peer));
     o.insert(TimeKey, welcome.time);
+    if (welcome.maxMessage > 0)
+        o.insert(MaxMessageKey, welcome.maxMessage);
     return toText(o);
 }
 
@@ -158,6 +164,8 @@ DecodeError decodeWelcome(const QJsonObject &object, Welcome *out, QString *why)
 {
     out->version = object.value(VersionKey).toInt(-1);
     out->time = millis(object);
+    // Not a positive integer: not announced, and the peer assumes the default.
+    out->maxMessage = qMax<qint64>(0, object.value(MaxMessageKey).toInteger(0));
     return readPeer(object, Type::Welcome, &out->peer, why);
 }
 
@@ -227,11 +235,26 @@ QByteArray encodeMapRef(Type type, const MapRef &ref)
 
 QByteArray encodeClose(const MapRef &ref) { return encodeMapRef(Type::Close, ref); }
 QByteArray encodeReady(const MapRef &ref) { return encodeMapRef(Type::Ready, ref); }
-QByteArray encodeAlone(const MapRef &ref) { return encodeMapRef(Type::Alone, ref); }
 
 DecodeError decodeMapRef(const QJsonObject &object, MapRef *out, QString *)
 {
     out->id = mapId(object);
+    return DecodeError::NoError;
+}
+
+QByteArray encodeAlone(const Alone &alone)
+{
+    QJsonObject o = withType(Type::Alone);
+    o.insert(IdKey, qint64(alone.id));
+    if (alone.readOnlyPeers > 0)
+        o.insert(ReadOnlyPeersKey, alone.readOnlyPeers);
+    return toText(o);
+}
+
+DecodeError decodeAlone(const QJsonObject &object, Alone *out, QString *)
+{
+    out->id = mapId(object);
+    out->readOnlyPeers = int(qBound(qint64(0), object.value(ReadOnlyPeersKey).toInteger(0), qint64(INT_MAX)));
     return DecodeError::NoError;
 }
 

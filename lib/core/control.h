@@ -82,11 +82,14 @@ QByteArray encodeHello(const Hello &hello);
 DecodeError decodeHello(const QJsonObject &object, Hello *out, QString *why = nullptr);
 
 // welcome {version, peer, time}. peer must be valid and non-zero.
+// maxMessage: the largest message the relay accepts, in bytes (0: not
+// announced; a relay that does not announce it accepts DefaultMaxMessageBytes).
 struct Welcome
 {
     int version = Wire::ProtocolVersion;
     quint64 peer = 0;
     qint64 time = 0; // relay wall clock (ms since epoch); 0 if absent
+    qint64 maxMessage = 0;
 };
 QByteArray encodeWelcome(const Welcome &welcome);
 DecodeError decodeWelcome(const QJsonObject &object, Welcome *out, QString *why = nullptr);
@@ -113,16 +116,27 @@ struct Opened
 QByteArray encodeOpened(const Opened &opened);
 DecodeError decodeOpened(const QJsonObject &object, Opened *out, QString *why = nullptr);
 
-// close, ready, alone: {id}. A missing id reads as 0, which no map has, so
-// the relay answers unknown-map rather than bad-message.
+// close, ready: {id}. A missing id reads as 0, which no map has, so the
+// relay answers unknown-map rather than bad-message.
 struct MapRef
 {
     quint32 id = 0;
 };
 QByteArray encodeClose(const MapRef &ref);
 QByteArray encodeReady(const MapRef &ref);
-QByteArray encodeAlone(const MapRef &ref);
 DecodeError decodeMapRef(const QJsonObject &object, MapRef *out, QString *why = nullptr);
+
+// alone {id, readOnlyPeers?}: no other member can answer a sync request.
+// readOnlyPeers counts ready members that hold the map but may not write
+// it, so may not answer (written only when non-zero; a missing, negative or
+// non-integer value reads as 0).
+struct Alone
+{
+    quint32 id = 0;
+    int readOnlyPeers = 0;
+};
+QByteArray encodeAlone(const Alone &alone);
+DecodeError decodeAlone(const QJsonObject &object, Alone *out, QString *why = nullptr);
 
 // presence {id, peer?, presence}: peer is absent (0) from a peer, the
 // changing peer's id from the relay. id and presence are read even when

@@ -199,8 +199,10 @@ void Replica::handlePresence(const Control::Presence &presence)
     }
 }
 
-void Replica::handleAlone()
+void Replica::handleAlone(const Control::Alone &alone)
 {
+    if (alone.readOnlyPeers > 0)
+        m_host->onReadOnlyHoldersOnly(alone.readOnlyPeers);
     // Nobody else holds the map yet: our state is the map's state, and
     // peers joining later will sync from us.
     m_pushCandidates.clear();

@@ -83,6 +83,10 @@ public:
         virtual void onEntryApplied(const QString &, const Entry &, Source) {}
         virtual void onDeltaObserved(const DeltaEvent &) {}
         virtual void onReadied() {}
+        // The relay said no peer that may answer holds the map, but `count`
+        // read-only peers do: our state was taken as the map's state
+        // without theirs, which the relay cannot vouch for.
+        virtual void onReadOnlyHoldersOnly(int) {}
         virtual void onSyncingChanged(bool) {}
         virtual void onPeerJoined(const Peer &) {}
         virtual void onPeerLeft(quint64) {}
@@ -140,7 +144,7 @@ public:
     void handleJoined(const Control::Joined &joined);
     void handleLeft(const Control::Left &left);
     void handlePresence(const Control::Presence &presence);
-    void handleAlone();
+    void handleAlone(const Control::Alone &alone = {});
     void handleFrame(const Wire::Header &header, const QByteArray &frame);
     void syncTimedOut();
     void flush();

@@ -18,6 +18,9 @@ constexpr int EntryFixedSize = 1 + 8 + 8 + 4;
 constexpr quint32 MaxKeyBytes = 65535;
 constexpr quint32 MaxValueBytes = 64 * 1024 * 1024;
 constexpr int MaxBucketCount = 65536;
+// The largest message a relay accepts unless it announces another limit in
+// `welcome` (docs/PROTOCOL.md section 2).
+constexpr qint64 DefaultMaxMessageBytes = 16 * 1024 * 1024;
 
 // Binary (routed) message types. The relay reads the 16-byte header only.
 enum class Type : quint8 {
