@@ -37,6 +37,10 @@ private Q_SLOTS:
     void payloadIsForwardedByteForByte();
     void openReturnsPeersAndTellsOthers();
     void syncWithNoReadyPeerAnswersAlone();
+    void aRequestWhoseResponderLeavesBeforeAnsweringGoesToAnother();
+    void aRequestWaitsForAMemberStillSyncing();
+    void aRequestWaitsBoundedThenIsAlone();
+    void welcomeAnnouncesTheMessageLimit();
     void aCliReaderAcknowledgesItsSyncBeforeExiting_data();
     void aCliReaderAcknowledgesItsSyncBeforeExiting();
     void abuseDoesNotDisturbRealPeers();
@@ -266,6 +270,116 @@ void tst_Relay::syncWithNoReadyPeerAnswersAlone()
     QCOMPARE(Wire::peekPeer(b.frames[0]), 0xa2ull);
     a.sendBinary(frame(Wire::Type::SyncData, id, 0x1234, QByteArray("chunk")));
     QVERIFY(a.waitError(int(Wire::ErrorCode::UnknownPeer)));
+}
+
+namespace {
+// The sync requests among a raw client's frames, by requester.
+QList<quint64> syncRequesters(const RawClient &c)
+{
+    QList<quint64> result;
+    for (const QByteArray &f : c.frames) {
+        Wire::Header h;
+        if (Wire::decodeHeader(f, &h) == Wire::DecodeError::NoError && h.type == Wire::Type::SyncRequest)
+            result.append(h.peer);
+    }
+    return result;
+}
+} // namespace
+
+// A responder that leaves before its first chunk (a CLI peer exiting, a
+// link going down) must not leave the requester waiting for its timeout.
+void tst_Relay::aRequestWhoseResponderLeavesBeforeAnsweringGoesToAnother()
+{
+    RawClient a(m_relay->url());
+    auto b = std::make_unique<RawClient>(m_relay->url());
+    RawClient c(m_relay->url());
+    QVERIFY(a.waitConnected() && b->waitConnected() && c.waitConnected());
+    QVERIFY(a.hello(QStringLiteral("00000000000000a4")) && b->hello(QStringLiteral("00000000000000b4"))
+            && c.hello(QStringLiteral("00000000000000c4")));
+    // b opens first, so the rotation starts with it.
+    const quint32 id = b->open(QStringLiteral("/reroute"));
+    QCOMPARE(a.open(QStringLiteral("/reroute")), id);
+    b->send(Control::encodeReady({id}));
+    a.send(Control::encodeReady({id}));
+    QVERIFY(a.stillServed() && b->stillServed());
+    QCOMPARE(c.open(QStringLiteral("/reroute")), id);
+    const QByteArray request = frame(Wire::Type::SyncRequest, id, 0, Wire::encodeSyncRequest({7, 0, {}}));
+    c.sendBinary(request);
+    QTRY_COMPARE_WITH_TIMEOUT(syncRequesters(*b), QList<quint64>{0xc4}, Timeout);
+    QVERIFY(a.frames.isEmpty());
+    b.reset(); // gone without a word
+    QTRY_COMPARE_WITH_TIMEOUT(syncRequesters(a), QList<quint64>{0xc4}, Timeout);
+    // The same request, byte for byte but for the stamped origin.
+    QCOMPARE(a.frames.first().mid(Wire::HeaderSize), request.mid(Wire::HeaderSize));
+    QVERIFY(c.last(Control::Type::Alone).isEmpty());
+
+    // Once a responder has answered, the request is not kept: if it leaves
+    // now, the requester hears `left` and asks again itself.
+    QByteArray chunk;
+    Wire::appendSyncChunkHead(chunk, 7, 0, false, {});
+    a.sendBinary(frame(Wire::Type::SyncData, id, 0xc4, chunk));
+    QTRY_COMPARE_WITH_TIMEOUT(c.frames.size(), 1, Timeout);
+    RawClient d(m_relay->url());
+    QVERIFY(d.waitConnected() && d.hello(QStringLiteral("00000000000000d4")));
+    QCOMPARE(d.open(QStringLiteral("/reroute")), id);
+    d.send(Control::encodeReady({id}));
+    QVERIFY(d.stillServed());
+    a.socket.close();
+    QVERIFY(c.waitFor(Control::Type::Left));
+    QVERIFY(d.stillServed());
+    QVERIFY(syncRequesters(d).isEmpty());
+}
+
+// A member that opened the map and has not finished its sync may hold data
+// that nobody ready has (a keeper back after a relay restart): a request
+// waits for it instead of being told `alone`.
+void tst_Relay::aRequestWaitsForAMemberStillSyncing()
+{
+    RawClient keeper(m_relay->url());
+    RawClient joiner(m_relay->url());
+    QVERIFY(keeper.waitConnected() && joiner.waitConnected());
+    QVERIFY(keeper.hello(QStringLiteral("00000000000000a5")) && joiner.hello(QStringLiteral("00000000000000b5")));
+    const quint32 id = keeper.open(QStringLiteral("/wait"));
+    QCOMPARE(joiner.open(QStringLiteral("/wait")), id);
+    joiner.sendBinary(frame(Wire::Type::SyncRequest, id, 0, Wire::encodeSyncRequest({1, 0, {}})));
+    QVERIFY(joiner.stillServed()); // the relay has taken the request
+    QVERIFY(joiner.last(Control::Type::Alone).isEmpty());
+    keeper.send(Control::encodeReady({id}));
+    QTRY_COMPARE_WITH_TIMEOUT(syncRequesters(keeper), QList<quint64>{0xb5}, Timeout);
+    QVERIFY(joiner.stillServed());
+    QVERIFY(joiner.last(Control::Type::Alone).isEmpty());
+}
+
+void tst_Relay::aRequestWaitsBoundedThenIsAlone()
+{
+    Relay::Options options;
+    options.syncWaitMs = 300;
+    Relay relay(options);
+    QVERIFY(relay.listen(QHostAddress::LocalHost, 0));
+    RawClient silent(relay.url());
+    RawClient joiner(relay.url());
+    QVERIFY(silent.waitConnected() && joiner.waitConnected());
+    QVERIFY(silent.hello() && joiner.hello());
+    const quint32 id = silent.open(QStringLiteral("/wait"));
+    QCOMPARE(joiner.open(QStringLiteral("/wait")), id);
+    QElapsedTimer waited;
+    waited.start();
+    joiner.sendBinary(frame(Wire::Type::SyncRequest, id, 0, Wire::encodeSyncRequest({1, 0, {}})));
+    QVERIFY(joiner.waitFor(Control::Type::Alone));
+    QVERIFY2(waited.elapsed() >= 300, "alone came before the wait was over");
+    QVERIFY(silent.frames.isEmpty());
+    // The joiner is ready now: the silent member's own request goes to it.
+    silent.sendBinary(frame(Wire::Type::SyncRequest, id, 0, Wire::encodeSyncRequest({1, 0, {}})));
+    QTRY_COMPARE_WITH_TIMEOUT(joiner.frames.size(), 1, Timeout);
+}
+
+void tst_Relay::welcomeAnnouncesTheMessageLimit()
+{
+    RawClient c(m_relay->url());
+    QVERIFY(c.waitConnected() && c.hello());
+    Control::Welcome welcome;
+    QCOMPARE(Control::decodeWelcome(c.last(Control::Type::Welcome), &welcome), Control::DecodeError::NoError);
+    QCOMPARE(welcome.maxMessage, qint64(64 * 1024)); // init()'s relay
 }
 
 void tst_Relay::aCliReaderAcknowledgesItsSyncBeforeExiting_data()

@@ -78,6 +78,7 @@ private Q_SLOTS:
     void theCliExitsNonZeroWhenItsWriteIsRefused_data();
     void theCliExitsNonZeroWhenItsWriteIsRefused();
     void aReadOnlyPeerIsNeverAskedToServeASync();
+    void aWriterJoiningOnlyReadOnlyHoldersIsTold();
     void revokingATokenClosesItsConnections();
     void wssWorksWithAPrivateCa();
     void wssWithoutTheCaIsRefusedByThePeer();
@@ -302,10 +303,47 @@ void tst_RelayAccess::aReadOnlyPeerIsNeverAskedToServeASync()
     QVERIFY(reader.stillServed());
     writer.open(QStringLiteral("/rooms/s"));
     writer.sendBinary(frame(Wire::Type::SyncRequest, id, 0, Wire::encodeSyncRequest({1, 0, {}})));
-    // The only ready member may not answer: the writer is told it is alone.
+    // The only ready member may not answer: the writer is told it is alone,
+    // and that one read-only peer holds the map.
     QVERIFY(writer.waitFor(Control::Type::Alone));
+    Control::Alone alone;
+    QCOMPARE(Control::decodeAlone(writer.last(Control::Type::Alone), &alone), Control::DecodeError::NoError);
+    QCOMPARE(alone.id, id);
+    QCOMPARE(alone.readOnlyPeers, 1);
     QVERIFY(reader.stillServed());
     QVERIFY(reader.frames.isEmpty());
+}
+
+// The library does not take `alone` for "empty" when read-only peers hold
+// the map: the map is ready (from its own state) and says why it may lack
+// data, so an application, the CLI and the inspector can tell the user.
+void tst_RelayAccess::aWriterJoiningOnlyReadOnlyHoldersIsTold()
+{
+    auto relay = tokenRelay();
+    QVERIFY(relay);
+    TestPeer first(relay->url(), QStringLiteral("/rooms/held"), QStringLiteral("first"), false);
+    first.connection->setToken(WriterToken);
+    first.connection->open();
+    QTRY_VERIFY_WITH_TIMEOUT(first->isReady(), Timeout);
+    first->set(QStringLiteral("k"), 1);
+    TestPeer viewer(relay->url(), QStringLiteral("/rooms/held"), QStringLiteral("viewer"), false);
+    viewer.connection->setToken(ReaderToken);
+    viewer.connection->open();
+    QTRY_COMPARE_WITH_TIMEOUT(viewer->value(QStringLiteral("k")).toInt(), 1, Timeout);
+    QTRY_VERIFY_WITH_TIMEOUT(viewer->isReady(), Timeout);
+    first.connection->close();
+
+    TestPeer joiner(relay->url(), QStringLiteral("/rooms/held"), QStringLiteral("joiner"), false);
+    joiner.connection->setToken(WriterToken);
+    QSignalSpy errors(joiner.map.get(), &DistributedMap::errorOccurred);
+    joiner.connection->open();
+    QTRY_VERIFY_WITH_TIMEOUT(joiner->isReady(), Timeout);
+    QCOMPARE(joiner->size(), 0);
+    QTRY_VERIFY_WITH_TIMEOUT(!errors.isEmpty(), Timeout);
+    QCOMPARE(errors.first().at(0).value<DistributedMap::Error>(), DistributedMap::ReadOnlyHoldersOnly);
+    QCOMPARE(joiner->error(), DistributedMap::ReadOnlyHoldersOnly);
+    QVERIFY2(errors.first().at(1).toString().contains(QLatin1String("read-only peers (1)")),
+             qPrintable(errors.first().at(1).toString()));
 }
 
 void tst_RelayAccess::revokingATokenClosesItsConnections()

@@ -1,5 +1,6 @@
 #include "peerfixture.h"
 #include "distributedmap_p.h"
+#include "rawclient.h"
 #include "relay.h"
 
 #include <QJsonArray>
@@ -35,6 +36,7 @@ private Q_SLOTS:
     void presenceJoinLeaveAndUpdate();
     void relayRestartReconnectsResyncsAndConverges();
     void responderLeavingMidSyncStillGivesFullState();
+    void aResponderGoneBeforeItsFirstChunkDoesNotStallTheJoiner();
     void largeStateIsChunkedAndSyncs();
     void resyncShipsOnlyWhatChanged();
     void aPeerWithAClockADayAheadFollowsTheRelay();
@@ -378,6 +380,42 @@ void tst_Sync::responderLeavingMidSyncStillGivesFullState()
     QVERIFY(killed != 0);
     QVERIFY(c->lastSyncSource() != killed);
     QCOMPARE(c->size(), 40000);
+}
+
+// The joiner learns who answers from the first chunk; a responder that
+// leaves before sending one used to leave it waiting for its sync timeout.
+// The timeout here is a minute, so only the relay's re-routing can make
+// the joiner ready in time.
+void tst_Sync::aResponderGoneBeforeItsFirstChunkDoesNotStallTheJoiner()
+{
+    TestPeer holder(m_url, Uri, QStringLiteral("holder"));
+    QTRY_VERIFY_WITH_TIMEOUT(holder->isReady(), Timeout);
+    holder->set(QStringLiteral("k"), 1);
+    auto mute = std::make_unique<RelayTest::RawClient>(m_url); // ready, and never answers
+    QVERIFY(mute->waitConnected() && mute->hello());
+    const quint32 id = mute->open(Uri);
+    mute->send(Control::encodeReady({id}));
+    QVERIFY(mute->stillServed());
+    // Someone else's request takes the holder's turn in the rotation, so
+    // the joiner's request goes to the mute member.
+    RelayTest::RawClient other(m_url);
+    QVERIFY(other.waitConnected() && other.hello());
+    QCOMPARE(other.open(Uri), id);
+    other.sendBinary(RelayTest::frame(Wire::Type::SyncRequest, id, 0, Wire::encodeSyncRequest({1, 0, {}})));
+    QTRY_VERIFY_WITH_TIMEOUT(!other.frames.isEmpty(), Timeout); // the holder answers it
+
+    TestPeer joiner(m_url, Uri, QStringLiteral("joiner"), false);
+    joiner->setSyncTimeout(60000);
+    joiner.connection->open();
+    QTRY_VERIFY_WITH_TIMEOUT(!mute->frames.isEmpty(), Timeout);
+    Wire::Header header;
+    QCOMPARE(Wire::decodeHeader(mute->frames.first(), &header), Wire::DecodeError::NoError);
+    QCOMPARE(header.type, Wire::Type::SyncRequest);
+    QCOMPARE(header.peer, joiner.id());
+    mute.reset();
+    QTRY_VERIFY_WITH_TIMEOUT(joiner->isReady(), Timeout);
+    QCOMPARE(joiner->value(QStringLiteral("k")).toInt(), 1);
+    QCOMPARE(joiner->lastSyncSource(), holder.id());
 }
 
 void tst_Sync::largeStateIsChunkedAndSyncs()
