@@ -296,7 +296,11 @@ int Commands::peer(const QString &command, const QStringList &arguments)
             if (writtenOffline) {
                 // Made before the sync, which has sent it.
             } else if (command == QLatin1String("set")) {
-                map.set(key, newValue);
+                if (!map.set(key, newValue)) {
+                    // errorOccurred has said why (TooLarge: the only refusal of a defined value).
+                    finish(ExitTooLarge);
+                    return;
+                }
             } else if (!map.remove(key)) {
                 std::fprintf(stderr, "distmap del: key '%s' not found in %s\n", qPrintable(key), qPrintable(mapUri));
                 finish(ExitNotFound);
@@ -314,6 +318,8 @@ int Commands::peer(const QString &command, const QStringList &arguments)
         // the two-way sync sends it. A del of a key only the network knows
         // waits for the sync like without a store.
         writtenOffline = command == QLatin1String("set") ? map.set(key, newValue) : map.remove(key);
+        if (!writtenOffline && map.error() == DistributedMap::TooLarge)
+            return ExitTooLarge;
     }
     connection.open();
     QCoreApplication::exec();

@@ -26,6 +26,10 @@ public:
 
     quint64 peerId() const override { return connection ? connection->m_peerId : 0; }
     bool isUp() const override { return connection && connection->m_welcomed; }
+    qint64 maxMessageBytes() const override
+    {
+        return connection ? connection->m_maxMessageBytes : Wire::DefaultMaxMessageBytes;
+    }
     void sendControl(const QByteArray &text) override
     {
         if (connection)
@@ -287,6 +291,7 @@ void Connection::onText(const QString &text)
         m_attempt = 0;
         if (welcome.time > 0)
             m_clockOffsetMs = welcome.time - QDateTime::currentMSecsSinceEpoch();
+        m_maxMessageBytes = welcome.maxMessage > 0 ? welcome.maxMessage : Wire::DefaultMaxMessageBytes;
         qCInfo(lcNet) << "welcomed as" << Wire::peerToString(welcome.peer);
         setState(Connected);
         const auto channels = m_channels;

@@ -68,6 +68,9 @@ public:
 
     // The relay's wall clock minus ours, learned at the handshake.
     qint64 relayClockOffset() const { return m_clockOffsetMs; }
+    // The largest message the relay accepts, as its welcome said (the
+    // protocol's default until a relay says otherwise).
+    qint64 maxMessageBytes() const { return m_maxMessageBytes; }
 
     void open();
     void close();
@@ -124,6 +127,7 @@ private:
     bool m_welcomed = false;
     quint64 m_peerId = 0;
     qint64 m_clockOffsetMs = 0;
+    qint64 m_maxMessageBytes = Wire::DefaultMaxMessageBytes;
     int m_attempt = 0;
     int m_minDelayMs = 200;
     int m_maxDelayMs = 5000;

@@ -93,7 +93,17 @@ bool DistributedMap::set(const QString &key, const QJsonValue &value)
 {
     if (value.isUndefined())
         return false;
-    d->replica.write(key, JsonText::encode(value));
+    const QByteArray json = JsonText::encode(value);
+    if (!d->replica.fits(key, json.size())) {
+        // Sent, it would get this peer cut off by the relay, again after
+        // every reconnect: refuse it here, where the caller can hear why.
+        d->reportError(TooLarge, QStringLiteral("the value of '%1' is %2 bytes; the relay accepts messages of at most %3 bytes")
+                                     .arg(key)
+                                     .arg(json.size())
+                                     .arg(d->replica.maxMessageBytes()));
+        return false;
+    }
+    d->replica.write(key, json);
     return true;
 }
 
@@ -180,6 +190,7 @@ void DistributedMap::forEach(const std::function<void(const QString &, const QJs
 void DistributedMapPrivate::channelUp(qint64 relayClockOffsetMs)
 {
     lastPeerId = channel->peerId();
+    replica.setMaxMessageBytes(channel->maxMessageBytes());
     replica.connectionUp(QDateTime::currentMSecsSinceEpoch() + relayClockOffsetMs);
 }
 
@@ -324,6 +335,15 @@ void DistributedMapPrivate::onPeerLeft(quint64 id)
 void DistributedMapPrivate::onPeerPresenceChanged(const Replica::Peer &peer)
 {
     Q_EMIT q->peerPresenceChanged(peer);
+}
+
+void DistributedMapPrivate::onTooLarge(const QString &key, qsizetype bytes)
+{
+    reportError(DistributedMap::TooLarge, QStringLiteral("'%1' was not sent: it needs a message of %2 bytes and the relay "
+                                                         "accepts at most %3")
+                                              .arg(key)
+                                              .arg(bytes)
+                                              .arg(replica.maxMessageBytes()));
 }
 
 void DistributedMapPrivate::onError(const QString &message)

@@ -47,6 +47,7 @@ public:
         RelayError, // the relay refused something about this map (relayErrorCode() says what)
         PeerError,  // another peer sent data this map cannot use (dropped, nothing applied)
         ReadOnlyHoldersOnly, // only read-only peers hold the map: it started from this peer's state, not theirs
+        TooLarge,   // a write larger than the relay accepts: refused by set(), or left out when sending
     };
     Q_ENUM(Error)
 
@@ -67,7 +68,8 @@ public:
     quint64 lastSyncSource() const;
 
     // Writing. Both apply locally at once and return false only for an
-    // undefined value (set) or a missing key (remove).
+    // undefined value (set), a write larger than the relay accepts (set:
+    // errorOccurred(TooLarge), nothing is written), or a missing key (remove).
     bool set(const QString &key, const QJsonValue &value);
     bool remove(const QString &key);
 

@@ -51,6 +51,7 @@ public:
     void onPeerLeft(quint64 peerId) override;
     void onPeerPresenceChanged(const Replica::Peer &peer) override;
     void onError(const QString &message) override;
+    void onTooLarge(const QString &key, qsizetype bytes) override;
 
     // MapChannel::Receiver
     void channelUp(qint64 relayClockOffsetMs) override;

@@ -43,6 +43,8 @@ public:
     virtual quint64 peerId() const = 0;
     // True between the relay's welcome and the link dropping.
     virtual bool isUp() const = 0;
+    // The largest message the relay accepts (announced in its welcome).
+    virtual qint64 maxMessageBytes() const = 0;
     virtual void sendControl(const QByteArray &text) = 0;
     virtual void sendFrame(const QByteArray &frame) = 0;
     // The relay's id for this map on this connection (0: not open). Frames

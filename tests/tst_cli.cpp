@@ -61,6 +61,7 @@ private Q_SLOTS:
     void helpForEveryCommand_data();
     void helpForEveryCommand();
     void relayRunsHeadlessAndStopsOnSigterm();
+    void aValueLargerThanTheRelayAcceptsExitsSix();
 
 private:
     QStringList at(const QStringList &args) const { return args + QStringList{QStringLiteral("--url"), m_url}; }
@@ -266,6 +267,23 @@ void tst_Cli::relayRunsHeadlessAndStopsOnSigterm()
     QVERIFY(log.contains("open /distributed-map"));
     QVERIFY(log.contains("is alone"));
     QVERIFY(log.contains("disconnect"));
+}
+
+// The relay announces its limit; a larger write is refused by the writer
+// itself with a clear message, instead of getting it cut off by the relay.
+void tst_Cli::aValueLargerThanTheRelayAcceptsExitsSix()
+{
+    QProcess relay;
+    const QString url = startRelay(relay, {QStringLiteral("--max-message"), QStringLiteral("4096")});
+    QVERIFY(!url.isEmpty());
+    const QStringList at{QStringLiteral("--url"), url, QStringLiteral("--map"), QStringLiteral("/big")};
+    Result r = run(QStringList{QStringLiteral("set"), QStringLiteral("big"), QStringLiteral("--string"), QString(8000, QLatin1Char('x'))} + at);
+    QCOMPARE(r.exitCode, 6);
+    QVERIFY2(r.err.contains("accepts messages of at most 4096 bytes"), r.err.constData());
+    r = run(QStringList{QStringLiteral("set"), QStringLiteral("small"), QStringLiteral("1")} + at);
+    QCOMPARE(r.exitCode, 0);
+    relay.terminate();
+    QVERIFY(relay.waitForFinished(Timeout));
 }
 
 QTEST_GUILESS_MAIN(tst_Cli)

@@ -125,6 +125,11 @@ void tst_Control::encodersWriteTheDocumentedJson_data()
     QTest::newRow("close") << Control::encodeClose({3}) << QByteArray(R"({"id":3,"type":"close"})");
     QTest::newRow("ready") << Control::encodeReady({3}) << QByteArray(R"({"id":3,"type":"ready"})");
     QTest::newRow("alone") << Control::encodeAlone({3}) << QByteArray(R"({"id":3,"type":"alone"})");
+    QTest::newRow("alone with read-only holders counts them")
+        << Control::encodeAlone({3, 2}) << QByteArray(R"({"id":3,"readOnlyPeers":2,"type":"alone"})");
+    QTest::newRow("welcome announcing the message limit")
+        << Control::encodeWelcome({1, 0xa, 1764196800000, 65536})
+        << QByteArray(R"({"maxMessage":65536,"peer":"000000000000000a","time":1764196800000,"type":"welcome","version":1})");
     QTest::newRow("presence from a peer names no peer")
         << Control::encodePresence({3, 0, QJsonObject{{"name", "Bob"}}}) << QByteArray(R"({"id":3,"presence":{"name":"Bob"},"type":"presence"})");
     QTest::newRow("presence from the relay names the peer")
@@ -193,17 +198,27 @@ void tst_Control::welcome_data()
     QTest::addColumn<QByteArray>("json");
     QTest::addColumn<Control::DecodeError>("error");
     QTest::addColumn<qint64>("time");
+    QTest::addColumn<qint64>("maxMessage");
 
     QTest::newRow("a welcome") << QByteArray(R"({"type":"welcome","version":1,"peer":"000000000000000a","time":1764196800004})")
-                               << Decoded::NoError << qint64(1764196800004);
+                               << Decoded::NoError << qint64(1764196800004) << qint64(0);
     QTest::newRow("without a time") << QByteArray(R"({"type":"welcome","version":1,"peer":"000000000000000a"})")
-                                    << Decoded::NoError << qint64(0);
+                                    << Decoded::NoError << qint64(0) << qint64(0);
     QTest::newRow("a time beyond 64 bits reads as unknown") << QByteArray(R"({"type":"welcome","version":1,"peer":"000000000000000a","time":1.7642e88})")
-                                                         << Decoded::NoError << qint64(0);
+                                                         << Decoded::NoError << qint64(0) << qint64(0);
     QTest::newRow("a negative huge time too") << QByteArray(R"({"type":"welcome","version":1,"peer":"000000000000000a","time":-1e300})")
-                                              << Decoded::NoError << qint64(0);
-    QTest::newRow("without a peer it is useless") << QByteArray(R"({"type":"welcome","version":1})") << Decoded::BadMember << qint64(0);
-    QTest::newRow("with peer zero too") << QByteArray(R"({"type":"welcome","peer":"0000000000000000"})") << Decoded::BadMember << qint64(0);
+                                              << Decoded::NoError << qint64(0) << qint64(0);
+    QTest::newRow("with the relay's message limit")
+        << QByteArray(R"({"type":"welcome","version":1,"peer":"000000000000000a","maxMessage":1048576})")
+        << Decoded::NoError << qint64(0) << qint64(1048576);
+    QTest::newRow("a limit that is not a positive integer reads as not announced")
+        << QByteArray(R"({"type":"welcome","version":1,"peer":"000000000000000a","maxMessage":-5})")
+        << Decoded::NoError << qint64(0) << qint64(0);
+    QTest::newRow("a fractional limit too")
+        << QByteArray(R"({"type":"welcome","version":1,"peer":"000000000000000a","maxMessage":1.5})")
+        << Decoded::NoError << qint64(0) << qint64(0);
+    QTest::newRow("without a peer it is useless") << QByteArray(R"({"type":"welcome","version":1})") << Decoded::BadMember << qint64(0) << qint64(0);
+    QTest::newRow("with peer zero too") << QByteArray(R"({"type":"welcome","peer":"0000000000000000"})") << Decoded::BadMember << qint64(0) << qint64(0);
 }
 
 void tst_Control::welcome()
@@ -211,9 +226,11 @@ void tst_Control::welcome()
     QFETCH(QByteArray, json);
     QFETCH(Control::DecodeError, error);
     QFETCH(qint64, time);
+    QFETCH(qint64, maxMessage);
     Control::Welcome welcome;
     QCOMPARE(Control::decodeWelcome(object(json), &welcome), error);
     QCOMPARE(welcome.time, time);
+    QCOMPARE(welcome.maxMessage, maxMessage);
     if (error == Decoded::NoError)
         QCOMPARE(welcome.peer, quint64(0xa));
 }

@@ -37,6 +37,7 @@ private Q_SLOTS:
     void relayRestartReconnectsResyncsAndConverges();
     void responderLeavingMidSyncStillGivesFullState();
     void aResponderGoneBeforeItsFirstChunkDoesNotStallTheJoiner();
+    void aWriteLargerThanTheRelayAcceptsIsRefusedAndNothingIsCutOff();
     void largeStateIsChunkedAndSyncs();
     void resyncShipsOnlyWhatChanged();
     void aPeerWithAClockADayAheadFollowsTheRelay();
@@ -416,6 +417,52 @@ void tst_Sync::aResponderGoneBeforeItsFirstChunkDoesNotStallTheJoiner()
     QTRY_VERIFY_WITH_TIMEOUT(joiner->isReady(), Timeout);
     QCOMPARE(joiner->value(QStringLiteral("k")).toInt(), 1);
     QCOMPARE(joiner->lastSyncSource(), holder.id());
+}
+
+// A value the relay would refuse used to get its writer disconnected, and
+// after each reconnect the catch-up pushed it again. Now set() refuses it,
+// and a stored one that cannot be sent is left out, so no peer is cut off.
+void tst_Sync::aWriteLargerThanTheRelayAcceptsIsRefusedAndNothingIsCutOff()
+{
+    m_relay.reset();
+    Relay::Options options;
+    options.maxMessageBytes = 64 * 1024;
+    m_relay = std::make_unique<Relay>(options);
+    QVERIFY(m_relay->listen(QHostAddress::LocalHost, 0));
+    m_url = m_relay->url();
+    // A replica that already holds a value too large for this relay (from
+    // a store written through a relay with a larger limit).
+    TestPeer a(m_url, Uri, QStringLiteral("a"), false);
+    Entry stored;
+    stored.value = '"' + QByteArray(100 * 1024, 's') + '"';
+    stored.hlc = a.internals()->clock().tick();
+    stored.writer = 0x5;
+    a.internals()->load({Wire::DecodedEntry{QStringLiteral("stored"), stored}});
+    QSignalSpy aErrors(a.map.get(), &DistributedMap::errorOccurred);
+    QSignalSpy aStates(a.connection.get(), &Connection::stateChanged);
+    a.connection->open();
+    QTRY_VERIFY_WITH_TIMEOUT(a->isReady(), Timeout);
+    TestPeer b(m_url, Uri, QStringLiteral("b"));
+    QTRY_VERIFY_WITH_TIMEOUT(b->isReady(), Timeout);
+    QCOMPARE(a.connection->maxMessageBytes(), qint64(64 * 1024));
+
+    QSignalSpy bErrors(b.map.get(), &DistributedMap::errorOccurred);
+    QVERIFY(!b->set(QStringLiteral("big"), QString(70 * 1024, QLatin1Char('x'))));
+    QCOMPARE(b->error(), DistributedMap::TooLarge);
+    QVERIFY(!b->contains(QStringLiteral("big")));
+    QVERIFY(b->set(QStringLiteral("small"), 1));
+    QTRY_COMPARE_WITH_TIMEOUT(a->value(QStringLiteral("small")).toInt(), 1, Timeout);
+    // a served b without the stored value, said so once, and nobody was cut off.
+    QVERIFY(!b->contains(QStringLiteral("stored")));
+    QVERIFY(a->contains(QStringLiteral("stored")));
+    int tooLarge = 0;
+    for (const QList<QVariant> &e : std::as_const(aErrors))
+        tooLarge += e.at(0).value<DistributedMap::Error>() == DistributedMap::TooLarge;
+    QCOMPARE(tooLarge, 1);
+    QCOMPARE(a.connection->state(), Connection::Connected);
+    QCOMPARE(b.connection->state(), Connection::Connected);
+    QCOMPARE(aStates.count(), 2); // connecting, connected: no reconnect
+    QCOMPARE(m_relay->stats().cutOff, quint64(0));
 }
 
 void tst_Sync::largeStateIsChunkedAndSyncs()

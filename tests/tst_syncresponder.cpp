@@ -1,5 +1,6 @@
 #include "syncresponder.h"
 
+#include <QSet>
 #include <QTest>
 
 // The responder side of sync without a network: chunks, the window, acks,
@@ -14,6 +15,7 @@ private Q_SLOTS:
     void sinceAndDigestChooseTheEntries_data();
     void sinceAndDigestChooseTheEntries();
     void aNewRequestReplacesTheSession();
+    void noChunkIsLargerThanTheRelayAccepts();
 };
 
 namespace {
@@ -149,6 +151,41 @@ void tst_SyncResponder::aNewRequestReplacesTheSession()
     QCOMPARE(decode(frame).chunk.entries.size(), 5);
     responder.remove(0xb);
     QVERIFY(!responder.nextChunk(0xb, 1, &frame));
+}
+
+// With a message limit below a chunk's usual size, chunks shrink to fit,
+// and an entry that cannot fit even alone is left out and reported, not
+// sent (the relay would close the connection on it).
+void tst_SyncResponder::noChunkIsLargerThanTheRelayAccepts()
+{
+    MapState state = stateOf(200, 100); // about 24 KB of entries
+    state.apply(QStringLiteral("huge"), Entry{QByteArray(5000, 'h'), 50, 0xa, false});
+    SyncResponder responder;
+    const qint64 limit = 2000;
+    responder.setMaxMessageBytes(limit);
+    responder.start(0xb, {1, 0, {}}, state);
+    QSet<QString> keys;
+    QByteArray frame;
+    quint32 seq = 0;
+    bool final = false;
+    while (!final) {
+        QVERIFY(responder.nextChunk(0xb, 3, &frame));
+        QVERIFY2(frame.size() <= limit, qPrintable(QString::number(frame.size())));
+        const Chunk c = decode(frame);
+        QVERIFY(!c.chunk.entries.isEmpty() || c.chunk.final);
+        for (const Wire::DecodedEntry &d : c.chunk.entries)
+            keys.insert(d.key);
+        final = c.chunk.final;
+        QVERIFY(responder.acknowledge(0xb, {1, seq++}));
+    }
+    QVERIFY(seq > 10);
+    QCOMPARE(keys.size(), 200);
+    QVERIFY(!keys.contains(QStringLiteral("huge")));
+    const QVector<SyncResponder::TooLarge> tooLarge = responder.takeTooLarge();
+    QCOMPARE(tooLarge.size(), 1);
+    QCOMPARE(tooLarge.first().key, QStringLiteral("huge"));
+    QVERIFY(tooLarge.first().bytes > limit);
+    QVERIFY(responder.takeTooLarge().isEmpty());
 }
 
 QTEST_APPLESS_MAIN(tst_SyncResponder)

@@ -114,6 +114,27 @@ int Replica::purgeTombstones(qint64 olderThanMs)
     return m_state.purgeTombstones(HybridClock::pack(horizon, 0));
 }
 
+void Replica::setMaxMessageBytes(qint64 bytes)
+{
+    m_maxMessageBytes = bytes > 0 ? bytes : Wire::DefaultMaxMessageBytes;
+    m_responder.setMaxMessageBytes(m_maxMessageBytes);
+}
+
+bool Replica::fits(const QString &key, qsizetype valueBytes) const
+{
+    const qint64 size = Wire::HeaderSize + Wire::EntryFixedSize + key.toUtf8().size() + 4 + valueBytes;
+    return size <= m_maxMessageBytes && valueBytes <= qsizetype(Wire::MaxValueBytes);
+}
+
+void Replica::reportTooLarge(const QString &key, const Entry &entry, qsizetype bytes)
+{
+    auto it = m_reportedTooLarge.find(key);
+    if (it != m_reportedTooLarge.end() && *it == entry.hlc)
+        return;
+    m_reportedTooLarge.insert(key, entry.hlc);
+    m_host->onTooLarge(key, bytes);
+}
+
 void Replica::observeRemote(quint64 hlc)
 {
     // A clock far ahead of ours (a misconfigured or hostile peer) must not
@@ -291,7 +312,25 @@ void Replica::queueBroadcast(Wire::Type type, const QString &key, const Entry &e
         batch.reserve(1024);
         Wire::appendHeader(batch, {type, 0, m_mapId, 0});
     }
+    const qsizetype before = batch.size();
     Wire::appendEntry(batch, key, entry);
+    if (batch.size() > m_maxMessageBytes) {
+        // The relay would close the connection on this message, and after
+        // the reconnect the sync would push the same entry again: never
+        // send it. Entries before it go out alone.
+        const qsizetype bytes = batch.size() - before;
+        const QByteArray tail = batch.mid(before);
+        batch.truncate(before);
+        if (before == Wire::HeaderSize || bytes + Wire::HeaderSize > m_maxMessageBytes) {
+            if (before == Wire::HeaderSize)
+                batch.clear();
+            reportTooLarge(key, entry, bytes + Wire::HeaderSize);
+            return;
+        }
+        flush();
+        Wire::appendHeader(batch, {type, 0, m_mapId, 0});
+        batch.append(tail);
+    }
     if (batch.size() >= ChunkBytes)
         flush();
     else
@@ -350,4 +389,6 @@ void Replica::pumpServing(quint64 requester)
             m_host->sendFrame(frame);
         m_host->onDeltaObserved(syncChunkEvent(DeltaEvent::Outgoing, requester, 0));
     }
+    for (const SyncResponder::TooLarge &t : m_responder.takeTooLarge())
+        reportTooLarge(t.key, t.entry, t.bytes);
 }

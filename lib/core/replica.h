@@ -92,6 +92,9 @@ public:
         virtual void onPeerLeft(quint64) {}
         virtual void onPeerPresenceChanged(const Peer &) {}
         virtual void onError(const QString &) {}
+        // An entry could not be sent: as one message it is larger than the
+        // relay accepts (maxMessageBytes). Reported once per key and write.
+        virtual void onTooLarge(const QString &, qsizetype) {}
     };
 
     // Largest sync chunk and broadcast batch, and chunks in flight.
@@ -120,6 +123,17 @@ public:
     void setPresence(const QJsonObject &presence);
     void load(const QVector<Wire::DecodedEntry> &entries);
     int purgeTombstones(qint64 olderThanMs);
+
+    // The largest message the relay accepts (from its welcome; default
+    // Wire::DefaultMaxMessageBytes). Nothing larger is ever sent: a write
+    // that cannot fit is refused (fits()), and an entry that cannot (one
+    // from a store, or received from a relay with a larger limit) is left
+    // out of deltas, repairs and sync answers, and reported.
+    void setMaxMessageBytes(qint64 bytes);
+    qint64 maxMessageBytes() const { return m_maxMessageBytes; }
+    // Whether a write of key with a value of valueBytes (JSON text) fits in
+    // one message to the relay.
+    bool fits(const QString &key, qsizetype valueBytes) const;
 
     // How far ahead of our clock a remote clock may pull it (default 60 s).
     void setMaxClockDrift(qint64 ms) { m_maxDriftMs = ms; }
@@ -175,6 +189,7 @@ private:
     void observeRemote(quint64 hlc);
     void applyRemote(const QString &key, const Entry &entry, quint64 from, Source source, bool logDelta);
     void queueBroadcast(Wire::Type type, const QString &key, const Entry &entry);
+    void reportTooLarge(const QString &key, const Entry &entry, qsizetype bytes);
     void startSync();
     void sendSyncRequest(SyncPhase phase);
     void finishSync(quint64 source);
@@ -194,6 +209,8 @@ private:
     HybridClock m_clock;
     quint32 m_mapId = 0;
     qint64 m_maxDriftMs = 60'000;
+    qint64 m_maxMessageBytes = Wire::DefaultMaxMessageBytes;
+    QHash<QString, quint64> m_reportedTooLarge; // key -> hlc of the write reported
     qint64 m_tombstoneRetentionMs = MapState::DefaultTombstoneRetentionMs;
     bool m_ready = false;
     bool m_syncing = false;

@@ -6,13 +6,15 @@
 
 namespace {
 
-int bucketCountFor(int entries)
+int bucketCountFor(int entries, qint64 maxMessageBytes)
 {
     // About sixteen entries per bucket: a verify round then costs 0.5 bytes
     // of digest per entry each way, and a few lost writes drag along only a
-    // few dozen neighbours. 65536 buckets (512 KiB) at most.
+    // few dozen neighbours. 65536 buckets (512 KiB) at most, and a digest
+    // at most a quarter of the relay's message limit, so the request and
+    // the first chunk, which carry it, fit.
     int n = 1;
-    while (n < entries / 16 && n < Wire::MaxBucketCount)
+    while (n < entries / 16 && n < Wire::MaxBucketCount && qint64(n) * 2 * 8 <= maxMessageBytes / 4)
         n <<= 1;
     return n;
 }
@@ -94,7 +96,7 @@ void Replica::sendSyncRequest(SyncPhase phase)
         // Catches what the catch-up cannot see: writes lost in transit
         // that are older than the newest one we heard of.
         request.since = Wire::SinceNever;
-        m_requestDigest = m_state.digest(bucketCountFor(m_state.entryCount()));
+        m_requestDigest = m_state.digest(bucketCountFor(m_state.entryCount(), m_maxMessageBytes));
         break;
     }
     request.digest = m_requestDigest;

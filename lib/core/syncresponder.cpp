@@ -74,8 +74,18 @@ bool SyncResponder::nextChunk(quint64 requester, quint32 mapId, QByteArray *fram
     Wire::appendSyncChunkHead(*frame, s.syncId, s.nextSeq, false, s.nextSeq == 0 ? s.digest : QVector<quint64>());
     const qsizetype entriesStart = frame->size();
     while (s.it != s.snapshot.cend() && frame->size() - entriesStart < ChunkBytes) {
-        if (s.wanted(s.it.key(), s.it.value()))
+        if (s.wanted(s.it.key(), s.it.value())) {
+            const qsizetype before = frame->size();
             Wire::appendEntry(*frame, s.it.key(), s.it.value());
+            if (frame->size() > m_maxMessageBytes) {
+                const qsizetype alone = frame->size() - before + entriesStart;
+                frame->truncate(before);
+                if (before > entriesStart && alone <= m_maxMessageBytes)
+                    break; // it goes first in the next chunk
+                // Too large even alone: sending it would get us cut off.
+                m_tooLarge.append({s.it.key(), s.it.value(), alone});
+            }
+        }
         ++s.it;
     }
     s.done = s.it == s.snapshot.cend();
