@@ -6,9 +6,82 @@
 #include <QTimer>
 #include <QWebSocket>
 
+#include <QSocketNotifier>
+
+#include <cerrno>
 #include <sys/socket.h>
+#include <unistd.h>
+
+namespace {
+
+// Owns a duplicate of a socket's descriptor after Qt has let go of it.
+class Orphan : public QObject
+{
+public:
+    Orphan(int fd, int graceMs, QObject *parent)
+        : QObject(parent)
+        , m_fd(fd)
+        , m_notifier(fd, QSocketNotifier::Read, this)
+    {
+        m_notifier.setEnabled(false);
+        connect(&m_notifier, &QSocketNotifier::activated, this, &Orphan::drain);
+        QTimer::singleShot(graceMs, this, &QObject::deleteLater);
+    }
+    ~Orphan() override
+    {
+        m_notifier.setEnabled(false);
+        ::close(m_fd);
+    }
+    // Qt closed its descriptor: whatever it wrote is in the kernel, ahead
+    // of our FIN.
+    void halfClose()
+    {
+        ::shutdown(m_fd, SHUT_WR);
+        m_notifier.setEnabled(true);
+        drain();
+    }
+
+private:
+    void drain()
+    {
+        char scratch[16384];
+        // Bounded per wake-up: a flooder must not hold the event loop.
+        for (int i = 0; i < 64; ++i) {
+            const ssize_t n = ::read(m_fd, scratch, sizeof scratch);
+            if (n > 0)
+                continue;
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                return;
+            deleteLater(); // the peer closed (0) or the link failed
+            m_notifier.setEnabled(false);
+            return;
+        }
+    }
+
+    int m_fd;
+    QSocketNotifier m_notifier;
+};
+
+} // namespace
 
 namespace LingeringClose {
+
+void outlive(QTcpSocket *tcp, int graceMs, QObject *context)
+{
+    const qintptr fd = tcp ? tcp->socketDescriptor() : -1;
+    if (fd < 0)
+        return;
+    const int own = ::dup(int(fd));
+    if (own < 0)
+        return;
+    // The descriptor is non-blocking already: dup shares that flag.
+    auto *orphan = new Orphan(own, graceMs, context);
+    QObject::connect(tcp, &QAbstractSocket::disconnected, orphan, &Orphan::halfClose);
+    if (tcp->state() == QAbstractSocket::UnconnectedState)
+        orphan->halfClose();
+}
 
 void start(QWebSocket *socket, QTcpSocket *tcp, QWebSocketProtocol::CloseCode code, const QString &reason, int graceMs)
 {

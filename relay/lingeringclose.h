@@ -3,6 +3,7 @@
 #include <QString>
 #include <QWebSocketProtocol>
 
+class QObject;
 class QTcpSocket;
 class QWebSocket;
 
@@ -15,5 +16,14 @@ namespace LingeringClose {
 // reading never answers it. tcp is the socket under the WebSocket (null if
 // unknown). May emit socket's disconnected() before it returns.
 void start(QWebSocket *socket, QTcpSocket *tcp, QWebSocketProtocol::CloseCode code, const QString &reason, int graceMs);
+
+// For a close Qt makes by itself (a frame over the size limit: 1009; a
+// protocol error): Qt has written its close frame and is about to close
+// the descriptor, which with the peer's bytes still arriving resets the
+// connection and loses that frame. Call from QWebSocket::aboutToClose:
+// the connection is kept (on a duplicate of the descriptor, owned by
+// context) until Qt's close frame is out, then half-closed and drained
+// like start() does, for at most graceMs.
+void outlive(QTcpSocket *tcp, int graceMs, QObject *context);
 
 } // namespace LingeringClose

@@ -209,6 +209,18 @@ void Relay::onNewConnection()
         connect(socket, &QWebSocket::binaryMessageReceived, this, [this, client](const QByteArray &frame) { onBinary(client, frame); });
         connect(socket, &QWebSocket::disconnected, this, [this, client] { onDisconnected(client); });
         connect(socket, &QWebSocket::pong, this, [this, client] { client->lastHeardMs = m_clock.elapsed(); });
+        connect(socket, &QWebSocket::aboutToClose, this, [this, client] {
+            // Qt closing on its own for cause (1009: a frame over the limit;
+            // 1002: a protocol error): keep the connection until the peer
+            // can read why. Normal closes answer the peer's own close.
+            const QWebSocketProtocol::CloseCode code = client->socket->closeCode();
+            if (client->closing || code == QWebSocketProtocol::CloseCodeNormal || code == QWebSocketProtocol::CloseCodeGoingAway)
+                return;
+            client->closing = true;
+            ++m_stats.cutOff;
+            Q_EMIT logMessage(QStringLiteral("close %1 to %2: %3").arg(int(code)).arg(client->describe(), client->socket->closeReason()));
+            LingeringClose::outlive(client->tcp, m_options.closeGraceMs, this);
+        });
         Q_EMIT logMessage(QStringLiteral("connect %1").arg(client->address));
         const Admission::Verdict verdict = m_admission->admit(socket->request(), &client->token);
         if (!verdict.allowed)

@@ -12,6 +12,7 @@
 #include <QSignalSpy>
 #include <QStringDecoder>
 #include <QTest>
+#include <QTimer>
 #include <QWebSocket>
 
 #include <memory>
@@ -47,6 +48,7 @@ private Q_SLOTS:
 
     // The relay under abuse (docs/RELIABILITY.md)
     void aFrameAnnouncingTwoGigabytesIsClosedAtOnce();
+    void aPeerStillSendingAnOversizedFrameReads1009();
     void handshakesThatNeverFinishAreTimedOut();
     void connectionLimitsCountSocketsInTheirHandshake_data();
     void connectionLimitsCountSocketsInTheirHandshake();
@@ -483,6 +485,40 @@ void tst_Relay::aFrameAnnouncingTwoGigabytesIsClosedAtOnce()
     QCOMPARE(raw.closeCode(), int(QWebSocketProtocol::CloseCodeTooMuchData));
     QVERIFY2(residentMb() - before < 32, qPrintable(QStringLiteral("RSS grew by %1 MiB").arg(residentMb() - before)));
     QVERIFY(bystander.stillServed());
+}
+
+// Qt closes the socket itself on a frame over the limit; with the peer's
+// bytes still arriving, that close resets the connection and the peer's
+// kernel throws the 1009 close frame away unread. The relay keeps the
+// connection half-open long enough for the close frame to be read.
+void tst_Relay::aPeerStillSendingAnOversizedFrameReads1009()
+{
+    RawWebSocket raw;
+    QVERIFY(raw.open(m_relay->port()));
+    QVERIFY(raw.hello());
+    // Read nothing until the relay has closed its side: what it sends stays
+    // in the kernel (Qt's buffer takes one byte), as with a busy peer.
+    raw.paused = true;
+    raw.tcp.setReadBufferSize(1);
+    // Announce 1 MiB (the limit here is 64 KiB) and keep sending it.
+    raw.tcp.write(RawWebSocket::frameHeader(0x2, quint64(1) << 20));
+    const QByteArray piece(16 * 1024, 'x');
+    QTimer pump;
+    int sent = 0;
+    QObject::connect(&pump, &QTimer::timeout, &raw.tcp, [&] {
+        if (raw.tcp.state() == QAbstractSocket::ConnectedState && raw.tcp.bytesToWrite() < 64 * 1024 && sent < 64) {
+            raw.tcp.write(piece);
+            ++sent;
+        }
+    });
+    pump.start(2);
+    // Once the relay's FIN is in, read what came before it.
+    QTRY_VERIFY_WITH_TIMEOUT(sent >= 64 || raw.tcp.state() != QAbstractSocket::ConnectedState, Timeout);
+    pump.stop();
+    raw.paused = false;
+    raw.tcp.setReadBufferSize(0);
+    QTRY_VERIFY_WITH_TIMEOUT(((raw.received += raw.tcp.readAll()), raw.closeCode() != 0) || raw.closed, Timeout);
+    QCOMPARE(raw.closeCode(), int(QWebSocketProtocol::CloseCodeTooMuchData));
 }
 
 void tst_Relay::handshakesThatNeverFinishAreTimedOut()
