@@ -163,7 +163,7 @@ int main(int argc, char **argv)
             Control::encodeLeft({1, 0xb}),
             Control::encodePing({7}),
             Control::encodePong({7}),
-            Control::encodeError({Wire::ErrorCode::UnknownMap, {}, QStringLiteral("map id 9 is not open on this connection"), 9}),
+            Control::encodeError({Wire::ErrorCode::UnknownMap, {}, QStringLiteral("map id 9 is not open on this connection"), 9, {}}),
         };
         int m = 0;
         for (const QByteArray &text : messages)

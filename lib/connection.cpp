@@ -372,8 +372,13 @@ void Connection::handleRelayError(const Control::Error &error)
     }
     qCWarning(lcNet) << text;
     m_relayError = error.code;
-    if (Channel *channel = m_channelsById.value(error.id))
-        channel->receiver->relayError(error, text);
+    Channel *about = m_channelsById.value(error.id);
+    for (auto it = m_channels.cbegin(); !about && !error.map.isEmpty() && it != m_channels.cend(); ++it) {
+        if ((*it)->uri == error.map)
+            about = *it; // an `open` of this map was refused
+    }
+    if (about)
+        about->receiver->relayError(error, text);
     reportError(RelayError, text);
     if (error.code == Wire::ErrorCode::UnsupportedVersion || error.code == Wire::ErrorCode::Unauthorized) {
         // Retrying cannot help: stop here and say why.

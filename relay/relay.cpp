@@ -20,12 +20,13 @@ namespace {
 // Offered by browsers next to `distmap.token.<TOKEN>` (see Admission).
 const QString Subprotocol = QStringLiteral("distmap");
 
-QByteArray errorMessage(Wire::ErrorCode code, const QString &message, quint32 mapId)
+QByteArray errorMessage(Wire::ErrorCode code, const QString &message, quint32 mapId, const QString &uri = {})
 {
     Control::Error error;
     error.code = code;
     error.message = message;
     error.id = mapId;
+    error.map = uri;
     return Control::encodeError(error);
 }
 
@@ -339,9 +340,9 @@ void Relay::sendFrameToOthers(const MapNet *net, const Client *sender, const QBy
     }
 }
 
-void Relay::sendError(Client *client, Wire::ErrorCode code, const QString &message, quint32 mapId)
+void Relay::sendError(Client *client, Wire::ErrorCode code, const QString &message, quint32 mapId, const QString &uri)
 {
-    sendControl(client, errorMessage(code, message, mapId));
+    sendControl(client, errorMessage(code, message, mapId, uri));
     Q_EMIT logMessage(QStringLiteral("error %1 to %2: %3").arg(Wire::errorName(code), client->describe(), message));
 }
 
@@ -443,22 +444,25 @@ void Relay::handleOpen(Client *client, const QJsonObject &message)
     Control::Open open;
     QString why;
     if (Control::decodeOpen(message, &open, &why) != Control::DecodeError::NoError) {
-        sendError(client, Wire::ErrorCode::BadMessage, why);
+        // The URI is what is wrong; it is echoed only when it is a string
+        // the peer could have meant (so the peer can tell which open failed).
+        const bool named = message.value(QStringLiteral("map")).isString() && open.map.toUtf8().size() <= Control::MaxUriBytes;
+        sendError(client, Wire::ErrorCode::BadMessage, why, 0, named ? open.map : QString());
         return;
     }
     const QString &uri = open.map;
     if (Control::presenceBytes(open.presence) > Control::MaxPresenceBytes) {
-        sendError(client, Wire::ErrorCode::TooLarge, QStringLiteral("presence is larger than 4096 bytes"));
+        sendError(client, Wire::ErrorCode::TooLarge, QStringLiteral("presence is larger than 4096 bytes"), 0, uri);
         return;
     }
     const Admission::Verdict grant = m_admission->grant(client->token, uri, Admission::Moment::Open);
     if (!grant.allowed) {
-        sendError(client, Wire::ErrorCode::Unauthorized, grant.reason);
+        sendError(client, Wire::ErrorCode::Unauthorized, grant.reason, 0, uri);
         return;
     }
     MapNet *net = m_mapsByUri.value(uri);
     if (net && client->isMember(net->id)) {
-        sendError(client, Wire::ErrorCode::AlreadyOpen, QStringLiteral("map %1 is already open on this connection").arg(uri), net->id);
+        sendError(client, Wire::ErrorCode::AlreadyOpen, QStringLiteral("map %1 is already open on this connection").arg(uri), net->id, uri);
         return;
     }
     if (!net) {

@@ -148,7 +148,7 @@ private:
     void sendFrame(Client *client, const QByteArray &frame);
     void sendToOthers(const MapNet *net, const Client *sender, const QByteArray &text);
     void sendFrameToOthers(const MapNet *net, const Client *sender, const QByteArray &frame);
-    void sendError(Client *client, Wire::ErrorCode code, const QString &message, quint32 mapId = 0);
+    void sendError(Client *client, Wire::ErrorCode code, const QString &message, quint32 mapId = 0, const QString &uri = {});
     MapNet *memberMap(Client *client, quint32 mapId);
 
     Options m_options;

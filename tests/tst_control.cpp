@@ -140,10 +140,13 @@ void tst_Control::encodersWriteTheDocumentedJson_data()
     QTest::newRow("ping") << Control::encodePing({7}) << QByteArray(R"({"seq":7,"type":"ping"})");
     QTest::newRow("pong") << Control::encodePong({7}) << QByteArray(R"({"seq":7,"type":"pong"})");
     QTest::newRow("an error about a map carries its id")
-        << Control::encodeError({Wire::ErrorCode::UnknownMap, {}, QStringLiteral("map id 9 is not open"), 9})
+        << Control::encodeError({Wire::ErrorCode::UnknownMap, {}, QStringLiteral("map id 9 is not open"), 9, {}})
         << QByteArray(R"({"code":5,"id":9,"message":"map id 9 is not open","name":"unknown-map","type":"error"})");
+    QTest::newRow("an error refusing an open names its map")
+        << Control::encodeError({Wire::ErrorCode::Unauthorized, {}, QStringLiteral("no grant"), 0, QStringLiteral("/secret")})
+        << QByteArray(R"({"code":8,"map":"/secret","message":"no grant","name":"unauthorized","type":"error"})");
     QTest::newRow("an error about no map has no id")
-        << Control::encodeError({Wire::ErrorCode::HandshakeRequired, {}, QStringLiteral("say hello"), 0})
+        << Control::encodeError({Wire::ErrorCode::HandshakeRequired, {}, QStringLiteral("say hello"), 0, {}})
         << QByteArray(R"({"code":4,"message":"say hello","name":"handshake-required","type":"error"})");
 }
 

@@ -210,6 +210,9 @@ void tst_RelayAccess::openingAMapOutsideTheGrantIsRefused()
     QVERIFY(c.waitConnected() && c.hello());
     c.send(Control::encodeOpen({QStringLiteral("/secret"), {}}));
     QVERIFY(c.waitError(int(Wire::ErrorCode::Unauthorized)));
+    Control::Error error;
+    QCOMPARE(Control::decodeError(c.last(Control::Type::Error), &error), Control::DecodeError::NoError);
+    QCOMPARE(error.map, QStringLiteral("/secret")); // which open it refuses
     QVERIFY(c.last(Control::Type::Opened).isEmpty());
     QCOMPARE(relay->stats().maps, 0);
     QVERIFY(c.stillServed()); // its other maps are not its fault

@@ -345,6 +345,8 @@ QByteArray encodeError(const Error &error)
     o.insert(QStringLiteral("message"), error.message);
     if (error.id)
         o.insert(IdKey, qint64(error.id));
+    if (!error.map.isEmpty())
+        o.insert(MapKey, error.map);
     return toText(o);
 }
 
@@ -355,6 +357,7 @@ DecodeError decodeError(const QJsonObject &object, Error *out, QString *why)
     out->name = object.value(QStringLiteral("name")).toString();
     out->message = object.value(QStringLiteral("message")).toString();
     out->id = mapId(object);
+    out->map = object.value(MapKey).toString();
     if (!code.isDouble() || code.toInt() <= 0)
         return fail(why, QStringLiteral("error without a code"));
     return DecodeError::NoError;

@@ -182,6 +182,7 @@ struct Error
     QString name;    // as received; the code's name when encoding
     QString message;
     quint32 id = 0;  // the map the error is about; 0 = none
+    QString map;     // the URI of the `open` the error refuses; empty = none
 };
 QByteArray encodeError(const Error &error);
 DecodeError decodeError(const QJsonObject &object, Error *out, QString *why = nullptr);
