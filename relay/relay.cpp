@@ -212,10 +212,13 @@ void Relay::onNewConnection()
         connect(socket, &QWebSocket::pong, this, [this, client] { client->lastHeardMs = m_clock.elapsed(); });
         connect(socket, &QWebSocket::aboutToClose, this, [this, client] {
             // Qt closing on its own for cause (1009: a frame over the limit;
-            // 1002: a protocol error): keep the connection until the peer
-            // can read why. Normal closes answer the peer's own close.
-            const QWebSocketProtocol::CloseCode code = client->socket->closeCode();
-            if (client->closing || code == QWebSocketProtocol::CloseCodeNormal || code == QWebSocketProtocol::CloseCodeGoingAway)
+            // 1002, 1003, 1007: a protocol error): keep the connection until
+            // the peer can read why. Other codes answer the peer's own close.
+            namespace P = QWebSocketProtocol;
+            const P::CloseCode code = client->socket->closeCode();
+            const bool forCause = code == P::CloseCodeTooMuchData || code == P::CloseCodeProtocolError
+                || code == P::CloseCodeDatatypeNotSupported || code == P::CloseCodeWrongDatatype;
+            if (client->closing || !forCause)
                 return;
             client->closing = true;
             ++m_stats.cutOff;
