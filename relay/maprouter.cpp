@@ -16,12 +16,19 @@ MapRouter::Decisions MapRouter::remove(quint64 peer, qint64 nowMs)
     dropRequestOf(peer);
     // Requests it was asked to answer and had not started on: nobody else
     // will answer them, and their requesters do not know whom to blame.
-    for (Request &r : m_requests) {
-        if (r.responder == peer) {
-            r.responder = 0;
-            r.sinceMs = nowMs;
+    // They wait again from now, at the back, so the list stays in the order
+    // requests started waiting.
+    QVector<Request> orphans;
+    for (int i = 0; i < m_requests.size();) {
+        if (m_requests[i].responder == peer) {
+            orphans.append(m_requests.takeAt(i));
+            orphans.last().responder = 0;
+            orphans.last().sinceMs = nowMs;
+        } else {
+            ++i;
         }
     }
+    m_requests += orphans;
     return settle(nowMs);
 }
 

@@ -99,7 +99,7 @@ private:
     Decisions settle(qint64 nowMs);
 
     QVector<Member> m_members;
-    QVector<Request> m_requests; // at most one per requester, oldest first
+    QVector<Request> m_requests; // at most one per requester, in the order they started waiting
     ServeFilter m_canServe;
     qint64 m_waitMs = 3000;
     int m_cursor = 0;
