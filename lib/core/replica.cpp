@@ -122,8 +122,15 @@ void Replica::setMaxMessageBytes(qint64 bytes)
 
 bool Replica::fits(const QString &key, qsizetype valueBytes) const
 {
-    const qint64 size = Wire::HeaderSize + Wire::EntryFixedSize + key.toUtf8().size() + 4 + valueBytes;
-    return size <= m_maxMessageBytes && valueBytes <= qsizetype(Wire::MaxValueBytes);
+    if (valueBytes > qsizetype(Wire::MaxValueBytes))
+        return false;
+    // Every local write asks: skip the UTF-8 conversion when even three
+    // bytes per UTF-16 unit (the most UTF-8 takes) fits.
+    const qint64 fixed = Wire::HeaderSize + Wire::EntryFixedSize + 4 + valueBytes;
+    if (fixed + key.size() * 3 <= m_maxMessageBytes)
+        return true;
+    const qint64 size = fixed + key.toUtf8().size();
+    return size <= m_maxMessageBytes;
 }
 
 void Replica::reportTooLarge(const QString &key, const Entry &entry, qsizetype bytes)
