@@ -29,11 +29,14 @@ struct CommandSpec
 
 const CommandSpec Specs[] = {
     {"set", "KEY VALUE", 2,
-     "Sets KEY to VALUE and exits once the relay has the change. VALUE is read as JSON "
+     "Sets KEY to VALUE and exits once a peer that stores the map has it on disk (see --ack). VALUE is read as JSON "
      "(42, true, null, \"text\", [1,2], {\"a\":1}); use --string to store it as plain text."},
-    {"get", "KEY", 1, "Prints KEY's value as JSON. Exits with 1 if the key does not exist."},
-    {"del", "KEY", 1, "Deletes KEY and exits once the relay has the change. Exits with 1 if the key does not exist."},
-    {"dump", "", 0, "Prints the whole map as one JSON object once it is synced."},
+    {"get", "KEY", 1, "Prints KEY's value as JSON. Exits with 1 if the key does not exist. With --store and the relay "
+                      "unreachable, answers from the store."},
+    {"del", "KEY", 1, "Deletes KEY and exits once a peer that stores the map has it on disk (see --ack). "
+                      "Exits with 1 if the key does not exist."},
+    {"dump", "", 0, "Prints the whole map as one JSON object once it is synced. With --store and the relay "
+                    "unreachable, prints the store's copy."},
     {"watch", "", 0, "Prints one JSON object per line for every event (ready, set, delete, joined, left) until interrupted."},
 };
 
@@ -69,8 +72,9 @@ int Commands::peer(const QString &command, const QStringList &arguments)
                                        QStringLiteral("URI"), defaultMap());
     const QCommandLineOption nameOption(QStringLiteral("name"), QStringLiteral("Display name other peers see (default: distmap-cli)."),
                                         QStringLiteral("NAME"), QStringLiteral("distmap-cli"));
-    const QCommandLineOption timeoutOption(QStringLiteral("timeout"), QStringLiteral("Give up when not synced within this many ms (default 5000)."),
-                                           QStringLiteral("MS"), QStringLiteral("5000"));
+    const QCommandLineOption timeoutOption(QStringLiteral("timeout"), QStringLiteral("Give up when not synced (or, for set and del, not "
+                                                                                 "confirmed) within this many ms (default 10000)."),
+                                           QStringLiteral("MS"), QStringLiteral("10000"));
     const QCommandLineOption storeOption(QStringLiteral("store"), QStringLiteral("Keep the map in FILE: load it before connecting and store every change. "
                                                                              "set and del then write at once, even with the relay down."),
                                          QStringLiteral("FILE"));
@@ -81,8 +85,15 @@ int Commands::peer(const QString &command, const QStringList &arguments)
     parser.addOptions({urlOption, mapOption, nameOption, timeoutOption, storeOption, tokenOption, caOption});
     const QCommandLineOption stringOption({QStringLiteral("s"), QStringLiteral("string")}, QStringLiteral("Store VALUE as a plain string instead of parsing it as JSON."));
     const QCommandLineOption prettyOption(QStringLiteral("pretty"), QStringLiteral("Indent the JSON output."));
+    const QCommandLineOption ackOption(QStringLiteral("ack"), QStringLiteral("When to call the write done: durable (default): a peer that stores "
+                                                                         "the map has it on disk; peer: another peer holds it; none: the relay "
+                                                                         "has forwarded it. Exits with 7 when it is not confirmed so."),
+                                       QStringLiteral("none|peer|durable"), QStringLiteral("durable"));
+    const bool isWrite = command == QLatin1String("set") || command == QLatin1String("del");
     if (command == QLatin1String("set"))
         parser.addOption(stringOption);
+    if (isWrite)
+        parser.addOption(ackOption);
     if (command == QLatin1String("dump") || command == QLatin1String("get"))
         parser.addOption(prettyOption);
     for (const QString &name : QString::fromLatin1(spec->arguments).split(QLatin1Char(' '), Qt::SkipEmptyParts))
@@ -121,6 +132,18 @@ int Commands::peer(const QString &command, const QStringList &arguments)
         std::fprintf(stderr, "distmap %s: --timeout must be a positive number of milliseconds\n", spec->name);
         return ExitUsage;
     }
+    enum class Ack { None, Peer, Durable } ack = Ack::None;
+    if (isWrite) {
+        const QString a = parser.value(ackOption);
+        if (a == QLatin1String("durable")) {
+            ack = Ack::Durable;
+        } else if (a == QLatin1String("peer")) {
+            ack = Ack::Peer;
+        } else if (a != QLatin1String("none")) {
+            std::fprintf(stderr, "distmap %s: --ack must be none, peer or durable, not '%s'\n", spec->name, qPrintable(a));
+            return ExitUsage;
+        }
+    }
     QJsonValue newValue;
     if (command == QLatin1String("set")) {
         const QString raw = positional.at(1);
@@ -158,6 +181,7 @@ int Commands::peer(const QString &command, const QStringList &arguments)
     }
     DistributedMap map(&connection, mapUri);
     map.setPresence({{QStringLiteral("name"), parser.value(nameOption)}});
+    map.setWriteAcknowledgements(ack != Ack::None);
     // Nothing is stored unless asked: the store is optional and lives (and
     // flushes, in its destructor) inside the map's lifetime.
     std::unique_ptr<LocalStore> store;
@@ -169,14 +193,23 @@ int Commands::peer(const QString &command, const QStringList &arguments)
         }
         store->attach(&map);
     }
-    int exitCode = ExitOk;
+    int exitCode = -1;
+    // The first verdict stands: events queued behind it must not change it.
     auto finish = [&exitCode](int code) {
+        if (exitCode >= 0)
+            return;
         exitCode = code;
         QCoreApplication::exit(code);
     };
 
     QString lastError;
     QString refusal; // why the relay refused a write of ours, if it did
+    bool writeSent = false; // a write went out and waits for its confirmation
+    auto refuse = [&] {
+        std::fprintf(stderr, "distmap %s: the relay refused the change: this token may only read %s\n", spec->name,
+                     qPrintable(mapUri));
+        finish(ExitRefused);
+    };
     QObject::connect(&connection, &Connection::errorOccurred, &connection,
                      [&lastError](Connection::Error, const QString &message) { lastError = message; });
     QObject::connect(&map, &DistributedMap::errorOccurred, &map, [&](DistributedMap::Error error, const QString &message) {
@@ -184,6 +217,8 @@ int Commands::peer(const QString &command, const QStringList &arguments)
         if (error == DistributedMap::RelayError && map.relayErrorCode() == Wire::ErrorCode::ReadOnly)
             refusal = message;
         std::fprintf(stderr, "distmap: %s\n", qPrintable(message));
+        if (!refusal.isEmpty() && writeSent)
+            refuse(); // no peer will confirm what the relay did not forward
     });
     // The connection gives up by itself only when retrying cannot help
     // (a refused token, an unsupported version): exit at once, saying why.
@@ -197,9 +232,18 @@ int Commands::peer(const QString &command, const QStringList &arguments)
     timeout.setSingleShot(true);
     bool writtenOffline = false;
     int readerExit = -1; // set once a reader has printed what it read
+    int confirmedBy = 0;    // peers that confirmed it so far (not durably)
     QObject::connect(&timeout, &QTimer::timeout, &map, [&] {
         if (readerExit >= 0) {
             finish(readerExit); // the answer is out; only the goodbye was slow
+            return;
+        }
+        if (writeSent) {
+            std::fprintf(stderr, "distmap %s: the change went out, but %s within %d ms (%s)\n", spec->name,
+                         ack == Ack::Durable ? "no peer that stores the map confirmed it" : "no peer confirmed it", timeoutMs,
+                         confirmedBy ? qPrintable(QStringLiteral("%1 peer(s) hold it in memory only").arg(confirmedBy))
+                                     : "no confirmation at all");
+            finish(ExitUnconfirmed);
             return;
         }
         if (writtenOffline)
@@ -211,7 +255,6 @@ int Commands::peer(const QString &command, const QStringList &arguments)
     });
     timeout.start(timeoutMs);
 
-    const bool isWrite = command == QLatin1String("set") || command == QLatin1String("del");
     quint32 pingSeq = 0;
     // A reader exits after a ping round trip, not at once: the pong comes
     // after the relay took the final sync acknowledgement and `ready`, so
@@ -230,14 +273,36 @@ int Commands::peer(const QString &command, const QStringList &arguments)
         }
         // The relay answers in order: a refusal of the write came before this pong.
         if (!refusal.isEmpty()) {
-            std::fprintf(stderr, "distmap %s: the relay refused the change: this token may only read %s\n", spec->name,
-                         qPrintable(mapUri));
-            finish(ExitRefused);
+            refuse();
             return;
         }
         if (map.lastSyncSource() == 0 && map.peers().isEmpty() && !store)
             std::fprintf(stderr, "distmap: warning: no other peer holds %s; the value lives only in peers and "
                                  "vanished with this process\n", qPrintable(mapUri));
+        finish(ExitOk);
+    });
+
+    // With --ack peer|durable a write is done when confirmed so; every other
+    // peer confirming in memory only means none of them stores the map.
+    QObject::connect(&map, &DistributedMap::writeAcknowledged, &map, [&](const QString &k, int peers, bool durable) {
+        if (!writeSent || k != key)
+            return;
+        confirmedBy = peers;
+        if (durable || ack == Ack::Peer) {
+            finish(ExitOk);
+            return;
+        }
+        if (peers >= map.peers().size()) {
+            std::fprintf(stderr, "distmap %s: not stored: the %d other peer(s) of %s hold the change in memory only, and "
+                                 "none keeps the map on disk (start `distmap keep`, or pass --ack peer)\n",
+                         spec->name, peers, qPrintable(mapUri));
+            finish(ExitUnconfirmed);
+        }
+    });
+    QObject::connect(&map, &DistributedMap::writeSuperseded, &map, [&](const QString &k) {
+        if (!writeSent || k != key)
+            return;
+        std::fprintf(stderr, "distmap %s: a newer write of '%s' by another peer replaced this one\n", spec->name, qPrintable(key));
         finish(ExitOk);
     });
 
@@ -264,29 +329,47 @@ int Commands::peer(const QString &command, const QStringList &arguments)
         });
     }
 
-    map.onReady([&] {
-        timeout.stop();
-        if (command == QLatin1String("get")) {
-            const QJsonValue v = map.value(key);
-            if (v.isUndefined()) {
-                std::fprintf(stderr, "distmap get: key '%s' not found in %s\n", qPrintable(key), qPrintable(mapUri));
-                finishAfterRelay(ExitNotFound);
-                return;
-            }
-            if (v.isObject() || v.isArray()) {
-                const QJsonDocument doc = v.isObject() ? QJsonDocument(v.toObject()) : QJsonDocument(v.toArray());
-                std::fputs(doc.toJson(format).trimmed().constData(), stdout);
-            } else {
-                std::fputs(qPrintable(valueText(v)), stdout);
-            }
-            std::fputc('\n', stdout);
-            std::fflush(stdout);
-            finishAfterRelay(ExitOk);
-        } else if (command == QLatin1String("dump")) {
+    // Prints what a reader asked for; returns the exit code.
+    auto answer = [&]() -> int {
+        if (command == QLatin1String("dump")) {
             std::fputs(QJsonDocument(map.toJsonObject()).toJson(format).trimmed().constData(), stdout);
             std::fputc('\n', stdout);
             std::fflush(stdout);
-            finishAfterRelay(ExitOk);
+            return ExitOk;
+        }
+        const QJsonValue v = map.value(key);
+        if (v.isUndefined()) {
+            std::fprintf(stderr, "distmap get: key '%s' not found in %s\n", qPrintable(key), qPrintable(mapUri));
+            return ExitNotFound;
+        }
+        if (v.isObject() || v.isArray()) {
+            const QJsonDocument doc = v.isObject() ? QJsonDocument(v.toObject()) : QJsonDocument(v.toArray());
+            std::fputs(doc.toJson(format).trimmed().constData(), stdout);
+        } else {
+            std::fputs(qPrintable(valueText(v)), stdout);
+        }
+        std::fputc('\n', stdout);
+        std::fflush(stdout);
+        return ExitOk;
+    };
+    const bool isRead = command == QLatin1String("get") || command == QLatin1String("dump");
+    if (isRead && store) {
+        // The relay cannot be reached: the store's copy is the best answer
+        // there is, so give it, and say where it came from.
+        QObject::connect(&connection, &Connection::errorOccurred, &map, [&](Connection::Error error, const QString &message) {
+            if (error != Connection::SocketError || map.isReady() || readerExit >= 0)
+                return;
+            std::fprintf(stderr, "distmap %s: the relay is unreachable (%s); answering from %s, which may be behind the network\n",
+                         spec->name, qPrintable(message), qPrintable(store->path()));
+            readerExit = answer();
+            finish(readerExit);
+        });
+    }
+
+    map.onReady([&] {
+        timeout.stop();
+        if (isRead) {
+            finishAfterRelay(answer());
         } else if (command == QLatin1String("watch")) {
             printLine({{QStringLiteral("event"), QStringLiteral("ready")},
                        {QStringLiteral("map"), mapUri},
@@ -307,10 +390,20 @@ int Commands::peer(const QString &command, const QStringList &arguments)
                 return;
             }
             map.flush();
-            // The relay answers a ping after everything sent before it:
-            // the pong means the relay has forwarded our change.
-            pingSeq = connection.ping();
             timeout.start(timeoutMs);
+            if (ack == Ack::None) {
+                // The relay answers a ping after everything sent before it:
+                // the pong means the relay has forwarded our change.
+                pingSeq = connection.ping();
+                return;
+            }
+            writeSent = true;
+            if (map.peers().isEmpty()) {
+                std::fprintf(stderr, "distmap %s: not stored: no other peer holds %s, so nothing can confirm the change%s\n",
+                             spec->name, qPrintable(mapUri),
+                             store ? "; it is kept in the local store only" : ", and it vanishes with this process");
+                finish(ExitUnconfirmed);
+            }
         }
     });
     if (store && isWrite) {
@@ -323,5 +416,5 @@ int Commands::peer(const QString &command, const QStringList &arguments)
     }
     connection.open();
     QCoreApplication::exec();
-    return exitCode;
+    return qMax(exitCode, ExitOk);
 }

@@ -1,4 +1,5 @@
-// SyncAck payloads (docs/PROTOCOL.md 5.7): exactly 8 bytes, round trip.
+// The two acks: SyncAck payloads (docs/PROTOCOL.md 5.7), exactly 8 bytes,
+// and WriteAck payloads (5.8); both round trip.
 #include "fuzzcheck.h"
 #include "wire.h"
 
@@ -17,5 +18,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (error != Wire::DecodeError::NoError)
         FUZZ_CHECK(ack.syncId == 1 && ack.seq == 2);
+
+    Wire::WriteAck writeAck;
+    writeAck.hlcs = {7};
+    if (Wire::decodeWriteAck(bytes, qsizetype(size), &writeAck) == Wire::DecodeError::NoError) {
+        FUZZ_CHECK(qsizetype(size) == 5 + 8 * writeAck.hlcs.size());
+        FUZZ_CHECK(Wire::encodeWriteAck(writeAck) == QByteArray::fromRawData(bytes, qsizetype(size)));
+    } else {
+        FUZZ_CHECK(!writeAck.durable && writeAck.hlcs == QVector<quint64>{7});
+    }
     return 0;
 }

@@ -135,6 +135,7 @@ int main(int argc, char **argv)
 
     write("fuzz_syncack", "ack", Wire::encodeSyncAck({4, 1}));
     write("fuzz_syncack", "ack-max", Wire::encodeSyncAck({0xffffffffu, 0xffffffffu}));
+    write("fuzz_syncack", "writeack", Wire::encodeWriteAck({true, {0x0102, 0x0203}}));
 
     // JSON values as peers write them, and text as users type it.
     const char *json[] = {"42", "-0.5e-3", "true", "null", "\"text \\u00e9 \\ud83d\\ude00\"", "[1,[2,[3]],{}]",

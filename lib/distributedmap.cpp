@@ -3,6 +3,7 @@
 #include "connection.h"
 #include "distributedmap_p.h"
 #include "jsontext.h"
+#include "localstore.h"
 #include "logging.h"
 
 #include <QDateTime>
@@ -10,7 +11,6 @@
 
 namespace {
 
-constexpr int DefaultSyncTimeoutMs = 10000;
 constexpr int DefaultAntiEntropyMs = 30000;
 
 QJsonValue parseValue(const QByteArray &text)
@@ -26,7 +26,6 @@ DistributedMapPrivate::DistributedMapPrivate(DistributedMap *q, Connection *conn
     , replica(this, uri)
 {
     syncTimer.setSingleShot(true);
-    syncTimer.setInterval(DefaultSyncTimeoutMs);
     QObject::connect(&syncTimer, &QTimer::timeout, q, [this] {
         qCInfo(lcNet) << replica.uri() << "no sync answer in" << syncTimer.interval() << "ms: asking another peer";
         replica.syncTimedOut();
@@ -72,7 +71,10 @@ int DistributedMap::size() const { return d->replica.state().size(); }
 void DistributedMap::setPresence(const QJsonObject &presence) { d->replica.setPresence(presence); }
 QJsonObject DistributedMap::presence() const { return d->replica.presence(); }
 QList<DistributedMap::Peer> DistributedMap::peers() const { return d->replica.peers().values(); }
-void DistributedMap::setSyncTimeout(int ms) { d->syncTimer.setInterval(ms); }
+void DistributedMap::setSyncTimeout(int ms) { d->replica.setSyncTimeout(ms); }
+void DistributedMap::setWriteAcknowledgements(bool on) { d->replica.setWriteAcknowledgements(on); }
+bool DistributedMap::writeAcknowledgements() const { return d->replica.writeAcknowledgements(); }
+int DistributedMap::unconfirmedWrites() const { return d->replica.unconfirmedWrites(); }
 void DistributedMap::verify() { d->replica.verify(); }
 void DistributedMap::setMaxClockDrift(qint64 ms) { d->replica.setMaxClockDrift(ms); }
 void DistributedMap::setTombstoneRetention(qint64 ms) { d->replica.setTombstoneRetention(ms); }
@@ -197,6 +199,7 @@ void DistributedMapPrivate::channelUp(qint64 relayClockOffsetMs)
 void DistributedMapPrivate::channelDown()
 {
     antiEntropyTimer.stop();
+    pendingAcks.clear(); // their writers send again to whoever is there after the reconnect
     channel->setMapId(0);
     replica.connectionDown();
 }
@@ -263,10 +266,10 @@ void DistributedMapPrivate::flushRequested()
     }, Qt::QueuedConnection);
 }
 
-void DistributedMapPrivate::syncTimerRequested(bool running)
+void DistributedMapPrivate::syncTimerRequested(qint64 ms)
 {
-    if (running)
-        syncTimer.start();
+    if (ms > 0)
+        syncTimer.start(int(ms));
     else
         syncTimer.stop();
 }
@@ -350,4 +353,56 @@ void DistributedMapPrivate::onError(const QString &message)
 {
     qCWarning(lcNet) << replica.uri() << message;
     reportError(DistributedMap::PeerError, message);
+}
+
+// --- write acknowledgements ------------------------------------------------
+
+void DistributedMapPrivate::setDurableStore(LocalStore *store)
+{
+    QObject::disconnect(durableConnection);
+    durableStore = store;
+    pendingAcks.clear();
+    if (store)
+        durableConnection = QObject::connect(store, &LocalStore::durable, q, [this](quint64 seq) { sendDurableAcks(seq); });
+}
+
+bool DistributedMapPrivate::onAckRequested(quint64 writer, const QVector<quint64> &hlcs)
+{
+    if (!durableStore || !durableStore->isOpen())
+        return false; // held in memory only: confirmed as such at once
+    // The writes just applied were journaled as seq lastSeq() at most; a
+    // write we already held, or that a newer one beat, was journaled before.
+    const quint64 seq = durableStore->lastSeq();
+    if (durableStore->durableSeq() >= seq) {
+        replica.acknowledge(writer, hlcs, true);
+        return true;
+    }
+    // Bounded: a store that cannot write (a full disk) must not grow this
+    // without end. The oldest go unanswered; their writers send again.
+    constexpr qsizetype MaxPendingAcks = 65536;
+    if (pendingAcks.size() >= MaxPendingAcks)
+        pendingAcks.removeFirst();
+    pendingAcks.append({seq, writer, hlcs});
+    return true;
+}
+
+void DistributedMapPrivate::sendDurableAcks(quint64 durableSeq)
+{
+    qsizetype done = 0;
+    while (done < pendingAcks.size() && pendingAcks.at(done).seq <= durableSeq) {
+        const PendingAck &ack = pendingAcks.at(done);
+        replica.acknowledge(ack.writer, ack.hlcs, true);
+        ++done;
+    }
+    pendingAcks.remove(0, done);
+}
+
+void DistributedMapPrivate::onWriteAcknowledged(const QString &key, int peers, bool durable)
+{
+    Q_EMIT q->writeAcknowledged(key, peers, durable);
+}
+
+void DistributedMapPrivate::onWriteSuperseded(const QString &key)
+{
+    Q_EMIT q->writeSuperseded(key);
 }

@@ -92,9 +92,22 @@ public:
     // Sends queued writes now instead of at the end of this event-loop pass.
     void flush();
 
-    // How long a sync may go without an answer before another peer is asked
-    // (default 10 s).
+    // How long a sync may go without an answer before it is asked again,
+    // which the relay routes to another peer (default 2 s after a chunk;
+    // before the first, 3 s more, as long as the relay may hold a request).
     void setSyncTimeout(int ms);
+
+    // Write acknowledgements (off by default; docs/PROTOCOL.md 5.8). When
+    // on, every peer that receives one of our writes confirms it, saying
+    // whether it has it on disk (a peer with a LocalStore, such as
+    // `distmap keep`). writeAcknowledged() reports each confirmation. A
+    // write no peer has confirmed durably stays unconfirmed, and is sent
+    // again after every reconnect and whenever a peer joins, until one
+    // does or a newer write of its key replaces it (writeSuperseded()).
+    // Only the latest write of each key is tracked.
+    void setWriteAcknowledgements(bool on);
+    bool writeAcknowledgements() const;
+    int unconfirmedWrites() const;
     // Anti-entropy: compare digests with a peer this often, repairing any
     // difference (default 30 s; 0 turns it off). Also runs after every sync.
     void setAntiEntropyInterval(int ms);
@@ -128,6 +141,11 @@ Q_SIGNALS:
     void peerLeft(quint64 peerId);
     void peerPresenceChanged(const DistributedMap::Peer &peer);
     void errorOccurred(DistributedMap::Error error, const QString &message);
+    // With write acknowledgements on: `peers` peers hold our write of key,
+    // at least one on disk when `durable` (the write is then settled).
+    void writeAcknowledged(const QString &key, int peers, bool durable);
+    // Our unconfirmed write of key was replaced by another peer's newer one.
+    void writeSuperseded(const QString &key);
 
 private:
     friend class DistributedMapPrivate;

@@ -9,10 +9,13 @@
 #include "replica.h"
 
 #include <QPointer>
+#include <QVector>
 #include <QTimer>
 
 #include <functional>
 #include <memory>
+
+class LocalStore;
 
 class DistributedMapPrivate final : public Replica::Host, public MapChannel::Receiver
 {
@@ -34,13 +37,16 @@ public:
     // included, from any source but Store (loading). One observer: the store.
     using EntryObserver = std::function<void(const QString &key, const Entry &entry, Replica::Source source)>;
     void setEntryObserver(EntryObserver observer) { entryObserver = std::move(observer); }
+    // The store that keeps this map (set by LocalStore::attach): write
+    // acknowledgements say "durable" only once it has the writes on disk.
+    void setDurableStore(LocalStore *store);
 
     // Replica::Host
     quint64 peerId() const override;
     void sendFrame(const QByteArray &frame) override;
     void sendControl(const QByteArray &text) override;
     void flushRequested() override;
-    void syncTimerRequested(bool running) override;
+    void syncTimerRequested(qint64 ms) override;
     void onChanged(const Replica::Change &change) override;
     void onEntryApplied(const QString &key, const Entry &entry, Replica::Source source) override;
     void onDeltaObserved(const Replica::DeltaEvent &event) override;
@@ -52,6 +58,9 @@ public:
     void onPeerPresenceChanged(const Replica::Peer &peer) override;
     void onError(const QString &message) override;
     void onTooLarge(const QString &key, qsizetype bytes) override;
+    bool onAckRequested(quint64 writer, const QVector<quint64> &hlcs) override;
+    void onWriteAcknowledged(const QString &key, int peers, bool durable) override;
+    void onWriteSuperseded(const QString &key) override;
 
     // MapChannel::Receiver
     void channelUp(qint64 relayClockOffsetMs) override;
@@ -66,6 +75,7 @@ public:
     void frameReceived(const Wire::Header &header, const QByteArray &frame) override;
 
     void reportError(DistributedMap::Error error, const QString &message);
+    void sendDurableAcks(quint64 durableSeq);
 
     DistributedMap *const q;
     QPointer<Connection> connection;
@@ -77,6 +87,16 @@ public:
     bool flushQueued = false;
     QTimer syncTimer;
     QTimer antiEntropyTimer;
+    // Acks that wait for the store's fdatasync: sent once durableSeq >= seq.
+    struct PendingAck
+    {
+        quint64 seq = 0;
+        quint64 writer = 0;
+        QVector<quint64> hlcs;
+    };
+    QPointer<LocalStore> durableStore;
+    QMetaObject::Connection durableConnection;
+    QVector<PendingAck> pendingAcks;
     DistributedMap::Error lastError = DistributedMap::NoError;
     QString lastErrorString;
     Wire::ErrorCode lastRelayError = Wire::ErrorCode::NoError;

@@ -286,6 +286,7 @@ bool LocalStore::attach(DistributedMap *map)
     hooks->setEntryObserver([this](const QString &key, const Entry &entry, Replica::Source source) {
         journal(key, entry, source == Replica::Source::Local);
     });
+    hooks->setDurableStore(this);
 
     const int collected = collectGarbage(); // compacts when it dropped any
     // A journal much longer than the state it holds is compacted at once.

@@ -576,10 +576,13 @@ void Relay::onBinary(Client *client, const QByteArray &incoming)
     MapNet *net = memberMap(client, header.mapId);
     if (!net)
         return;
-    // A read-only peer may ask for the map (SyncRequest) and take it
-    // (SyncAck), but sends no entries: not deltas or repairs, and not sync
-    // answers either, which would let it write into whoever it answers.
-    if (!client->isWritable(net->id) && header.type != Wire::Type::SyncRequest && header.type != Wire::Type::SyncAck) {
+    // A read-only peer may ask for the map (SyncRequest), take it (SyncAck)
+    // and confirm writes it holds (WriteAck), but sends no entries: not
+    // deltas or repairs, and not sync answers either, which would let it
+    // write into whoever it answers.
+    const bool carriesEntries = header.type == Wire::Type::Delta || header.type == Wire::Type::Repair
+        || header.type == Wire::Type::SyncData;
+    if (carriesEntries && !client->isWritable(net->id)) {
         sendError(client, Wire::ErrorCode::ReadOnly,
                   QStringLiteral("map %1 is read-only for this connection's token").arg(net->uri), net->id);
         return;
@@ -609,6 +612,7 @@ void Relay::onBinary(Client *client, const QByteArray &incoming)
         sendFrame(target, frame);
         break;
     case Wire::Type::SyncAck:
+    case Wire::Type::WriteAck:
         sendFrame(target, frame);
         break;
     }

@@ -4,6 +4,7 @@
 #include <QFile>
 #include <QProcess>
 #include <QTcpServer>
+#include <QTemporaryDir>
 #include <QRegularExpression>
 #include <QTest>
 
@@ -54,6 +55,9 @@ private Q_SLOTS:
     void setGetDelDump();
     void setReadsJsonOrPlainStrings();
     void aLonePeerIsWarnedThatItsValueVanishes();
+    void aWriteIsDoneWhenConfirmedAsAsked_data();
+    void aWriteIsDoneWhenConfirmedAsAsked();
+    void readersAnswerFromTheStoreWhenTheRelayIsDown();
     void watchPrintsEventsAsJsonLines();
     void badArguments_data();
     void badArguments();
@@ -67,7 +71,9 @@ private:
     QStringList at(const QStringList &args) const { return args + QStringList{QStringLiteral("--url"), m_url}; }
 
     QProcess m_relay;
-    QProcess m_holder; // a `watch` peer that keeps the map alive
+    QProcess m_holder; // a `watch` peer: holds /cli in memory, prints its events
+    QProcess m_keeper; // a `keep` peer: stores /cli, so writes are confirmed durably
+    QTemporaryDir m_dir;
     QString m_url;
 };
 
@@ -104,11 +110,20 @@ void tst_Cli::initTestCase()
         return m_holder.canReadLine();
     }, Timeout));
     QVERIFY(m_holder.readLine().contains("\"event\":\"ready\""));
+    m_keeper.setProcessChannelMode(QProcess::MergedChannels);
+    m_keeper.start(binary(), at({QStringLiteral("keep"), QStringLiteral("--map"), QStringLiteral("/cli"), QStringLiteral("--store"),
+                                 m_dir.filePath(QStringLiteral("keep"))}));
+    QByteArray log;
+    QVERIFY(QTest::qWaitFor([&] {
+        m_keeper.waitForReadyRead(100);
+        log += m_keeper.readAll();
+        return log.contains("/cli: synced with peer") || log.contains("/cli: no other peer holds it");
+    }, Timeout));
 }
 
 void tst_Cli::cleanupTestCase()
 {
-    for (QProcess *p : {&m_holder, &m_relay}) {
+    for (QProcess *p : {&m_holder, &m_keeper, &m_relay}) {
         if (p->state() != QProcess::NotRunning) {
             p->terminate(); // SIGTERM to the PID we started
             if (!p->waitForFinished(Timeout))
@@ -163,9 +178,81 @@ void tst_Cli::setReadsJsonOrPlainStrings()
 
 void tst_Cli::aLonePeerIsWarnedThatItsValueVanishes()
 {
-    const Result r = run(at({QStringLiteral("set"), QStringLiteral("k"), QStringLiteral("1"), QStringLiteral("--map"), QStringLiteral("/nobody-here")}));
+    const QStringList set{QStringLiteral("set"), QStringLiteral("k"), QStringLiteral("1"), QStringLiteral("--map"), QStringLiteral("/nobody-here")};
+    // Nothing can confirm it: not done.
+    Result r = run(at(set));
+    QCOMPARE(r.exitCode, 7);
+    QVERIFY2(r.err.contains("no other peer holds /nobody-here"), r.err.constData());
+    // Asked not to wait for anyone: done, with the same warning.
+    r = run(at(set + QStringList{QStringLiteral("--ack"), QStringLiteral("none")}));
     QCOMPARE(r.exitCode, 0);
     QVERIFY2(r.err.contains("no other peer holds /nobody-here"), r.err.constData());
+}
+
+// Another peer that holds the map in memory only (a `watch`, another CLI)
+// does not make a write safe: by default the CLI waits for a peer that
+// stores the map, and says so when there is none.
+void tst_Cli::aWriteIsDoneWhenConfirmedAsAsked_data()
+{
+    QTest::addColumn<QString>("ack");
+    QTest::addColumn<int>("exitCode");
+    QTest::addColumn<QByteArray>("message");
+    QTest::newRow("durable (the default): exit 7") << QString() << 7 << QByteArray("hold the change in memory only");
+    QTest::newRow("durable: exit 7") << QStringLiteral("durable") << 7 << QByteArray("hold the change in memory only");
+    QTest::newRow("peer: exit 0") << QStringLiteral("peer") << 0 << QByteArray();
+    QTest::newRow("none: exit 0") << QStringLiteral("none") << 0 << QByteArray();
+}
+
+void tst_Cli::aWriteIsDoneWhenConfirmedAsAsked()
+{
+    QFETCH(QString, ack);
+    QFETCH(int, exitCode);
+    QFETCH(QByteArray, message);
+    QProcess watcher;
+    watcher.start(binary(), at({QStringLiteral("watch"), QStringLiteral("--map"), QStringLiteral("/memory-only")}));
+    QVERIFY(QTest::qWaitFor([&] {
+        watcher.waitForReadyRead(100);
+        return watcher.canReadLine();
+    }, Timeout));
+    QStringList set{QStringLiteral("set"), QStringLiteral("k"), QStringLiteral("1"), QStringLiteral("--map"), QStringLiteral("/memory-only")};
+    if (!ack.isEmpty())
+        set += QStringList{QStringLiteral("--ack"), ack};
+    const Result r = run(at(set));
+    QVERIFY2(r.exitCode == exitCode, r.err.constData());
+    if (!message.isEmpty())
+        QVERIFY2(r.err.contains(message), r.err.constData());
+    else
+        QVERIFY2(r.err.isEmpty(), r.err.constData());
+    // Either way the watcher got the write: exit 7 is about where it is kept.
+    QByteArray events;
+    QTRY_VERIFY_WITH_TIMEOUT((watcher.waitForReadyRead(10), events += watcher.readAll()).contains("\"key\":\"k\""), Timeout);
+    watcher.terminate();
+    QVERIFY(watcher.waitForFinished(Timeout));
+}
+
+void tst_Cli::readersAnswerFromTheStoreWhenTheRelayIsDown()
+{
+    QTcpServer probe; // a port nothing listens on
+    QVERIFY(probe.listen(QHostAddress::LocalHost, 0));
+    const QString down = QStringLiteral("ws://127.0.0.1:%1").arg(probe.serverPort());
+    probe.close();
+    const QString file = m_dir.filePath(QStringLiteral("offline.distmap"));
+    const QStringList offline{QStringLiteral("--url"), down, QStringLiteral("--store"), file, QStringLiteral("--timeout"), QStringLiteral("1000")};
+    // Written into the store at once; no relay to send it to.
+    Result r = run(QStringList{QStringLiteral("set"), QStringLiteral("kept"), QStringLiteral("[1,2]")} + offline);
+    QCOMPARE(r.exitCode, 3);
+    QVERIFY2(r.err.contains("saved in"), r.err.constData());
+
+    r = run(QStringList{QStringLiteral("get"), QStringLiteral("kept")} + offline);
+    QVERIFY2(r.exitCode == 0, r.err.constData());
+    QCOMPARE(r.out, QByteArray("[1,2]\n"));
+    QVERIFY2(r.err.contains("the relay is unreachable") && r.err.contains(file.toUtf8()), r.err.constData());
+    r = run(QStringList{QStringLiteral("dump")} + offline);
+    QVERIFY2(r.exitCode == 0, r.err.constData());
+    QCOMPARE(r.out, QByteArray("{\"kept\":[1,2]}\n"));
+    r = run(QStringList{QStringLiteral("get"), QStringLiteral("missing")} + offline);
+    QCOMPARE(r.exitCode, 1);
+    QVERIFY2(r.err.contains("not found"), r.err.constData());
 }
 
 void tst_Cli::watchPrintsEventsAsJsonLines()
@@ -202,6 +289,7 @@ void tst_Cli::badArguments_data()
     QTest::newRow("an unknown option") << QStringList{QStringLiteral("dump"), QStringLiteral("--frob")} << 2 << QByteArray("Unknown option");
     QTest::newRow("a URL that is not ws") << QStringList{QStringLiteral("dump"), QStringLiteral("--url"), QStringLiteral("http://x")} << 2 << QByteArray("--url must look like");
     QTest::newRow("an empty map") << QStringList{QStringLiteral("dump"), QStringLiteral("--map"), QString()} << 2 << QByteArray("--map must not be empty");
+    QTest::newRow("a bad ack") << QStringList{QStringLiteral("set"), QStringLiteral("k"), QStringLiteral("1"), QStringLiteral("--ack"), QStringLiteral("all")} << 2 << QByteArray("--ack must be none, peer or durable");
     QTest::newRow("a bad timeout") << QStringList{QStringLiteral("dump"), QStringLiteral("--timeout"), QStringLiteral("soon")} << 2 << QByteArray("--timeout");
     QTest::newRow("a relay port out of range") << QStringList{QStringLiteral("relay"), QStringLiteral("--port"), QStringLiteral("70000")} << 2 << QByteArray("--port must be");
     QTest::newRow("a relay host that is no address") << QStringList{QStringLiteral("relay"), QStringLiteral("--host"), QStringLiteral("not-an-ip")} << 2 << QByteArray("--host must be");
@@ -254,7 +342,9 @@ void tst_Cli::relayRunsHeadlessAndStopsOnSigterm()
     QProcess relay;
     const QString url = startRelay(relay, {QStringLiteral("--log")});
     QVERIFY(!url.isEmpty());
-    QCOMPARE(run({QStringLiteral("set"), QStringLiteral("k"), QStringLiteral("1"), QStringLiteral("--url"), url}).exitCode, 0);
+    // No peer to confirm the write: only the relay's forwarding is asked for.
+    QCOMPARE(run({QStringLiteral("set"), QStringLiteral("k"), QStringLiteral("1"), QStringLiteral("--ack"), QStringLiteral("none"),
+                  QStringLiteral("--url"), url}).exitCode, 0);
     QByteArray log;
     // The CLI exits before the relay has seen the socket close: wait for it.
     QTRY_VERIFY_WITH_TIMEOUT((log += relay.readAllStandardOutput()).contains("disconnect"), Timeout);
@@ -280,7 +370,7 @@ void tst_Cli::aValueLargerThanTheRelayAcceptsExitsSix()
     Result r = run(QStringList{QStringLiteral("set"), QStringLiteral("big"), QStringLiteral("--string"), QString(8000, QLatin1Char('x'))} + at);
     QCOMPARE(r.exitCode, 6);
     QVERIFY2(r.err.contains("accepts messages of at most 4096 bytes"), r.err.constData());
-    r = run(QStringList{QStringLiteral("set"), QStringLiteral("small"), QStringLiteral("1")} + at);
+    r = run(QStringList{QStringLiteral("set"), QStringLiteral("small"), QStringLiteral("1"), QStringLiteral("--ack"), QStringLiteral("none")} + at);
     QCOMPARE(r.exitCode, 0);
     relay.terminate();
     QVERIFY(relay.waitForFinished(Timeout));

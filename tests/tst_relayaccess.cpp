@@ -275,7 +275,8 @@ void tst_RelayAccess::theCliExitsNonZeroWhenItsWriteIsRefused()
     QProcess cli;
     cli.start(qEnvironmentVariable("DISTMAP_BINARY"),
               {QStringLiteral("set"), QStringLiteral("k"), QStringLiteral("1"), QStringLiteral("--url"), relay->url().toString(),
-               QStringLiteral("--map"), QStringLiteral("/rooms/cli"), QStringLiteral("--token"), QString::fromLatin1(token)});
+               QStringLiteral("--map"), QStringLiteral("/rooms/cli"), QStringLiteral("--token"), QString::fromLatin1(token),
+               QStringLiteral("--ack"), QStringLiteral("peer")}); // the holder keeps no store
     QVERIFY(cli.waitForStarted(Timeout));
     // The relay runs in this process: wait with the event loop running.
     QTRY_COMPARE_WITH_TIMEOUT(cli.state(), QProcess::NotRunning, Timeout);

@@ -21,12 +21,13 @@ public:
         controls.append(message);
     }
     void flushRequested() override {}
-    void syncTimerRequested(bool running) override { timer = running; }
+    void syncTimerRequested(qint64 ms) override { timer = ms > 0; timerMs = ms; }
     void onChanged(const Replica::Change &c) override { changes.append(c); }
     void onTooLarge(const QString &key, qsizetype) override { tooLarge.append(key); }
 
     quint64 id = 0xA;
     bool timer = false;
+    qint64 timerMs = 0;
     QList<QByteArray> frames;
     QList<Control::Message> controls;
     QList<Replica::Change> changes;

@@ -49,7 +49,7 @@ public:
     void sendFrame(const QByteArray &frame) override;
     void sendControl(const QByteArray &text) override;
     void flushRequested() override { m_flushWanted = true; }
-    void syncTimerRequested(bool running) override;
+    void syncTimerRequested(qint64 ms) override;
 
     Simulation *sim;
     int index;
@@ -223,6 +223,7 @@ public:
             break;
         case Wire::Type::SyncData:
         case Wire::Type::SyncAck:
+        case Wire::Type::WriteAck:
             if (h.peer != self && router.contains(h.peer)) {
                 if (h.type == Wire::Type::SyncData)
                     router.answered(self, h.peer);
@@ -382,9 +383,9 @@ void SimPeer::sendControl(const QByteArray &text)
         sim->toRelay[size_t(index)].push_back(message);
 }
 
-void SimPeer::syncTimerRequested(bool running)
+void SimPeer::syncTimerRequested(qint64 ms)
 {
-    syncDeadline = running ? sim->now + 10'000 : -1;
+    syncDeadline = ms > 0 ? sim->now + ms : -1;
 }
 
 struct Write

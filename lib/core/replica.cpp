@@ -74,6 +74,8 @@ void Replica::writeLocal(const QString &key, Entry entry, Change *change)
     entry.writer = m_host->peerId();
     const MapState::Result result = m_state.apply(key, entry);
     m_host->onEntryApplied(key, entry, Source::Local);
+    if (m_writeAcks)
+        trackUnconfirmed(key, entry.hlc);
     *change = makeChange(key, entry, result, 0, Source::Local);
     m_host->onChanged(*change);
     if (m_mapId) {
@@ -169,7 +171,7 @@ void Replica::connectionDown()
 {
     m_mapId = 0;
     m_responder.clear();
-    m_host->syncTimerRequested(false);
+    m_host->syncTimerRequested(0);
     m_pushCandidates.clear();
     m_candidatesKnown = false;
     // Unsent batches are dropped on purpose: the two-way sync after the
@@ -207,6 +209,9 @@ void Replica::handleJoined(const Control::Joined &joined)
     const Peer peer{joined.peer, joined.presence, m_clock.physicalNow()};
     m_peers.insert(peer.id, peer);
     m_host->onPeerJoined(peer);
+    // It may be the peer that keeps our writes on disk, back from a lost
+    // link: a delta sent while it was away reached nobody who stores it.
+    resendUnconfirmed();
 }
 
 void Replica::handleLeft(const Control::Left &left)
@@ -257,7 +262,15 @@ void Replica::handleFrame(const Wire::Header &header, const QByteArray &frame)
     case Wire::Type::SyncAck:
         handleSyncAck(header, frame);
         break;
+    case Wire::Type::WriteAck:
+        handleWriteAck(header, frame);
+        break;
     }
+}
+
+quint8 Replica::headerFlags(Wire::Type type) const
+{
+    return type == Wire::Type::Delta && m_writeAcks ? Wire::FlagAckRequested : 0;
 }
 
 void Replica::syncTimedOut()
@@ -279,6 +292,12 @@ void Replica::applyRemote(const QString &key, const Entry &entry, quint64 from, 
         return;
     if (source != Source::Store)
         m_host->onEntryApplied(key, entry, source);
+    if (!m_unconfirmed.isEmpty() && m_unconfirmed.contains(key)) {
+        // Someone else's newer write replaced ours: there is nothing of ours
+        // left to confirm (last writer wins; the key is not lost).
+        dropUnconfirmed(key);
+        m_host->onWriteSuperseded(key);
+    }
     // A tombstone for a key we never had changes nothing anyone can see.
     if (entry.tombstone && !result.hadValue)
         return;
@@ -308,6 +327,83 @@ void Replica::handleDelta(const Wire::Header &header, const QByteArray &frame, S
         applyRemote(d.key, d.entry, header.peer, source, true);
     }
     observeRemote(newest);
+    if (source == Source::Delta && (header.flags & Wire::FlagAckRequested)) {
+        // Every entry is held now: applied, already here, or beaten by a
+        // newer write of its key, which is what the writer needs to know.
+        QVector<quint64> hlcs;
+        hlcs.reserve(entries.size());
+        for (const Wire::DecodedEntry &d : std::as_const(entries))
+            hlcs.append(d.entry.hlc);
+        if (!m_host->onAckRequested(header.peer, hlcs))
+            acknowledge(header.peer, hlcs, false);
+    }
+}
+
+// --- write acknowledgements ------------------------------------------------
+
+void Replica::acknowledge(quint64 writer, const QVector<quint64> &hlcs, bool durable)
+{
+    // A WriteAck is one entry's worth of bytes per write at most, so one
+    // for a whole delta always fits the relay's limit.
+    sendAddressed(Wire::Type::WriteAck, writer, Wire::encodeWriteAck({durable, hlcs}));
+}
+
+void Replica::trackUnconfirmed(const QString &key, quint64 hlc)
+{
+    auto it = m_unconfirmed.find(key);
+    if (it != m_unconfirmed.end())
+        m_unconfirmedKeys.remove(it->hlc);
+    m_unconfirmed.insert(key, {hlc, {}});
+    m_unconfirmedKeys.insert(hlc, key);
+}
+
+void Replica::dropUnconfirmed(const QString &key)
+{
+    auto it = m_unconfirmed.find(key);
+    if (it == m_unconfirmed.end())
+        return;
+    m_unconfirmedKeys.remove(it->hlc);
+    m_unconfirmed.erase(it);
+}
+
+void Replica::handleWriteAck(const Wire::Header &header, const QByteArray &frame)
+{
+    Wire::WriteAck ack;
+    if (!decodeOrReport(header, frame, "write ack", Wire::decodeWriteAck, &ack))
+        return;
+    for (quint64 hlc : std::as_const(ack.hlcs)) {
+        const auto key = m_unconfirmedKeys.constFind(hlc);
+        if (key == m_unconfirmedKeys.cend())
+            continue; // settled already, replaced, or not ours
+        const QString k = *key;
+        Unconfirmed &u = m_unconfirmed[k];
+        u.peers.insert(header.peer);
+        const int peers = int(u.peers.size());
+        if (ack.durable)
+            dropUnconfirmed(k);
+        m_host->onWriteAcknowledged(k, peers, ack.durable);
+    }
+}
+
+void Replica::resendUnconfirmed()
+{
+    if (!m_mapId || m_unconfirmed.isEmpty())
+        return;
+    const quint64 self = m_host->peerId();
+    QStringList gone;
+    for (auto it = m_unconfirmed.cbegin(); it != m_unconfirmed.cend(); ++it) {
+        const Entry *current = m_state.find(it.key());
+        if (!current || current->hlc != it->hlc || current->writer != self) {
+            gone.append(it.key()); // replaced while we were not looking (a rejoin forgot it)
+            continue;
+        }
+        queueBroadcast(Wire::Type::Delta, it.key(), *current);
+    }
+    for (const QString &key : std::as_const(gone)) {
+        dropUnconfirmed(key);
+        m_host->onWriteSuperseded(key);
+    }
+    flush();
 }
 
 // --- outgoing batches ----------------------------------------------------
@@ -317,7 +413,7 @@ void Replica::queueBroadcast(Wire::Type type, const QString &key, const Entry &e
     QByteArray &batch = type == Wire::Type::Delta ? m_outDelta : m_outRepair;
     if (batch.isEmpty()) {
         batch.reserve(1024);
-        Wire::appendHeader(batch, {type, 0, m_mapId, 0});
+        Wire::appendHeader(batch, {type, headerFlags(type), m_mapId, 0});
     }
     const qsizetype before = batch.size();
     Wire::appendEntry(batch, key, entry);
@@ -335,7 +431,7 @@ void Replica::queueBroadcast(Wire::Type type, const QString &key, const Entry &e
             return;
         }
         flush();
-        Wire::appendHeader(batch, {type, 0, m_mapId, 0});
+        Wire::appendHeader(batch, {type, headerFlags(type), m_mapId, 0});
         batch.append(tail);
     }
     if (batch.size() >= ChunkBytes)

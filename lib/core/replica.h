@@ -75,8 +75,9 @@ public:
         virtual void sendControl(const QByteArray &text) = 0;
         // Ask for flush() soon (Qt: at the end of this event-loop pass).
         virtual void flushRequested() = 0;
-        // Start (or restart) / stop the sync timeout; on expiry call syncTimedOut().
-        virtual void syncTimerRequested(bool running) = 0;
+        // Start (or restart) the sync timeout to fire in ms, or stop it
+        // (ms == 0); on expiry call syncTimedOut().
+        virtual void syncTimerRequested(qint64 ms) = 0;
 
         virtual void onChanged(const Change &) {}
         // A write became a key's current write (not for entries loaded from a store).
@@ -95,6 +96,20 @@ public:
         // An entry could not be sent: as one message it is larger than the
         // relay accepts (maxMessageBytes). Reported once per key and write.
         virtual void onTooLarge(const QString &, qsizetype) {}
+
+        // Write acknowledgements (docs/PROTOCOL.md 5.8).
+        // `writer` asked us to confirm that we hold the writes `hlcs` (just
+        // applied, or already held, or beaten by a newer write of the key).
+        // Return false to have them confirmed at once as not durable;
+        // return true to call acknowledge() later, e.g. once a store has
+        // them on disk.
+        virtual bool onAckRequested(quint64 /*writer*/, const QVector<quint64> & /*hlcs*/) { return false; }
+        // Our write of key was confirmed: by `peers` peers so far, at least
+        // one of them durably when `durable` (the write is then settled).
+        virtual void onWriteAcknowledged(const QString &, int /*peers*/, bool /*durable*/) {}
+        // Our unconfirmed write of key was replaced by a newer write of
+        // another peer (or forgotten in a rejoin): it needs no more acks.
+        virtual void onWriteSuperseded(const QString &) {}
     };
 
     // Largest sync chunk and broadcast batch, and chunks in flight.
@@ -134,6 +149,26 @@ public:
     // Whether a write of key with a value of valueBytes (JSON text) fits in
     // one message to the relay.
     bool fits(const QString &key, qsizetype valueBytes) const;
+
+    // How long a sync may go without an answer before it is asked again
+    // (and the relay routes it to another peer): ms of silence after a
+    // chunk; before the first one, RelaySyncHoldMs more, for the relay may
+    // hold a request that long while a member finishes its own sync.
+    static constexpr qint64 DefaultSyncTimeoutMs = 2000;
+    static constexpr qint64 RelaySyncHoldMs = 3000;
+    void setSyncTimeout(qint64 ms) { m_syncTimeoutMs = ms > 0 ? ms : DefaultSyncTimeoutMs; }
+    qint64 syncTimeout() const { return m_syncTimeoutMs; }
+
+    // Write acknowledgements (docs/PROTOCOL.md 5.8). When on, our deltas
+    // ask their receivers to confirm; every local write stays unconfirmed
+    // until a peer confirms it durably (or a newer write replaces it), and
+    // unconfirmed writes are sent again after each sync and whenever a peer
+    // joins. One per key: a newer write of the key replaces the older one.
+    void setWriteAcknowledgements(bool on) { m_writeAcks = on; }
+    bool writeAcknowledgements() const { return m_writeAcks; }
+    int unconfirmedWrites() const { return int(m_unconfirmed.size()); }
+    // Confirms to writer that we hold the writes hlcs (see Host::onAckRequested).
+    void acknowledge(quint64 writer, const QVector<quint64> &hlcs, bool durable);
 
     // How far ahead of our clock a remote clock may pull it (default 60 s).
     void setMaxClockDrift(qint64 ms) { m_maxDriftMs = ms; }
@@ -189,6 +224,7 @@ private:
     void observeRemote(quint64 hlc);
     void applyRemote(const QString &key, const Entry &entry, quint64 from, Source source, bool logDelta);
     void queueBroadcast(Wire::Type type, const QString &key, const Entry &entry);
+    quint8 headerFlags(Wire::Type type) const;
     void reportTooLarge(const QString &key, const Entry &entry, qsizetype bytes);
     void startSync();
     void sendSyncRequest(SyncPhase phase);
@@ -200,6 +236,10 @@ private:
     void handleSyncData(const Wire::Header &header, const QByteArray &frame);
     void handleSyncAck(const Wire::Header &header, const QByteArray &frame);
     void pumpServing(quint64 requester);
+    void handleWriteAck(const Wire::Header &header, const QByteArray &frame);
+    void trackUnconfirmed(const QString &key, quint64 hlc);
+    void dropUnconfirmed(const QString &key);
+    void resendUnconfirmed();
     void sendAddressed(Wire::Type type, quint64 target, const QByteArray &payload);
 
     Host *m_host;
@@ -211,6 +251,17 @@ private:
     qint64 m_maxDriftMs = 60'000;
     qint64 m_maxMessageBytes = Wire::DefaultMaxMessageBytes;
     QHash<QString, quint64> m_reportedTooLarge; // key -> hlc of the write reported
+    qint64 m_syncTimeoutMs = DefaultSyncTimeoutMs;
+
+    // Our writes no peer has confirmed durably yet, by key and by hlc.
+    struct Unconfirmed
+    {
+        quint64 hlc = 0;
+        QSet<quint64> peers; // peers that confirmed it (not durably)
+    };
+    bool m_writeAcks = false;
+    QHash<QString, Unconfirmed> m_unconfirmed;
+    QHash<quint64, QString> m_unconfirmedKeys;
     qint64 m_tombstoneRetentionMs = MapState::DefaultTombstoneRetentionMs;
     bool m_ready = false;
     bool m_syncing = false;

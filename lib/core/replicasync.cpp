@@ -106,7 +106,7 @@ void Replica::sendSyncRequest(SyncPhase phase)
     // Deltas queued so far go first, so the responder's view is not behind ours.
     flush();
     m_host->sendFrame(frame);
-    m_host->syncTimerRequested(true);
+    m_host->syncTimerRequested(m_syncTimeoutMs + RelaySyncHoldMs);
 }
 
 void Replica::handleSyncData(const Wire::Header &header, const QByteArray &frame)
@@ -121,7 +121,7 @@ void Replica::handleSyncData(const Wire::Header &header, const QByteArray &frame
         return; // an answer to a sync we gave up on
     if (m_syncSource == 0)
         m_syncSource = header.peer;
-    m_host->syncTimerRequested(true);
+    m_host->syncTimerRequested(m_syncTimeoutMs);
 
     if (chunk.seq == 0 && !m_requestDigest.isEmpty()) {
         if (chunk.digest.size() != m_requestDigest.size()) {
@@ -212,12 +212,15 @@ void Replica::pushCandidates()
 
 void Replica::finishSync(quint64 source)
 {
-    m_host->syncTimerRequested(false);
+    m_host->syncTimerRequested(0);
     pushCandidates();
     m_lastSyncSource = source;
     if (m_mapId)
         m_host->sendControl(Control::encodeReady({m_mapId}));
     setSyncing(false);
+    // After a reconnect: a write whose delta was lost with the link, or
+    // reached only peers that have left since, goes out again.
+    resendUnconfirmed();
     if (!m_ready) {
         m_ready = true;
         m_host->onReadied();

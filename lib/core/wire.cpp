@@ -94,6 +94,7 @@ bool isKnownType(quint8 type)
     case Type::SyncRequest:
     case Type::SyncData:
     case Type::SyncAck:
+    case Type::WriteAck:
     case Type::Repair:
         return true;
     }
@@ -102,7 +103,7 @@ bool isKnownType(quint8 type)
 
 bool isAddressed(Type type)
 {
-    return type == Type::SyncData || type == Type::SyncAck;
+    return type == Type::SyncData || type == Type::SyncAck || type == Type::WriteAck;
 }
 
 QString errorName(ErrorCode code)
@@ -141,6 +142,7 @@ QString decodeErrorText(DecodeError error)
     case DecodeError::BadBucketCount: return QStringLiteral("digest bucket count is not a power of two in 1..65536");
     case DecodeError::UnknownType: return QStringLiteral("unknown message type");
     case DecodeError::ReservedNotZero: return QStringLiteral("reserved header bytes are not zero");
+    case DecodeError::BadAckFlags: return QStringLiteral("write ack flags other than 1 (durable) are set");
     }
     return QStringLiteral("unknown decode error");
 }
@@ -337,6 +339,40 @@ bool peerFromString(const QString &text, quint64 *peer)
         return false;
     *peer = value;
     return true;
+}
+
+QByteArray encodeWriteAck(const WriteAck &ack)
+{
+    QByteArray out;
+    out.reserve(1 + 4 + 8 * ack.hlcs.size());
+    append<quint8>(out, ack.durable ? 1 : 0);
+    append<quint32>(out, quint32(ack.hlcs.size()));
+    for (quint64 hlc : ack.hlcs)
+        append<quint64>(out, hlc);
+    return out;
+}
+
+DecodeError decodeWriteAck(const char *data, qsizetype size, WriteAck *out)
+{
+    Reader r(data, size);
+    quint8 flags = 0;
+    quint32 count = 0;
+    if (!r.read(&flags) || !r.read(&count))
+        return DecodeError::Truncated;
+    if (flags & ~quint8(1))
+        return DecodeError::BadAckFlags;
+    // Checked before reserving: a forged count must not allocate.
+    if (r.remaining() < qsizetype(count) * 8)
+        return DecodeError::Truncated;
+    if (r.remaining() > qsizetype(count) * 8)
+        return DecodeError::TrailingBytes;
+    WriteAck ack;
+    ack.durable = flags & 1;
+    ack.hlcs.resize(count);
+    for (quint32 i = 0; i < count; ++i)
+        r.read(&ack.hlcs[i]);
+    *out = std::move(ack);
+    return DecodeError::NoError;
 }
 
 } // namespace Wire

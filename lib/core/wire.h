@@ -28,11 +28,16 @@ enum class Type : quint8 {
     SyncRequest = 0x11, // routed by the relay to one ready peer
     SyncData = 0x13,    // addressed: a chunk of the responder's state
     SyncAck = 0x14,     // addressed: the requester took a chunk
+    WriteAck = 0x15,    // addressed: the sender holds the writes listed
     Repair = 0x16,      // broadcast: entries of any writer (two-way sync)
 };
 
 bool isKnownType(quint8 type);
 bool isAddressed(Type type); // peer field names a target on the way in
+
+// Header flags. A Delta with AckRequested asks every peer that receives it
+// to answer with a WriteAck (docs/PROTOCOL.md section 5.8).
+constexpr quint8 FlagAckRequested = 0x01;
 
 enum class ErrorCode {
     NoError = 0,
@@ -66,6 +71,7 @@ enum class DecodeError {
     BadBucketCount,
     UnknownType,
     ReservedNotZero,
+    BadAckFlags,
 };
 QString decodeErrorText(DecodeError error);
 
@@ -135,6 +141,14 @@ struct SyncAck
 };
 QByteArray encodeSyncAck(const SyncAck &ack);
 DecodeError decodeSyncAck(const char *data, qsizetype size, SyncAck *out);
+
+struct WriteAck
+{
+    bool durable = false;   // every write listed is on the sender's disk
+    QVector<quint64> hlcs;  // the writes held, by hlc (the target wrote them all)
+};
+QByteArray encodeWriteAck(const WriteAck &ack);
+DecodeError decodeWriteAck(const char *data, qsizetype size, WriteAck *out);
 
 // Peer ids as control messages write them (control.h has the messages) ---
 QString peerToString(quint64 peer);                 // 16 lowercase hex digits
