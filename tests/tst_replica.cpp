@@ -34,13 +34,66 @@ public:
     QStringList tooLarge;
 };
 
-QByteArray deltaFrom(quint64 origin, const QString &key, const Entry &entry)
+QByteArray deltaFrom(quint64 origin, const QString &key, const Entry &entry, quint8 flags = 0)
 {
     QByteArray frame;
-    Wire::appendHeader(frame, {Wire::Type::Delta, 0, 1, origin});
+    Wire::appendHeader(frame, {Wire::Type::Delta, flags, 1, origin});
     Wire::appendEntry(frame, key, entry);
     return frame;
 }
+
+void feed(Replica &r, const QByteArray &frame)
+{
+    Wire::Header h;
+    QCOMPARE(Wire::decodeHeader(frame, &h), Wire::DecodeError::NoError);
+    r.handleFrame(h, frame);
+}
+
+QByteArray writeAckFrom(quint64 origin, const Wire::WriteAck &ack)
+{
+    QByteArray frame;
+    Wire::appendHeader(frame, {Wire::Type::WriteAck, 0, 1, origin});
+    frame.append(Wire::encodeWriteAck(ack));
+    return frame;
+}
+
+// The frames of one type the host sent, with their headers.
+QList<QPair<Wire::Header, QByteArray>> sentOfType(const QList<QByteArray> &frames, Wire::Type type)
+{
+    QList<QPair<Wire::Header, QByteArray>> out;
+    for (const QByteArray &f : frames) {
+        Wire::Header h;
+        if (Wire::decodeHeader(f, &h) == Wire::DecodeError::NoError && h.type == type)
+            out.append({h, f.mid(Wire::HeaderSize)});
+    }
+    return out;
+}
+
+// Records what the write acknowledgements tell the host.
+struct AckHost : RecordingHost
+{
+    bool onAckRequested(quint64 writer, const QVector<quint64> &hlcs) override
+    {
+        requested.append({writer, hlcs});
+        return storesDurably;
+    }
+    void onWriteAcknowledged(const QString &key, int peers, bool durable) override
+    {
+        acknowledged.append({key, peers, durable});
+    }
+    void onWriteSuperseded(const QString &key) override { superseded.append(key); }
+
+    struct Acked
+    {
+        QString key;
+        int peers = 0;
+        bool durable = false;
+    };
+    bool storesDurably = false;
+    QList<QPair<quint64, QVector<quint64>>> requested;
+    QList<Acked> acknowledged;
+    QStringList superseded;
+};
 
 } // namespace
 
@@ -57,6 +110,13 @@ private Q_SLOTS:
     void aWriteFitsOnlyWithinTheRelaysLimit();
     void batchesNeverExceedTheRelaysLimit();
     void anEntryTooLargeToSendIsNeverPushed();
+    void aSyncIsAskedAgainAfterTwoSecondsOfSilence();
+    void aDeltaAskingForAcksIsAcknowledgedEntryByEntry();
+    void aDroppedDeltaIsNotAcknowledged();
+    void aHostThatStoresAcknowledgesDurablyLater();
+    void aWriteStaysUnconfirmedUntilADurableAck();
+    void unconfirmedWritesAreSentAgainWhenAPeerJoins();
+    void aNewerWriteOfAnotherPeerSupersedesAnUnconfirmedOne();
 };
 
 static const qint64 Now = 1'700'000'000'000;
@@ -244,6 +304,195 @@ void tst_Replica::anEntryTooLargeToSendIsNeverPushed()
     // Reported once, not at every sync.
     QCOMPARE(host.tooLarge, QStringList{QStringLiteral("big")});
     QVERIFY(r.state().contains(QStringLiteral("big"))); // kept, just not sent
+}
+
+// Before the first chunk the relay may hold the request (3 s) while a
+// member finishes its own sync; after it, 2 s without a chunk means the
+// responder stalled or is gone, and the request goes out again.
+void tst_Replica::aSyncIsAskedAgainAfterTwoSecondsOfSilence()
+{
+    RecordingHost host;
+    Replica r(&host, QStringLiteral("/m"));
+    r.write(QStringLiteral("mine"), QByteArray("1"));
+    r.connectionUp();
+    r.handleOpened({QStringLiteral("/m"), 1, true, {}});
+    QCOMPARE(host.timerMs, Replica::DefaultSyncTimeoutMs + Replica::RelaySyncHoldMs);
+    const auto requests = sentOfType(host.frames, Wire::Type::SyncRequest);
+    QCOMPARE(requests.size(), 1);
+    Wire::SyncRequest request;
+    QCOMPARE(Wire::decodeSyncRequest(requests[0].second.constData(), requests[0].second.size(), &request), Wire::DecodeError::NoError);
+
+    QByteArray chunk;
+    Wire::appendHeader(chunk, {Wire::Type::SyncData, 0, 1, 0xB});
+    Wire::appendSyncChunkHead(chunk, request.syncId, 0, false, {});
+    feed(r, chunk);
+    QCOMPARE(host.timerMs, Replica::DefaultSyncTimeoutMs);
+
+    // The responder goes quiet: the timer fires and a new request goes out.
+    host.frames.clear();
+    r.syncTimedOut();
+    const auto again = sentOfType(host.frames, Wire::Type::SyncRequest);
+    QCOMPARE(again.size(), 1);
+    Wire::SyncRequest retry;
+    QCOMPARE(Wire::decodeSyncRequest(again[0].second.constData(), again[0].second.size(), &retry), Wire::DecodeError::NoError);
+    QVERIFY(retry.syncId != request.syncId);
+    QCOMPARE(host.timerMs, Replica::DefaultSyncTimeoutMs + Replica::RelaySyncHoldMs);
+
+    r.setSyncTimeout(500);
+    r.syncTimedOut();
+    QCOMPARE(host.timerMs, 500 + Replica::RelaySyncHoldMs);
+}
+
+void tst_Replica::aDeltaAskingForAcksIsAcknowledgedEntryByEntry()
+{
+    AckHost host;
+    Replica r(&host, QStringLiteral("/m"));
+    r.handleOpened({QStringLiteral("/m"), 1, true, {}});
+    // One entry new, one older than what we hold, one we hold already:
+    // each is held (or beaten by a newer write), so each is confirmed.
+    feed(r, deltaFrom(0xC, QStringLiteral("old"), Entry{QByteArray("9"), 50, 0xC, false}));
+    feed(r, deltaFrom(0xB, QStringLiteral("dup"), Entry{QByteArray("1"), 30, 0xB, false}));
+    host.frames.clear();
+    QByteArray frame;
+    Wire::appendHeader(frame, {Wire::Type::Delta, Wire::FlagAckRequested, 1, 0xB});
+    Wire::appendEntry(frame, QStringLiteral("new"), Entry{QByteArray("2"), 40, 0xB, false});
+    Wire::appendEntry(frame, QStringLiteral("old"), Entry{QByteArray("3"), 20, 0xB, false});
+    Wire::appendEntry(frame, QStringLiteral("dup"), Entry{QByteArray("1"), 30, 0xB, false});
+    feed(r, frame);
+    QCOMPARE(r.state().find(QStringLiteral("new"))->value, QByteArray("2"));
+    QCOMPARE(r.state().find(QStringLiteral("old"))->value, QByteArray("9"));
+
+    QCOMPARE(host.requested.size(), 1);
+    QCOMPARE(host.requested[0].first, 0xBull);
+    const auto acks = sentOfType(host.frames, Wire::Type::WriteAck);
+    QCOMPARE(acks.size(), 1);
+    QCOMPARE(acks[0].first.peer, 0xBull); // addressed to the writer
+    Wire::WriteAck ack;
+    QCOMPARE(Wire::decodeWriteAck(acks[0].second.constData(), acks[0].second.size(), &ack), Wire::DecodeError::NoError);
+    QVERIFY(!ack.durable); // this host keeps nothing on disk
+    QCOMPARE(ack.hlcs, (QVector<quint64>{40, 20, 30}));
+
+    // Without the flag, nothing is confirmed.
+    host.frames.clear();
+    feed(r, deltaFrom(0xB, QStringLiteral("quiet"), Entry{QByteArray("4"), 60, 0xB, false}));
+    QVERIFY(sentOfType(host.frames, Wire::Type::WriteAck).isEmpty());
+}
+
+void tst_Replica::aDroppedDeltaIsNotAcknowledged()
+{
+    AckHost host;
+    Replica r(&host, QStringLiteral("/m"));
+    r.handleOpened({QStringLiteral("/m"), 1, true, {}});
+    // A forged writer: dropped whole, so nothing is held and nothing confirmed.
+    feed(r, deltaFrom(0xB, QStringLiteral("k"), Entry{QByteArray("1"), 10, 0xC, false}, Wire::FlagAckRequested));
+    // A malformed entry run.
+    QByteArray bad = deltaFrom(0xB, QStringLiteral("k"), Entry{QByteArray("1"), 10, 0xB, false}, Wire::FlagAckRequested);
+    bad.chop(1);
+    feed(r, bad);
+    QVERIFY(!r.state().contains(QStringLiteral("k")));
+    QVERIFY(host.requested.isEmpty());
+    QVERIFY(sentOfType(host.frames, Wire::Type::WriteAck).isEmpty());
+}
+
+void tst_Replica::aHostThatStoresAcknowledgesDurablyLater()
+{
+    AckHost host;
+    host.storesDurably = true; // takes the ack over, as a peer with a store does
+    Replica r(&host, QStringLiteral("/m"));
+    r.handleOpened({QStringLiteral("/m"), 1, true, {}});
+    feed(r, deltaFrom(0xB, QStringLiteral("k"), Entry{QByteArray("1"), 10, 0xB, false}, Wire::FlagAckRequested));
+    QCOMPARE(host.requested.size(), 1);
+    QVERIFY(sentOfType(host.frames, Wire::Type::WriteAck).isEmpty()); // not before the disk has it
+    r.acknowledge(host.requested[0].first, host.requested[0].second, true);
+    const auto acks = sentOfType(host.frames, Wire::Type::WriteAck);
+    QCOMPARE(acks.size(), 1);
+    Wire::WriteAck ack;
+    QCOMPARE(Wire::decodeWriteAck(acks[0].second.constData(), acks[0].second.size(), &ack), Wire::DecodeError::NoError);
+    QVERIFY(ack.durable);
+    QCOMPARE(ack.hlcs, QVector<quint64>{10});
+}
+
+void tst_Replica::aWriteStaysUnconfirmedUntilADurableAck()
+{
+    AckHost host;
+    Replica r(&host, QStringLiteral("/m"));
+    r.setWriteAcknowledgements(true);
+    r.handleOpened({QStringLiteral("/m"), 1, true, {}});
+    r.handleAlone();
+    host.frames.clear();
+    const Replica::Change first = r.write(QStringLiteral("k"), QByteArray("1"));
+    const Replica::Change c = r.write(QStringLiteral("k"), QByteArray("2")); // replaces the first
+    r.flush();
+    const auto deltas = sentOfType(host.frames, Wire::Type::Delta);
+    QCOMPARE(deltas.size(), 1);
+    QCOMPARE(deltas[0].first.flags, Wire::FlagAckRequested);
+    QCOMPARE(r.unconfirmedWrites(), 1); // one per key: the latest
+
+    feed(r, writeAckFrom(0xB, {false, {first.hlc}})); // the replaced write: nothing to report
+    QVERIFY(host.acknowledged.isEmpty());
+    feed(r, writeAckFrom(0xB, {false, {c.hlc}}));
+    feed(r, writeAckFrom(0xB, {false, {c.hlc}})); // the same peer again counts once
+    QCOMPARE(host.acknowledged.size(), 2);
+    QCOMPARE(host.acknowledged.last().peers, 1);
+    QVERIFY(!host.acknowledged.last().durable);
+    QCOMPARE(r.unconfirmedWrites(), 1); // in memory is not enough
+
+    feed(r, writeAckFrom(0xC, {true, {c.hlc}}));
+    QCOMPARE(host.acknowledged.last().key, QStringLiteral("k"));
+    QCOMPARE(host.acknowledged.last().peers, 2);
+    QVERIFY(host.acknowledged.last().durable);
+    QCOMPARE(r.unconfirmedWrites(), 0);
+    feed(r, writeAckFrom(0xD, {true, {c.hlc}})); // settled: later acks change nothing
+    QCOMPARE(host.acknowledged.size(), 3);
+}
+
+void tst_Replica::unconfirmedWritesAreSentAgainWhenAPeerJoins()
+{
+    AckHost host;
+    Replica r(&host, QStringLiteral("/m"));
+    r.setWriteAcknowledgements(true);
+    r.handleOpened({QStringLiteral("/m"), 1, true, {}});
+    r.handleAlone();
+    const Replica::Change settled = r.write(QStringLiteral("settled"), QByteArray("1"));
+    const Replica::Change pending = r.write(QStringLiteral("pending"), QByteArray("2"));
+    r.flush();
+    feed(r, writeAckFrom(0xB, {true, {settled.hlc}}));
+    host.frames.clear();
+
+    r.handleJoined({1, 0xC, {}}); // perhaps the keeper, back from a lost link
+    const auto deltas = sentOfType(host.frames, Wire::Type::Delta);
+    QCOMPARE(deltas.size(), 1);
+    QCOMPARE(deltas[0].first.flags, Wire::FlagAckRequested);
+    QVector<Wire::DecodedEntry> entries;
+    QCOMPARE(Wire::decodeEntries(deltas[0].second.constData(), deltas[0].second.size(), &entries), Wire::DecodeError::NoError);
+    QCOMPARE(entries.size(), 1);
+    QCOMPARE(entries[0].key, QStringLiteral("pending"));
+    QCOMPARE(entries[0].entry.hlc, pending.hlc);
+
+    // And after a reconnect's sync, before the application hears ready.
+    r.connectionDown();
+    r.connectionUp();
+    r.handleOpened({QStringLiteral("/m"), 2, true, {}});
+    host.frames.clear();
+    r.handleAlone();
+    QCOMPARE(sentOfType(host.frames, Wire::Type::Delta).size(), 1);
+}
+
+void tst_Replica::aNewerWriteOfAnotherPeerSupersedesAnUnconfirmedOne()
+{
+    AckHost host;
+    Replica r(&host, QStringLiteral("/m"));
+    r.clock() = HybridClock([] { return Now; });
+    r.setWriteAcknowledgements(true);
+    r.handleOpened({QStringLiteral("/m"), 1, true, {}});
+    r.handleAlone();
+    const Replica::Change mine = r.write(QStringLiteral("k"), QByteArray("1"));
+    feed(r, deltaFrom(0xB, QStringLiteral("k"), Entry{QByteArray("2"), mine.hlc + 1, 0xB, false}));
+    QCOMPARE(host.superseded, QStringList{QStringLiteral("k")});
+    QCOMPARE(r.unconfirmedWrites(), 0);
+    host.frames.clear();
+    r.handleJoined({1, 0xC, {}});
+    QVERIFY(sentOfType(host.frames, Wire::Type::Delta).isEmpty()); // nothing of ours to send again
 }
 
 QTEST_APPLESS_MAIN(tst_Replica)

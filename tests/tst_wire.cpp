@@ -61,6 +61,9 @@ private Q_SLOTS:
     void malformedSyncRequests();
     void syncChunkRoundTrip();
     void syncAckRoundTrip();
+    void writeAckBytesMatchTheDocument();
+    void malformedWriteAcks_data();
+    void malformedWriteAcks();
     void peerIdsFormatAsSixteenHexDigits();
 };
 
@@ -307,6 +310,47 @@ void tst_Wire::syncAckRoundTrip()
     QCOMPARE(Wire::decodeSyncAck(bytes.constData(), 7, &ack), Wire::DecodeError::Truncated);
     const QByteArray longer = bytes + "x";
     QCOMPARE(Wire::decodeSyncAck(longer.constData(), longer.size(), &ack), Wire::DecodeError::TrailingBytes);
+}
+
+void tst_Wire::writeAckBytesMatchTheDocument()
+{
+    // docs/PROTOCOL.md 5.8: a durable ack of hlcs 0x0102 and 0x0203.
+    const QByteArray expected = QByteArray::fromHex("01" "02000000" "0201000000000000" "0302000000000000");
+    QCOMPARE(Wire::encodeWriteAck({true, {0x0102, 0x0203}}), expected);
+    Wire::WriteAck ack;
+    QCOMPARE(Wire::decodeWriteAck(expected.constData(), expected.size(), &ack), Wire::DecodeError::NoError);
+    QVERIFY(ack.durable);
+    QCOMPARE(ack.hlcs, (QVector<quint64>{0x0102, 0x0203}));
+    const QByteArray none = Wire::encodeWriteAck({false, {}});
+    QCOMPARE(none, QByteArray::fromHex("00" "00000000"));
+    QCOMPARE(Wire::decodeWriteAck(none.constData(), none.size(), &ack), Wire::DecodeError::NoError);
+    QVERIFY(!ack.durable);
+    QVERIFY(ack.hlcs.isEmpty());
+    QVERIFY(Wire::isKnownType(0x15));
+    QVERIFY(Wire::isAddressed(Wire::Type::WriteAck));
+}
+
+void tst_Wire::malformedWriteAcks_data()
+{
+    QTest::addColumn<QByteArray>("bytes");
+    QTest::addColumn<Wire::DecodeError>("error");
+    QTest::newRow("empty") << QByteArray() << Wire::DecodeError::Truncated;
+    QTest::newRow("no count") << QByteArray::fromHex("01000000") << Wire::DecodeError::Truncated;
+    QTest::newRow("flags 2") << QByteArray::fromHex("02" "00000000") << Wire::DecodeError::BadAckFlags;
+    QTest::newRow("flags 0x81") << QByteArray::fromHex("81" "00000000") << Wire::DecodeError::BadAckFlags;
+    QTest::newRow("one hlc short") << QByteArray::fromHex("00" "02000000" "0100000000000000") << Wire::DecodeError::Truncated;
+    QTest::newRow("a count of 2^32-1 and nothing behind it") << QByteArray::fromHex("00" "ffffffff") << Wire::DecodeError::Truncated;
+    QTest::newRow("trailing byte") << QByteArray::fromHex("00" "01000000" "0100000000000000" "00") << Wire::DecodeError::TrailingBytes;
+}
+
+void tst_Wire::malformedWriteAcks()
+{
+    QFETCH(QByteArray, bytes);
+    QFETCH(Wire::DecodeError, error);
+    Wire::WriteAck ack;
+    ack.hlcs = {42};
+    QCOMPARE(Wire::decodeWriteAck(bytes.constData(), bytes.size(), &ack), error);
+    QCOMPARE(ack.hlcs, QVector<quint64>{42}); // untouched on error
 }
 
 void tst_Wire::peerIdsFormatAsSixteenHexDigits()
