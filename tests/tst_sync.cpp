@@ -37,6 +37,8 @@ private Q_SLOTS:
     void relayRestartReconnectsResyncsAndConverges();
     void responderLeavingMidSyncStillGivesFullState();
     void aResponderGoneBeforeItsFirstChunkDoesNotStallTheJoiner();
+    void aStalledResponderIsReplaced_data();
+    void aStalledResponderIsReplaced();
     void aWriteLargerThanTheRelayAcceptsIsRefusedAndNothingIsCutOff();
     void largeStateIsChunkedAndSyncs();
     void resyncShipsOnlyWhatChanged();
@@ -417,6 +419,56 @@ void tst_Sync::aResponderGoneBeforeItsFirstChunkDoesNotStallTheJoiner()
     QTRY_VERIFY_WITH_TIMEOUT(joiner->isReady(), Timeout);
     QCOMPARE(joiner->value(QStringLiteral("k")).toInt(), 1);
     QCOMPARE(joiner->lastSyncSource(), holder.id());
+}
+
+// A responder that stays connected but stops answering (half-open, hung)
+// is one the relay cannot see: the joiner asks again, 2 s after the last
+// chunk (5 s before the first: the relay may hold a request 3 s), and the
+// relay routes the new request to the next member in turn.
+void tst_Sync::aStalledResponderIsReplaced_data()
+{
+    QTest::addColumn<bool>("oneChunk");
+    QTest::newRow("silent from the start") << false;
+    QTest::newRow("silent after one chunk") << true;
+}
+
+void tst_Sync::aStalledResponderIsReplaced()
+{
+    QFETCH(bool, oneChunk);
+    TestPeer holder(m_url, Uri, QStringLiteral("holder"));
+    QTRY_VERIFY_WITH_TIMEOUT(holder->isReady(), Timeout);
+    holder->set(QStringLiteral("k"), 1);
+    RelayTest::RawClient mute(m_url); // ready, connected, and stuck
+    QVERIFY(mute.waitConnected() && mute.hello());
+    const quint32 id = mute.open(Uri);
+    mute.send(Control::encodeReady({id}));
+    QVERIFY(mute.stillServed());
+    RelayTest::RawClient other(m_url); // takes the holder's turn in the rotation
+    QVERIFY(other.waitConnected() && other.hello());
+    QCOMPARE(other.open(Uri), id);
+    other.sendBinary(RelayTest::frame(Wire::Type::SyncRequest, id, 0, Wire::encodeSyncRequest({1, 0, {}})));
+    QTRY_VERIFY_WITH_TIMEOUT(!other.frames.isEmpty(), Timeout);
+
+    TestPeer joiner(m_url, Uri, QStringLiteral("joiner")); // the default sync timeout
+    QTRY_VERIFY_WITH_TIMEOUT(!mute.frames.isEmpty(), Timeout);
+    Wire::Header header;
+    QCOMPARE(Wire::decodeHeader(mute.frames.first(), &header), Wire::DecodeError::NoError);
+    QCOMPARE(header.type, Wire::Type::SyncRequest);
+    QCOMPARE(header.peer, joiner.id());
+    if (oneChunk) {
+        Wire::SyncRequest request;
+        const QByteArray &f = mute.frames.first();
+        QCOMPARE(Wire::decodeSyncRequest(f.constData() + Wire::HeaderSize, f.size() - Wire::HeaderSize, &request),
+                 Wire::DecodeError::NoError);
+        QByteArray chunk;
+        Wire::appendSyncChunkHead(chunk, request.syncId, 0, false, QVector<quint64>(request.digest.size()));
+        mute.sendBinary(RelayTest::frame(Wire::Type::SyncData, id, joiner.id(), chunk));
+        QTRY_VERIFY_WITH_TIMEOUT(mute.frames.size() >= 2, Timeout); // its SyncAck: the chunk was taken
+    }
+    QTRY_VERIFY_WITH_TIMEOUT(joiner->isReady(), Timeout);
+    QCOMPARE(joiner->value(QStringLiteral("k")).toInt(), 1);
+    QCOMPARE(joiner->lastSyncSource(), holder.id());
+    QVERIFY(mute.stillServed()); // never disconnected: only the joiner's timeout moved the sync on
 }
 
 // A value the relay would refuse used to get its writer disconnected, and

@@ -10,7 +10,11 @@
 //                    entry count with tombstones and the one-bucket digest
 //   count PREFIX N   prints "count PREFIX K": how many of PREFIX-0..N-1
 //                    hold their index
-//   quit             exits
+//   verify           starts a digest round with a peer (anti-entropy)
+//   quit             exits (flushing the store, if any)
+//
+// With STORE, the peer keeps the map in that file (LocalStore, batched
+// durability): a keeper, whose write acknowledgements say durable (tst_chaos).
 //
 // Unprompted lines: "state connected|reconnecting|... MS" on every
 // connection state change and "synced MS" each time a sync ends with the
@@ -18,6 +22,7 @@
 #include "connection.h"
 #include "distributedmap_p.h"
 #include "distributedmap.h"
+#include "localstore.h"
 
 #include <QCoreApplication>
 #include <QDateTime>
@@ -27,6 +32,7 @@
 #include <QTimer>
 
 #include <cstdio>
+#include <memory>
 #include <unistd.h>
 
 namespace {
@@ -46,13 +52,21 @@ int main(int argc, char **argv)
 {
     QCoreApplication app(argc, argv);
     const QStringList args = app.arguments();
-    if (args.size() != 5) {
-        std::fprintf(stderr, "usage: faultpeer URL MAP MIN_RECONNECT_MS MAX_RECONNECT_MS\n");
+    if (args.size() != 5 && args.size() != 6) {
+        std::fprintf(stderr, "usage: faultpeer URL MAP MIN_RECONNECT_MS MAX_RECONNECT_MS [STORE]\n");
         return 2;
     }
     Connection connection{QUrl(args.at(1))};
     connection.setReconnectDelays(args.at(3).toInt(), args.at(4).toInt());
     DistributedMap map(&connection, args.at(2));
+    std::unique_ptr<LocalStore> store;
+    if (args.size() == 6) {
+        store = std::make_unique<LocalStore>(args.at(5), args.at(2));
+        if (!store->open() || !store->attach(&map)) {
+            std::fprintf(stderr, "faultpeer: %s\n", qPrintable(store->errorString()));
+            return 4;
+        }
+    }
 
     // Writes waiting for their acknowledgement, and the ping that covers them.
     QStringList unacked;
@@ -132,6 +146,9 @@ int main(int argc, char **argv)
                 for (int i = 0; i < count; ++i)
                     have += map.value(QStringLiteral("%1-%2").arg(words.at(1)).arg(i)) == QJsonValue(i) ? 1 : 0;
                 say(QStringLiteral("count %1 %2").arg(words.at(1)).arg(have));
+            } else if (command == QLatin1String("verify")) {
+                map.verify();
+                say(QStringLiteral("verifying"));
             } else if (command == QLatin1String("quit")) {
                 QCoreApplication::quit();
             } else {

@@ -8,6 +8,8 @@
 //
 // DISTMAP_FAULT_ROUNDS (default 5; the `slow` variant runs 40) and
 // DISTMAP_FAULT_SEED (default: random, printed) replay a run.
+#include "faultharness.h"
+
 #include <QDateTime>
 #include <QProcess>
 #include <QRandomGenerator>
@@ -23,80 +25,13 @@ namespace {
 
 constexpr int Peers = 4;
 constexpr int KeysPerWrite = 10;
-constexpr int ConditionTimeoutMs = 60000; // generous: a noisy shared 2-core machine
 const QString MapUri = QStringLiteral("/faults");
 
 qint64 now() { return QDateTime::currentMSecsSinceEpoch(); }
 
-// A child process whose stdout is read line by line.
-class Child
-{
-public:
-    Child(const QString &name, const QString &program, const QStringList &arguments) : m_name(name)
-    {
-        m_process.setProgram(program);
-        m_process.setArguments(arguments);
-        m_process.setProcessChannelMode(QProcess::ForwardedErrorChannel);
-        QObject::connect(&m_process, &QProcess::readyReadStandardOutput, [this] {
-            while (m_process.canReadLine())
-                m_lines.append(QString::fromUtf8(m_process.readLine()).trimmed());
-        });
-        m_process.start();
-        m_process.waitForStarted(ConditionTimeoutMs);
-    }
-    ~Child()
-    {
-        if (m_process.state() != QProcess::NotRunning) {
-            m_process.kill(); // our own child, by its handle
-            m_process.waitForFinished(5000);
-        }
-    }
-    QString name() const { return m_name; }
-    QProcess &process() { return m_process; }
-    void send(const QString &line) { m_process.write((line + QLatin1Char('\n')).toUtf8()); }
-    // Waits for a line (from `from` on) that matches; returns it, or empty.
-    QString waitLine(const std::function<bool(const QString &)> &match, int *from = nullptr, int timeoutMs = ConditionTimeoutMs)
-    {
-        int start = from ? *from : 0;
-        QString found;
-        auto scan = [&] {
-            for (int i = start; i < m_lines.size(); ++i) {
-                if (match(m_lines[i])) {
-                    found = m_lines[i];
-                    if (from)
-                        *from = i + 1;
-                    return true;
-                }
-            }
-            return false;
-        };
-        QElapsedTimer timer;
-        timer.start();
-        while (!scan() && timer.elapsed() < timeoutMs && m_process.state() == QProcess::Running)
-            QTest::qWait(10);
-        if (found.isEmpty())
-            scan();
-        return found;
-    }
-    const QStringList &lines() const { return m_lines; }
-
-private:
-    QString m_name;
-    QProcess m_process;
-    QStringList m_lines;
-};
-
-QString binaryDir() { return QCoreApplication::applicationDirPath(); }
-
-double median(QVector<qint64> v)
-{
-    if (v.isEmpty())
-        return 0;
-    std::sort(v.begin(), v.end());
-    return v.size() % 2 ? double(v[v.size() / 2]) : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2.0;
-}
-
 } // namespace
+
+using namespace FaultHarness;
 
 class tst_Faults : public QObject
 {
@@ -111,20 +46,7 @@ private:
 
 std::unique_ptr<Child> tst_Faults::startRelay(quint16 port)
 {
-    const QString distmap = qEnvironmentVariable("DISTMAP_BINARY");
-    // The port may be busy for a moment after a kill on a loaded machine: retry.
-    for (int attempt = 0; attempt < 50; ++attempt) {
-        auto relay = std::make_unique<Child>(QStringLiteral("relay"), distmap,
-                                             QStringList{QStringLiteral("relay"), QStringLiteral("--port"), QString::number(port)});
-        const QString line = relay->waitLine([](const QString &l) { return l.startsWith(QLatin1String("listening on ")); });
-        if (!line.isEmpty()) {
-            m_relayPort = quint16(QUrl(line.mid(13)).port());
-            return relay;
-        }
-        relay.reset();
-        QTest::qWait(100);
-    }
-    return nullptr;
+    return startRelayProcess(port, &m_relayPort);
 }
 
 void tst_Faults::peersSurviveFaultsAndRelayKills()
