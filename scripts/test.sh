@@ -12,8 +12,8 @@ fi
 # "long" tests (10,000 simulation seeds) run only when asked: ctest -L long
 (cd build && QT_QPA_PLATFORM=offscreen ctest --output-on-failure -j2 -LE long "$@")
 # CI (CI=true) also runs the suite under ASan + UBSan and each fuzz target
-# for 20 s; a developer runs those with scripts/sanitize.sh and scripts/fuzz.sh.
+# for 10 s; a developer runs those with scripts/sanitize.sh and scripts/fuzz.sh.
 if [ "${CI:-}" = "true" ] && [ $# -eq 0 ]; then
     scripts/sanitize.sh
-    scripts/fuzz.sh --time "${FUZZ_SECONDS:-20}"
+    scripts/fuzz.sh --time "${FUZZ_SECONDS:-10}"
 fi
