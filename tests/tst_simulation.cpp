@@ -439,6 +439,21 @@ void SimPeer::syncTimerRequested(qint64 ms)
     syncDeadline = ms > 0 ? sim->now + ms : -1;
 }
 
+// Rows seed 1..DISTMAP_SIM_SEEDS (default `seeds`), or DISTMAP_SIM_SEED alone.
+void addSeedRows(int seeds)
+{
+    QTest::addColumn<quint32>("seed");
+    const quint32 single = quint32(qEnvironmentVariableIntValue("DISTMAP_SIM_SEED"));
+    if (single) {
+        QTest::newRow(qPrintable(QStringLiteral("seed %1").arg(single))) << single;
+        return;
+    }
+    if (qEnvironmentVariableIsSet("DISTMAP_SIM_SEEDS"))
+        seeds = qEnvironmentVariableIntValue("DISTMAP_SIM_SEEDS");
+    for (int s = 1; s <= seeds; ++s)
+        QTest::newRow(qPrintable(QStringLiteral("seed %1").arg(s))) << quint32(s);
+}
+
 } // namespace
 
 class tst_Simulation : public QObject
@@ -504,15 +519,7 @@ void tst_Simulation::aPeerBackAfterTheTombstoneRetentionDoesNotResurrect()
 
 void tst_Simulation::convergesUnderFaults_data()
 {
-    QTest::addColumn<quint32>("seed");
-    const quint32 single = quint32(qEnvironmentVariableIntValue("DISTMAP_SIM_SEED"));
-    if (single) {
-        QTest::newRow(qPrintable(QStringLiteral("seed %1").arg(single))) << single;
-        return;
-    }
-    const int seeds = qEnvironmentVariableIsSet("DISTMAP_SIM_SEEDS") ? qEnvironmentVariableIntValue("DISTMAP_SIM_SEEDS") : 200;
-    for (int s = 1; s <= seeds; ++s)
-        QTest::newRow(qPrintable(QStringLiteral("seed %1").arg(s))) << quint32(s);
+    addSeedRows(200);
 }
 
 void tst_Simulation::convergesUnderFaults()
@@ -640,15 +647,7 @@ void tst_Simulation::convergesUnderFaults()
 
 void tst_Simulation::acknowledgedWritesOutliveTheirWriters_data()
 {
-    QTest::addColumn<quint32>("seed");
-    const quint32 single = quint32(qEnvironmentVariableIntValue("DISTMAP_SIM_SEED"));
-    if (single) {
-        QTest::newRow(qPrintable(QStringLiteral("seed %1").arg(single))) << single;
-        return;
-    }
-    const int seeds = qEnvironmentVariableIsSet("DISTMAP_SIM_SEEDS") ? qEnvironmentVariableIntValue("DISTMAP_SIM_SEEDS") : 100;
-    for (int s = 1; s <= seeds; ++s)
-        QTest::newRow(qPrintable(QStringLiteral("seed %1").arg(s))) << quint32(s);
+    addSeedRows(100);
 }
 
 // Three keepers and five writers. Writers confirm every write and crash at
