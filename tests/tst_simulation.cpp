@@ -151,6 +151,17 @@ public:
         p.reconnectAt = now + reconnectDelay;
     }
 
+    // No more faults; every peer reconnects; runs until nothing is in flight.
+    bool heal()
+    {
+        faults.on = false;
+        for (auto &p : peers) {
+            if (!p->connected)
+                p->reconnectAt = now;
+        }
+        return settle(2'000'000);
+    }
+
     void restartRelay()
     {
         ++counters.restarts;
@@ -579,12 +590,7 @@ void tst_Simulation::convergesUnderFaults()
 
     // Heal: no more faults; everyone reconnects, then anti-entropy rounds
     // until the replicas agree.
-    sim.faults.on = false;
-    for (auto &p : sim.peers) {
-        if (!p->connected)
-            p->reconnectAt = sim.now;
-    }
-    QVERIFY2(sim.settle(2'000'000), qPrintable(QStringLiteral("seed %1: network did not settle").arg(seed)));
+    QVERIFY2(sim.heal(), qPrintable(QStringLiteral("seed %1: network did not settle").arg(seed)));
     auto agree = [&] {
         const QVector<quint64> first = sim.peers[0]->replica->state().digest(256);
         for (auto &p : sim.peers) {
@@ -706,12 +712,7 @@ void tst_Simulation::acknowledgedWritesOutliveTheirWriters()
         sim.tick();
     }
 
-    sim.faults.on = false;
-    for (auto &p : sim.peers) {
-        if (!p->connected)
-            p->reconnectAt = sim.now;
-    }
-    QVERIFY2(sim.settle(2'000'000), qPrintable(QStringLiteral("seed %1: network did not settle").arg(seed)));
+    QVERIFY2(sim.heal(), qPrintable(QStringLiteral("seed %1: network did not settle").arg(seed)));
     auto keepersAgree = [&] {
         const QVector<quint64> first = sim.peers[0]->replica->state().digest(256);
         for (int k = 1; k < keepers; ++k) {
