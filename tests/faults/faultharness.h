@@ -62,17 +62,37 @@ public:
         timer.start();
         while (!scan() && timer.elapsed() < timeoutMs && m_process.state() == QProcess::Running)
             QTest::qWait(10);
-        if (found.isEmpty())
-            scan();
+        if (found.isEmpty() && !scan() && m_process.state() == QProcess::Running)
+            reportStuck();
         return found;
     }
     const QStringList &lines() const { return m_lines; }
 
 private:
+    void reportStuck() const;
+
     QString m_name;
     QProcess m_process;
     QStringList m_lines;
 };
+
+// A child that runs but does not answer is the bug a hang hides: say which
+// one, and show where its threads are (when gdb is there).
+inline void reportStuck(const QString &name, qint64 pid, const QStringList &lastLines = {})
+{
+    qWarning("%s (pid %lld) is running but did not answer in time; its last lines: %s", qPrintable(name), pid,
+             qPrintable(lastLines.join(QLatin1String(" | "))));
+    QProcess gdb;
+    gdb.start(QStringLiteral("gdb"), {QStringLiteral("-batch"), QStringLiteral("-p"), QString::number(pid), QStringLiteral("-ex"),
+                                      QStringLiteral("thread apply all bt")});
+    if (gdb.waitForFinished(60000))
+        qWarning("%s", gdb.readAllStandardOutput().constData());
+}
+
+inline void Child::reportStuck() const
+{
+    FaultHarness::reportStuck(m_name, m_process.processId(), m_lines.mid(qMax(0, int(m_lines.size()) - 5)));
+}
 
 inline QString binaryDir() { return QCoreApplication::applicationDirPath(); }
 

@@ -243,9 +243,20 @@ void tst_Chaos::acknowledgedWritesSurvive()
     }
     healedAt = now();
     writing = false;
-    QTRY_VERIFY_WITH_TIMEOUT(std::all_of(writers.begin(), writers.end(), [](const Writer &w) {
-        return !w.process || w.process->state() == QProcess::NotRunning;
-    }), ConditionTimeoutMs);
+    auto writersDone = [&] {
+        return std::all_of(writers.begin(), writers.end(), [](const Writer &w) { return !w.process || w.process->state() == QProcess::NotRunning; });
+    };
+    QElapsedTimer stopping;
+    stopping.start();
+    while (!writersDone() && stopping.elapsed() < ConditionTimeoutMs)
+        QTest::qWait(20);
+    if (!writersDone()) { // each `set` has --timeout 8000: one that runs on is a bug
+        for (const Writer &w : writers) {
+            if (w.process && w.process->state() != QProcess::NotRunning)
+                reportStuck(QStringLiteral("distmap set %1").arg(w.key), w.process->processId());
+        }
+        QFAIL("a `distmap set` ran past its own timeout");
+    }
     QCoreApplication::processEvents(); // the last finished() handlers
 
     // Converged: every keeper reports the same digest. Nobody asks for a
@@ -258,7 +269,7 @@ void tst_Chaos::acknowledgedWritesSurvive()
         for (int k = 0; k < Keepers; ++k) {
             int from = int(keepers[size_t(k)]->lines().size());
             keepers[size_t(k)]->send(QStringLiteral("digest"));
-            digests.append(keepers[size_t(k)]->waitLine([](const QString &l) { return l.startsWith(QLatin1String("digest ")); }, &from));
+            digests.append(keepers[size_t(k)]->waitLine([](const QString &l) { return l.startsWith(QLatin1String("digest ")); }, &from, 15000));
         }
         if (!digests.first().isEmpty() && digests.count(digests.first()) == Keepers) {
             convergedAt = now();
