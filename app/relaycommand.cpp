@@ -59,9 +59,11 @@ int Commands::relay(const QStringList &arguments)
     const QCommandLineOption originOption(QStringLiteral("allow-origin"),
         QStringLiteral("Allow browsers from ORIGIN (repeatable, e.g. https://app.example). Without it every origin is allowed."),
         QStringLiteral("ORIGIN"));
+    const QCommandLineOption noHttpOption(QStringLiteral("no-http"),
+        QStringLiteral("Serve WebSocket upgrades only: no web inspector at / and no client at /distmap.js."));
     parser.addOptions({hostOption, portOption, logOption, maxMessageOption, maxConnectionsOption, perAddressOption,
                        handshakeOption, rateOption, burstOption, backlogOption, pingOption, pingTimeoutOption,
-                       tokensOption, certOption, keyOption, originOption});
+                       tokensOption, certOption, keyOption, originOption, noHttpOption});
     if (!parser.parse(arguments)) {
         std::fprintf(stderr, "distmap relay: %s\nTry 'distmap relay --help'.\n", qPrintable(parser.errorText()));
         return ExitUsage;
@@ -127,6 +129,7 @@ int Commands::relay(const QStringList &arguments)
         return ExitUsage;
     }
     options.allowedOrigins = parser.values(originOption);
+    options.serveHttp = !parser.isSet(noHttpOption);
 
     // Only built with --tls-cert: touching QSslConfiguration loads the TLS
     // backend and OpenSSL, several MB of resident memory a plain relay does

@@ -3,6 +3,7 @@
 #include "admission.h"
 #include "client.h"
 #include "control.h"
+#include "httpfront.h"
 #include "lingeringclose.h"
 #include "maprouter.h"
 #include "relaytcpserver.h"
@@ -61,7 +62,11 @@ Relay::Relay(const Options &options, QObject *parent)
     m_ws->setSupportedSubprotocols({Subprotocol});
     connect(m_ws, &QWebSocketServer::newConnection, this, &Relay::onNewConnection);
     connect(m_ws, &QWebSocketServer::originAuthenticationRequired, m_admission, &Admission::checkOrigin);
-    connect(m_admission, &Admission::readyForUpgrade, m_ws, &QWebSocketServer::handleConnection);
+    m_http = new HttpFront(this);
+    m_http->setEnabled(options.serveHttp);
+    m_http->setAllowedOrigins(options.allowedOrigins);
+    connect(m_admission, &Admission::readyForUpgrade, m_http, &HttpFront::take);
+    connect(m_http, &HttpFront::upgradeRequested, m_ws, &QWebSocketServer::handleConnection);
     m_tcp = new RelayTcpServer(this);
     // Qt's default backlog of 50 makes a burst of connects wait in SYN
     // retransmits for seconds; the kernel caps this at somaxconn.

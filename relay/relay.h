@@ -16,6 +16,7 @@
 #include <QVector>
 
 class Admission;
+class HttpFront;
 class QWebSocket;
 class QWebSocketServer;
 class RelayTcpServer;
@@ -72,6 +73,8 @@ public:
         // Browser origins allowed to connect; empty allows every origin.
         // Handshakes without an Origin header (non-browser peers) are allowed.
         QStringList allowedOrigins;
+        // HTTP GET on the same port serves the web client and inspector.
+        bool serveHttp = true;
     };
 
     struct Stats
@@ -156,6 +159,7 @@ private:
     QTimer m_heartbeat;
     QTimer m_syncWait; // runs while a sync request waits (MapRouter::hasWaiting)
     Admission *m_admission = nullptr;
+    HttpFront *m_http = nullptr;
     RelayTcpServer *m_tcp = nullptr;
     QWebSocketServer *m_ws = nullptr;
     QHash<QWebSocket *, Client *> m_clients;

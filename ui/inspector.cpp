@@ -4,6 +4,7 @@
 
 #include <QApplication>
 #include <QCommandLineParser>
+#include <QIcon>
 #include <QPixmap>
 #include <QTimer>
 
@@ -15,6 +16,8 @@ int Inspector::run(int argc, char *argv[], const QString &defaultUrl, const QStr
     QApplication::setOrganizationName(QStringLiteral("distmap"));
     QApplication::setApplicationName(QStringLiteral("distmap"));
     QApplication::setApplicationDisplayName(QStringLiteral("distmap inspector"));
+    QApplication::setDesktopFileName(QStringLiteral("distmap")); // resources/distmap.desktop
+    QApplication::setWindowIcon(QIcon(QStringLiteral(":/icons/distmap-256.png")));
 
     QCommandLineParser parser;
     parser.setApplicationDescription(QStringLiteral(
