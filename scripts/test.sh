@@ -14,6 +14,9 @@ fi
 # CI (CI=true) also runs the suite under ASan + UBSan and each fuzz target
 # for 10 s; a developer runs those with scripts/sanitize.sh and scripts/fuzz.sh.
 if [ "${CI:-}" = "true" ] && [ $# -eq 0 ]; then
+    echo "test.sh: suite done at ${SECONDS}s"
     scripts/sanitize.sh
+    echo "test.sh: sanitizers done at ${SECONDS}s"
     scripts/fuzz.sh --time "${FUZZ_SECONDS:-10}"
+    echo "test.sh: fuzzing done at ${SECONDS}s"
 fi
