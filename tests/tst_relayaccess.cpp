@@ -78,6 +78,7 @@ private Q_SLOTS:
     void theCliExitsNonZeroWhenItsWriteIsRefused_data();
     void theCliExitsNonZeroWhenItsWriteIsRefused();
     void aReadOnlyPeerIsNeverAskedToServeASync();
+    void aReadOnlyPeerConfirmsWrites();
     void aWriterJoiningOnlyReadOnlyHoldersIsTold();
     void revokingATokenClosesItsConnections();
     void wssWorksWithAPrivateCa();
@@ -321,6 +322,32 @@ void tst_RelayAccess::aReadOnlyPeerIsNeverAskedToServeASync()
 // The library does not take `alone` for "empty" when read-only peers hold
 // the map: the map is ready (from its own state) and says why it may lack
 // data, so an application, the CLI and the inspector can tell the user.
+void tst_RelayAccess::aReadOnlyPeerConfirmsWrites()
+{
+    // A WriteAck is the one routed message a read-only member may send
+    // (PROTOCOL.md section 8.1): it says the reader holds the write.
+    auto relay = tokenRelay();
+    QVERIFY(relay);
+    TestPeer writer(relay->url(), QStringLiteral("/rooms/acks"), QStringLiteral("writer"), false);
+    writer.connection->setToken(WriterToken);
+    writer->setWriteAcknowledgements(true);
+    TestPeer reader(relay->url(), QStringLiteral("/rooms/acks"), QStringLiteral("reader"), false);
+    reader.connection->setToken(ReaderToken);
+    QSignalSpy readerErrors(reader.connection.get(), &Connection::errorOccurred);
+    writer.connection->open();
+    reader.connection->open();
+    QTRY_VERIFY_WITH_TIMEOUT(writer->isReady() && reader->isReady(), Timeout);
+    QTRY_COMPARE_WITH_TIMEOUT(writer->peers().size(), 1, Timeout);
+    QSignalSpy acks(writer.map.get(), &DistributedMap::writeAcknowledged);
+    writer->set(QStringLiteral("k"), 1);
+    QTRY_VERIFY_WITH_TIMEOUT(!acks.isEmpty(), Timeout);
+    QCOMPARE(acks.first().at(0).toString(), QStringLiteral("k"));
+    QCOMPARE(acks.first().at(1).toInt(), 1);
+    QCOMPARE(acks.first().at(2).toBool(), false); // in memory only: no store
+    QCOMPARE(reader->value(QStringLiteral("k")).toInt(), 1);
+    QVERIFY(readerErrors.isEmpty()); // no read-only refusal for the ack
+}
+
 void tst_RelayAccess::aWriterJoiningOnlyReadOnlyHoldersIsTold()
 {
     auto relay = tokenRelay();
