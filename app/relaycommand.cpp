@@ -1,6 +1,7 @@
 #include "commands.h"
 #include "signalwatcher.h"
 
+#include "redisbus.h"
 #include "relay.h"
 
 #include <QCommandLineParser>
@@ -59,11 +60,16 @@ int Commands::relay(const QStringList &arguments)
     const QCommandLineOption originOption(QStringLiteral("allow-origin"),
         QStringLiteral("Allow browsers from ORIGIN (repeatable, e.g. https://app.example). Without it every origin is allowed."),
         QStringLiteral("ORIGIN"));
+    const QCommandLineOption redisOption(QStringLiteral("redis"),
+        QStringLiteral("Federate with every relay on this Redis: redis://[user:password@]HOST[:PORT][/DB] (docs/SCALING.md)."),
+        QStringLiteral("URL"));
+    const QCommandLineOption relayIdOption(QStringLiteral("relay-id"),
+        QStringLiteral("This relay's id on the Redis bus, 16 hex digits (default: random)."), QStringLiteral("ID"));
     const QCommandLineOption noHttpOption(QStringLiteral("no-http"),
         QStringLiteral("Serve WebSocket upgrades only: no web inspector at / and no client at /distmap.js."));
     parser.addOptions({hostOption, portOption, logOption, maxMessageOption, maxConnectionsOption, perAddressOption,
                        handshakeOption, rateOption, burstOption, backlogOption, pingOption, pingTimeoutOption,
-                       tokensOption, certOption, keyOption, originOption, noHttpOption});
+                       tokensOption, certOption, keyOption, originOption, noHttpOption, redisOption, relayIdOption});
     if (!parser.parse(arguments)) {
         std::fprintf(stderr, "distmap relay: %s\nTry 'distmap relay --help'.\n", qPrintable(parser.errorText()));
         return ExitUsage;
@@ -182,6 +188,22 @@ int Commands::relay(const QStringList &arguments)
         QObject::connect(&relay, &Relay::logMessage, &relay, [](const QString &line) {
             std::printf("%s %s\n", qPrintable(QDateTime::currentDateTime().toString(Qt::ISODateWithMs)), qPrintable(line));
             std::fflush(stdout);
+        });
+    }
+    if (parser.isSet(redisOption)) {
+        quint64 relayId = 0;
+        if (parser.isSet(relayIdOption) && (!Wire::peerFromString(parser.value(relayIdOption), &relayId) || relayId == 0)) {
+            std::fprintf(stderr, "distmap relay: --relay-id must be 16 hex digits, not 0\n");
+            return ExitUsage;
+        }
+        QString error;
+        if (!relay.joinBus(parser.value(redisOption), relayId, &error)) {
+            std::fprintf(stderr, "distmap relay: --redis: %s\n", qPrintable(error));
+            return ExitUsage;
+        }
+        // Always shown: an operator must see the bus come and go.
+        QObject::connect(relay.bus(), &RedisBus::logMessage, &relay, [](const QString &line) {
+            std::fprintf(stderr, "%s %s\n", qPrintable(QDateTime::currentDateTime().toString(Qt::ISODateWithMs)), qPrintable(line));
         });
     }
     if (!relay.listen(host, quint16(port))) {

@@ -356,8 +356,16 @@ void Connection::onText(const QString &text)
             channel->receiver->alone(alone);
         return;
     }
+    case Control::Type::Verify: {
+        Control::MapRef ref;
+        if (!bad(Control::decodeMapRef(msg.object, &ref, &why)) && channel)
+            channel->receiver->verifyRequested();
+        return;
+    }
     default:
-        protocolError(QStringLiteral("relay sent an unknown control message type '%1'").arg(msg.typeName));
+        // Types added within version 1 after this peer (PROTOCOL.md section
+        // 12) are for peers that know them; this one carries on.
+        qCDebug(lcNet) << "ignoring an unknown control message type" << msg.typeName;
         return;
     }
 }

@@ -71,6 +71,7 @@ public:
     void left(const Control::Left &message) override;
     void presenceChanged(const Control::Presence &message) override;
     void alone(const Control::Alone &message) override;
+    void verifyRequested() override { replica.verify(); }
     void relayError(const Control::Error &error, const QString &text) override;
     void frameReceived(const Wire::Header &header, const QByteArray &frame) override;
 

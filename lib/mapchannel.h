@@ -33,6 +33,8 @@ public:
         virtual void left(const Control::Left &message) = 0;
         virtual void presenceChanged(const Control::Presence &message) = 0;
         virtual void alone(const Control::Alone &message) = 0;
+        // The relay may have lost messages of this map (a relay bus gap).
+        virtual void verifyRequested() = 0;
         // An error the relay reported about this map (its id in the error).
         virtual void relayError(const Control::Error &error, const QString &text) = 0;
         virtual void frameReceived(const Wire::Header &header, const QByteArray &frame) = 0;

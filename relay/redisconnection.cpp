@@ -137,6 +137,12 @@ qint64 RedisConnection::pendingBytes() const
     return m_socket ? m_socket->bytesToWrite() : 0;
 }
 
+void RedisConnection::flushForShutdown()
+{
+    if (m_socket && m_socket->bytesToWrite() > 0)
+        m_socket->waitForBytesWritten(200);
+}
+
 void RedisConnection::write(const QList<QByteArray> &arguments)
 {
     QVarLengthArray<const char *, 8> argv;

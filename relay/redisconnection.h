@@ -48,6 +48,8 @@ public:
     // connection is not open or its queue is full.
     bool send(const QList<QByteArray> &arguments);
     qint64 pendingBytes() const;
+    // At exit: tries briefly to write what is queued (a bye to the others).
+    void flushForShutdown();
 
 Q_SIGNALS:
     void opened();

@@ -1,14 +1,18 @@
 #include "relay.h"
+#include "relay_p.h"
 
 #include "admission.h"
 #include "client.h"
+#include "busmessage.h"
 #include "control.h"
+#include "redisbus.h"
 #include "httpfront.h"
 #include "lingeringclose.h"
 #include "maprouter.h"
 #include "relaytcpserver.h"
 
 #include <QDateTime>
+#include <QJsonDocument>
 #include <QPointer>
 #include <QRandomGenerator>
 #include <QTcpSocket>
@@ -33,12 +37,6 @@ QByteArray errorMessage(Wire::ErrorCode code, const QString &message, quint32 ma
 
 } // namespace
 
-struct Relay::MapNet
-{
-    quint32 id = 0;
-    QString uri;
-    MapRouter members;
-};
 
 Relay::Relay(QObject *parent)
     : Relay(Options(), parent)
@@ -335,17 +333,22 @@ void Relay::sendFrame(Client *client, const QByteArray &frame)
 void Relay::sendToOthers(const MapNet *net, const Client *sender, const QByteArray &text)
 {
     for (const MapRouter::Member &m : net->members.members()) {
-        if (m.peer != sender->peer)
-            sendControl(m_byPeer.value(m.peer), text);
+        if (Client *local = localMember(net, m.peer); local && local != sender)
+            sendControl(local, text);
     }
 }
 
 void Relay::sendFrameToOthers(const MapNet *net, const Client *sender, const QByteArray &frame)
 {
     for (const MapRouter::Member &m : net->members.members()) {
-        if (m.peer != sender->peer)
-            sendFrame(m_byPeer.value(m.peer), frame);
+        if (Client *local = localMember(net, m.peer); local && local != sender)
+            sendFrame(local, frame);
     }
+}
+
+Client *Relay::localMember(const MapNet *net, quint64 peer) const
+{
+    return net->remote.contains(peer) ? nullptr : m_byPeer.value(peer);
 }
 
 void Relay::sendError(Client *client, Wire::ErrorCode code, const QString &message, quint32 mapId, const QString &uri)
@@ -480,7 +483,10 @@ void Relay::handleOpen(Client *client, const QJsonObject &message)
             m_nextMapId = 1;
         net->uri = uri;
         const quint32 id = net->id;
-        net->members.setServeFilter([this, id](quint64 peer) {
+        net->members.setServeFilter([this, id, net](quint64 peer) {
+            const auto remote = net->remote.constFind(peer);
+            if (remote != net->remote.constEnd())
+                return remote->writable;
             const Client *candidate = m_byPeer.value(peer);
             return candidate && !candidate->closing && candidate->isWritable(id);
         });
@@ -492,12 +498,15 @@ void Relay::handleOpen(Client *client, const QJsonObject &message)
     opened.map = uri;
     opened.id = net->id;
     opened.writable = grant.writable;
-    for (const MapRouter::Member &m : net->members.members())
-        opened.peers.append({m.peer, m_byPeer.value(m.peer)->maps.value(net->id).presence});
+    for (const MapRouter::Member &m : net->members.members()) {
+        const Client *local = localMember(net, m.peer);
+        opened.peers.append({m.peer, local ? local->maps.value(net->id).presence : net->remote.value(m.peer).presence});
+    }
     sendToOthers(net, client, Control::encodeJoined({net->id, client->peer, open.presence}));
     net->members.add(client->peer);
     client->maps.insert(net->id, {open.presence, grant.writable});
     sendControl(client, Control::encodeOpened(opened));
+    announceJoined(net, client);
     Q_EMIT logMessage(QStringLiteral("open %1 by %2 (%3 peers)").arg(uri, client->describe()).arg(net->members.size()));
 }
 
@@ -509,8 +518,13 @@ void Relay::handleCloseMap(Client *client, quint32 mapId)
 
 void Relay::handleReady(Client *client, quint32 mapId)
 {
-    if (MapNet *net = memberMap(client, mapId))
+    if (MapNet *net = memberMap(client, mapId)) {
+        BusMessage ready;
+        ready.kind = BusMessage::Kind::Ready;
+        ready.peer = client->peer;
+        publish(net, ready, nullptr);
         carryOut(net, net->members.setReady(client->peer, m_clock.elapsed()));
+    }
 }
 
 void Relay::handlePresence(Client *client, quint32 mapId, const QJsonObject &presence)
@@ -524,6 +538,11 @@ void Relay::handlePresence(Client *client, quint32 mapId, const QJsonObject &pre
     }
     client->maps[mapId].presence = presence;
     sendToOthers(net, client, Control::encodePresence({mapId, client->peer, presence}));
+    BusMessage changed;
+    changed.kind = BusMessage::Kind::Presence;
+    changed.peer = client->peer;
+    changed.body = QJsonDocument(presence).toJson(QJsonDocument::Compact);
+    publish(net, changed, nullptr);
 }
 
 void Relay::leaveMap(Client *client, MapNet *net)
@@ -533,10 +552,17 @@ void Relay::leaveMap(Client *client, MapNet *net)
     const MapRouter::Decisions decisions = net->members.remove(client->peer, m_clock.elapsed());
     Q_EMIT logMessage(QStringLiteral("close %1 by %2").arg(net->uri, client->describe()));
     sendToOthers(net, client, Control::encodeLeft({net->id, client->peer}));
+    BusMessage left;
+    left.kind = BusMessage::Kind::Left;
+    left.peer = client->peer;
+    publish(net, left, nullptr);
     // Requests it had not started answering go elsewhere (after `left`, so
     // a requester hears who left before it hears from the new responder).
     carryOut(net, decisions);
-    if (net->members.isEmpty()) {
+    if (net->localCount() == 0) {
+        // Remote members are only known while a local peer needs them.
+        if (m_bus)
+            m_bus->unsubscribe(net->uri);
         m_maps.remove(net->id);
         m_mapsByUri.remove(net->uri);
         delete net;
@@ -593,7 +619,8 @@ void Relay::onBinary(Client *client, const QByteArray &incoming)
         return;
     }
     Client *target = nullptr;
-    if (Wire::isAddressed(header.type)) {
+    const bool remoteTarget = Wire::isAddressed(header.type) && net->remote.contains(header.peer);
+    if (Wire::isAddressed(header.type) && !remoteTarget) {
         target = m_byPeer.value(header.peer);
         if (!target || target == client || !target->isMember(net->id)) {
             sendError(client, Wire::ErrorCode::UnknownPeer,
@@ -604,11 +631,26 @@ void Relay::onBinary(Client *client, const QByteArray &incoming)
     // Whatever a peer wrote there, what others receive names the sender.
     QByteArray frame = incoming; // shares the buffer; the stamp detaches it once
     Wire::setHeaderPeer(frame, client->peer);
+    if (remoteTarget) { // on another relay: once over the bus, to it
+        BusMessage routed;
+        routed.kind = BusMessage::Kind::Frame;
+        routed.peer = client->peer;
+        routed.target = header.peer;
+        routed.body = frame;
+        publish(net, routed, client);
+        return;
+    }
     switch (header.type) {
     case Wire::Type::Delta:
-    case Wire::Type::Repair:
+    case Wire::Type::Repair: {
         sendFrameToOthers(net, client, frame);
+        BusMessage broadcast;
+        broadcast.kind = BusMessage::Kind::Frame;
+        broadcast.peer = client->peer;
+        broadcast.body = frame;
+        publish(net, broadcast, client);
         break;
+    }
     case Wire::Type::SyncRequest:
         routeSyncRequest(client, net, frame);
         break;
@@ -625,6 +667,12 @@ void Relay::onBinary(Client *client, const QByteArray &incoming)
 
 void Relay::routeSyncRequest(Client *client, MapNet *net, const QByteArray &frame)
 {
+    if (m_clock.elapsed() < net->rosterUntilMs) {
+        net->held.append({client->peer, frame});
+        if (!m_syncWait.isActive())
+            m_syncWait.start();
+        return;
+    }
     const MapRouter::Decisions decisions = net->members.request(client->peer, frame, m_clock.elapsed());
     carryOut(net, decisions);
     if (net->members.hasWaiting()) {
@@ -643,6 +691,18 @@ void Relay::carryOut(MapNet *net, const QVector<MapRouter::Decision> &decisions)
         if (!requester)
             continue;
         if (d.kind == MapRouter::Decision::Forward) {
+            if (net->remote.contains(d.responder)) {
+                BusMessage routed;
+                routed.kind = BusMessage::Kind::Frame;
+                routed.peer = d.requester;
+                routed.target = d.responder;
+                routed.body = d.frame;
+                publish(net, routed, nullptr);
+                Q_EMIT logMessage(QStringLiteral("sync %1: %2 served by %3 on relay %4")
+                                      .arg(net->uri, requester->describe(), Wire::peerToString(d.responder))
+                                      .arg(net->remote.value(d.responder).relay, 16, 16, QLatin1Char('0')));
+                continue;
+            }
             Client *served = m_byPeer.value(d.responder);
             if (!served)
                 continue;
@@ -655,8 +715,10 @@ void Relay::carryOut(MapNet *net, const QVector<MapRouter::Decision> &decisions)
         // many there are, so it does not take "alone" for "empty".
         Control::Alone alone{net->id, 0};
         for (const MapRouter::Member &m : net->members.members()) {
-            const Client *member = m_byPeer.value(m.peer);
-            if (m.peer != d.requester && m.ready && member && !member->isWritable(net->id))
+            if (m.peer == d.requester || !m.ready)
+                continue;
+            const Client *member = localMember(net, m.peer);
+            if (member ? !member->isWritable(net->id) : !net->remote.value(m.peer).writable)
                 ++alone.readOnlyPeers;
         }
         sendControl(requester, Control::encodeAlone(alone));
@@ -675,6 +737,15 @@ void Relay::onSyncWaitTick()
     const qint64 now = m_clock.elapsed();
     // carryOut never closes a map, so the hash is stable while we walk it.
     for (MapNet *net : std::as_const(m_maps)) {
+        if (!net->held.isEmpty() && now >= net->rosterUntilMs) {
+            const QVector<MapNet::HeldRequest> held = std::exchange(net->held, {});
+            for (const MapNet::HeldRequest &h : held) {
+                Client *requester = localMember(net, h.requester);
+                if (requester && requester->isMember(net->id))
+                    routeSyncRequest(requester, net, h.frame);
+            }
+        }
+        waiting = waiting || !net->held.isEmpty();
         if (!net->members.hasWaiting())
             continue;
         carryOut(net, net->members.expire(now));

@@ -16,6 +16,8 @@
 #include <QVector>
 
 class Admission;
+class RedisBus;
+struct BusMessage;
 class HttpFront;
 class QWebSocket;
 class QWebSocketServer;
@@ -113,6 +115,16 @@ public:
     // maps become read-only). Without a call, anyone may connect.
     void setTokens(const TokenTable &tokens);
 
+    // Joins the map networks of every relay on the same Redis (docs/SCALING.md).
+    // redisUrl: redis://[user:password@]host[:port][/db]; relayId 0 draws
+    // one. Call before listen(); false with *error for a bad URL.
+    bool joinBus(const QString &redisUrl, quint64 relayId, QString *error);
+    RedisBus *bus() const { return m_bus; }
+    // How long sync requests of a map new to this relay wait for the other
+    // relays' rosters: once subscribed, and at most from the first open.
+    static constexpr int RosterWaitMs = 150;
+    static constexpr int RosterHoldMaxMs = 3000;
+
     Stats stats() const;
     struct MapInfo
     {
@@ -153,6 +165,19 @@ private:
     void sendFrameToOthers(const MapNet *net, const Client *sender, const QByteArray &frame);
     void sendError(Client *client, Wire::ErrorCode code, const QString &message, quint32 mapId = 0, const QString &uri = {});
     MapNet *memberMap(Client *client, quint32 mapId);
+    Client *localMember(const MapNet *net, quint64 peer) const;
+
+    // The bus (relayfederation.cpp): what local peers do, told to the
+    // other relays, and what the other relays' peers do, applied here.
+    void publish(MapNet *net, const BusMessage &message, Client *cause);
+    void announceJoined(MapNet *net, Client *client);
+    void onBusMessage(const QString &uri, const BusMessage &message);
+    void onBusConnected(bool connected);
+    void onRelayLost(quint64 relay, quint64 incarnation);
+    void addRemote(MapNet *net, const BusMessage &message);
+    void removeRemote(MapNet *net, quint64 peer);
+    void deliverRemoteFrame(MapNet *net, const BusMessage &message);
+    void askToVerify(MapNet *net);
 
     Options m_options;
     QElapsedTimer m_clock; // monotonic time for the rate limiter and heartbeat
@@ -160,6 +185,7 @@ private:
     QTimer m_syncWait; // runs while a sync request waits (MapRouter::hasWaiting)
     Admission *m_admission = nullptr;
     HttpFront *m_http = nullptr;
+    RedisBus *m_bus = nullptr;
     RelayTcpServer *m_tcp = nullptr;
     QWebSocketServer *m_ws = nullptr;
     QHash<QWebSocket *, Client *> m_clients;

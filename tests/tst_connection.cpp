@@ -49,6 +49,7 @@ struct Recorder : MapChannel::Receiver
     void left(const Control::Left &message) override { leftPeers.append(message.peer); }
     void presenceChanged(const Control::Presence &) override {}
     void alone(const Control::Alone &) override { ++alones; }
+    void verifyRequested() override {}
     void relayError(const Control::Error &error, const QString &) override { errors.append(error); }
     void frameReceived(const Wire::Header &, const QByteArray &frame) override { frames.append(frame); }
 

@@ -30,7 +30,7 @@ constexpr TypeNameRow TypeNames[] = {
     {Type::Hello, "hello"},     {Type::Welcome, "welcome"}, {Type::Open, "open"},   {Type::Opened, "opened"},
     {Type::Close, "close"},     {Type::Presence, "presence"}, {Type::Joined, "joined"}, {Type::Left, "left"},
     {Type::Ready, "ready"},     {Type::Alone, "alone"},     {Type::Ping, "ping"},   {Type::Pong, "pong"},
-    {Type::Error, "error"},
+    {Type::Error, "error"},     {Type::Verify, "verify"},
 };
 
 QJsonObject withType(Type type)
@@ -235,6 +235,7 @@ QByteArray encodeMapRef(Type type, const MapRef &ref)
 
 QByteArray encodeClose(const MapRef &ref) { return encodeMapRef(Type::Close, ref); }
 QByteArray encodeReady(const MapRef &ref) { return encodeMapRef(Type::Ready, ref); }
+QByteArray encodeVerify(const MapRef &ref) { return encodeMapRef(Type::Verify, ref); }
 
 DecodeError decodeMapRef(const QJsonObject &object, MapRef *out, QString *)
 {

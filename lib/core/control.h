@@ -37,6 +37,7 @@ enum class Type {
     Ping,        // peer -> relay
     Pong,        // relay -> peer
     Error,       // relay -> peer
+    Verify,      // relay -> peer: run a verify round, messages of the map may be lost
 };
 QString typeName(Type type); // "hello", ...; empty for Unknown
 Type typeFromName(const QString &name);
@@ -124,6 +125,7 @@ struct MapRef
 };
 QByteArray encodeClose(const MapRef &ref);
 QByteArray encodeReady(const MapRef &ref);
+QByteArray encodeVerify(const MapRef &ref);
 DecodeError decodeMapRef(const QJsonObject &object, MapRef *out, QString *why = nullptr);
 
 // alone {id, readOnlyPeers?}: no other member can answer a sync request.
