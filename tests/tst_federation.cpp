@@ -1,0 +1,220 @@
+// Several relays, one map network, through a real redis-server the test
+// starts (docs/SCALING.md): deltas, presence and syncs cross relays once,
+// a dead relay's peers leave everywhere, and the bus heals after Redis
+// goes away.
+#include "peerfixture.h"
+#include "redisbus.h"
+#include "redisserver.h"
+#include "relay.h"
+
+#include <QProcess>
+#include <QSignalSpy>
+#include <QTest>
+
+#include <algorithm>
+#include <numeric>
+#include <csignal>
+
+namespace {
+constexpr int Timeout = 30000; // generous: a noisy shared 2-core machine
+
+std::unique_ptr<Relay> busRelay(const RedisServer &redis, quint64 id = 0)
+{
+    auto relay = std::make_unique<Relay>();
+    QString error;
+    if (!relay->joinBus(redis.url(), id, &error) || !relay->listen(QHostAddress::LocalHost, 0))
+        return nullptr;
+    return relay;
+}
+
+bool connected(const std::vector<std::unique_ptr<Relay>> &relays)
+{
+    return std::all_of(relays.begin(), relays.end(), [](const auto &r) { return r->bus()->isConnected(); });
+}
+
+QSet<quint64> peerIds(const TestPeer &p)
+{
+    QSet<quint64> ids;
+    for (const DistributedMap::Peer &peer : p->peers())
+        ids.insert(peer.id);
+    return ids;
+}
+} // namespace
+
+class tst_Federation : public QObject
+{
+    Q_OBJECT
+private Q_SLOTS:
+    void everyDeltaReachesEveryPeerOnce();
+    void aJoinerIsServedFromAnotherRelay();
+    void aKilledRelaysPeersLeaveEverywhere();
+    void aRelayStartedBeforeRedisJoinsLater();
+    void redisRestartsHeal();
+};
+
+void tst_Federation::everyDeltaReachesEveryPeerOnce()
+{
+    RedisServer redis;
+    QVERIFY(redis.isRunning());
+    std::vector<std::unique_ptr<Relay>> relays;
+    for (int r = 0; r < 3; ++r) {
+        relays.push_back(busRelay(redis));
+        QVERIFY(relays.back());
+    }
+    QTRY_VERIFY_WITH_TIMEOUT(connected(relays), Timeout);
+    constexpr int PerRelay = 10;
+    constexpr int Writes = 20;
+    std::vector<std::unique_ptr<TestPeer>> peers;
+    for (int r = 0; r < 3; ++r) {
+        for (int i = 0; i < PerRelay; ++i)
+            peers.push_back(std::make_unique<TestPeer>(relays[size_t(r)]->url(), QStringLiteral("/fed"), QStringLiteral("r%1p%2").arg(r).arg(i)));
+    }
+    const int n = int(peers.size());
+    QTRY_VERIFY_WITH_TIMEOUT(std::all_of(peers.begin(), peers.end(), [&](const auto &p) { return (*p)->isReady() && (*p)->peers().size() == n - 1; }), Timeout);
+    // Presence agrees everywhere: everyone sees everyone else, names included.
+    for (const auto &p : peers) {
+        QSet<quint64> expected;
+        for (const auto &q : peers) {
+            if (q != p)
+                expected.insert(q->id());
+        }
+        QCOMPARE(peerIds(*p), expected);
+    }
+    // Every peer writes its own keys, in order; everyone counts what arrives.
+    QVector<QHash<QString, int>> seen(n);
+    QVector<QHash<int, int>> lastIndexFrom(n); // writer -> last index seen, to check order
+    bool inOrder = true;
+    for (int i = 0; i < n; ++i) {
+        connect(peers[size_t(i)]->map.get(), &DistributedMap::valueSet, this, [&, i](const QJsonValue &, const QString &key) {
+            ++seen[i][key];
+            const int writer = key.section(QLatin1Char('-'), 0, 0).mid(1).toInt();
+            const int index = key.section(QLatin1Char('-'), 1).toInt();
+            inOrder = inOrder && index > lastIndexFrom[i].value(writer, -1);
+            lastIndexFrom[i][writer] = index;
+        });
+    }
+    QVector<RedisBus::Stats> before;
+    for (const auto &r : relays)
+        before.append(r->bus()->stats());
+    for (int k = 0; k < Writes; ++k) {
+        for (int i = 0; i < n; ++i)
+            (*peers[size_t(i)])->set(QStringLiteral("w%1-%2").arg(i).arg(k), k);
+        QCoreApplication::processEvents(); // one delta per write round
+    }
+    const int expected = (n - 1) * Writes;
+    QTRY_VERIFY_WITH_TIMEOUT(std::all_of(seen.begin(), seen.end(), [&](const auto &s) { return s.size() == expected; }), Timeout);
+    QTest::qWait(200); // a duplicate would show up now
+    for (int i = 0; i < n; ++i) {
+        QCOMPARE(seen[i].size(), expected);
+        for (auto it = seen[i].cbegin(); it != seen[i].cend(); ++it)
+            QVERIFY2(it.value() == 1, qPrintable(QStringLiteral("peer %1 got %2 %3 times").arg(i).arg(it.key()).arg(it.value())));
+    }
+    QVERIFY(inOrder);
+    // Nothing loops: what a relay published, each other relay received
+    // once (one message per routed frame, never per peer).
+    quint64 published = 0;
+    QVector<quint64> received;
+    for (size_t r = 0; r < relays.size(); ++r) {
+        const RedisBus::Stats s = relays[r]->bus()->stats();
+        published += s.published - before[int(r)].published;
+        received.append(s.received - before[int(r)].received);
+        QCOMPARE(s.gaps, 0u);
+    }
+    QVERIFY(published > 0);
+    const quint64 totalReceived = std::accumulate(received.begin(), received.end(), quint64(0));
+    QCOMPARE(totalReceived, published * 2); // each message reaches the 2 other relays, once
+}
+
+void tst_Federation::aJoinerIsServedFromAnotherRelay()
+{
+    RedisServer redis;
+    std::vector<std::unique_ptr<Relay>> relays;
+    for (int r = 0; r < 3; ++r)
+        relays.push_back(busRelay(redis));
+    QTRY_VERIFY_WITH_TIMEOUT(connected(relays), Timeout);
+    TestPeer holder(relays[2]->url(), QStringLiteral("/held"), QStringLiteral("holder"));
+    QTRY_VERIFY_WITH_TIMEOUT(holder->isReady(), Timeout);
+    for (int i = 0; i < 500; ++i)
+        holder->set(QStringLiteral("k%1").arg(i), i);
+    // The first peer of the map on relay A: its relay knew nothing of the
+    // map, and must not answer `alone`.
+    TestPeer joiner(relays[0]->url(), QStringLiteral("/held"), QStringLiteral("joiner"));
+    QTRY_VERIFY_WITH_TIMEOUT(joiner->isReady(), Timeout);
+    QCOMPARE(joiner->size(), 500);
+    QCOMPARE(joiner->lastSyncSource(), holder.id());
+    // Writes flow both ways afterwards.
+    joiner->set(QStringLiteral("back"), true);
+    QTRY_COMPARE_WITH_TIMEOUT(holder->value(QStringLiteral("back")).toBool(), true, Timeout);
+}
+
+void tst_Federation::aKilledRelaysPeersLeaveEverywhere()
+{
+    RedisServer redis;
+    auto near = busRelay(redis);
+    QVERIFY(near);
+    QProcess far; // a relay process we can kill -9
+    far.setProgram(qEnvironmentVariable("DISTMAP_BINARY"));
+    far.setArguments({QStringLiteral("relay"), QStringLiteral("--port"), QStringLiteral("0"), QStringLiteral("--redis"), redis.url()});
+    far.start();
+    QVERIFY(far.waitForStarted(Timeout));
+    QVERIFY(QTest::qWaitFor([&] { return far.canReadLine(); }, Timeout));
+    const QString line = QString::fromUtf8(far.readLine()).trimmed();
+    QVERIFY2(line.startsWith(QLatin1String("listening on ")), qPrintable(line));
+    const QUrl farUrl(line.mid(13));
+    TestPeer here(near->url(), QStringLiteral("/kill"), QStringLiteral("here"));
+    TestPeer there(farUrl, QStringLiteral("/kill"), QStringLiteral("there"));
+    there.connection->setReconnectDelays(60000, 60000); // stays away: we watch it leave
+    QTRY_COMPARE_WITH_TIMEOUT(here->peers().size(), 1, Timeout);
+    QSignalSpy left(here.map.get(), &DistributedMap::peerLeft);
+    QElapsedTimer timer;
+    timer.start();
+    ::kill(pid_t(far.processId()), SIGKILL); // the relay process we started
+    QVERIFY(far.waitForFinished(Timeout));
+    QTRY_COMPARE_WITH_TIMEOUT(left.size(), 1, Timeout);
+    qInfo("the killed relay's peer left the other relay's map after %lld ms", timer.elapsed());
+    QCOMPARE(left.first().first().toULongLong(), there.id());
+    QVERIFY(here->peers().isEmpty());
+}
+
+void tst_Federation::aRelayStartedBeforeRedisJoinsLater()
+{
+    RedisServer redis;
+    redis.stop();
+    auto early = busRelay(redis); // Redis is down
+    QVERIFY(early);
+    TestPeer alone(early->url(), QStringLiteral("/late"), QStringLiteral("alone"));
+    QTRY_VERIFY_WITH_TIMEOUT(alone->isReady(), Timeout); // served locally meanwhile
+    alone->set(QStringLiteral("before"), 1);
+    QVERIFY(redis.start());
+    auto other = busRelay(redis);
+    QTRY_VERIFY_WITH_TIMEOUT(early->bus()->isConnected() && other->bus()->isConnected(), Timeout);
+    TestPeer joiner(other->url(), QStringLiteral("/late"), QStringLiteral("joiner"));
+    QTRY_COMPARE_WITH_TIMEOUT(joiner->value(QStringLiteral("before")).toInt(), 1, Timeout);
+}
+
+void tst_Federation::redisRestartsHeal()
+{
+    RedisServer redis;
+    std::vector<std::unique_ptr<Relay>> relays;
+    for (int r = 0; r < 2; ++r)
+        relays.push_back(busRelay(redis));
+    QTRY_VERIFY_WITH_TIMEOUT(connected(relays), Timeout);
+    TestPeer a(relays[0]->url(), QStringLiteral("/heal"), QStringLiteral("a"));
+    TestPeer b(relays[1]->url(), QStringLiteral("/heal"), QStringLiteral("b"));
+    QTRY_VERIFY_WITH_TIMEOUT(a->isReady() && b->isReady() && a->peers().size() == 1, Timeout);
+    int written = 0;
+    for (int restart = 0; restart < 3; ++restart) {
+        redis.stop();
+        // Written while the bus is down: lost on the bus, healed afterwards.
+        for (int i = 0; i < 20; ++i, ++written)
+            (written % 2 ? a : b)->set(QStringLiteral("k%1").arg(written), written);
+        QVERIFY(redis.start());
+        QTRY_VERIFY_WITH_TIMEOUT(connected(relays), Timeout);
+        QTRY_VERIFY_WITH_TIMEOUT(a->size() == written && b->size() == written, Timeout);
+        QCOMPARE(a->toJsonObject(), b->toJsonObject());
+        QTRY_COMPARE_WITH_TIMEOUT(a->peers().size(), 1, Timeout);
+    }
+}
+
+QTEST_GUILESS_MAIN(tst_Federation)
+#include "tst_federation.moc"
