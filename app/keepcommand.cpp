@@ -45,7 +45,7 @@ int Commands::keep(const QStringList &arguments)
         "syncs it with the other peers through the relay and stores every change. Stops cleanly on SIGTERM or "
         "SIGINT, flushing the stores."));
     parser.addHelpOption();
-    const QCommandLineOption urlOption(QStringLiteral("url"), QStringLiteral("Relay URL (default %1).").arg(defaultUrl()),
+    const QCommandLineOption urlOption(QStringLiteral("url"), QStringLiteral("Relay URL (default %1); repeat for relays of one federated network, tried in turn.").arg(defaultUrl()),
                                        QStringLiteral("URL"), defaultUrl());
     const QCommandLineOption mapOption(QStringLiteral("map"), QStringLiteral("Map URI to keep; repeat for more maps (required)."),
                                        QStringLiteral("URI"));
@@ -82,9 +82,14 @@ int Commands::keep(const QStringList &arguments)
     };
     if (!parser.positionalArguments().isEmpty())
         return usageError(QStringLiteral("unexpected argument '%1'").arg(parser.positionalArguments().first()));
-    const QUrl url(parser.value(urlOption), QUrl::StrictMode);
-    if (!url.isValid() || (url.scheme() != QLatin1String("ws") && url.scheme() != QLatin1String("wss")) || url.host().isEmpty())
-        return usageError(QStringLiteral("--url must look like ws://HOST:PORT, not '%1'").arg(parser.value(urlOption)));
+    QList<QUrl> urls;
+    for (const QString &text : parser.values(urlOption)) {
+        const QUrl url(text, QUrl::StrictMode);
+        if (!url.isValid() || (url.scheme() != QLatin1String("ws") && url.scheme() != QLatin1String("wss")) || url.host().isEmpty())
+            return usageError(QStringLiteral("--url must look like ws://HOST:PORT, not '%1'").arg(text));
+        urls.append(url);
+    }
+    const QUrl url = urls.first();
     QStringList maps = parser.values(mapOption);
     if (maps.isEmpty())
         return usageError(QStringLiteral("give at least one --map URI"));
@@ -117,6 +122,7 @@ int Commands::keep(const QStringList &arguments)
     for (const QString &uri : std::as_const(maps)) {
         auto k = std::make_unique<Kept>();
         k->connection = std::make_unique<Connection>(url);
+        k->connection->setUrls(urls);
         k->map = std::make_unique<DistributedMap>(k->connection.get(), uri);
         k->map->setPresence({{QStringLiteral("name"), parser.value(nameOption)}});
         k->store = std::make_unique<LocalStore>(QDir(dir).filePath(LocalStore::fileNameFor(uri)), uri, options);

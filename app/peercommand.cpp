@@ -66,7 +66,7 @@ int Commands::peer(const QString &command, const QStringList &arguments)
     QCommandLineParser parser;
     parser.setApplicationDescription(QString::fromUtf8(spec->description));
     parser.addHelpOption();
-    const QCommandLineOption urlOption(QStringLiteral("url"), QStringLiteral("Relay URL (default %1).").arg(defaultUrl()),
+    const QCommandLineOption urlOption(QStringLiteral("url"), QStringLiteral("Relay URL (default %1); repeat for relays of one federated network, tried in turn.").arg(defaultUrl()),
                                        QStringLiteral("URL"), defaultUrl());
     const QCommandLineOption mapOption(QStringLiteral("map"), QStringLiteral("Map URI (default %1).").arg(defaultMap()),
                                        QStringLiteral("URI"), defaultMap());
@@ -116,11 +116,16 @@ int Commands::peer(const QString &command, const QStringList &arguments)
                      int(positional.size()), qPrintable(usage));
         return ExitUsage;
     }
-    const QUrl url(parser.value(urlOption), QUrl::StrictMode);
-    if (!url.isValid() || (url.scheme() != QLatin1String("ws") && url.scheme() != QLatin1String("wss")) || url.host().isEmpty()) {
-        std::fprintf(stderr, "distmap %s: --url must look like ws://HOST:PORT, not '%s'\n", spec->name, qPrintable(parser.value(urlOption)));
-        return ExitUsage;
+    QList<QUrl> urls;
+    for (const QString &text : parser.values(urlOption)) {
+        const QUrl url(text, QUrl::StrictMode);
+        if (!url.isValid() || (url.scheme() != QLatin1String("ws") && url.scheme() != QLatin1String("wss")) || url.host().isEmpty()) {
+            std::fprintf(stderr, "distmap %s: --url must look like ws://HOST:PORT, not '%s'\n", spec->name, qPrintable(text));
+            return ExitUsage;
+        }
+        urls.append(url);
     }
+    const QUrl url = urls.first();
     const QString mapUri = parser.value(mapOption);
     if (mapUri.isEmpty()) {
         std::fprintf(stderr, "distmap %s: --map must not be empty\n", spec->name);
@@ -165,6 +170,7 @@ int Commands::peer(const QString &command, const QStringList &arguments)
     const QJsonDocument::JsonFormat format = pretty ? QJsonDocument::Indented : QJsonDocument::Compact;
 
     Connection connection(url);
+    connection.setUrls(urls);
     connection.setReconnectDelays(100, 1000);
     const QByteArray token = parser.isSet(tokenOption) ? parser.value(tokenOption).toUtf8() : qgetenv("DISTMAP_TOKEN");
     if (!token.isEmpty())
@@ -356,8 +362,10 @@ int Commands::peer(const QString &command, const QStringList &arguments)
     if (isRead && store) {
         // The relay cannot be reached: the store's copy is the best answer
         // there is, so give it, and say where it came from.
-        QObject::connect(&connection, &Connection::errorOccurred, &map, [&](Connection::Error error, const QString &message) {
+        QObject::connect(&connection, &Connection::errorOccurred, &map, [&, failures = 0](Connection::Error error, const QString &message) mutable {
             if (error != Connection::SocketError || map.isReady() || readerExit >= 0)
+                return;
+            if (++failures < urls.size()) // another relay may answer
                 return;
             std::fprintf(stderr, "distmap %s: the relay is unreachable (%s); answering from %s, which may be behind the network\n",
                          spec->name, qPrintable(message), qPrintable(store->path()));

@@ -199,8 +199,19 @@ bool Connection::takeChannelsDown()
     return wasUp;
 }
 
+void Connection::setUrls(const QList<QUrl> &urls)
+{
+    m_urls = urls.size() > 1 ? urls : QList<QUrl>();
+    if (!urls.isEmpty())
+        m_url = urls.first();
+}
+
 void Connection::scheduleReconnect()
 {
+    if (!m_urls.isEmpty()) { // the relay is gone or unreachable: try the next
+        m_url = m_urls.at((m_urls.indexOf(m_url) + 1) % m_urls.size());
+        qCInfo(lcNet) << "next relay:" << m_url.adjusted(QUrl::RemoveQuery | QUrl::RemoveUserInfo);
+    }
     // Exponential backoff with jitter so peers of a restarted relay do not
     // all come back in the same millisecond.
     const int shift = qMin(m_attempt, 16);

@@ -43,7 +43,12 @@ public:
     explicit Connection(const QUrl &url, QObject *parent = nullptr);
     ~Connection() override;
 
-    QUrl url() const { return m_url; }
+    QUrl url() const { return m_url; } // the relay tried now
+    // Relays of one federated network (docs/SCALING.md): after a lost or
+    // failed connection the next is tried, in turn. Call before open();
+    // the first becomes url().
+    void setUrls(const QList<QUrl> &urls);
+    QList<QUrl> urls() const { return m_urls; }
     State state() const { return m_state; }
     // This peer's id: random at construction, claimed at every handshake and
     // confirmed by the relay (which refuses an id already connected).
@@ -122,6 +127,7 @@ private:
     void protocolError(const QString &message);
 
     QUrl m_url;
+    QList<QUrl> m_urls; // empty, or every relay to try, m_url among them
     State m_state = Closed;
     QWebSocket *m_socket = nullptr;
     bool m_welcomed = false;

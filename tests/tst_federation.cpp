@@ -48,8 +48,10 @@ private Q_SLOTS:
     void everyDeltaReachesEveryPeerOnce();
     void aJoinerIsServedFromAnotherRelay();
     void aKilledRelaysPeersLeaveEverywhere();
+    void aPeerMovesToTheNextRelay();
     void aRelayStartedBeforeRedisJoinsLater();
     void redisRestartsHeal();
+    void aStoppedRedisIsNoticedAndHealed();
 };
 
 void tst_Federation::everyDeltaReachesEveryPeerOnce()
@@ -176,6 +178,34 @@ void tst_Federation::aKilledRelaysPeersLeaveEverywhere()
     QVERIFY(here->peers().isEmpty());
 }
 
+void tst_Federation::aPeerMovesToTheNextRelay()
+{
+    RedisServer redis;
+    auto first = busRelay(redis);
+    auto second = busRelay(redis);
+    QVERIFY(first && second);
+    TestPeer stays(second->url(), QStringLiteral("/move"), QStringLiteral("stays"));
+    TestPeer mover(first->url(), QStringLiteral("/move"), QStringLiteral("mover"), false);
+    mover.connection->setUrls({first->url(), second->url()});
+    mover.connection->open();
+    QTRY_VERIFY_WITH_TIMEOUT(mover->isReady() && mover->peers().size() == 1, Timeout);
+    mover->set(QStringLiteral("before"), 1);
+    QTRY_COMPARE_WITH_TIMEOUT(stays->value(QStringLiteral("before")).toInt(), 1, Timeout);
+    first.reset(); // the first relay goes away
+    QTRY_COMPARE_WITH_TIMEOUT(mover.connection->url(), second->url(), Timeout);
+    QTRY_VERIFY_WITH_TIMEOUT(mover.connection->state() == Connection::Connected && mover->peers().size() == 1, Timeout);
+    mover->set(QStringLiteral("after"), 2);
+    QTRY_COMPARE_WITH_TIMEOUT(stays->value(QStringLiteral("after")).toInt(), 2, Timeout);
+    // The CLI takes the same list: a dead relay first, a live one next.
+    QProcess get;
+    get.start(qEnvironmentVariable("DISTMAP_BINARY"), {QStringLiteral("get"), QStringLiteral("--url"), QStringLiteral("ws://127.0.0.1:1"),
+                                                       QStringLiteral("--url"), second->url().toString(), QStringLiteral("--map"),
+                                                       QStringLiteral("/move"), QStringLiteral("after")});
+    QVERIFY(QTest::qWaitFor([&] { return get.state() == QProcess::NotRunning; }, Timeout));
+    QCOMPARE(get.exitCode(), 0);
+    QCOMPARE(get.readAllStandardOutput().trimmed(), QByteArray("2"));
+}
+
 void tst_Federation::aRelayStartedBeforeRedisJoinsLater()
 {
     RedisServer redis;
@@ -214,6 +244,36 @@ void tst_Federation::redisRestartsHeal()
         QCOMPARE(a->toJsonObject(), b->toJsonObject());
         QTRY_COMPARE_WITH_TIMEOUT(a->peers().size(), 1, Timeout);
     }
+}
+
+void tst_Federation::aStoppedRedisIsNoticedAndHealed()
+{
+    RedisServer redis;
+    std::vector<std::unique_ptr<Relay>> relays;
+    for (int r = 0; r < 2; ++r)
+        relays.push_back(busRelay(redis));
+    QTRY_VERIFY_WITH_TIMEOUT(connected(relays), Timeout);
+    QStringList log;
+    connect(relays[0]->bus(), &RedisBus::logMessage, this, [&](const QString &line) { log.append(line); });
+    TestPeer a(relays[0]->url(), QStringLiteral("/stop"), QStringLiteral("a"));
+    TestPeer b(relays[1]->url(), QStringLiteral("/stop"), QStringLiteral("b"));
+    QTRY_VERIFY_WITH_TIMEOUT(a->isReady() && b->isReady() && a->peers().size() == 1, Timeout);
+    redis.pause(); // SIGSTOP: the TCP connections stay open, nothing answers
+    QElapsedTimer stopped;
+    stopped.start();
+    a->set(QStringLiteral("during"), 1); // lost on the bus
+    QTRY_VERIFY_WITH_TIMEOUT(!relays[0]->bus()->isConnected(), Timeout);
+    qInfo("a stopped Redis was noticed after %lld ms", stopped.elapsed());
+    QVERIFY2(log.join(QLatin1Char('\n')).contains(QLatin1String("no heartbeat came back")), qPrintable(log.join(QLatin1Char('\n'))));
+    QCOMPARE(a->peers().size(), 1); // peers on a relay are not dropped for a bus failure
+    // Still served locally meanwhile.
+    TestPeer local(relays[0]->url(), QStringLiteral("/stop"), QStringLiteral("local"));
+    QTRY_COMPARE_WITH_TIMEOUT(local->value(QStringLiteral("during")).toInt(), 1, Timeout);
+    while (stopped.elapsed() < 10000)
+        QTest::qWait(100); // the 10 s stop (a duration, not a wait for a result)
+    redis.resume();
+    QTRY_VERIFY_WITH_TIMEOUT(connected(relays), Timeout);
+    QTRY_COMPARE_WITH_TIMEOUT(b->value(QStringLiteral("during")).toInt(), 1, Timeout);
 }
 
 QTEST_GUILESS_MAIN(tst_Federation)
