@@ -26,7 +26,7 @@ while [ $# -gt 0 ]; do
         *) targets+=("$1"); shift ;;
     esac
 done
-all=(fuzz_header fuzz_entries fuzz_syncrequest fuzz_syncchunk fuzz_syncack fuzz_jsontext fuzz_control fuzz_journal fuzz_relay fuzz_http)
+all=(fuzz_header fuzz_entries fuzz_syncrequest fuzz_syncchunk fuzz_syncack fuzz_jsontext fuzz_control fuzz_journal fuzz_relay fuzz_http fuzz_busmessage)
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 
 scripts/setup.sh --fuzz
