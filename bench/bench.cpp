@@ -1,5 +1,7 @@
 #include "bench.h"
 
+#include <QTcpSocket>
+
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
@@ -56,4 +58,44 @@ QJsonObject Bench::medianOf(const std::vector<QJsonObject> &results)
     }
     out.insert(QStringLiteral("runs"), int(results.size()));
     return out;
+}
+
+QUrl Bench::relayUrlFor(int peer) const
+{
+    const int relays = 1 + int(m_more.size());
+    const int r = peer % relays;
+    return r == 0 ? m_relay.url : m_more[size_t(r - 1)]->url;
+}
+
+double Bench::relaysCpuSeconds() const
+{
+    double cpu = m_relay.cpuSeconds();
+    for (const RelayProcess *r : m_more)
+        cpu += r->cpuSeconds();
+    return cpu;
+}
+
+qint64 Bench::redisPublishes() const
+{
+    if (!m_redisPort)
+        return -1;
+    QTcpSocket socket;
+    socket.connectToHost(QHostAddress::LocalHost, m_redisPort);
+    if (!socket.waitForConnected(5000))
+        return -1;
+    socket.write("INFO commandstats\r\n");
+    // One bulk string: "$<length>\r\n<text>\r\n".
+    QByteArray reply;
+    auto complete = [&] {
+        const qsizetype head = reply.indexOf("\r\n");
+        return head > 0 && reply.size() >= head + 2 + reply.mid(1, head - 1).toLongLong() + 2;
+    };
+    while (!complete() && socket.waitForReadyRead(2000))
+        reply += socket.readAll();
+    // "cmdstat_spublish:calls=N,usec=..."
+    const int at = reply.indexOf("cmdstat_spublish:calls=");
+    if (at < 0)
+        return 0;
+    const int from = at + int(qstrlen("cmdstat_spublish:calls="));
+    return reply.mid(from, reply.indexOf(',', from) - from).toLongLong();
 }

@@ -58,6 +58,17 @@ public:
 
     QList<Row> rows;
 
+    // Federation (--relays N --redis): more relays on the same Redis. Peer i
+    // of a workload connects to relay i % (1 + more.size()), the writer to
+    // the first; relay CPU is the sum; Redis's CPU and its SPUBLISH count
+    // are read around each run.
+    void setFederation(const std::vector<RelayProcess *> &more, qint64 redisPid, quint16 redisPort)
+    {
+        m_more = more;
+        m_redisPid = redisPid;
+        m_redisPort = redisPort;
+    }
+
     // workload_throughput.cpp: fan-out, all-write and unloaded latency.
     // writers: 1 (fan-out) or n (all-write: every peer writes and reads).
     // unbatched: flush after every write, one delta per frame, as the
@@ -74,7 +85,14 @@ private:
     static QJsonObject medianOf(const std::vector<QJsonObject> &results);
     bool throughputRun(int n, int messages, int window, bool allWrite, bool unbatched, int run, QJsonObject *out);
 
+    QUrl relayUrlFor(int peer) const;
+    double relaysCpuSeconds() const;
+    qint64 redisPublishes() const; // SPUBLISH calls so far; -1 without Redis
+
     RelayProcess &m_relay;
+    std::vector<RelayProcess *> m_more;
+    qint64 m_redisPid = 0;
+    quint16 m_redisPort = 0;
     int m_runs;
     bool m_verbose;
 };

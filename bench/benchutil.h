@@ -9,6 +9,8 @@
 #include <QFile>
 #include <QList>
 #include <QString>
+#include <QTcpServer>
+#include <QTcpSocket>
 
 #include <functional>
 
@@ -30,6 +32,21 @@ inline bool waitUntil(const std::function<bool()> &done, int timeoutMs, int slic
 }
 
 // Runs the event loop for ms milliseconds: lets sockets and timers settle.
+// A loopback port nothing listens on (for a server we start).
+inline quint16 freePort()
+{
+    QTcpServer probe;
+    probe.listen(QHostAddress::LocalHost, 0);
+    return probe.serverPort();
+}
+
+inline bool canConnect(quint16 port)
+{
+    QTcpSocket s;
+    s.connectToHost(QHostAddress::LocalHost, port);
+    return s.waitForConnected(200);
+}
+
 inline void spin(int ms, int sliceMs = 20)
 {
     waitUntil([] { return false; }, ms, sliceMs);

@@ -14,8 +14,11 @@
 
 #include <QCommandLineParser>
 #include <QCoreApplication>
+#include <QProcess>
 
 #include <cstdio>
+#include <memory>
+#include <vector>
 #include <cstdlib>
 
 int main(int argc, char *argv[])
@@ -37,7 +40,11 @@ int main(int argc, char *argv[])
     const QCommandLineOption smokeOption(QStringLiteral("smoke"), QStringLiteral("Tiny sizes, one run: checks the bench still works (CI)."));
     const QCommandLineOption jsonOption(QStringLiteral("json"), QStringLiteral("Also write the rows as JSON to FILE."), QStringLiteral("FILE"));
     const QCommandLineOption bigOption(QStringLiteral("join-million"), QStringLiteral("Include the 1,000,000-key join (on by default unless --smoke)."));
-    parser.addOptions({binaryOption, workloadOption, runsOption, smokeOption, jsonOption, bigOption});
+    const QCommandLineOption relaysOption(QStringLiteral("relays"),
+        QStringLiteral("Federate N relays through a redis-server this bench starts (with --redis; fanout, allwrite and latency only)."),
+        QStringLiteral("N"), QStringLiteral("1"));
+    const QCommandLineOption redisOption(QStringLiteral("redis"), QStringLiteral("Run the relays on a Redis bus (docs/SCALING.md)."));
+    parser.addOptions({binaryOption, workloadOption, runsOption, smokeOption, jsonOption, bigOption, relaysOption, redisOption});
     parser.process(app);
 
     const bool smoke = parser.isSet(smokeOption);
@@ -53,14 +60,48 @@ int main(int argc, char *argv[])
                      QStringLiteral("resync"), QStringLiteral("memory")};
     const QString binary = parser.isSet(binaryOption) ? parser.value(binaryOption)
                                                       : QCoreApplication::applicationDirPath() + QStringLiteral("/distmap");
+    // --redis: a redis-server of our own on a free loopback port, and every
+    // relay on it.
+    const bool redis = parser.isSet(redisOption);
+    const int relayCount = parser.value(relaysOption).toInt();
+    if (relayCount < 1 || relayCount > 16 || (relayCount > 1 && !redis)) {
+        std::fprintf(stderr, "distmap-bench: --relays takes 1 to 16, and more than 1 needs --redis\n");
+        return 2;
+    }
+    QProcess redisServer;
+    QStringList relayArguments;
+    quint16 redisPort = 0;
+    if (redis) {
+        redisPort = BenchUtil::freePort();
+        redisServer.start(QStringLiteral("redis-server"), {QStringLiteral("--port"), QString::number(redisPort), QStringLiteral("--bind"),
+                                                           QStringLiteral("127.0.0.1"), QStringLiteral("--save"), QString(),
+                                                           QStringLiteral("--appendonly"), QStringLiteral("no")});
+        if (!redisServer.waitForStarted(10000) || !BenchUtil::waitUntil([&] { return BenchUtil::canConnect(redisPort); }, 10000)) {
+            std::fprintf(stderr, "distmap-bench: could not start redis-server\n");
+            return 3;
+        }
+        relayArguments = {QStringLiteral("--redis"), QStringLiteral("redis://127.0.0.1:%1").arg(redisPort)};
+    }
     RelayProcess relay;
-    if (!relay.start(binary, {})) {
+    if (!relay.start(binary, relayArguments)) {
         std::fprintf(stderr, "distmap-bench: could not start '%s relay'\n", qPrintable(binary));
         return 3;
     }
-    BenchUtil::spin(200);
+    std::vector<std::unique_ptr<RelayProcess>> moreRelays;
+    std::vector<RelayProcess *> more;
+    for (int r = 1; r < relayCount; ++r) {
+        moreRelays.push_back(std::make_unique<RelayProcess>());
+        if (!moreRelays.back()->start(binary, relayArguments)) {
+            std::fprintf(stderr, "distmap-bench: could not start relay %d\n", r + 1);
+            return 3;
+        }
+        more.push_back(moreRelays.back().get());
+    }
+    BenchUtil::spin(redis ? 1000 : 200); // the relays meet on the bus
     const double idleRss = relay.rssMb();
     Bench bench(relay, runs, true);
+    if (redis)
+        bench.setFederation(more, redisServer.processId(), redisPort);
     bool good = true;
     for (const QString &w : std::as_const(workloads)) {
         if (w == QLatin1String("fanout")) {
@@ -107,6 +148,11 @@ int main(int argc, char *argv[])
     if (parser.isSet(jsonOption))
         writeJson(parser.value(jsonOption), bench.rows, idleRss);
     relay.stop();
+    moreRelays.clear();
+    if (redis) {
+        redisServer.kill(); // ours
+        redisServer.waitForFinished(5000);
+    }
     if (!good) {
         std::fprintf(stderr, "distmap-bench: a workload failed (see above)\n");
         return 1;

@@ -50,6 +50,11 @@ RelayProcess::~RelayProcess()
 
 double RelayProcess::cpuSeconds() const
 {
+    return cpuSecondsOf(pid);
+}
+
+double RelayProcess::cpuSecondsOf(qint64 pid)
+{
     if (!pid)
         return 0;
     QFile f(QStringLiteral("/proc/%1/stat").arg(pid));

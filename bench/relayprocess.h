@@ -20,6 +20,7 @@ public:
     void stop();
 
     double cpuSeconds() const; // user + system time so far
+    static double cpuSecondsOf(qint64 pid); // the same, of any process of ours
     double rssMb() const;
     double peakMb() const;
 

@@ -33,6 +33,19 @@ void printTable(const QList<Row> &rows, double idleRss)
             << fmt(r.figures, "relayCpuPercent", 0) << " | " << fmt(r.figures, "clientCpuPercent", 0) << " | "
             << fmt(r.figures, "deltasPerFrame", 1) << " |\n";
     }
+    bool federated = false;
+    for (const Row &r : rows)
+        federated = federated || r.figures.contains(QLatin1String("busPublishesPerFrame"));
+    if (federated) {
+        out << "\n| federated workload | N | bus publishes per frame sent | Redis CPU µs/publish | Redis CPU % |\n|---|---|---|---|---|\n";
+        for (const Row &r : rows) {
+            if (!r.figures.contains(QLatin1String("busPublishesPerFrame")))
+                continue;
+            out << "| " << r.workload << " | " << r.params.value(QLatin1String("n")).toInt() << " | "
+                << fmt(r.figures, "busPublishesPerFrame", 3) << " | " << fmt(r.figures, "redisCpuUsPerPublish", 2) << " | "
+                << fmt(r.figures, "redisCpuPercent", 0) << " |\n";
+        }
+    }
     out << "\n| join: keys | connect→ready ms | wire MB | keys/s | relay CPU ms | relay RSS after MB | relay peak MB |\n|---|---|---|---|---|---|---|\n";
     for (const Row &r : rows) {
         if (r.workload != QLatin1String("join"))

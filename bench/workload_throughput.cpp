@@ -51,7 +51,7 @@ bool Bench::throughputRun(int n, int messages, int window, bool allWrite, bool u
     const int receivers = allWrite ? n - 1 : n; // deliveries per delta
     std::vector<std::unique_ptr<Peer>> peers;
     for (int i = 0; i < (allWrite ? n : n + 1); ++i) {
-        peers.push_back(std::make_unique<Peer>(m_relay.url, uri));
+        peers.push_back(std::make_unique<Peer>(relayUrlFor(i), uri));
         QObject::connect(peers.back()->connection.get(), &Connection::errorOccurred, peers.back()->connection.get(),
                          [this](Connection::Error, const QString &message) { say(QStringLiteral("peer: %1").arg(message)); });
         if (!BenchUtil::waitUntil([&] { return peers.back()->map->isReady(); }, 30000))
@@ -67,7 +67,8 @@ bool Bench::throughputRun(int n, int messages, int window, bool allWrite, bool u
     latencies.reserve(size_t(messages) * size_t(receivers));
     int completed = 0;
     qint64 tFirst = 0, tLast = 0;
-    double cpu0 = 0, client0 = 0;
+    double cpu0 = 0, client0 = 0, redisCpu0 = 0;
+    qint64 publishes0 = 0;
     quint64 frames0 = 0;
     const int warmPerWriter = warmup / writers;
 
@@ -76,7 +77,9 @@ bool Bench::throughputRun(int n, int messages, int window, bool allWrite, bool u
             const int local = sent[size_t(w)]++;
             if (local == warmPerWriter && w == 0 && tFirst == 0) {
                 tFirst = nowNs();
-                cpu0 = m_relay.cpuSeconds();
+                cpu0 = relaysCpuSeconds();
+                redisCpu0 = RelayProcess::cpuSecondsOf(m_redisPid);
+                publishes0 = redisPublishes();
                 client0 = clientCpuSeconds();
                 for (int x = 0; x < writers; ++x)
                     frames0 += peers[size_t(allWrite ? x : 0)]->connection->framesSent();
@@ -133,7 +136,9 @@ bool Bench::throughputRun(int n, int messages, int window, bool allWrite, bool u
     }
     const double seconds = double(tLast - tFirst) / 1e9;
     const double deliveries = double(total - warmup) * receivers;
-    const double relayCpu = m_relay.cpuSeconds() - cpu0;
+    const double relayCpu = relaysCpuSeconds() - cpu0;
+    const double redisCpu = RelayProcess::cpuSecondsOf(m_redisPid) - redisCpu0;
+    const qint64 publishes = redisPublishes() - publishes0;
     quint64 frames = 0;
     for (int x = 0; x < writers; ++x)
         frames += peers[size_t(allWrite ? x : 0)]->connection->framesSent();
@@ -152,6 +157,13 @@ bool Bench::throughputRun(int n, int messages, int window, bool allWrite, bool u
             // The library batches the writes of one event-loop pass into
             // one frame; this says how much that did here.
             {QStringLiteral("deltasPerFrame"), double(total - warmup) / double(qMax<quint64>(1, frames))}};
+    if (m_redisPid) {
+        // Frames crossing the bus per frame the writers sent: 1 when each
+        // routed message is published once, whatever the number of relays.
+        out->insert(QStringLiteral("busPublishesPerFrame"), double(publishes) / double(qMax<quint64>(1, frames)));
+        out->insert(QStringLiteral("redisCpuUsPerPublish"), redisCpu * 1e6 / double(qMax<qint64>(1, publishes)));
+        out->insert(QStringLiteral("redisCpuPercent"), 100.0 * redisCpu / seconds);
+    }
     say(QStringLiteral("%1 n=%2 w=%3: %4 deliveries/s").arg(allWrite ? "all-write" : "fan-out").arg(n).arg(window)
             .arg(deliveries / seconds, 0, 'f', 0));
     return true;
