@@ -35,7 +35,7 @@ int main(int argc, char *argv[])
     parser.addHelpOption();
     const QCommandLineOption binaryOption(QStringLiteral("distmap"), QStringLiteral("Path of the distmap binary (default: next to this one)."), QStringLiteral("PATH"));
     const QCommandLineOption workloadOption(QStringLiteral("workload"),
-        QStringLiteral("Comma-separated: fanout, allwrite, latency, flood, join, resync, memory, all (default all)."), QStringLiteral("LIST"), QStringLiteral("all"));
+        QStringLiteral("Comma-separated: fanout, allwrite, latency, flood, join, resync, memory, heartbeats (--redis), all (default all)."), QStringLiteral("LIST"), QStringLiteral("all"));
     const QCommandLineOption runsOption(QStringLiteral("runs"), QStringLiteral("Runs per row; medians are reported (default 3)."), QStringLiteral("N"), QStringLiteral("3"));
     const QCommandLineOption smokeOption(QStringLiteral("smoke"), QStringLiteral("Tiny sizes, one run: checks the bench still works (CI)."));
     const QCommandLineOption jsonOption(QStringLiteral("json"), QStringLiteral("Also write the rows as JSON to FILE."), QStringLiteral("FILE"));
@@ -134,6 +134,12 @@ int main(int argc, char *argv[])
             good = good && floodBench.flood(qEnvironmentVariableIsSet("BENCH_FLOODERS") ? qEnvironmentVariableIntValue("BENCH_FLOODERS") : 3, smoke ? 200 : 5000);
             bench.rows.append(floodBench.rows);
             limited.stop();
+        } else if (w == QLatin1String("heartbeats")) {
+            if (!redis) {
+                std::fprintf(stderr, "distmap-bench: the heartbeats workload needs --redis\n");
+                return 2;
+            }
+            good = good && bench.heartbeats(smoke ? 10 : 100, smoke ? 4 : 20);
         } else if (w == QLatin1String("memory")) {
             good = good && bench.idleConnections(smoke ? 50 : 10000);
             good = good && bench.peerMemory(smoke ? 10000 : 1000000);

@@ -46,6 +46,12 @@ void printTable(const QList<Row> &rows, double idleRss)
                 << fmt(r.figures, "redisCpuPercent", 0) << " |\n";
         }
     }
+    for (const Row &r : rows) {
+        if (r.workload == QLatin1String("heartbeats"))
+            out << "\nheartbeats of " << r.params.value(QLatin1String("relays")).toInt() << " other relays for "
+                << fmt(r.figures, "seconds", 0) << " s: " << fmt(r.figures, "relayCpuPercent", 3) << " % of a core per relay, Redis "
+                << fmt(r.figures, "redisCpuPercent", 3) << " %\n";
+    }
     out << "\n| join: keys | connect→ready ms | wire MB | keys/s | relay CPU ms | relay RSS after MB | relay peak MB |\n|---|---|---|---|---|---|---|\n";
     for (const Row &r : rows) {
         if (r.workload != QLatin1String("join"))
