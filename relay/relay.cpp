@@ -502,6 +502,10 @@ void Relay::handleOpen(Client *client, const QJsonObject &message)
         const Client *local = localMember(net, m.peer);
         opened.peers.append({m.peer, local ? local->maps.value(net->id).presence : net->remote.value(m.peer).presence});
     }
+    // A peer that moved here from a relay not yet known to be dead: the
+    // stale remote entry goes, this connection is the peer now.
+    if (net->remote.contains(client->peer))
+        removeRemote(net, client->peer);
     sendToOthers(net, client, Control::encodeJoined({net->id, client->peer, open.presence}));
     net->members.add(client->peer);
     client->maps.insert(net->id, {open.presence, grant.writable});

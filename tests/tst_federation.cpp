@@ -167,16 +167,31 @@ void tst_Federation::aKilledRelaysPeersLeaveEverywhere()
     TestPeer here(near->url(), QStringLiteral("/kill"), QStringLiteral("here"));
     TestPeer there(farUrl, QStringLiteral("/kill"), QStringLiteral("there"));
     there.connection->setReconnectDelays(60000, 60000); // stays away: we watch it leave
-    QTRY_COMPARE_WITH_TIMEOUT(here->peers().size(), 1, Timeout);
+    // This one knows both relays and moves to the near one.
+    TestPeer mover(farUrl, QStringLiteral("/kill"), QStringLiteral("mover"), false);
+    mover.connection->setUrls({farUrl, near->url()});
+    mover.connection->open();
+    QTRY_VERIFY_WITH_TIMEOUT(here->peers().size() == 2 && mover->isReady(), Timeout);
     QSignalSpy left(here.map.get(), &DistributedMap::peerLeft);
     QElapsedTimer timer;
     timer.start();
     ::kill(pid_t(far.processId()), SIGKILL); // the relay process we started
     QVERIFY(far.waitForFinished(Timeout));
-    QTRY_COMPARE_WITH_TIMEOUT(left.size(), 1, Timeout);
+    QTRY_VERIFY_WITH_TIMEOUT([&] {
+        for (const auto &args : left) {
+            if (args.first().toULongLong() == there.id())
+                return true;
+        }
+        return false;
+    }(), Timeout);
     qInfo("the killed relay's peer left the other relay's map after %lld ms", timer.elapsed());
-    QCOMPARE(left.first().first().toULongLong(), there.id());
-    QVERIFY(here->peers().isEmpty());
+    // The mover is on the near relay now, in the same network as before.
+    QCOMPARE(mover.connection->url(), near->url());
+    QTRY_COMPARE_WITH_TIMEOUT(peerIds(here), QSet<quint64>{mover.id()}, Timeout);
+    mover->set(QStringLiteral("moved"), true);
+    QTRY_COMPARE_WITH_TIMEOUT(here->value(QStringLiteral("moved")).toBool(), true, Timeout);
+    here->set(QStringLiteral("welcome"), 1);
+    QTRY_COMPARE_WITH_TIMEOUT(mover->value(QStringLiteral("welcome")).toInt(), 1, Timeout);
 }
 
 void tst_Federation::aPeerMovesToTheNextRelay()
