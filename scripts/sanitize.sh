@@ -3,7 +3,8 @@
 # DISTMAP_SANITIZE option) and runs the unit and integration tests in it.
 # CI runs it after the plain suite (scripts/test.sh with CI=true); any
 # sanitizer report fails the test that triggered it. Extra arguments go to
-# ctest (default: every test but the `slow` and `long` ones).
+# ctest (default: every test but the `slow`, `long` and `web` ones: the
+# JavaScript tests run on Node, and the plain suite runs them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -20,6 +21,6 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export DISTMAP_SIM_SEEDS=${DISTMAP_SIM_SEEDS:-10}
 cd "$build"
 if [ $# -eq 0 ]; then
-    set -- -LE "slow|long"
+    set -- -LE "slow|long|web"
 fi
 QT_QPA_PLATFORM=offscreen ctest --output-on-failure -j2 "$@"

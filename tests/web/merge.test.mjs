@@ -1,0 +1,191 @@
+// Merge rule (docs/PROTOCOL.md section 7) and digests (section 9).
+import test from "node:test";
+import assert from "node:assert/strict";
+import {
+    APPLIED,
+    DUPLICATE,
+    Entry,
+    MapState,
+    SUPERSEDED,
+    U64_MAX,
+    bucketCountFor,
+    compareUtf8,
+    computeDigest,
+    entryHash,
+    fnv1a64,
+    foldDigest,
+    keyHash,
+} from "../../resources/web/distmap.js";
+
+const enc = new TextEncoder();
+const set = (key, hlc, writer, json) => new Entry(key, BigInt(hlc), BigInt(writer), enc.encode(json));
+const del = (key, hlc, writer) => new Entry(key, BigInt(hlc), BigInt(writer), null);
+
+// A seeded generator (mulberry32), so a failure can be replayed.
+export function rng(seed) {
+    let a = seed >>> 0;
+    return () => {
+        a = (a + 0x6d2b79f5) >>> 0;
+        let t = a;
+        t = Math.imul(t ^ (t >>> 15), t | 1);
+        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+}
+const seedBase = Number(process.env.DISTMAP_SEED ?? Date.now() % 100000);
+
+// FNV-1a-64 the slow, obvious way with BigInt: the reference for the
+// module's 32-bit-halves arithmetic.
+function fnvRef(bytes, h = 14695981039346656037n) {
+    for (const b of bytes) h = ((h ^ BigInt(b)) * 1099511628211n) & 0xffffffffffffffffn;
+    return h;
+}
+function le64(v) {
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64LE(v);
+    return b;
+}
+function entryHashRef(e) {
+    const kh = fnvRef(enc.encode(e.key));
+    return fnvRef([...le64(e.hlc), ...le64(e.writer), e.value === null ? 2 : 1], kh);
+}
+function digestRef(entries, n) {
+    const d = new Array(n).fill(0n);
+    for (const e of entries) d[Number(fnvRef(enc.encode(e.key)) & BigInt(n - 1))] ^= entryHashRef(e);
+    return d;
+}
+
+test("merge rule: applied, duplicate, superseded", () => {
+    const s = new MapState();
+    assert.equal(s.apply(set("k", 10, 1, "1")), APPLIED, "no current write");
+    assert.equal(s.apply(set("k", 10, 1, "1")), DUPLICATE);
+    // Same (hlc, writer) with other bytes is still a duplicate: nothing changes.
+    assert.equal(s.apply(set("k", 10, 1, "2")), DUPLICATE);
+    assert.equal(new TextDecoder().decode(s.get("k").value), "1");
+    assert.equal(s.apply(set("k", 9, 99, "3")), SUPERSEDED, "older hlc loses whatever the writer");
+    assert.equal(s.apply(set("k", 10, 0, "3")), SUPERSEDED, "same hlc, smaller writer");
+    assert.equal(s.apply(set("k", 10, 2, "4")), APPLIED, "same hlc, greater writer");
+    assert.equal(s.apply(del("k", 11, 1)), APPLIED, "a tombstone wins like a value");
+    assert.equal(s.size, undefined);
+    assert.equal(s.live, 0);
+    assert.equal(s.entries.size, 1, "the tombstone is kept");
+    assert.equal(s.apply(set("k", 10, 3, "5")), SUPERSEDED, "an older set cannot bring the key back");
+    assert.equal(s.apply(set("k", 12, 1, "6")), APPLIED, "a newer set can");
+    assert.equal(s.live, 1);
+});
+
+test("hlc and writer compare as unsigned 64-bit numbers", () => {
+    const s = new MapState();
+    s.apply(set("k", 0x7fffffffffffffffn, 1, "1"));
+    assert.equal(s.apply(set("k", 0x8000000000000000n, 1, "2")), APPLIED);
+    assert.equal(s.apply(set("k", 0x8000000000000000n, U64_MAX, "3")), APPLIED);
+    assert.equal(s.apply(set("k", U64_MAX, 1, "4")), APPLIED);
+    assert.equal(s.apply(del("k", U64_MAX, 2)), APPLIED);
+});
+
+test("replicas converge under any delivery order, with duplicates", () => {
+    for (let round = 0; round < 50; round++) {
+        const seed = seedBase + round;
+        const r = rng(seed);
+        const keys = ["a", "b", "c", "d", "é", "😀", ""];
+        const writes = [];
+        const made = new Set(); // one write per (key, hlc, writer), as between correct peers
+        for (let i = 0; i < 60; i++) {
+            const key = keys[Math.floor(r() * keys.length)];
+            const hlc = Math.floor(r() * 20);
+            const writer = 1 + Math.floor(r() * 3);
+            if (made.has(`${key}|${hlc}|${writer}`)) continue;
+            made.add(`${key}|${hlc}|${writer}`);
+            writes.push(r() < 0.3 ? del(key, hlc, writer) : set(key, hlc, writer, String(Math.floor(r() * 5))));
+        }
+        const states = [];
+        for (let p = 0; p < 4; p++) {
+            const order = writes.concat(writes.filter(() => r() < 0.2)); // some twice
+            for (let i = order.length - 1; i > 0; i--) {
+                const j = Math.floor(r() * (i + 1));
+                [order[i], order[j]] = [order[j], order[i]];
+            }
+            const s = new MapState();
+            for (const w of order) s.apply(w);
+            states.push(s);
+        }
+        const view = (s) => s.sorted().map((e) => [e.key, e.hlc, e.writer, e.value && Buffer.from(e.value).toString()]);
+        for (const s of states.slice(1)) assert.deepEqual(view(s), view(states[0]), `seed ${seed}`);
+        // Every key holds the greatest (hlc, writer) written to it.
+        for (const key of keys) {
+            const mine = writes.filter((w) => w.key === key);
+            if (!mine.length) continue;
+            const best = mine.reduce((a, b) => (b.hlc > a.hlc || (b.hlc === a.hlc && b.writer > a.writer) ? b : a));
+            const e = states[0].get(key);
+            assert.equal(e.hlc, best.hlc, `seed ${seed} key ${key}`);
+            assert.equal(e.writer, best.writer, `seed ${seed} key ${key}`);
+        }
+        assert.deepEqual(states[0].digest(16), states[1].digest(16), `seed ${seed}`);
+    }
+});
+
+test("FNV-1a-64 matches the published test vectors", () => {
+    assert.equal(fnv1a64(new Uint8Array()), 0xcbf29ce484222325n, "offset basis 14695981039346656037");
+    assert.equal(fnv1a64(enc.encode("a")), 0xaf63dc4c8601ec8cn);
+    assert.equal(fnv1a64(enc.encode("foobar")), 0x85944171f73967e8n);
+});
+
+test("keyHash and entryHash agree with a BigInt reference, for any key", () => {
+    const r = rng(seedBase);
+    const alphabet = ["a", "Z", "\u0000", "é", "ß", "€", "\uffff", "\ufeff", "😀", "\u{10ffff}", "日"];
+    for (let i = 0; i < 500; i++) {
+        let key = "";
+        const n = Math.floor(r() * 12);
+        for (let j = 0; j < n; j++) key += alphabet[Math.floor(r() * alphabet.length)];
+        const e = new Entry(key, BigInt(Math.floor(r() * 2 ** 32)) * BigInt(Math.floor(r() * 2 ** 32)), BigInt(Math.floor(r() * 2 ** 32)) << 32n, r() < 0.5 ? null : enc.encode("1"));
+        assert.equal(keyHash(key), fnvRef(enc.encode(key)), `seed ${seedBase} key ${JSON.stringify(key)}`);
+        assert.equal(entryHash(e), entryHashRef(e), `seed ${seedBase} key ${JSON.stringify(key)}`);
+    }
+    // Long keys take another encoding path when written, not when hashed.
+    const long = "x😀".repeat(100);
+    assert.equal(keyHash(long), fnvRef(enc.encode(long)));
+});
+
+test("digest: bucket by keyHash & (n-1), XOR of entry hashes, tombstones included", () => {
+    const entries = [set("a", 258, 10, "1"), del("b", 300, 11), set("😀", U64_MAX, U64_MAX, '"x"'), set("", 1, 1, "null")];
+    for (const n of [1, 2, 16, 1024]) assert.deepEqual(computeDigest(entries, n), digestRef(entries, n), `n=${n}`);
+    assert.deepEqual(computeDigest([], 4), [0n, 0n, 0n, 0n], "empty buckets are 0");
+    // One entry, one bucket: the digest is its entry hash.
+    assert.deepEqual(computeDigest([entries[0]], 1), [entryHashRef(entries[0])]);
+    // A tombstone hashes differently from a value with the same clock.
+    assert.notDeepEqual(computeDigest([set("b", 300, 11, "1")], 1), computeDigest([del("b", 300, 11)], 1));
+});
+
+test("digest: equal states have equal digests whatever the order; a coarser digest is the fold of a finer one", () => {
+    const r = rng(seedBase + 7);
+    const entries = [];
+    for (let i = 0; i < 2000; i++) entries.push(r() < 0.2 ? del(`key-${i}`, i + 1, 3) : set(`key-${i}`, i + 1, 3, String(i)));
+    const a = new MapState();
+    const b = new MapState();
+    for (const e of entries) a.apply(e);
+    for (const e of [...entries].reverse()) b.apply(e);
+    const fine = computeDigest(a.entries.values(), 256);
+    assert.deepEqual(computeDigest(b.entries.values(), 256), fine);
+    for (const n of [1, 2, 16, 128]) assert.deepEqual(computeDigest(a.entries.values(), n), foldDigest(fine, n), `n=${n}`);
+    // One changed entry changes exactly its bucket.
+    b.apply(set("key-5", 100000, 3, "changed"));
+    const changed = computeDigest(b.entries.values(), 256);
+    const bucket = Number(keyHash("key-5") & 255n);
+    changed.forEach((w, i) => (i === bucket ? assert.notEqual(w, fine[i]) : assert.equal(w, fine[i])));
+});
+
+test("bucket count: smallest power of two ≥ entries / 16, 1 to 65536, a quarter of the limit at most", () => {
+    assert.equal(bucketCountFor(0), 1);
+    assert.equal(bucketCountFor(16), 1);
+    assert.equal(bucketCountFor(17), 2);
+    assert.equal(bucketCountFor(100000), 8192);
+    assert.equal(bucketCountFor(10 ** 9), 65536);
+    assert.equal(bucketCountFor(100000, 65536), 2048, "8n ≤ limit/4");
+    assert.equal(bucketCountFor(100000, 16), 1);
+});
+
+test("keys sort by their UTF-8 bytes", () => {
+    const keys = ["b", "a", "", "\uffff", "😀", "\ue000", "é", "aa", "\u{10ffff}", "\ud7ff"];
+    const byBytes = [...keys].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
+    assert.deepEqual([...keys].sort(compareUtf8), byBytes);
+});
