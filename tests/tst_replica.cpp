@@ -3,6 +3,7 @@
 #include "hybridclock.h"
 #include "wire.h"
 
+#include <QDateTime>
 #include <QSet>
 #include <QTest>
 
@@ -111,6 +112,8 @@ private Q_SLOTS:
     void batchesNeverExceedTheRelaysLimit();
     void anEntryTooLargeToSendIsNeverPushed();
     void aSyncIsAskedAgainAfterTwoSecondsOfSilence();
+    void aGapInTheChunksAsksAgain();
+    void anInterruptedRejoinStaysARejoin();
     void aDeltaAskingForAcksIsAcknowledgedEntryByEntry();
     void aDroppedDeltaIsNotAcknowledged();
     void aHostThatStoresAcknowledgesDurablyLater();
@@ -341,6 +344,76 @@ void tst_Replica::aSyncIsAskedAgainAfterTwoSecondsOfSilence()
     r.setSyncTimeout(500);
     r.syncTimedOut();
     QCOMPARE(host.timerMs, 500 + Replica::RelaySyncHoldMs);
+}
+
+namespace {
+Wire::SyncRequest lastRequest(const RecordingHost &host)
+{
+    const auto requests = sentOfType(host.frames, Wire::Type::SyncRequest);
+    Wire::SyncRequest request;
+    if (!requests.isEmpty())
+        Wire::decodeSyncRequest(requests.last().second.constData(), requests.last().second.size(), &request);
+    return request;
+}
+
+QByteArray chunkFrom(quint64 responder, quint32 syncId, quint32 seq, bool final, const QList<QPair<QString, Entry>> &entries = {})
+{
+    QByteArray chunk;
+    Wire::appendHeader(chunk, {Wire::Type::SyncData, 0, 1, responder});
+    Wire::appendSyncChunkHead(chunk, syncId, seq, final, {});
+    for (const auto &e : entries)
+        Wire::appendEntry(chunk, e.first, e.second);
+    return chunk;
+}
+} // namespace
+
+// Chunks come in seq order over one relay; over a federated relay's bus one
+// can be lost. Finishing the round without it would miss its entries.
+void tst_Replica::aGapInTheChunksAsksAgain()
+{
+    RecordingHost host;
+    Replica r(&host, QStringLiteral("/m"));
+    r.connectionUp();
+    r.handleOpened({QStringLiteral("/m"), 1, true, {}});
+    const Wire::SyncRequest first = lastRequest(host);
+    feed(r, chunkFrom(0xB, first.syncId, 0, false, {{QStringLiteral("a"), Entry{QByteArray("1"), 10, 0xB, false}}}));
+    host.frames.clear();
+    feed(r, chunkFrom(0xB, first.syncId, 2, true, {{QStringLiteral("c"), Entry{QByteArray("3"), 12, 0xB, false}}}));
+    const Wire::SyncRequest again = lastRequest(host);
+    QVERIFY(again.syncId != first.syncId); // asked again
+    QVERIFY(r.isSyncing());
+    QVERIFY(!r.state().contains(QStringLiteral("c"))); // nothing taken from after the gap
+    for (const Control::Message &m : host.controls)
+        QVERIFY(m.type != Control::Type::Ready);
+}
+
+// A rejoin's partial chunks raise the newest hlc heard from the network, so
+// re-deciding the mode after a timeout would pick a catch-up and push the
+// stale state back: it must stay a rejoin until one completes.
+void tst_Replica::anInterruptedRejoinStaysARejoin()
+{
+    RecordingHost host;
+    Replica r(&host, QStringLiteral("/m"));
+    const qint64 day = 24 * 3600 * 1000LL;
+    r.setTombstoneRetention(7 * day);
+    const quint64 nowHlc = quint64(QDateTime::currentMSecsSinceEpoch()) << 16;
+    const quint64 longAgo = quint64(QDateTime::currentMSecsSinceEpoch() - 10 * day) << 16;
+    r.load({{QStringLiteral("deleted-meanwhile"), Entry{QByteArray("1"), longAgo, 0xB, false}}});
+    r.connectionUp();
+    r.handleOpened({QStringLiteral("/m"), 1, true, {}});
+    const Wire::SyncRequest first = lastRequest(host);
+    QCOMPARE(first.since, quint64(0)); // a rejoin asks for everything
+    QVERIFY(first.digest.isEmpty());
+    feed(r, chunkFrom(0xC, first.syncId, 0, false, {{QStringLiteral("fresh"), Entry{QByteArray("2"), nowHlc, 0xC, false}}}));
+    r.syncTimedOut(); // the responder went quiet
+    const Wire::SyncRequest second = lastRequest(host);
+    QVERIFY(second.syncId != first.syncId);
+    QCOMPARE(second.since, quint64(0)); // still a rejoin, not a catch-up from "fresh"
+    host.frames.clear();
+    feed(r, chunkFrom(0xD, second.syncId, 0, true, {{QStringLiteral("fresh"), Entry{QByteArray("2"), nowHlc, 0xC, false}}}));
+    QVERIFY(!r.isSyncing());
+    QVERIFY(!r.state().contains(QStringLiteral("deleted-meanwhile"))); // dropped, not pushed back
+    QVERIFY(sentOfType(host.frames, Wire::Type::Repair).isEmpty());
 }
 
 void tst_Replica::aDeltaAskingForAcksIsAcknowledgedEntryByEntry()

@@ -277,6 +277,11 @@ private:
     SyncPhase m_syncPhase = SyncPhase::Full;
     quint64 m_networkHlc = 0; // greatest hlc received from other peers
     quint64 m_rejoinHorizon = 0;
+    // A rejoin that has not completed stays a rejoin through timeouts and
+    // reconnects: its partial chunks raise m_networkHlc, and a catch-up
+    // would push our stale state back (PROTOCOL.md section 8 step 8).
+    bool m_rejoinUnfinished = false;
+    quint32 m_nextChunkSeq = 0; // chunks arrive in seq order; a gap restarts the round
     QSet<QString> m_rejoinKept; // keys the responder has, ours newer
     quint32 m_syncId = 0;
     quint64 m_syncSource = 0;

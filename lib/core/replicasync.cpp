@@ -41,8 +41,9 @@ void Replica::startSync()
     // Away longer than tombstones live: the network may have deleted keys
     // and forgotten their tombstones, and pushing our copies back would
     // resurrect them.
-    const bool stale = m_tombstoneRetentionMs > 0 && m_networkHlc > 0
-        && m_clock.physicalNow() - HybridClock::physicalPart(m_networkHlc) > m_tombstoneRetentionMs;
+    const bool stale = m_rejoinUnfinished
+        || (m_tombstoneRetentionMs > 0 && m_networkHlc > 0
+            && m_clock.physicalNow() - HybridClock::physicalPart(m_networkHlc) > m_tombstoneRetentionMs);
     sendSyncRequest(stale ? SyncPhase::Rejoin : SyncPhase::Catchup);
 }
 
@@ -62,6 +63,7 @@ void Replica::sendSyncRequest(SyncPhase phase)
     m_syncPhase = phase;
     ++m_syncId;
     m_syncSource = 0;
+    m_nextChunkSeq = 0;
     m_pushCandidates.clear();
     m_rejoinKept.clear();
     m_candidatesKnown = false;
@@ -79,7 +81,9 @@ void Replica::sendSyncRequest(SyncPhase phase)
         m_requestDigest.clear();
         m_pushCandidates = m_state.entries();
         m_candidatesKnown = true;
-        m_rejoinHorizon = m_networkHlc;
+        if (!m_rejoinUnfinished) // a restarted rejoin keeps the horizon it began with
+            m_rejoinHorizon = m_networkHlc;
+        m_rejoinUnfinished = true;
         break;
     case SyncPhase::Catchup:
         // Everything newer than the last write we heard of; our own entries
@@ -119,6 +123,15 @@ void Replica::handleSyncData(const Wire::Header &header, const QByteArray &frame
     }
     if (!m_syncing || chunk.syncId != m_syncId || (m_syncSource && header.peer != m_syncSource))
         return; // an answer to a sync we gave up on
+    if (chunk.seq != m_nextChunkSeq) {
+        // A chunk went missing (a relay bus can lose one): ending the round
+        // would miss its entries, and a rejoin would drop keys it carried.
+        m_host->onError(QStringLiteral("sync chunk %1 came after %2 from %3; asking again")
+                            .arg(chunk.seq).arg(qint64(m_nextChunkSeq) - 1).arg(Wire::peerToString(header.peer)));
+        startSync();
+        return;
+    }
+    ++m_nextChunkSeq;
     if (m_syncSource == 0)
         m_syncSource = header.peer;
     m_host->syncTimerRequested(m_syncTimeoutMs);
@@ -214,6 +227,7 @@ void Replica::finishSync(quint64 source)
 {
     m_host->syncTimerRequested(0);
     pushCandidates();
+    m_rejoinUnfinished = false;
     m_lastSyncSource = source;
     if (m_mapId)
         m_host->sendControl(Control::encodeReady({m_mapId}));

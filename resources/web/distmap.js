@@ -1430,6 +1430,10 @@ export class Connection extends Emitter {
             case "alone":
                 if (map) map._onAlone(msg);
                 break;
+            case "verify":
+                // The relay may have lost messages of this map (section 4.2).
+                if (map) map._onRelayVerify();
+                break;
             case "pong": {
                 const p = this._pings.get(msg.seq);
                 if (p) {
@@ -1442,7 +1446,9 @@ export class Connection extends Emitter {
                 this._onRelayError(msg);
                 break;
             default:
-                break; // new control types may appear within version 1 (section 12)
+                // New control types may appear within version 1 (section 12):
+                // ignored, not an error.
+                break;
         }
     }
 
@@ -1544,8 +1550,14 @@ const MODE_VERIFY = "verify";
  *   persistBatchMs: how long writes gather before one IndexedDB
  *                transaction (100)
  *
- * Events: ready(map) once, after the first sync; synced(map) after every
- * sync; set(value, key, map, info) and delete(oldValue, key, map, info) for
+ * Events: ready(map) once, after the first sync; synced(map, {reason})
+ * after every sync that completes: reason "first" (the first one, right
+ * after ready), "reconnect" (the sync after every later `opened`: a
+ * reconnect, or a reopen), "verify" (an anti-entropy round, one asked by
+ * verify() or by the relay's `verify`); opened({access, id, peers, map})
+ * each time the relay answers `opened` (access "rw" or "ro", also
+ * map.access), before the sync starts; stored(map) each time an IndexedDB
+ * write has committed (persist: true; see flush()); set(value, key, map, info) and delete(oldValue, key, map, info) for
  * another peer's writes (a write that loses emits nothing; the `state`
  * argument is the map itself); change(change) for every change, ours
  * too; peerJoined(peer), peerLeft(peer), presence(peer); error(DistmapError);
@@ -1587,6 +1599,8 @@ class DistributedMapImpl extends Emitter {
         this._opening = false;
         this._closed = false;
         this._isReady = false; // first sync done (or alone)
+        this._syncReason = "first"; // why the sync in progress runs: first | reconnect | verify
+        this._verifyPending = false; // a verify asked while a round ran
         this._peers = new Map(); // hex -> {peer, name, presence}
         this._heard = 0n; // H: greatest hlc received over the network
 
@@ -1619,6 +1633,7 @@ class DistributedMapImpl extends Emitter {
         this._storeTimer = null;
         this._storeWriting = false;
         this._pendingAcks = []; // durable acks waiting for the store
+        this._flushWaiters = []; // flush() promises: { seq, resolve, reject }
         this._loading = false;
         this._writtenWhileLoading = null;
         this._gcTimer = null;
@@ -1635,9 +1650,13 @@ class DistributedMapImpl extends Emitter {
     get isReady() {
         return this._isReady;
     }
-    /** "rw", "ro", or null before the relay said. */
+    /** "rw", "ro", or null before the relay said (the last `opened`'s; kept while offline). */
     get access() {
         return this._access;
+    }
+    /** Whether a sync round (first, after a reconnect, or verify) is running. */
+    get syncing() {
+        return this._sync !== null;
     }
     /** The other peers of the map network: [{ peer, name, presence }]. */
     get peers() {
@@ -1779,6 +1798,71 @@ class DistributedMapImpl extends Emitter {
         return true;
     }
 
+    /**
+     * Sends the writes queued in this event-loop turn now (as one Delta)
+     * instead of at the end of the turn, and returns a promise that
+     * resolves once every change made so far is committed to IndexedDB
+     * (persist: true): at once when the map stores nothing (no persist, or
+     * no IndexedDB). It rejects (DistmapError, code Persistence) when the
+     * store cannot be opened or a write to it fails.
+     */
+    flush() {
+        if (!this._closed) this._flush();
+        if (this._storeFailed && this._store === null && !this._loading)
+            return Promise.reject(new DistmapError("Persistence", "the IndexedDB store could not be opened", { map: this.uri }));
+        if (this._store === null && !this._loading) return Promise.resolve();
+        return new Promise((resolve, reject) => {
+            this._flushWaiters.push({ seq: null, resolve, reject });
+            this._settleFlushes();
+        });
+    }
+
+    // Gives flush() waiters their target (the change count when the store
+    // is open) and resolves those the store has covered.
+    _settleFlushes() {
+        if (this._flushWaiters.length === 0 || this._store === null) return;
+        let waiting = false;
+        const keep = [];
+        for (const w of this._flushWaiters) {
+            if (w.seq === null) w.seq = this._storeSeq;
+            if (w.seq <= this._durableSeq) w.resolve();
+            else {
+                keep.push(w);
+                waiting = true;
+            }
+        }
+        this._flushWaiters = keep;
+        if (waiting) this._scheduleStore(0);
+    }
+
+    _rejectFlushes(err) {
+        for (const w of this._flushWaiters.splice(0)) w.reject(err);
+    }
+
+    /**
+     * Starts a verify round (section 8 step 9: digests compared with a
+     * peer, differences repaired both ways) now. While another round runs,
+     * it starts when that one ends. Returns false (and does nothing) when
+     * the map is not ready or not open on a connection.
+     */
+    verify() {
+        if (this._closed || !this._isReady || this._id === null || !this.connection._welcomed) return false;
+        if (this._sync !== null) {
+            // A catch-up round is followed by a verify round anyway.
+            if (this._sync.mode !== MODE_CATCHUP) this._verifyPending = true;
+            return true;
+        }
+        this._syncReason = "verify";
+        this._startSync(true);
+        return true;
+    }
+
+    // The relay's `verify` (section 4.2): a peer not ready yet ignores it,
+    // its sync is about to compare anyway.
+    _onRelayVerify() {
+        this.verify();
+    }
+
     setWriteAcknowledgements(on) {
         this._acks = !!on;
         if (!on) {
@@ -1829,6 +1913,10 @@ class DistributedMapImpl extends Emitter {
         this.connection._bindId(this, msg.id);
         const list = Array.isArray(msg.peers) ? msg.peers : [];
         for (const p of list) this._addPeer(p && p.peer, p && p.presence, true);
+        this._syncReason = this._isReady ? "reconnect" : "first";
+        this._verifyPending = false; // the sync that starts now compares anyway
+        this.emit("opened", { access: this._access, id: this._id, peers: this.peers, map: this });
+        if (this._id === null || this._sync !== null) return; // a listener closed the map, or started a verify round
         this._startSync(false);
     }
 
@@ -1841,6 +1929,7 @@ class DistributedMapImpl extends Emitter {
         this._pendingAcks = [];
         this._endRoundTimers();
         this._sync = null; // candidates and an unfinished rejoin carry over
+        this._verifyPending = false;
         if (this._antiEntropyTimer) clearTimeout(this._antiEntropyTimer);
         this._antiEntropyTimer = null;
         for (const p of [...this._peers.values()]) {
@@ -2328,12 +2417,24 @@ class DistributedMapImpl extends Emitter {
             this._isReady = true;
             this.emit("ready", this);
         }
-        this.emit("synced", this);
-        if (this._antiEntropyMs > 0 && this._id !== null) {
+        const reason = this._syncReason;
+        this._syncReason = "verify"; // until the next `opened`, rounds are verify rounds
+        this.emit("synced", this, { reason });
+        if (this._id === null || this._sync !== null) return; // a listener closed the map or started a round
+        if (this._verifyPending) {
+            // A verify asked (by the relay or verify()) while this round ran.
+            this._verifyPending = false;
+            this._startSync(true);
+            return;
+        }
+        if (this._antiEntropyMs > 0) {
             if (this._antiEntropyTimer) clearTimeout(this._antiEntropyTimer);
             this._antiEntropyTimer = setTimeout(() => {
                 this._antiEntropyTimer = null;
-                if (this._sync === null && this._id !== null) this._startSync(true);
+                if (this._sync === null && this._id !== null) {
+                    this._syncReason = "verify";
+                    this._startSync(true);
+                }
             }, this._antiEntropyMs);
         }
     }
@@ -2453,6 +2554,7 @@ class DistributedMapImpl extends Emitter {
                 this._loading = false;
                 this._writtenWhileLoading = null;
                 this._error("Persistence", `cannot open the IndexedDB store: ${e && e.message ? e.message : e}`);
+                this._rejectFlushes(new DistmapError("Persistence", "the IndexedDB store could not be opened", { map: this.uri }));
                 if (!this._closed) conn._register(this);
             },
         );
@@ -2497,8 +2599,12 @@ class DistributedMapImpl extends Emitter {
         for (const e of lostWhileLoading) this._write(e.key, utf8Length(e.key), e.value);
         this._collectTombstones();
         if (this._retentionMs > 0) this._gcTimer = setInterval(() => this._collectTombstones(), 3600 * 1000);
-        if (this._dirty.size) this._scheduleStore();
+        if (this._dirty.size) {
+            this._storeSeq++; // writes made while loading: not covered yet
+            this._scheduleStore();
+        }
         this.emit("loaded", this);
+        this._settleFlushes();
         conn._register(this);
     }
 
@@ -2558,6 +2664,8 @@ class DistributedMapImpl extends Emitter {
                 this._durableSeq = seq;
                 this._sendDurableAcks(epoch);
                 if (this._dirty.size || this._dropped.size || this._pendingAcks.length) this._scheduleStore();
+                this.emit("stored", this);
+                this._settleFlushes();
             },
             (e) => {
                 this._storeWriting = false;
@@ -2566,6 +2674,7 @@ class DistributedMapImpl extends Emitter {
                 // Not durable: answer what waits with durable = 0.
                 for (const a of this._pendingAcks.splice(0)) this._sendWriteAck(a.origin, false, a.hlcs);
                 for (const e2 of puts) if (!this._dirty.has(e2.key)) this._dirty.set(e2.key, true);
+                this._rejectFlushes(new DistmapError("Persistence", `an IndexedDB write failed: ${e && e.message ? e.message : e}`, { map: this.uri }));
             },
         );
     }

@@ -268,3 +268,9 @@ test("a value that makes the encoder grow its buffer mid-entry keeps its length 
         assert.equal(d.message.entries[1].key, "next");
     }
 });
+
+test("writers that share one 32-bit half decode apart", () => {
+    const writers = [0x100000002n, 0x200000002n, 0x200000003n, 0x200000003n, 2n, U64_MAX, 0n, 0x100000002n];
+    const run = concat(...writers.map((w, i) => encodeEntry(new Entry(`k${i}`, BigInt(i), w, null))));
+    assert.deepEqual(decodeRun(run).map((e) => e.writer), writers);
+});

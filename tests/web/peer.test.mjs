@@ -656,3 +656,139 @@ test("connection.close() ends everything: no timers keep the process alive", asy
     assert.equal(ctx.map.get("k"), 1, "still readable");
     // node --test would wait for a live timer; finishing shows none is left.
 });
+
+test("unknown control types are ignored, not errors, before and after welcome and with or without a map id", async () => {
+    const ctx = setup();
+    ctx.net.last.open();
+    await turn();
+    ctx.net.last.deliver({ type: "brand-new-before-welcome", x: 1 });
+    const socket = await readyAlone(ctx);
+    const before = socket.raw.length;
+    for (const m of [{ type: "brand-new" }, { type: "brand-new", id: 1 }, { type: "brand-new", id: 99, extra: [1, 2] }, { type: "VERIFY", id: 1 }])
+        socket.deliver(m);
+    await turn();
+    assert.deepEqual(ctx.errors, [], "no error event for a type added within version 1");
+    assert.equal(socket.raw.length, before, "and nothing sent in answer");
+    assert.ok(ctx.map.isReady);
+    ctx.conn.close();
+});
+
+test("relay verify: a ready peer runs a verify round at once; a peer not ready ignores it; one during a round runs after it", async () => {
+    const ctx = setup({ antiEntropyInterval: 0 });
+    const synced = [];
+    ctx.map.on("synced", (m, info) => synced.push(info.reason));
+    // Not ready yet: the first sync is about to compare anyway.
+    const { socket } = await handshake(ctx.net, { maps: ["/m"] });
+    socket.deliver({ type: "verify", id: 1 });
+    await turn();
+    assert.equal(socket.sentRouted("SyncRequest").length, 1, "ignored before ready");
+    socket.deliver({ type: "alone", id: 1 });
+    assert.deepEqual(synced, ["first"]);
+    await turn();
+    assert.equal(socket.sentRouted("SyncRequest").length, 1, "no verify round queued from before ready");
+    for (let i = 0; i < 20; i++) ctx.map.set(`k${i}`, i);
+    await turn();
+    socket.clear();
+    // Ready and idle (anti-entropy off): a verify round now.
+    socket.deliver({ type: "verify", id: 1 });
+    let reqs = socket.sentRouted("SyncRequest");
+    assert.equal(reqs.length, 1, "a round at once");
+    assert.equal(reqs[0].since, U64_MAX, "verify mode");
+    const n = bucketCountFor(20);
+    assert.equal(reqs[0].bucketCount, n);
+    const mine = ctx.map.keys().map((k) => ctx.map.getEntry(k));
+    assert.deepEqual(reqs[0].digest, computeDigest(mine, n));
+    assert.ok(ctx.map.syncing);
+    assert.ok(ctx.map.isReady, "stays ready meanwhile");
+    // Another verify while this round runs: one more round after it.
+    socket.deliver({ type: "verify", id: 1 });
+    socket.deliver({ type: "verify", id: 1 });
+    assert.equal(socket.sentRouted("SyncRequest").length, 1, "not a second round in parallel");
+    // The responder lacks k3: it is pushed back.
+    const rState = mine.filter((e) => e.key !== "k3");
+    socket.deliverRouted(syncData(reqs[0].syncId, 0, true, [], computeDigest(rState, n)));
+    assert.ok(socket.sentRouted("Repair")[0].entries.some((e) => e.key === "k3"), "the difference is repaired");
+    assert.equal(socket.control("ready").length, 1);
+    assert.deepEqual(synced, ["first", "verify"]);
+    reqs = socket.sentRouted("SyncRequest");
+    assert.equal(reqs.length, 2, "the verify that came during the round runs after it, once");
+    assert.equal(reqs[1].since, U64_MAX);
+    socket.deliverRouted(syncData(reqs[1].syncId, 0, true, [], computeDigest(mine, n)));
+    assert.equal(socket.sentRouted("SyncRequest").length, 2, "and no more");
+    assert.equal(ctx.map.syncing, false);
+    // A verify for another map id, or none, changes nothing.
+    socket.deliver({ type: "verify", id: 7 });
+    socket.deliver({ type: "verify" });
+    assert.equal(socket.sentRouted("SyncRequest").length, 2);
+    assert.deepEqual(ctx.errors, []);
+    ctx.conn.close();
+});
+
+test("opened event and access; synced says why (first, reconnect, verify); map.verify()", async () => {
+    const ctx = setup({ antiEntropyInterval: 0 });
+    const opened = [];
+    const synced = [];
+    ctx.map.on("opened", (o) => opened.push([o.access, o.id, o.peers.map((p) => p.peer), o.map === ctx.map, ctx.map.syncing]));
+    ctx.map.on("synced", (m, info) => synced.push([m === ctx.map, info.reason]));
+    assert.equal(ctx.map.access, null, "null before the relay said");
+    assert.equal(ctx.map.verify(), false, "verify() before ready does nothing");
+    const { socket } = await handshake(ctx.net, { maps: ["/m"], access: "ro", peers: [{ peer: Rhex, presence: { name: "r" } }] });
+    assert.deepEqual(opened, [["ro", 1, [Rhex], true, false]], "emitted before the sync starts");
+    assert.equal(ctx.map.access, "ro");
+    const [req] = socket.sentRouted("SyncRequest");
+    socket.deliverRouted(syncData(req.syncId, 0, true, [entry("a", NOW, R, "1")]));
+    assert.deepEqual(synced, [[true, "first"]]);
+    // Reconnect: opened again (now rw), and the catch-up + verify rounds end as one "reconnect".
+    socket.drop();
+    await sleep(30);
+    const { socket: s2 } = await handshake(ctx.net, { maps: ["/m"], id: 4, access: "rw" });
+    assert.deepEqual(opened.at(-1), ["rw", 4, [], true, false]);
+    assert.equal(ctx.map.access, "rw");
+    const [catchUp] = s2.sentRouted("SyncRequest");
+    s2.deliver({ type: "alone", id: 4 });
+    assert.deepEqual(synced, [[true, "first"], [true, "reconnect"]]);
+    assert.equal(s2.sentRouted("SyncRequest").length, 1, `alone ends the round (${catchUp.since})`);
+    // verify() starts a digest round now; the next synced says "verify".
+    assert.equal(ctx.map.verify(), true);
+    const [, v] = s2.sentRouted("SyncRequest");
+    assert.equal(v.since, U64_MAX);
+    s2.deliverRouted({ ...syncData(v.syncId, 0, true, [], computeDigest([ctx.map.getEntry("a")], v.bucketCount)), map: 4 });
+    assert.deepEqual(synced.at(-1), [true, "verify"]);
+    // A reconnect whose sync runs a catch-up then a verify round: one synced, "reconnect".
+    s2.drop();
+    await sleep(30);
+    const { socket: s3 } = await handshake(ctx.net, { maps: ["/m"], id: 6 });
+    const [c3] = s3.sentRouted("SyncRequest");
+    assert.notEqual(c3.since, U64_MAX, "catch-up");
+    s3.deliverRouted({ ...syncData(c3.syncId, 0, true, []), map: 6 });
+    const [, v3] = s3.sentRouted("SyncRequest");
+    assert.equal(v3.since, U64_MAX, "then verify");
+    assert.equal(synced.length, 3, "no synced between the two rounds");
+    s3.deliverRouted({ ...syncData(v3.syncId, 0, true, [], computeDigest([ctx.map.getEntry("a")], v3.bucketCount)), map: 6 });
+    assert.deepEqual(synced.at(-1), [true, "reconnect"]);
+    assert.equal(synced.length, 4);
+    ctx.conn.close();
+});
+
+test("flush(): sends the queued writes at once; without a store it resolves at once", async () => {
+    const ctx = setup();
+    const socket = await readyAlone(ctx);
+    socket.clear();
+    ctx.map.set("a", 1);
+    ctx.map.set("b", 2);
+    assert.equal(socket.sentRouted("Delta").length, 0);
+    const p = ctx.map.flush();
+    const [d] = socket.sentRouted("Delta");
+    assert.deepEqual(d.entries.map((e) => e.key), ["a", "b"], "one Delta, now");
+    let stored = 0;
+    ctx.map.on("stored", () => stored++);
+    assert.equal(await p, undefined);
+    await turn();
+    assert.equal(socket.sentRouted("Delta").length, 1, "nothing left for the end of the turn");
+    assert.equal(stored, 0, "no store, no stored event");
+    ctx.conn.close();
+    // persist: true in Node (no IndexedDB): memory only, flush resolves.
+    const c = setup({ persist: true });
+    await c.map.flush();
+    c.conn.close();
+});

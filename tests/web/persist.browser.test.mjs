@@ -34,19 +34,26 @@ async function openMap(relayUrl) {
     const connection = connect(relayUrl, { name: "tab", reconnect: { minDelay: 100, maxDelay: 300 } });
     const map = DistributedMap(connection, "/p", { persist: true, persistBatchMs: 10 });
     window.errors = [];
+    window.storedEvents = 0;
+    map.on("stored", (m) => m === map && window.storedEvents++);
     map.on("error", (e) => window.errors.push(`${e.code}: ${e.message}`));
     window.loaded = new Promise((r) => map.once("loaded", r));
     Object.assign(window, { connection, map });
+    // A write and a flush() while the store loads: flush waits for the load, then the write.
+    map.set("while-loading", 1);
+    const early = map.flush().then(() => map._durableSeq === map._storeSeq && map._store !== null);
     await window.loaded;
+    if (!(await early)) throw new Error("flush() during the load resolved before the store had the write");
+    map.delete("while-loading");
+    await map.flush();
     return { peer: connection.peerHex, keys: map.keys().sort() };
 }
 
-// Runs in the page: resolves once every change is in IndexedDB.
-function stored() {
-    return new Promise((resolve) => {
-        const check = () => (window.map._durableSeq === window.map._storeSeq && !window.map._storeWriting ? resolve(true) : setTimeout(check, 10));
-        check();
-    });
+// Runs in the page: map.flush() resolves once every change is in
+// IndexedDB (the store's bookkeeping agrees), and "stored" events came.
+async function stored() {
+    await window.map.flush();
+    return { stored: window.storedEvents > 0, covered: window.map._durableSeq === window.map._storeSeq && !window.map._storeWriting };
 }
 
 test("a tab's map, offline edits included, survives a reload and reaches the network; durable acks", { skip, timeout: 60000 }, async () => {
@@ -73,7 +80,7 @@ test("a tab's map, offline edits included, survives a reload and reaches the net
             window.map.delete("a");
             window.map.set("a", { x: 2 });
         });
-        await page.evaluate(stored);
+        assert.deepEqual(await page.evaluate(stored), { stored: true, covered: true }, "flush() waits for the store; stored events");
 
         // A C++ write that asks for a durable confirmation: the tab stores it.
         const r = await runCli(["set", "--url", relay.url, "--map", "/p", "--ack", "durable", "from-cpp", "[1,2]"]);
@@ -94,7 +101,7 @@ test("a tab's map, offline edits included, survives a reload and reaches the net
             window.map.set("offline", "made offline");
             window.map.delete("😀");
         });
-        await page.evaluate(stored);
+        assert.deepEqual(await page.evaluate(stored), { stored: true, covered: true });
         await page.reload();
         const third = await page.evaluate(openMap, relay.url);
         assert.deepEqual(third.keys, ["a", "from-cpp", "offline"], "offline edits survive the reload");
