@@ -175,7 +175,6 @@ void RedisBus::handle(const QByteArray &channel, const QByteArray &payload)
             ++m_stats.ownDropped;
         return;
     }
-    ++m_stats.received;
     auto known = m_relays.find(m.relay);
     if (known != m_relays.end() && known->incarnation != m.incarnation) {
         Q_EMIT relayLost(m.relay, known->incarnation); // it restarted
@@ -193,6 +192,7 @@ void RedisBus::handle(const QByteArray &channel, const QByteArray &payload)
     known->lastHeardMs = now;
     if (m.kind == BusMessage::Kind::Heartbeat)
         return;
+    ++m_stats.received; // map messages only, as `published` counts them
     const auto map = m_maps.constFind(channel);
     if (map == m_maps.constEnd())
         return; // unsubscribed meanwhile

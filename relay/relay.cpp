@@ -2,13 +2,13 @@
 #include "relay_p.h"
 
 #include "admission.h"
-#include "client.h"
 #include "busmessage.h"
+#include "client.h"
 #include "control.h"
-#include "redisbus.h"
 #include "httpfront.h"
 #include "lingeringclose.h"
 #include "maprouter.h"
+#include "redisbus.h"
 #include "relaytcpserver.h"
 
 #include <QDateTime>
@@ -36,7 +36,6 @@ QByteArray errorMessage(Wire::ErrorCode code, const QString &message, quint32 ma
 }
 
 } // namespace
-
 
 Relay::Relay(QObject *parent)
     : Relay(Options(), parent)
@@ -498,14 +497,15 @@ void Relay::handleOpen(Client *client, const QJsonObject &message)
     opened.map = uri;
     opened.id = net->id;
     opened.writable = grant.writable;
+    // A peer that moved here from a relay not yet known to be dead: the
+    // stale remote entry goes, this connection is the peer now (and it
+    // must not find itself among the peers).
+    if (net->remote.contains(client->peer))
+        removeRemote(net, client->peer);
     for (const MapRouter::Member &m : net->members.members()) {
         const Client *local = localMember(net, m.peer);
         opened.peers.append({m.peer, local ? local->maps.value(net->id).presence : net->remote.value(m.peer).presence});
     }
-    // A peer that moved here from a relay not yet known to be dead: the
-    // stale remote entry goes, this connection is the peer now.
-    if (net->remote.contains(client->peer))
-        removeRemote(net, client->peer);
     sendToOthers(net, client, Control::encodeJoined({net->id, client->peer, open.presence}));
     net->members.add(client->peer);
     client->maps.insert(net->id, {open.presence, grant.writable});
