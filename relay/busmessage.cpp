@@ -1,5 +1,7 @@
 #include "busmessage.h"
 
+#include "mapstate.h"
+
 #include <QtEndian>
 
 namespace {
@@ -9,16 +11,6 @@ void appendU64(QByteArray &out, quint64 v)
     char b[8];
     qToLittleEndian(v, b);
     out.append(b, 8);
-}
-
-quint64 fnv1a64(const QByteArray &bytes)
-{
-    quint64 h = 14695981039346656037ULL;
-    for (char c : bytes) {
-        h ^= quint8(c);
-        h *= 1099511628211ULL;
-    }
-    return h;
 }
 
 } // namespace
@@ -75,5 +67,6 @@ bool BusMessage::decode(const QByteArray &bytes, BusMessage *out, QString *error
 
 QByteArray BusMessage::mapChannel(const QString &uri)
 {
-    return "dm:{" + QByteArray::number(fnv1a64(uri.toUtf8()), 16).rightJustified(16, '0') + "}:map";
+    // The digest's key hash (FNV-1a 64 of the UTF-8 bytes) serves as well here.
+    return "dm:{" + QByteArray::number(MapState::keyHash(uri), 16).rightJustified(16, '0') + "}:map";
 }

@@ -67,7 +67,7 @@ void RedisBus::onOpened()
     m_lastOwnHeartbeatMs = now;
     m_nextHeartbeatMs = 0;
     // Silence while we were away says nothing about the other relays.
-    for (Peer &p : m_relays)
+    for (OtherRelay &p : m_relays)
         p.lastHeardMs = now;
     setConnected(true);
 }
@@ -112,6 +112,7 @@ void RedisBus::subscribe(const QString &uri)
     MapChannel c;
     c.uri = uri;
     m_maps.insert(channel, c);
+    m_channelOf.insert(uri, channel);
     if (m_connected)
         m_sub->send({"SSUBSCRIBE", channel});
 }
@@ -125,7 +126,7 @@ void RedisBus::unsubscribe(const QString &uri)
 
 RedisBus::Sent RedisBus::publish(const QString &uri, BusMessage message)
 {
-    const QByteArray channel = BusMessage::mapChannel(uri);
+    const QByteArray channel = m_channelOf.value(uri);
     auto it = m_maps.find(channel);
     if (!m_connected || it == m_maps.end()) {
         ++m_stats.notConnectedDrops;
@@ -243,8 +244,9 @@ void RedisBus::onTick()
         if (it->unsubscribeAtMs >= 0 && now >= it->unsubscribeAtMs) {
             if (m_connected)
                 m_sub->send({"SUNSUBSCRIBE", it.key()});
-            for (Peer &p : m_relays)
+            for (OtherRelay &p : m_relays)
                 p.lastSeq.remove(it.key());
+            m_channelOf.remove(it->uri);
             it = m_maps.erase(it);
         } else {
             ++it;

@@ -84,7 +84,7 @@ private:
         bool everSubscribed = false;
         qint64 unsubscribeAtMs = -1;
     };
-    struct Peer
+    struct OtherRelay
     {
         quint64 incarnation = 0;
         qint64 lastHeardMs = 0;
@@ -106,7 +106,8 @@ private:
     RedisConnection *m_pub = nullptr;
     RedisConnection *m_sub = nullptr;
     QHash<QByteArray, MapChannel> m_maps;
-    QHash<quint64, Peer> m_relays;
+    QHash<QString, QByteArray> m_channelOf; // uri -> channel, so publish() hashes no URI
+    QHash<quint64, OtherRelay> m_relays;
     QTimer m_tick;
     QTimer m_retry;
     QElapsedTimer m_clock;

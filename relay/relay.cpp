@@ -646,15 +646,16 @@ void Relay::onBinary(Client *client, const QByteArray &incoming)
     }
     switch (header.type) {
     case Wire::Type::Delta:
-    case Wire::Type::Repair: {
+    case Wire::Type::Repair:
         sendFrameToOthers(net, client, frame);
-        BusMessage broadcast;
-        broadcast.kind = BusMessage::Kind::Frame;
-        broadcast.peer = client->peer;
-        broadcast.body = frame;
-        publish(net, broadcast, client);
+        if (m_bus) { // the forwarding loop: nothing to build without a bus
+            BusMessage broadcast;
+            broadcast.kind = BusMessage::Kind::Frame;
+            broadcast.peer = client->peer;
+            broadcast.body = frame;
+            publish(net, broadcast, client);
+        }
         break;
-    }
     case Wire::Type::SyncRequest:
         routeSyncRequest(client, net, frame);
         break;

@@ -161,6 +161,7 @@ private:
     void leaveAllMaps(Client *client);
     void sendControl(Client *client, const QByteArray &text);
     void sendFrame(Client *client, const QByteArray &frame);
+    // To the map's local members but sender (nullptr: to every one).
     void sendToOthers(const MapNet *net, const Client *sender, const QByteArray &text);
     void sendFrameToOthers(const MapNet *net, const Client *sender, const QByteArray &frame);
     void sendError(Client *client, Wire::ErrorCode code, const QString &message, quint32 mapId = 0, const QString &uri = {});
@@ -171,8 +172,8 @@ private:
     // other relays, and what the other relays' peers do, applied here.
     void publish(MapNet *net, const BusMessage &message, Client *cause);
     void announceJoined(MapNet *net, Client *client);
+    void announceMembers(MapNet *net); // every local member, after a Roster
     void onBusMessage(const QString &uri, const BusMessage &message);
-    void onBusConnected(bool connected);
     void onRelayLost(quint64 relay, quint64 incarnation);
     void addRemote(MapNet *net, const BusMessage &message);
     void removeRemote(MapNet *net, quint64 peer);

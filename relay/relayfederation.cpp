@@ -24,7 +24,6 @@ bool Relay::joinBus(const QString &redisUrl, quint64 relayId, QString *error)
         relayId = QRandomGenerator::system()->generate64();
     m_bus = new RedisBus(address, relayId, RedisBus::Timing(), this);
     connect(m_bus, &RedisBus::messageReceived, this, &Relay::onBusMessage);
-    connect(m_bus, &RedisBus::connectedChanged, this, &Relay::onBusConnected);
     connect(m_bus, &RedisBus::relayLost, this, &Relay::onRelayLost);
     connect(m_bus, &RedisBus::gapDetected, this, [this](const QString &uri) {
         if (MapNet *net = m_mapsByUri.value(uri))
@@ -42,10 +41,7 @@ bool Relay::joinBus(const QString &redisUrl, quint64 relayId, QString *error)
         // Answers take one round trip through Redis; requests wait that long.
         if (net->rosterUntilMs > 0)
             net->rosterUntilMs = qMin(net->rosterUntilMs, m_clock.elapsed() + RosterWaitMs);
-        for (const MapRouter::Member &m : net->members.members()) {
-            if (Client *local = localMember(net, m.peer))
-                announceJoined(net, local);
-        }
+        announceMembers(net);
         if (again) // what was published while we were away is lost
             askToVerify(net);
     });
@@ -92,6 +88,14 @@ void Relay::announceJoined(MapNet *net, Client *client)
     publish(net, joined, nullptr);
 }
 
+void Relay::announceMembers(MapNet *net)
+{
+    for (const MapRouter::Member &m : net->members.members()) {
+        if (Client *local = localMember(net, m.peer))
+            announceJoined(net, local);
+    }
+}
+
 void Relay::onBusMessage(const QString &uri, const BusMessage &message)
 {
     MapNet *net = m_mapsByUri.value(uri);
@@ -110,10 +114,7 @@ void Relay::onBusMessage(const QString &uri, const BusMessage &message)
         if (it == net->remote.end() || it->relay != message.relay)
             break;
         it->presence = QJsonDocument::fromJson(message.body).object();
-        for (const MapRouter::Member &m : net->members.members()) {
-            if (Client *local = localMember(net, m.peer))
-                sendControl(local, Control::encodePresence(Control::Presence{net->id, message.peer, it->presence}));
-        }
+        sendToOthers(net, nullptr, Control::encodePresence(Control::Presence{net->id, message.peer, it->presence}));
         break;
     }
     case BusMessage::Kind::Ready:
@@ -121,10 +122,7 @@ void Relay::onBusMessage(const QString &uri, const BusMessage &message)
             carryOut(net, net->members.setReady(message.peer, m_clock.elapsed()));
         break;
     case BusMessage::Kind::Roster:
-        for (const MapRouter::Member &m : net->members.members()) {
-            if (Client *local = localMember(net, m.peer))
-                announceJoined(net, local);
-        }
+        announceMembers(net);
         break;
     case BusMessage::Kind::Frame:
         deliverRemoteFrame(net, message);
@@ -148,10 +146,7 @@ void Relay::addRemote(MapNet *net, const BusMessage &message)
     net->remote.insert(message.peer, remote);
     if (!known) {
         net->members.add(message.peer);
-        for (const MapRouter::Member &m : net->members.members()) {
-            if (Client *local = localMember(net, m.peer))
-                sendControl(local, Control::encodeJoined({net->id, message.peer, remote.presence}));
-        }
+        sendToOthers(net, nullptr, Control::encodeJoined({net->id, message.peer, remote.presence}));
     }
     if ((message.flags & BusMessage::FlagReady) && !net->members.isReady(message.peer))
         carryOut(net, net->members.setReady(message.peer, m_clock.elapsed()));
@@ -162,10 +157,7 @@ void Relay::removeRemote(MapNet *net, quint64 peer)
     if (!net->remote.remove(peer))
         return;
     const MapRouter::Decisions decisions = net->members.remove(peer, m_clock.elapsed());
-    for (const MapRouter::Member &m : net->members.members()) {
-        if (Client *local = localMember(net, m.peer))
-            sendControl(local, Control::encodeLeft({net->id, peer}));
-    }
+    sendToOthers(net, nullptr, Control::encodeLeft({net->id, peer}));
     carryOut(net, decisions);
 }
 
@@ -177,10 +169,7 @@ void Relay::deliverRemoteFrame(MapNet *net, const BusMessage &message)
         return; // the sending relay checked and stamped it; anything else is not ours to pass on
     qToLittleEndian<quint32>(net->id, frame.data() + 4); // this relay's id for the map
     if (message.target == 0) {
-        for (const MapRouter::Member &m : net->members.members()) {
-            if (Client *local = localMember(net, m.peer))
-                sendFrame(local, frame);
-        }
+        sendFrameToOthers(net, nullptr, frame);
         return;
     }
     Client *target = localMember(net, message.target);
@@ -189,11 +178,6 @@ void Relay::deliverRemoteFrame(MapNet *net, const BusMessage &message)
     if (header.type == Wire::Type::SyncData)
         net->members.answered(message.peer, target->peer);
     sendFrame(target, frame);
-}
-
-void Relay::onBusConnected(bool connected)
-{
-    Q_UNUSED(connected); // channelReady() re-announces, per map
 }
 
 void Relay::onRelayLost(quint64 relay, quint64 incarnation)
@@ -212,8 +196,5 @@ void Relay::onRelayLost(quint64 relay, quint64 incarnation)
 
 void Relay::askToVerify(MapNet *net)
 {
-    for (const MapRouter::Member &m : net->members.members()) {
-        if (Client *local = localMember(net, m.peer))
-            sendControl(local, Control::encodeVerify({net->id}));
-    }
+    sendToOthers(net, nullptr, Control::encodeVerify({net->id}));
 }

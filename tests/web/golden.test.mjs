@@ -33,6 +33,7 @@ import {
     encodeMessage,
     WireError,
 } from "../../resources/web/distmap.js";
+import { rng } from "./seeded.mjs";
 
 const dir = process.env.DISTMAP_GOLDEN_DIR;
 const skip = dir ? false : "DISTMAP_GOLDEN_DIR is not set: the golden vectors come from the C++ golden program, which writes frames.json and merges.json there";
@@ -160,16 +161,6 @@ test("C++ malformed payloads are rejected with an error, never a throw", { skip 
     console.log(`# ${(doc.malformed ?? []).length} C++ malformed payloads rejected`);
 });
 
-function rngFor(seed) {
-    let a = seed >>> 0;
-    return () => {
-        a = (a + 0x6d2b79f5) >>> 0;
-        let t = a;
-        t = Math.imul(t ^ (t >>> 15), t | 1);
-        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-}
 
 function opToEntry(op) {
     return new Entry(op.key, BigInt(op.hlc), BigInt(op.writer), op.delete ? null : op.value);
@@ -196,7 +187,7 @@ test("C++ merge cases give the same state and digests in any order", { skip }, (
     const doc = readJson("merges.json");
     const seed = Number(process.env.DISTMAP_SEED ?? Math.floor(Math.random() * 2 ** 31));
     console.log(`# merge shuffles: seed ${seed} (DISTMAP_SEED=${seed} replays)`);
-    const random = rngFor(seed);
+    const random = rng(seed);
     assert.ok(doc.cases.length > 0, "merges.json has no cases");
     for (const c of doc.cases) {
         const ops = c.ops.map(opToEntry);

@@ -16,22 +16,12 @@ import {
     foldDigest,
     keyHash,
 } from "../../resources/web/distmap.js";
+import { rng } from "./seeded.mjs";
 
 const enc = new TextEncoder();
 const set = (key, hlc, writer, json) => new Entry(key, BigInt(hlc), BigInt(writer), enc.encode(json));
 const del = (key, hlc, writer) => new Entry(key, BigInt(hlc), BigInt(writer), null);
 
-// A seeded generator (mulberry32), so a failure can be replayed.
-export function rng(seed) {
-    let a = seed >>> 0;
-    return () => {
-        a = (a + 0x6d2b79f5) >>> 0;
-        let t = a;
-        t = Math.imul(t ^ (t >>> 15), t | 1);
-        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-}
 const seedBase = Number(process.env.DISTMAP_SEED ?? Date.now() % 100000);
 
 // FNV-1a-64 the slow, obvious way with BigInt: the reference for the

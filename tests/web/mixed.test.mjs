@@ -38,6 +38,7 @@ import { join } from "node:path";
 import WebSocket from "ws";
 import { DistributedMap, compareWrites, connect } from "../../resources/web/distmap.js";
 import { binary, binaryAvailable, repoRoot, runCli, sleep, startRelay, stopAll, stopProcess } from "./harness.mjs";
+import { rng } from "./seeded.mjs";
 
 const faultsDir = process.env.DISTMAP_FAULTS_DIR ?? join(repoRoot, "build/tests/faults");
 const faultpeer = join(faultsDir, "faultpeer");
@@ -74,16 +75,9 @@ const PER_PREFIX = 8;
 const sharedKeys = SHARED.flatMap((p) => Array.from({ length: PER_PREFIX }, (_, i) => `${p}-${i}`));
 const allKeys = [...sharedKeys, ...JS_ONLY.flatMap((p) => Array.from({ length: PER_PREFIX }, (_, i) => `${p}-${i}`))];
 
-// mulberry32: small, seedable.
-function rng(seed) {
-    let a = seed >>> 0;
-    const next = () => {
-        a = (a + 0x6d2b79f5) >>> 0;
-        let t = a;
-        t = Math.imul(t ^ (t >>> 15), t | 1);
-        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
+// The seeded generator, with the picks this run makes.
+function randomFor(seed) {
+    const next = rng(seed);
     next.int = (n) => Math.floor(next() * n);
     next.pick = (list) => list[next.int(list.length)];
     next.chance = (p) => next() < p;
@@ -218,7 +212,7 @@ function stateDifference(a, b) {
 // --- one seed ------------------------------------------------------------------------
 
 async function runSeed(seed) {
-    const random = rng(seed);
+    const random = randomFor(seed);
     const t0 = Date.now();
     const log = [];
     const note = (what) => log.push(`${Date.now() - t0} ms ${what}`);
