@@ -1,5 +1,6 @@
 #pragma once
 
+#include <QHostAddress>
 #include <QStringList>
 
 // Headless commands of the distmap binary. Each takes its arguments
@@ -18,6 +19,9 @@ constexpr int ExitUnconfirmed = 7; // the write went out, but no peer confirmed 
 
 QString defaultUrl();  // ws://127.0.0.1:7357
 QString defaultMap();  // /distributed-map
+
+// HOST:PORT ([::1]:PORT for IPv6) with an IP address, for --metrics-listen.
+bool parseHostPort(const QString &text, QHostAddress *host, int *port);
 
 int relay(const QStringList &arguments);
 int peer(const QString &command, const QStringList &arguments); // set get del dump watch

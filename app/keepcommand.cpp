@@ -1,27 +1,33 @@
+#include "commandconfig.h"
 #include "commands.h"
+#include "logoutput.h"
 #include "signalwatcher.h"
 
 #include "connection.h"
 #include "displayformat.h"
 #include "distributedmap.h"
 #include "localstore.h"
+#include "metricswriter.h"
+#include "opsserver.h"
 
 #include <QCommandLineParser>
 #include <QCoreApplication>
 #include <QDateTime>
 #include <QDir>
+#include <QLoggingCategory>
 #include <QRegularExpression>
 #include <QTimer>
 
 #include <cstdio>
 #include <memory>
 
+Q_LOGGING_CATEGORY(lcKeep, "distmap.keep", QtInfoMsg)
+
 namespace {
 
 void logLine(const QString &line)
 {
-    std::printf("%s %s\n", qPrintable(QDateTime::currentDateTime().toString(Qt::ISODateWithMs)), qPrintable(line));
-    std::fflush(stdout);
+    qCInfo(lcKeep).noquote() << line;
 }
 
 // One kept map. Each has its own connection so that it can claim the peer
@@ -33,7 +39,40 @@ struct Kept
     std::unique_ptr<DistributedMap> map;
     std::unique_ptr<LocalStore> store;
     quint64 storedSinceLog = 0;
+    QDateTime lastSync; // when the last sync round ended
 };
+
+// GET /metrics of a keeper: per kept map, labelled by its URI (the maps
+// are the operator's own list, so the label is bounded).
+QByteArray keepMetrics(const std::vector<std::unique_ptr<Kept>> &kept)
+{
+    MetricsWriter w;
+    w.gauge("distmap_keep_maps", "Maps this keeper holds.", double(kept.size()));
+    const auto perMap = [&](const char *name, const char *type, const char *help, auto value) {
+        w.family(name, type, help);
+        for (const auto &k : kept)
+            w.sample(name, {{"map", k->map->uri().toUtf8()}}, double(value(*k)));
+    };
+    perMap("distmap_keep_connected", "gauge", "1 while the map's connection to a relay is up.",
+           [](const Kept &k) { return k.connection->state() == Connection::Connected ? 1 : 0; });
+    perMap("distmap_keep_keys", "gauge", "Keys in the map (tombstones not counted).", [](const Kept &k) { return k.map->size(); });
+    perMap("distmap_keep_store_bytes", "gauge", "Size of the map's store file.", [](const Kept &k) { return k.store->fileBytes(); });
+    perMap("distmap_keep_last_sync_timestamp_seconds", "gauge", "Unix time the last sync with the other peers ended (0: none yet).",
+           [](const Kept &k) { return k.lastSync.isValid() ? double(k.lastSync.toMSecsSinceEpoch()) / 1000.0 : 0.0; });
+    perMap("distmap_keep_writes_stored_total", "counter", "Writes made durable in the store since the keeper started.",
+           [](const Kept &k) { return k.store->durableSeq(); });
+    w.family("distmap_keep_fsync_seconds", "summary", "Time of each fdatasync of a map's journal.");
+    for (const auto &k : kept) {
+        const MetricsWriter::Labels labels{{"map", k->map->uri().toUtf8()}};
+        w.sample("distmap_keep_fsync_seconds_sum", labels, k->store->syncTimes().totalSeconds);
+        w.sample("distmap_keep_fsync_seconds_count", labels, double(k->store->syncTimes().count));
+    }
+    perMap("distmap_keep_fsync_last_seconds", "gauge", "Time the last fdatasync of a map's journal took.",
+           [](const Kept &k) { return k.store->syncTimes().lastSeconds; });
+    if (const double rss = MetricsWriter::residentBytes(); rss > 0)
+        w.gauge("distmap_keep_resident_memory_bytes", "Resident memory of the keeper process.", rss);
+    return w.text();
+}
 
 } // namespace
 
@@ -63,10 +102,30 @@ int Commands::keep(const QStringList &arguments)
                                       QStringLiteral("DAYS"), QStringLiteral("7"));
     const QCommandLineOption nameOption(QStringLiteral("name"), QStringLiteral("Display name other peers see (default: distmap-keep)."),
                                         QStringLiteral("NAME"), QStringLiteral("distmap-keep"));
-    parser.addOptions({urlOption, mapOption, storeOption, durabilityOption, batchOption, gcOption, nameOption});
+    const QCommandLineOption configOption(QStringLiteral("config"),
+        QStringLiteral("Read options from FILE, an INI file with a [keep] section whose keys are these long options "
+                       "(repeat a key for --url and --map); the command line wins."),
+        QStringLiteral("FILE"));
+    const QCommandLineOption logFormatOption(QStringLiteral("log-format"), QStringLiteral("Log lines as 'text' or 'json' (one object per line)."),
+                                             QStringLiteral("FORMAT"), QStringLiteral("text"));
+    const QCommandLineOption logLevelOption(QStringLiteral("log-level"),
+        QStringLiteral("debug, info or warning, for every distmap.* category (default warning, plus the keeper's own info lines)."),
+        QStringLiteral("LEVEL"), QStringLiteral("warning"));
+    const QCommandLineOption metricsOption(QStringLiteral("metrics-listen"),
+        QStringLiteral("Serve /metrics and /healthz on HOST:PORT (keys, store bytes, last sync, fsync times per map)."),
+        QStringLiteral("HOST:PORT"));
+    const QList<QCommandLineOption> allOptions{urlOption, mapOption, storeOption, durabilityOption, batchOption, gcOption, nameOption,
+                                               configOption, logFormatOption, logLevelOption, metricsOption};
+    parser.addOptions(allOptions);
 
     const char *usage = "Usage: distmap keep --map URI [--map URI...] --store DIR [options]";
-    if (!parser.parse(arguments)) {
+    CommandConfig config;
+    QString configError;
+    if (!config.expand(arguments, allOptions, QStringLiteral("keep"), &configError)) {
+        std::fprintf(stderr, "distmap keep: %s\n", qPrintable(configError));
+        return ExitUsage;
+    }
+    if (!parser.parse(config.arguments())) {
         std::fprintf(stderr, "distmap keep: %s\n%s\n", qPrintable(parser.errorText()), usage);
         return ExitUsage;
     }
@@ -76,8 +135,9 @@ int Commands::keep(const QStringList &arguments)
         std::fputs(qPrintable(help), stdout);
         return ExitOk;
     }
-    auto usageError = [usage](const QString &message) {
-        std::fprintf(stderr, "distmap keep: %s\n%s\n", qPrintable(message), usage);
+    // The option a message is about, to name the config line it came from.
+    auto usageError = [usage, &config](const QString &message, const QString &option = QString()) {
+        std::fprintf(stderr, "distmap keep: %s%s\n%s\n", qPrintable(message), qPrintable(config.origin(option)), usage);
         return ExitUsage;
     };
     if (!parser.positionalArguments().isEmpty())
@@ -86,7 +146,7 @@ int Commands::keep(const QStringList &arguments)
     for (const QString &text : parser.values(urlOption)) {
         const QUrl url(text, QUrl::StrictMode);
         if (!url.isValid() || (url.scheme() != QLatin1String("ws") && url.scheme() != QLatin1String("wss")) || url.host().isEmpty())
-            return usageError(QStringLiteral("--url must look like ws://HOST:PORT, not '%1'").arg(text));
+            return usageError(QStringLiteral("--url must look like ws://HOST:PORT, not '%1'").arg(text), QStringLiteral("url"));
         urls.append(url);
     }
     const QUrl url = urls.first();
@@ -94,7 +154,7 @@ int Commands::keep(const QStringList &arguments)
     if (maps.isEmpty())
         return usageError(QStringLiteral("give at least one --map URI"));
     if (maps.contains(QString()))
-        return usageError(QStringLiteral("--map must not be empty"));
+        return usageError(QStringLiteral("--map must not be empty"), QStringLiteral("map"));
     maps.removeDuplicates();
     const QString dir = parser.value(storeOption);
     if (dir.isEmpty())
@@ -106,15 +166,27 @@ int Commands::keep(const QStringList &arguments)
     else if (durability == QLatin1String("batched"))
         options.durability = LocalStore::Durability::Batched;
     else
-        return usageError(QStringLiteral("--durability must be 'batched' or 'every', not '%1'").arg(durability));
+        return usageError(QStringLiteral("--durability must be 'batched' or 'every', not '%1'").arg(durability), QStringLiteral("durability"));
     bool ok = false;
     options.batchIntervalMs = parser.value(batchOption).toInt(&ok);
     if (!ok || options.batchIntervalMs < 0 || options.batchIntervalMs > 60000)
-        return usageError(QStringLiteral("--batch-ms must be a number from 0 to 60000"));
+        return usageError(QStringLiteral("--batch-ms must be a number from 0 to 60000"), QStringLiteral("batch-ms"));
     const double days = parser.value(gcOption).toDouble(&ok);
     if (!ok || days < 0)
-        return usageError(QStringLiteral("--tombstone-days must be a number of days, 0 or more"));
+        return usageError(QStringLiteral("--tombstone-days must be a number of days, 0 or more"), QStringLiteral("tombstone-days"));
     options.tombstoneMaxAgeMs = qint64(days * 24 * 3600 * 1000);
+    LogOutput::Format logFormat;
+    if (!LogOutput::parseFormat(parser.value(logFormatOption), &logFormat))
+        return usageError(QStringLiteral("--log-format must be 'text' or 'json', not '%1'").arg(parser.value(logFormatOption)),
+                          QStringLiteral("log-format"));
+    QString error;
+    if (!LogOutput::install(logFormat, parser.value(logLevelOption), QString(), &error))
+        return usageError(error, QStringLiteral("log-level"));
+    QHostAddress metricsHost;
+    int metricsPort = -1;
+    if (parser.isSet(metricsOption) && !Commands::parseHostPort(parser.value(metricsOption), &metricsHost, &metricsPort))
+        return usageError(QStringLiteral("--metrics-listen must be HOST:PORT with an IP address, not '%1'").arg(parser.value(metricsOption)),
+                          QStringLiteral("metrics-listen"));
 
     // Open every store before connecting anything: a bad file stops the
     // keeper at once instead of leaving it half serving.
@@ -164,6 +236,7 @@ int Commands::keep(const QStringList &arguments)
         QObject::connect(p->map.get(), &DistributedMap::syncingChanged, p->map.get(), [p, uri](bool syncing) {
             if (syncing)
                 return;
+            p->lastSync = QDateTime::currentDateTimeUtc();
             const quint64 source = p->map->lastSyncSource();
             if (source)
                 logLine(QStringLiteral("%1: synced with peer %2: %3 keys").arg(uri, DisplayFormat::peerId(source)).arg(p->map->size()));
@@ -171,10 +244,10 @@ int Commands::keep(const QStringList &arguments)
                 logLine(QStringLiteral("%1: no other peer holds it; serving %2 keys from the store").arg(uri).arg(p->map->size()));
         });
         QObject::connect(p->map.get(), &DistributedMap::errorOccurred, p->map.get(), [uri](DistributedMap::Error, const QString &message) {
-            std::fprintf(stderr, "distmap keep: %s: %s\n", qPrintable(uri), qPrintable(message));
+            qCWarning(lcKeep).noquote() << uri + QStringLiteral(": ") + message;
         });
         QObject::connect(p->store.get(), &LocalStore::errorOccurred, p->map.get(), [](LocalStore::Error, const QString &message) {
-            std::fprintf(stderr, "distmap keep: %s\n", qPrintable(message));
+            qCWarning(lcKeep).noquote() << message;
         });
         QObject::connect(p->store.get(), &LocalStore::garbageCollected, p->map.get(), [uri](int n) {
             logLine(QStringLiteral("%1: dropped %2 old tombstones").arg(uri).arg(n));
@@ -195,6 +268,21 @@ int Commands::keep(const QStringList &arguments)
         }
     });
     summary.start();
+
+    OpsServer ops;
+    if (metricsPort >= 0) {
+        ops.front()->setHandler(QStringLiteral("/metrics"), [&kept] {
+            return HttpFront::Reply{200, MetricsWriter::ContentType, keepMetrics(kept)};
+        });
+        ops.front()->setHandler(QStringLiteral("/healthz"), [] { return HttpFront::Reply{200, "text/plain; charset=utf-8", "ok\n"}; });
+        if (!ops.listen(metricsHost, quint16(metricsPort), &error)) {
+            std::fprintf(stderr, "distmap keep: cannot listen for metrics on %s: %s\n", qPrintable(parser.value(metricsOption)),
+                         qPrintable(error));
+            return ExitNetwork;
+        }
+        std::printf("metrics on http://%s:%u/metrics\n", qPrintable(metricsHost.toString()), ops.port());
+        std::fflush(stdout);
+    }
 
     SignalWatcher watcher;
     int exitCode = ExitOk;

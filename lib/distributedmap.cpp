@@ -27,7 +27,7 @@ DistributedMapPrivate::DistributedMapPrivate(DistributedMap *q, Connection *conn
 {
     syncTimer.setSingleShot(true);
     QObject::connect(&syncTimer, &QTimer::timeout, q, [this] {
-        qCInfo(lcNet) << replica.uri() << "no sync answer in" << syncTimer.interval() << "ms: asking another peer";
+        qCInfo(lcSync) << replica.uri() << "no sync answer in" << syncTimer.interval() << "ms: asking another peer";
         replica.syncTimedOut();
     });
     antiEntropyTimer.setInterval(DefaultAntiEntropyMs);
@@ -320,6 +320,10 @@ void DistributedMapPrivate::onReadOnlyHoldersOnly(int count)
 
 void DistributedMapPrivate::onSyncingChanged(bool syncing)
 {
+    if (syncing)
+        qCDebug(lcSync).noquote() << replica.uri() << "sync started";
+    else
+        qCDebug(lcSync).noquote() << replica.uri() << "sync done:" << replica.state().size() << "keys";
     if (!syncing && antiEntropyTimer.interval() > 0)
         antiEntropyTimer.start();
     Q_EMIT q->syncingChanged(syncing);

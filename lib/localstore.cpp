@@ -349,7 +349,13 @@ bool LocalStore::flush()
     }
     m_fileBytes += written;
     m_pending.clear();
-    if (!syncFile(m_file.handle())) {
+    QElapsedTimer syncTimer;
+    syncTimer.start();
+    const bool synced = syncFile(m_file.handle());
+    m_syncTimes.lastSeconds = double(syncTimer.nsecsElapsed()) / 1e9;
+    m_syncTimes.totalSeconds += m_syncTimes.lastSeconds;
+    ++m_syncTimes.count;
+    if (!synced) {
         // After a failed fdatasync the kernel may have dropped the pages, and
         // a second call can succeed without writing them: only a complete
         // rewrite makes these writes durable.

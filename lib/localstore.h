@@ -107,6 +107,16 @@ public:
 
     quint64 lastSeq() const { return m_lastSeq; }       // last journaled write
     quint64 durableSeq() const { return m_durableSeq; } // last durable write
+    qint64 fileBytes() const { return m_fileBytes; }
+    // fdatasync calls on the journal and the time they took (distmap keep's
+    // metrics): the latency every durable write waits for.
+    struct SyncTimes
+    {
+        quint64 count = 0;
+        double totalSeconds = 0;
+        double lastSeconds = 0;
+    };
+    const SyncTimes &syncTimes() const { return m_syncTimes; }
 
     // Writes and fdatasyncs everything pending now. False on an I/O error
     // (the writes stay pending and are retried).
@@ -155,6 +165,7 @@ private:
     quint64 m_lastSeq = 0;
     quint64 m_durableSeq = 0;
     qint64 m_fileBytes = 0;
+    SyncTimes m_syncTimes;
     qint64 m_snapshotBytes = 0;
     QTimer m_flushTimer;
     QTimer m_gcTimer;

@@ -67,11 +67,12 @@ void Admission::accept(QTcpSocket *socket)
     const QString address = socket->peerAddress().toString();
     if (m_sockets >= m_limits.maxConnections || m_perAddress.value(address) >= m_limits.maxConnectionsPerAddress) {
         qCWarning(lcRelay) << "refusing connection from" << address << "(connection limit)";
-        ++m_refused;
+        ++m_counts.refusedLimit;
         socket->abort();
         socket->deleteLater();
         return;
     }
+    ++m_counts.accepted;
     ++m_sockets;
     ++m_perAddress[address];
     // Count the socket until it is gone, handshake or not. Watch a child
@@ -97,6 +98,7 @@ void Admission::accept(QTcpSocket *socket)
         if (m_handshaking.value(key) != socket)
             return;
         m_handshaking.remove(key);
+        ++m_counts.handshakeTimeouts;
         socket->abort();
         socket->deleteLater();
     });
@@ -115,6 +117,7 @@ void Admission::accept(QTcpSocket *socket)
     connect(ssl, &QAbstractSocket::errorOccurred, this, [this, ssl] {
         if (ssl->isEncrypted())
             return;
+        ++m_counts.tlsFailures;
         Q_EMIT logMessage(QStringLiteral("tls handshake with %1 failed: %2").arg(ssl->peerAddress().toString(), ssl->errorString()));
         ssl->abort();
         ssl->deleteLater();
@@ -135,7 +138,7 @@ void Admission::checkOrigin(QWebSocketCorsAuthenticator *authenticator)
     if (m_limits.allowedOrigins.isEmpty() || origin.isEmpty() || m_limits.allowedOrigins.contains(origin))
         return;
     authenticator->setAllowed(false);
-    ++m_refused;
+    ++m_counts.refusedOrigin;
     Q_EMIT logMessage(QStringLiteral("refused origin %1").arg(origin));
 }
 
@@ -152,7 +155,7 @@ Admission::Verdict Admission::admit(const QNetworkRequest &request, QByteArray *
     *token = presentedToken(request);
     if (m_tokens.contains(*token))
         return {};
-    ++m_refused;
+    ++m_counts.refusedToken;
     return refusal(token->isEmpty() ? QStringLiteral("a token is required") : QStringLiteral("unknown token"));
 }
 

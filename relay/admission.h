@@ -56,7 +56,22 @@ public:
     void checkOrigin(QWebSocketCorsAuthenticator *authenticator);
 
     int sockets() const { return m_sockets; }
-    quint64 refused() const { return m_refused; }
+    int handshaking() const { return int(m_handshaking.size()); }
+    // Counted since start, for the relay's metrics.
+    struct Counts
+    {
+        quint64 accepted = 0;          // TCP connections taken in
+        quint64 refusedLimit = 0;      // over --max-connections or --max-per-address
+        quint64 refusedOrigin = 0;     // not in the origin allow-list
+        quint64 refusedToken = 0;      // no token, or an unknown one, at the upgrade
+        quint64 handshakeTimeouts = 0; // TLS or the upgrade not done in time
+        quint64 tlsFailures = 0;
+    };
+    const Counts &counts() const { return m_counts; }
+    quint64 refused() const { return m_counts.refusedLimit + m_counts.refusedOrigin + m_counts.refusedToken; }
+    // Limits that can change at run time (a reload); the handshake
+    // timeout applies to sockets accepted from now on.
+    void setLimits(const Limits &limits) { m_limits = limits; }
 
     // Tokens. Until setTokens() is called every connection gets in and may
     // write every map.
@@ -81,5 +96,5 @@ private:
     QHash<QString, int> m_perAddress;             // sockets per remote address
     QHash<QString, QTcpSocket *> m_handshaking;   // "address:port" -> socket not yet upgraded
     int m_sockets = 0;
-    quint64 m_refused = 0;
+    Counts m_counts;
 };

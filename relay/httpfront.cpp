@@ -110,6 +110,11 @@ HttpFront::HttpFront(QObject *parent)
 
 HttpFront::~HttpFront() = default;
 
+void HttpFront::setHandler(const QString &path, std::function<Reply()> handler)
+{
+    m_handlers.insert(path, std::move(handler));
+}
+
 void HttpFront::take(QTcpSocket *socket)
 {
     connect(socket, &QTcpSocket::readyRead, this, [this, socket] { sniff(socket); });
@@ -144,6 +149,10 @@ void HttpFront::sniff(QTcpSocket *socket)
     case Verdict::NeedMore:
         break;
     case Verdict::Upgrade:
+        if (!m_acceptUpgrades) {
+            refuse(socket, 400, "Bad Request");
+            break;
+        }
         Q_EMIT upgradeRequested(socket);
         nudge(socket);
         break;
@@ -175,7 +184,20 @@ void HttpFront::refuse(QTcpSocket *socket, int status, const QByteArray &reason,
 
 bool HttpFront::handleRequest(const QHttpServerRequest &request, QTcpSocket *socket)
 {
-    const QString resource = m_files.value(request.url().path());
+    if (const auto handler = m_handlers.constFind(request.url().path()); handler != m_handlers.constEnd()) {
+        const Reply reply = (*handler)();
+        QHttpServerResponder responder = makeResponder(request, socket);
+        responder.writeStatusLine(QHttpServerResponder::StatusCode(reply.status));
+        responder.writeHeader("Content-Type", reply.contentType);
+        responder.writeHeader("Content-Length", QByteArray::number(reply.body.size()));
+        responder.writeHeader("Cache-Control", "no-store");
+        responder.writeHeader("Connection", "close");
+        responder.writeBody(reply.body);
+        ++m_served;
+        socket->disconnectFromHost();
+        return true;
+    }
+    const QString resource = m_serveFiles ? m_files.value(request.url().path()) : QString();
     if (resource.isEmpty())
         return false; // missingHandler: 404
     QHttpServerResponder responder = makeResponder(request, socket);

@@ -4,6 +4,8 @@
 #include <QHash>
 #include <QStringList>
 
+#include <functional>
+
 class QTcpServer;
 class QTcpSocket;
 
@@ -29,6 +31,22 @@ public:
     bool isEnabled() const { return m_enabled; }
     // The same allow-list as WebSocket handshakes (empty allows any).
     void setAllowedOrigins(const QStringList &origins) { m_allowedOrigins = origins; }
+    // Off: no files from :/web, only the handlers below (the relay's
+    // --metrics-listen port).
+    void setServeFiles(bool serve) { m_serveFiles = serve; }
+    // Off: a WebSocket upgrade is answered 400 instead of going on.
+    void setAcceptUpgrades(bool accept) { m_acceptUpgrades = accept; }
+
+    // A computed answer for GET `path` (/metrics, /healthz, /readyz), asked
+    // for each request; it takes precedence over files.
+    struct Reply
+    {
+        int status = 200;
+        QByteArray contentType = "text/plain; charset=utf-8";
+        QByteArray body;
+    };
+    void setHandler(const QString &path, std::function<Reply()> handler);
+    void removeHandler(const QString &path) { m_handlers.remove(path); }
 
     void take(QTcpSocket *socket);
 
@@ -52,6 +70,9 @@ private:
     void refuse(QTcpSocket *socket, int status, const QByteArray &reason, const QByteArray &extraHeaders = {});
 
     bool m_enabled = true;
+    bool m_serveFiles = true;
+    bool m_acceptUpgrades = true;
+    QHash<QString, std::function<Reply()>> m_handlers;
     QStringList m_allowedOrigins;
     QTcpServer *m_handoff = nullptr;
     QHash<QString, QString> m_files; // request path -> resource path

@@ -77,6 +77,10 @@ Relay::Relay(const Options &options, QObject *parent)
     // Waiting sync requests time out to within a tenth of the wait.
     m_syncWait.setInterval(qBound(10, options.syncWaitMs / 10, 250));
     connect(&m_syncWait, &QTimer::timeout, this, &Relay::onSyncWaitTick);
+    m_lagProbe.setInterval(LagProbeMs);
+    m_lagProbe.setTimerType(Qt::PreciseTimer);
+    connect(&m_lagProbe, &QTimer::timeout, this, &Relay::onLagProbe);
+    installHttpEndpoints(m_http);
 }
 
 Relay::~Relay()
@@ -89,6 +93,9 @@ bool Relay::listen(const QHostAddress &address, quint16 port)
     if (!m_tcp->listen(address, port))
         return false;
     m_heartbeat.start();
+    m_lagDueNs = m_clock.nsecsElapsed() + LagProbeMs * 1000000LL;
+    m_lagWindowStartMs = m_clock.elapsed();
+    m_lagProbe.start();
     return true;
 }
 
@@ -136,6 +143,7 @@ void Relay::setTokens(const TokenTable &tokens)
 void Relay::close()
 {
     m_heartbeat.stop();
+    m_lagProbe.stop();
     m_syncWait.stop();
     m_tcp->close();
     const auto clients = m_clients.keys();
@@ -174,6 +182,16 @@ Relay::Stats Relay::stats() const
     s.sockets = m_admission->sockets();
     s.maps = int(m_maps.size());
     s.refused = m_admission->refused();
+    const Admission::Counts &a = m_admission->counts();
+    s.accepted = a.accepted;
+    s.refusedLimit = a.refusedLimit;
+    s.refusedOrigin = a.refusedOrigin;
+    s.refusedToken = a.refusedToken;
+    s.handshakeTimeouts = a.handshakeTimeouts;
+    s.handshakes = m_admission->handshaking();
+    for (const Client *client : std::as_const(m_clients))
+        s.peers += client->peer != 0 && !client->closing;
+    s.loopLagSeconds = qMax(m_lagWindowMax, m_lagLastWindowMax);
     return s;
 }
 
@@ -224,6 +242,7 @@ void Relay::onNewConnection()
                 return;
             client->closing = true;
             ++m_stats.cutOff;
+            ++m_stats.cutOffBy[code == P::CloseCodeTooMuchData ? QStringLiteral("too-large") : QStringLiteral("websocket-protocol")];
             Q_EMIT logMessage(QStringLiteral("close %1 to %2: %3").arg(int(code)).arg(client->describe(), client->socket->closeReason()));
             LingeringClose::outlive(client->tcp, m_options.closeGraceMs, this);
         });
@@ -255,6 +274,7 @@ void Relay::cutOff(Client *client, Wire::ErrorCode code, const QString &message)
     // cutOff can be called from inside a loop over a map's members.
     client->closing = true;
     ++m_stats.cutOff;
+    ++m_stats.cutOffBy[Wire::errorName(code)];
     QPointer<QWebSocket> socket = client->socket;
     QMetaObject::invokeMethod(this, [this, socket, code, message] {
         if (!socket)
@@ -300,6 +320,7 @@ void Relay::onHeartbeat()
         if (Client *client = m_clients.value(socket)) {
             Q_EMIT logMessage(QStringLiteral("heartbeat: nothing from %1 for %2 ms, dropping it").arg(client->describe()).arg(now - client->lastHeardMs));
             ++m_stats.heartbeatDrops;
+            ++m_stats.cutOffBy[QStringLiteral("heartbeat")];
             socket->abort(); // emits disconnected: the client is gone after this
         }
     }
@@ -321,6 +342,7 @@ void Relay::sendFrame(Client *client, const QByteArray &frame)
     if (client->closing)
         return;
     ++m_stats.framesOut;
+    ++m_stats.deliveries;
     m_stats.bytesOut += quint64(frame.size());
     client->socket->sendBinaryMessage(frame);
     // The socket's write buffer is the only place the relay holds data:
@@ -604,13 +626,16 @@ void Relay::onBinary(Client *client, const QByteArray &incoming)
     Wire::Header header;
     const Wire::DecodeError error = Wire::decodeHeader(incoming, &header);
     if (error != Wire::DecodeError::NoError) {
+        countDrop("bad-frame");
         sendError(client, error == Wire::DecodeError::UnknownType ? Wire::ErrorCode::UnknownType : Wire::ErrorCode::BadMessage,
                   QStringLiteral("bad frame: %1").arg(Wire::decodeErrorText(error)));
         return;
     }
     MapNet *net = memberMap(client, header.mapId);
-    if (!net)
+    if (!net) {
+        countDrop("not-a-member");
         return;
+    }
     // A read-only peer may ask for the map (SyncRequest), take it (SyncAck)
     // and confirm writes it holds (WriteAck), but sends no entries: not
     // deltas or repairs, and not sync answers either, which would let it
@@ -618,6 +643,7 @@ void Relay::onBinary(Client *client, const QByteArray &incoming)
     const bool carriesEntries = header.type == Wire::Type::Delta || header.type == Wire::Type::Repair
         || header.type == Wire::Type::SyncData;
     if (carriesEntries && !client->isWritable(net->id)) {
+        countDrop("read-only");
         sendError(client, Wire::ErrorCode::ReadOnly,
                   QStringLiteral("map %1 is read-only for this connection's token").arg(net->uri), net->id);
         return;
@@ -627,6 +653,7 @@ void Relay::onBinary(Client *client, const QByteArray &incoming)
     if (Wire::isAddressed(header.type) && !remoteTarget) {
         target = m_byPeer.value(header.peer);
         if (!target || target == client || !target->isMember(net->id)) {
+            countDrop("unknown-peer");
             sendError(client, Wire::ErrorCode::UnknownPeer,
                       QStringLiteral("peer %1 is not in map %2").arg(Wire::peerToString(header.peer), net->uri), net->id);
             return;
@@ -672,6 +699,7 @@ void Relay::onBinary(Client *client, const QByteArray &incoming)
 
 void Relay::routeSyncRequest(Client *client, MapNet *net, const QByteArray &frame)
 {
+    ++m_stats.syncRequests;
     if (m_clock.elapsed() < net->rosterUntilMs) {
         net->held.append({client->peer, frame});
         if (!m_syncWait.isActive())

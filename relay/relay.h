@@ -8,6 +8,7 @@
 #include <QHash>
 #include <QHostAddress>
 #include <QJsonObject>
+#include <QMap>
 #include <QObject>
 #include <QSslConfiguration>
 #include <QStringList>
@@ -19,6 +20,7 @@ class Admission;
 class RedisBus;
 struct BusMessage;
 class HttpFront;
+class OpsServer;
 class QWebSocket;
 class QWebSocketServer;
 class RelayTcpServer;
@@ -91,6 +93,19 @@ public:
         quint64 refused = 0;     // connections refused by a limit, origin or token
         quint64 cutOff = 0;      // connections closed by the relay for cause
         quint64 heartbeatDrops = 0;
+        // For /metrics (docs/OPERATIONS.md): the same counters, in more detail.
+        int peers = 0;       // connections past their hello
+        int handshakes = 0;  // sockets still in TLS or the HTTP upgrade
+        quint64 accepted = 0;
+        quint64 refusedLimit = 0;
+        quint64 refusedOrigin = 0;
+        quint64 refusedToken = 0;
+        quint64 handshakeTimeouts = 0;
+        quint64 deliveries = 0;   // binary frames sent to peers
+        quint64 syncRequests = 0; // sync requests routed (or held, or told `alone`)
+        QMap<QString, quint64> cutOffBy;  // reason (an error name, "too-large", ...) -> connections
+        QMap<QString, quint64> droppedBy; // reason -> frames not forwarded
+        double loopLagSeconds = 0; // the longest event-loop delay seen in the last 10 s
     };
 
     explicit Relay(QObject *parent = nullptr);
@@ -124,8 +139,23 @@ public:
     // relays' rosters: once subscribed, and at most from the first open.
     static constexpr int RosterWaitMs = 150;
     static constexpr int RosterHoldMaxMs = 3000;
+    // How often the event loop's lag is sampled, for /metrics.
+    static constexpr int LagProbeMs = 250;
 
     Stats stats() const;
+    // The Prometheus text for GET /metrics, and whether a load balancer
+    // should send peers here (listening, and on the bus when federated).
+    QByteArray metricsText() const;
+    bool isReady(QString *why = nullptr) const;
+    // Serve /metrics, /healthz and /readyz on their own port instead of
+    // the public one (distmap relay --metrics-listen).
+    bool listenMetrics(const QHostAddress &address, quint16 port, QString *error);
+    quint16 metricsPort() const;
+    // Limits that can change at run time (SIGHUP): the rate limit, burst,
+    // backlog, heartbeat, connection limits and handshake timeout. Returns
+    // the option names that changed.
+    QStringList setLimits(const Options &limits);
+    const Options &options() const { return m_options; }
     struct MapInfo
     {
         QString uri;
@@ -143,6 +173,9 @@ private:
 
     void onNewConnection();
     void onHeartbeat();
+    void onLagProbe();
+    void installHttpEndpoints(HttpFront *front);
+    void countDrop(const char *reason) { ++m_stats.droppedBy[QString::fromLatin1(reason)]; }
     bool admit(Client *client); // rate limit; false when the client is being cut off
     void cutOff(Client *client, Wire::ErrorCode code, const QString &message);
     void finishCutOff(Client *client, Wire::ErrorCode code, const QString &message);
@@ -184,6 +217,12 @@ private:
     QElapsedTimer m_clock; // monotonic time for the rate limiter and heartbeat
     QTimer m_heartbeat;
     QTimer m_syncWait; // runs while a sync request waits (MapRouter::hasWaiting)
+    QTimer m_lagProbe; // event-loop lag: how late this timer fires
+    qint64 m_lagDueNs = 0;
+    qint64 m_lagWindowStartMs = 0;
+    double m_lagWindowMax = 0;
+    double m_lagLastWindowMax = 0;
+    OpsServer *m_ops = nullptr; // --metrics-listen
     Admission *m_admission = nullptr;
     HttpFront *m_http = nullptr;
     RedisBus *m_bus = nullptr;

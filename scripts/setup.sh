@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what distmap needs on Debian 12 when it is missing: the Qt build,
 # Node.js and Chromium for the browser peer's tests (with the npm packages
-# pinned by package-lock.json), and Redis for the scale-out.
+# pinned by package-lock.json), Redis for the scale-out, and promtool
+# (Prometheus) to check the metrics output.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 packages=(cmake ninja-build g++ qt6-base-dev qt6-websockets-dev qt6-httpserver-dev xvfb openssl
@@ -23,6 +24,16 @@ if [ ${#missing[@]} -gt 0 ]; then
     [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
     $sudo_cmd apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}"
+fi
+# promtool checks the /metrics output in tests/tst_operations; it comes with
+# Debian's Prometheus server, whose daemon nobody starts here (and without
+# its recommends: no node exporter).
+if ! command -v promtool >/dev/null 2>&1; then
+    echo "installing: prometheus (for promtool)"
+    sudo_cmd=""
+    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+    [ ${#missing[@]} -gt 0 ] || $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends prometheus
 fi
 # The JavaScript tests' dev dependencies (ws, puppeteer-core: it drives the
 # system Chromium and downloads no browser), exactly as the lockfile says.

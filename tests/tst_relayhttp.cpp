@@ -1,6 +1,7 @@
 // The relay's web side: HTTP GET on the WebSocket's port serves the files of
 // resources/web, compiled in; anything else gets a clean refusal, and the
 // same port goes on serving WebSocket peers.
+#include "httpget.h"
 #include "peerfixture.h"
 #include "rawclient.h"
 #include "relay.h"
@@ -10,56 +11,9 @@
 #include <QTest>
 
 using namespace RelayTest;
+using namespace HttpGet;
 
 namespace {
-
-struct Reply
-{
-    int status = 0;
-    QByteArray head;
-    QByteArray body;
-    QByteArray header(const QByteArray &name) const
-    {
-        for (const QByteArray &line : head.split('\n')) {
-            const int colon = line.indexOf(':');
-            if (colon > 0 && line.left(colon).trimmed().toLower() == name.toLower())
-                return line.mid(colon + 1).trimmed();
-        }
-        return {};
-    }
-};
-
-// Sends raw bytes (in pieces, when given several) and reads until the relay
-// closes the connection: it serves one request per connection.
-Reply exchange(quint16 port, const QList<QByteArray> &pieces)
-{
-    QTcpSocket socket;
-    socket.connectToHost(QHostAddress::LocalHost, port);
-    if (!socket.waitForConnected(Timeout))
-        return {};
-    for (const QByteArray &piece : pieces) {
-        socket.write(piece);
-        socket.flush();
-        QTest::qWait(20); // so the pieces arrive apart, not a wait for a result
-    }
-    QByteArray all;
-    (void)QTest::qWaitFor([&] { // the caller checks what came
-        all += socket.readAll();
-        return socket.state() == QAbstractSocket::UnconnectedState;
-    }, Timeout);
-    all += socket.readAll();
-    Reply reply;
-    const qsizetype end = all.indexOf("\r\n\r\n");
-    reply.head = all.left(end);
-    reply.body = end < 0 ? QByteArray() : all.mid(end + 4);
-    reply.status = all.startsWith("HTTP/1.1 ") ? all.mid(9, 3).toInt() : 0;
-    return reply;
-}
-
-Reply get(quint16 port, const QByteArray &path, const QByteArray &extra = {})
-{
-    return exchange(port, {"GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + extra + "\r\n"});
-}
 
 QByteArray sourceFile(const QString &name)
 {
@@ -81,6 +35,10 @@ private Q_SLOTS:
     void theSamePortServesPeers();
     void noHttpLeavesOnlyUpgrades();
     void originsFollowTheAllowList();
+    void metricsCountWhatHappens();
+    void healthAndReadiness();
+    void metricsCanMoveOffThePublicPort();
+    void reloadedLimitsApplyAtOnce();
 };
 
 void tst_RelayHttp::servesTheClientAndTheInspector_data()
@@ -194,6 +152,107 @@ void tst_RelayHttp::originsFollowTheAllowList()
     Relay open;
     QVERIFY(open.listen(QHostAddress::LocalHost, 0));
     QCOMPARE(get(open.port(), "/distmap.js", "Origin: https://elsewhere.example\r\n").header("Access-Control-Allow-Origin"), QByteArray("*"));
+}
+
+
+void tst_RelayHttp::metricsCountWhatHappens()
+{
+    Relay::Options options;
+    options.messagesPerSecond = 1; // the flooder below is cut off at once
+    options.messageBurst = 5;
+    Relay relay(options);
+    QVERIFY(relay.listen(QHostAddress::LocalHost, 0));
+    Reply reply = get(relay.port(), "/metrics");
+    QCOMPARE(reply.status, 200);
+    QCOMPARE(reply.header("Content-Type"), QByteArray("text/plain; version=0.0.4; charset=utf-8"));
+    QCOMPARE(sample(reply.body, "distmap_relay_up"), 1.0);
+    QCOMPARE(sample(reply.body, "distmap_relay_peers"), 0.0);
+    QCOMPARE(sample(reply.body, "distmap_relay_connections_cut_total{reason=\"rate-limited\"}"), 0.0);
+    QVERIFY(reply.body.contains("# TYPE distmap_relay_deliveries_total counter\n"));
+    QVERIFY(sample(reply.body, "distmap_relay_resident_memory_bytes") > 1e6);
+
+    RawClient a(relay.url()), b(relay.url());
+    QVERIFY(a.waitConnected() && b.waitConnected());
+    QVERIFY(a.hello() && b.hello());
+    const quint32 idA = a.open(QStringLiteral("/m"));
+    QVERIFY(idA && b.open(QStringLiteral("/m")));
+    a.sendBinary(frame(Wire::Type::Delta, idA, 0, QByteArray(8, '\0')));
+    QTRY_COMPARE_WITH_TIMEOUT(b.frames.size(), 1, Timeout);
+    a.sendBinary(frame(Wire::Type::Delta, 999, 0)); // a map it never opened
+    QVERIFY(a.waitError(int(Wire::ErrorCode::UnknownMap)));
+    reply = get(relay.port(), "/metrics");
+    QCOMPARE(sample(reply.body, "distmap_relay_peers"), 2.0);
+    QCOMPARE(sample(reply.body, "distmap_relay_maps"), 1.0);
+    QCOMPARE(sample(reply.body, "distmap_relay_deliveries_total"), 1.0);
+    QCOMPARE(sample(reply.body, "distmap_relay_frames_dropped_total{reason=\"not-a-member\"}"), 1.0);
+    QVERIFY(sample(reply.body, "distmap_relay_connections_accepted_total") >= 3); // the two peers and this scrape's socket
+
+    // a floods past its burst and is cut off, for that reason.
+    for (int i = 0; i < 20; ++i)
+        a.send(Control::encodePing({i}));
+    QVERIFY(a.waitError(int(Wire::ErrorCode::RateLimited)));
+    QTRY_COMPARE_WITH_TIMEOUT(sample(get(relay.port(), "/metrics").body, "distmap_relay_connections_cut_total{reason=\"rate-limited\"}"),
+                              1.0, Timeout);
+    QCOMPARE(relay.stats().cutOff, 1u); // the inspector's figure is the same counter
+}
+
+void tst_RelayHttp::healthAndReadiness()
+{
+    Relay relay;
+    QVERIFY(relay.listen(QHostAddress::LocalHost, 0));
+    Reply reply = get(relay.port(), "/healthz");
+    QCOMPARE(reply.status, 200);
+    QCOMPARE(reply.body, QByteArray("ok\n"));
+    reply = get(relay.port(), "/readyz");
+    QCOMPARE(reply.status, 200);
+    QCOMPARE(reply.body, QByteArray("ready\n"));
+    // A federated relay whose Redis does not answer is alive but not ready.
+    Relay federated;
+    QString error;
+    QVERIFY2(federated.joinBus(QStringLiteral("redis://127.0.0.1:1"), 0, &error), qPrintable(error));
+    QVERIFY(federated.listen(QHostAddress::LocalHost, 0));
+    QCOMPARE(get(federated.port(), "/healthz").status, 200);
+    reply = get(federated.port(), "/readyz");
+    QCOMPARE(reply.status, 503);
+    QCOMPARE(reply.body, QByteArray("not ready: the Redis bus is not connected\n"));
+    QCOMPARE(sample(get(federated.port(), "/metrics").body, "distmap_relay_bus_connected"), 0.0);
+}
+
+void tst_RelayHttp::metricsCanMoveOffThePublicPort()
+{
+    Relay relay;
+    QString error;
+    QVERIFY2(relay.listenMetrics(QHostAddress::LocalHost, 0, &error), qPrintable(error));
+    QVERIFY(relay.listen(QHostAddress::LocalHost, 0));
+    QVERIFY(relay.metricsPort() != 0 && relay.metricsPort() != relay.port());
+    QCOMPARE(get(relay.port(), "/metrics").status, 404);
+    QCOMPARE(get(relay.port(), "/distmap.js").status, 200); // the public port still serves the page
+    QCOMPARE(get(relay.metricsPort(), "/metrics").status, 200);
+    QCOMPARE(get(relay.metricsPort(), "/readyz").status, 200);
+    // The metrics port serves no files and no peers.
+    QCOMPARE(get(relay.metricsPort(), "/distmap.js").status, 404);
+    QCOMPARE(get(relay.metricsPort(), "/", "Upgrade: websocket\r\nConnection: Upgrade\r\n").status, 400);
+}
+
+void tst_RelayHttp::reloadedLimitsApplyAtOnce()
+{
+    Relay::Options options;
+    options.messagesPerSecond = 1;
+    options.messageBurst = 3;
+    Relay relay(options);
+    QVERIFY(relay.listen(QHostAddress::LocalHost, 0));
+    RawClient a(relay.url());
+    QVERIFY(a.waitConnected() && a.hello());
+    Relay::Options raised = relay.options();
+    raised.messagesPerSecond = 100000;
+    raised.messageBurst = 100000;
+    QCOMPARE(relay.setLimits(raised), (QStringList{QStringLiteral("max-rate"), QStringLiteral("burst")}));
+    QCOMPARE(relay.setLimits(raised), QStringList()); // nothing changed the second time
+    // Under the old burst of 3 this would cut the connection off.
+    for (int i = 0; i < 50; ++i)
+        a.send(Control::encodePing({i}));
+    QVERIFY(a.stillServed());
+    QCOMPARE(relay.stats().cutOff, 0u);
 }
 
 QTEST_GUILESS_MAIN(tst_RelayHttp)
