@@ -1,3 +1,7 @@
+// client-cost.js - CPU microseconds per delta that a benchmark client spends encoding one set and
+// decoding one delivery, distmap-peer.js against the anchors' ws-relay JSON messages, with no
+// socket (a stand-in WebSocket records what is sent). Shows how much of the client process's CPU
+// is the distmap protocol itself. Not part of shared/anchors. Usage: node client-cost.js
 import { EventEmitter } from 'node:events'
 import { distmapPeer } from './distmap-peer.js'
 class FakeWS extends EventEmitter { constructor () { super(); this.sent = [] } send (b) { this.sent.push(b) } close () {} }
