@@ -58,6 +58,7 @@ export function distmapPeer (url, mapUri, WebSocket, { preload = 0, preloadValue
 
   const peer = {
     ws,
+    id: peerHex,
     state,
     syncBytes: 0, // bytes of SyncData received (headers included)
     onDelta: () => {},
@@ -310,7 +311,7 @@ export function distmapPeer (url, mapUri, WebSocket, { preload = 0, preloadValue
         break
       case 'error':
         if (!isReady) rejectReady(new Error(`distmap error ${m.name}: ${m.message}`))
-        else console.error(`distmap error ${m.name}: ${m.message}`)
+        else console.error(`distmap error ${m.name}: ${m.message} (peer ${peerHex})`)
         break
       default:
         peer.onMessage(m)
