@@ -1,6 +1,7 @@
 #include "commands.h"
 
 #include "inspector.h"
+#include "wire.h"
 
 #include <QCoreApplication>
 
@@ -26,7 +27,7 @@ static void printUsage(FILE *out)
                "  watch      print every change as JSON lines\n"
                "  keep       keep maps alive in files under a directory (headless peer)\n"
                "\n"
-               "Run 'distmap COMMAND --help' for a command's options.\n",
+               "Run 'distmap COMMAND --help' for a command's options, 'distmap --version' for the version.\n",
                out);
 }
 
@@ -45,6 +46,10 @@ int main(int argc, char *argv[])
         if (command == QLatin1String("keep"))
             return Commands::keep(arguments);
         return command == QLatin1String("relay") ? Commands::relay(arguments) : Commands::peer(command, arguments);
+    }
+    if (command == QLatin1String("--version") || command == QLatin1String("-v")) {
+        std::printf("distmap %s (protocol %d)\n", DISTMAP_VERSION, Wire::ProtocolVersion);
+        return Commands::ExitOk;
     }
     if (command == QLatin1String("--help") || command == QLatin1String("-h") || command == QLatin1String("help")) {
         printUsage(stdout);

@@ -2,6 +2,8 @@
 
 #include "control.h"
 #include "logging.h"
+#include "mapchannel.h"
+#include "wire.h"
 
 #include <QDateTime>
 #include <QNetworkRequest>
@@ -251,7 +253,7 @@ void Connection::sendBinary(const QByteArray &frame)
     m_socket->sendBinaryMessage(frame);
 }
 
-std::unique_ptr<MapChannel> Connection::openChannel(const QString &uri, MapChannel::Receiver *receiver)
+std::unique_ptr<MapChannel> Connection::openChannel(const QString &uri, MapChannelReceiver *receiver)
 {
     auto channel = std::make_unique<Channel>(this, uri, receiver);
     m_channels.append(channel.get());

@@ -1,7 +1,7 @@
 #pragma once
 
-#include "mapchannel.h"
-#include "wire.h"
+#include "distmap_global.h"
+#include "maptypes.h"
 
 #include <QHash>
 #include <QObject>
@@ -12,12 +12,17 @@
 #include <memory>
 
 class QWebSocket;
+class MapChannel;
+class MapChannelReceiver;
+namespace Control {
+struct Error;
+}
 
 // One WebSocket connection to a relay, carrying any number of maps.
 // Reconnects by itself with exponential backoff (jittered) until close();
 // after every (re)connect each attached map reopens and resyncs.
 // Lives in one thread; every call and signal is in that thread.
-class Connection : public QObject
+class DISTMAP_EXPORT Connection : public QObject
 {
     Q_OBJECT
     Q_DISABLE_COPY(Connection)
@@ -93,8 +98,8 @@ public:
     // A channel for one map (DistributedMap opens one; tests may too). The
     // receiver hears channelUp() after every later handshake; when the
     // connection is up already (isUp()), the caller opens the map itself.
-    // Destroying the channel detaches the receiver.
-    std::unique_ptr<MapChannel> openChannel(const QString &uri, MapChannel::Receiver *receiver);
+    // Destroying the channel detaches the receiver. Internal (lib/mapchannel.h).
+    std::unique_ptr<MapChannel> openChannel(const QString &uri, MapChannelReceiver *receiver);
 
     quint64 bytesSent() const { return m_bytesSent; }
     quint64 framesSent() const { return m_framesSent; } // binary messages

@@ -1,6 +1,7 @@
 #pragma once
 
-#include "replica.h"
+#include "distmap_global.h"
+#include "maptypes.h"
 
 #include <QJsonObject>
 #include <QJsonValue>
@@ -20,15 +21,15 @@ class DistributedMapPrivate;
 // per-key last-writer-wins rule over hybrid logical clocks makes every peer
 // converge whatever the delivery order.
 //
-// A facade: the protocol and merge logic live in Replica (plain C++); this
-// class adds the connection, timers and signals.
+// A facade: the protocol and merge logic live in Replica (plain C++, not
+// installed); this class adds the connection, timers and signals.
 //
 // ready() fires once, after the first sync (or at once when the relay says no
 // other peer holds the map). valueSet()/valueDeleted() report changes made by
 // other peers; changed() reports every change, local ones included.
 //
 // Lives in its connection's thread; call it from that thread only.
-class DistributedMap : public QObject
+class DISTMAP_EXPORT DistributedMap : public QObject
 {
     Q_OBJECT
     Q_DISABLE_COPY(DistributedMap)
@@ -37,10 +38,10 @@ class DistributedMap : public QObject
     Q_PROPERTY(bool syncing READ isSyncing NOTIFY syncingChanged)
     Q_PROPERTY(int size READ size NOTIFY changed)
 public:
-    using Source = Replica::Source;
-    using Change = Replica::Change;
-    using DeltaEvent = Replica::DeltaEvent;
-    using Peer = Replica::Peer;
+    using Source = distmap::Source;
+    using Change = distmap::Change;
+    using DeltaEvent = distmap::DeltaEvent;
+    using Peer = distmap::Peer;
 
     enum Error {
         NoError = 0,

@@ -3,6 +3,7 @@
 #include "connection.h"
 #include "distributedmap.h"
 #include "distributedmap_p.h"
+#include "journal.h"
 #include "logging.h"
 #include "wire.h"
 

@@ -1,6 +1,7 @@
 #pragma once
 
-#include "journal.h"
+#include "distmap_global.h"
+#include "maptypes.h"
 
 #include <QFile>
 #include <QLockFile>
@@ -12,6 +13,10 @@
 #include <memory>
 
 class DistributedMap;
+struct Entry;
+namespace Journal {
+struct ReadResult;
+}
 
 // Keeps one map's replica (values, tombstones, clocks and this peer's id)
 // in a file, so the map outlives every process that holds it. The format and
@@ -30,7 +35,7 @@ class DistributedMap;
 // once every write up to it is durable. With EveryWrite, a local set() or
 // remove() is durable before it returns; with Batched, within the batch
 // interval. One thread; a file is held by one LocalStore at a time (lock file).
-class LocalStore : public QObject
+class DISTMAP_EXPORT LocalStore : public QObject
 {
     Q_OBJECT
     Q_DISABLE_COPY(LocalStore)
@@ -61,7 +66,7 @@ public:
         qint64 compactionMinBytes = 4 * 1024 * 1024;
         // Tombstones older than this are dropped (0: never). A peer offline
         // for longer may bring a deleted key back: see docs/PERSISTENCE.md.
-        qint64 tombstoneMaxAgeMs = MapState::DefaultTombstoneRetentionMs;
+        qint64 tombstoneMaxAgeMs = distmap::DefaultTombstoneRetentionMs;
         int gcIntervalMs = 3600 * 1000;
     };
 

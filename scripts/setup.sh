@@ -6,7 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 packages=(cmake ninja-build g++ qt6-base-dev qt6-websockets-dev qt6-httpserver-dev xvfb openssl
-          chromium redis-server libhiredis-dev pkg-config)
+          chromium redis-server libhiredis-dev pkg-config
+          dpkg-dev)
 # Debian's Node.js 18, unless a node is there already (its npm comes with it).
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)

@@ -1,6 +1,7 @@
 #include "deltalogdelegate.h"
 
 #include "deltalogmodel.h"
+#include "mapstate.h"
 #include "uiformat.h"
 
 #include <QPalette>

@@ -2,6 +2,7 @@
 
 #include "deltalogmodel.h"
 #include "displayformat.h"
+#include "mapstate.h"
 
 DeltaLogFilter::DeltaLogFilter(QObject *parent)
     : QSortFilterProxyModel(parent)

@@ -1,6 +1,7 @@
 #include "deltalogmodel.h"
 
 #include "displayformat.h"
+#include "mapstate.h"
 #include "uiformat.h"
 
 #include <QDateTime>

@@ -2,6 +2,7 @@
 
 #include "connection.h" // DistributedMap::connection() needs the complete type
 #include "distributedmap.h"
+#include "entry.h"
 
 #include <QAbstractTableModel>
 #include <QElapsedTimer>

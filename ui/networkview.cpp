@@ -1,5 +1,6 @@
 #include "networkview.h"
 
+#include "mapstate.h"
 #include "uiformat.h"
 
 #include <QPainter>

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "entry.h"
+#include "maptypes.h"
 
 #include <QHash>
 #include <QString>
@@ -14,11 +15,7 @@
 class MapState
 {
 public:
-    enum class Outcome {
-        Applied,    // the write is now the key's current write
-        Superseded, // a newer write to the key was already here
-        Duplicate,  // this very write was already here
-    };
+    using Outcome = distmap::Outcome; // Applied, Superseded, Duplicate
 
     struct Result
     {
@@ -45,7 +42,7 @@ public:
 
     // How long peers and stores keep tombstones by default (7 days): a peer
     // away for longer rejoins instead of resurrecting deleted keys.
-    static constexpr qint64 DefaultTombstoneRetentionMs = 7LL * 24 * 3600 * 1000;
+    static constexpr qint64 DefaultTombstoneRetentionMs = distmap::DefaultTombstoneRetentionMs;
 
     // Drops tombstones older than the horizon; returns how many were dropped.
     int purgeTombstones(quint64 olderThanHlc);

@@ -23,46 +23,11 @@
 class Replica
 {
 public:
-    enum class Source { Local, Delta, Sync, Repair, Store };
-
-    // One applied change to one key.
-    struct Change
-    {
-        QString key;
-        bool deleted = false;
-        QByteArray value;    // JSON text of the new value (empty when deleted)
-        QByteArray oldValue; // JSON text of the replaced value (empty if none)
-        bool hadOldValue = false;
-        quint64 hlc = 0;
-        quint64 writer = 0; // peer id of the writer; this peer's id for local writes
-        quint64 from = 0;   // peer the change came from (0 = local or store)
-        Source source = Source::Local;
-    };
-
-    // One delta seen on the wire, in or out, with what applying it did.
-    // For sync chunks, key is empty and count says how many entries it held.
-    struct DeltaEvent
-    {
-        enum Direction { Incoming, Outgoing };
-        enum Operation { Set, Delete, SyncChunk };
-        Direction direction = Incoming;
-        Operation operation = Set;
-        quint64 peer = 0; // origin (incoming) or this peer (outgoing)
-        QString key;
-        QByteArray value;
-        quint64 hlc = 0;
-        quint64 writer = 0;
-        MapState::Outcome outcome = MapState::Outcome::Applied;
-        int count = 1;
-        Source source = Source::Delta;
-    };
-
-    struct Peer
-    {
-        quint64 id = 0;
-        QJsonObject presence;
-        qint64 joinedMs = 0; // when we learned of it (physical clock)
-    };
+    // The value types the public API hands out (maptypes.h).
+    using Source = distmap::Source;
+    using Change = distmap::Change;
+    using DeltaEvent = distmap::DeltaEvent;
+    using Peer = distmap::Peer;
 
     // What a replica needs from its surroundings. Every call is synchronous.
     class Host

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "entry.h"
+#include "maptypes.h"
 
 #include <QByteArray>
 #include <QString>
@@ -18,9 +19,7 @@ constexpr int EntryFixedSize = 1 + 8 + 8 + 4;
 constexpr quint32 MaxKeyBytes = 65535;
 constexpr quint32 MaxValueBytes = 64 * 1024 * 1024;
 constexpr int MaxBucketCount = 65536;
-// The largest message a relay accepts unless it announces another limit in
-// `welcome` (docs/PROTOCOL.md section 2).
-constexpr qint64 DefaultMaxMessageBytes = 16 * 1024 * 1024;
+// DefaultMaxMessageBytes and ErrorCode are in maptypes.h (public API).
 
 // Binary (routed) message types. The relay reads the 16-byte header only.
 enum class Type : quint8 {
@@ -39,23 +38,6 @@ bool isAddressed(Type type); // peer field names a target on the way in
 // to answer with a WriteAck (docs/PROTOCOL.md section 5.8).
 constexpr quint8 FlagAckRequested = 0x01;
 
-enum class ErrorCode {
-    NoError = 0,
-    BadMessage = 1,
-    UnknownType = 2,
-    UnsupportedVersion = 3,
-    HandshakeRequired = 4,
-    UnknownMap = 5,
-    TooLarge = 6,
-    DuplicatePeer = 7,
-    Unauthorized = 8,
-    ReadOnly = 9,
-    RateLimited = 10,
-    AlreadyOpen = 11,
-    UnknownPeer = 12,
-    Backlog = 13,
-    ServerFull = 14,
-};
 QString errorName(ErrorCode code); // "bad-message", ...
 
 // Decoding failures, for tests and messages.

@@ -1,6 +1,7 @@
 #include "deltalogdelegate.h"
 #include "deltalogfilter.h"
 #include "deltalogmodel.h"
+#include "mapstate.h"
 
 #include <QAbstractItemModelTester>
 #include <QBuffer>
