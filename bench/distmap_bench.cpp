@@ -35,7 +35,7 @@ int main(int argc, char *argv[])
     parser.addHelpOption();
     const QCommandLineOption binaryOption(QStringLiteral("distmap"), QStringLiteral("Path of the distmap binary (default: next to this one)."), QStringLiteral("PATH"));
     const QCommandLineOption workloadOption(QStringLiteral("workload"),
-        QStringLiteral("Comma-separated: fanout, allwrite, latency, flood, join, resync, memory, heartbeats (--redis), all (default all)."), QStringLiteral("LIST"), QStringLiteral("all"));
+        QStringLiteral("Comma-separated: fanout, allwrite, latency, flood, join, resync, memory, cli, heartbeats (--redis), all (default all)."), QStringLiteral("LIST"), QStringLiteral("all"));
     const QCommandLineOption runsOption(QStringLiteral("runs"), QStringLiteral("Runs per row; medians are reported (default 3)."), QStringLiteral("N"), QStringLiteral("3"));
     const QCommandLineOption smokeOption(QStringLiteral("smoke"), QStringLiteral("Tiny sizes, one run: checks the bench still works (CI)."));
     const QCommandLineOption jsonOption(QStringLiteral("json"), QStringLiteral("Also write the rows as JSON to FILE."), QStringLiteral("FILE"));
@@ -57,7 +57,7 @@ int main(int argc, char *argv[])
     QStringList workloads = parser.value(workloadOption).split(QLatin1Char(','), Qt::SkipEmptyParts);
     if (workloads.contains(QStringLiteral("all")))
         workloads = {QStringLiteral("fanout"), QStringLiteral("allwrite"), QStringLiteral("latency"), QStringLiteral("flood"), QStringLiteral("join"),
-                     QStringLiteral("resync"), QStringLiteral("memory")};
+                     QStringLiteral("resync"), QStringLiteral("memory"), QStringLiteral("cli")};
     const QString binary = parser.isSet(binaryOption) ? parser.value(binaryOption)
                                                       : QCoreApplication::applicationDirPath() + QStringLiteral("/distmap");
     // --redis: a redis-server of our own on a free loopback port, and every
@@ -140,6 +140,10 @@ int main(int argc, char *argv[])
                 return 2;
             }
             good = good && bench.heartbeats(smoke ? 10 : 100, smoke ? 4 : 20);
+        } else if (w == QLatin1String("cli")) {
+            good = good && bench.commandLine(binary, smoke ? 1000 : 100000);
+            if (!smoke && parser.isSet(bigOption))
+                good = good && bench.commandLine(binary, 1000000);
         } else if (w == QLatin1String("memory")) {
             good = good && bench.idleConnections(smoke ? 50 : 10000);
             good = good && bench.peerMemory(smoke ? 10000 : 1000000);
