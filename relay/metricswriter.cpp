@@ -1,6 +1,7 @@
 #include "metricswriter.h"
 
 #include <QFile>
+#include <QLocale>
 
 #include <cmath>
 
@@ -57,7 +58,7 @@ QByteArray MetricsWriter::formatValue(double value)
     // Counters are integers far below 2^53: print them without an exponent.
     if (value == std::floor(value) && std::fabs(value) < 9007199254740992.0)
         return QByteArray::number(qint64(value));
-    return QByteArray::number(value, 'g', 17);
+    return QByteArray::number(value, 'g', QLocale::FloatingPointShortest);
 }
 
 double MetricsWriter::residentBytes()
