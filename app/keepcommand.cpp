@@ -269,6 +269,8 @@ int Commands::keep(const QStringList &arguments)
     });
     summary.start();
 
+    // Caught before the metrics port is announced (see relaycommand.cpp).
+    SignalWatcher watcher;
     OpsServer ops;
     if (metricsPort >= 0) {
         ops.front()->setHandler(QStringLiteral("/metrics"), [&kept] {
@@ -284,7 +286,6 @@ int Commands::keep(const QStringList &arguments)
         std::fflush(stdout);
     }
 
-    SignalWatcher watcher;
     int exitCode = ExitOk;
     QObject::connect(&watcher, &SignalWatcher::terminationRequested, &watcher, [&kept, &exitCode](int signal) {
         for (const auto &k : kept) {

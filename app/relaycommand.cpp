@@ -341,6 +341,9 @@ int Commands::relay(const QStringList &arguments)
         // Shown by default (category info on): an operator must see the bus come and go.
         QObject::connect(relay.bus(), &RedisBus::logMessage, &relay, [](const QString &line) { qCInfo(lcBusEvents).noquote() << line; });
     }
+    // Signals are caught before the port is announced: a SIGHUP or SIGTERM
+    // sent as soon as "listening on" is read must not meet the default action.
+    SignalWatcher watcher;
     if (settings.metricsPort >= 0 && !relay.listenMetrics(settings.metricsHost, quint16(settings.metricsPort), &error)) {
         std::fprintf(stderr, "distmap relay: cannot listen for metrics on %s:%d: %s\n", qPrintable(settings.metricsHost.toString()),
                      settings.metricsPort, qPrintable(error));
@@ -356,7 +359,6 @@ int Commands::relay(const QStringList &arguments)
         std::printf("metrics on http://%s:%u/metrics\n", qPrintable(settings.metricsHost.toString()), relay.metricsPort());
     std::fflush(stdout);
 
-    SignalWatcher watcher;
     QObject::connect(&watcher, &SignalWatcher::hangup, &relay, [&relay, &cli, &settings, arguments] {
         reload(relay, cli, arguments, settings);
     });
