@@ -9,7 +9,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 build=build-asan
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDISTMAP_SANITIZE=ON -DDISTMAP_BENCH=OFF >/dev/null
+# -O1 -g1, as ASan's own docs advise: half the compile time of -O2 -g, and
+# reports still carry file:line.
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDISTMAP_SANITIZE=ON -DDISTMAP_BENCH=OFF \
+    "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG" >/dev/null
 # The build lock keeps builds on a shared machine from running at once.
 flock /tmp/distmap-build.lock cmake --build "$build" -j2
 export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1:check_initialization_order=1

@@ -4,8 +4,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 # CI treats compiler warnings as errors; a developer just sees them.
+# CI keeps line tables but not full debug info: -g1 cuts a third of the
+# compile time, and a failing test's stack trace still names the lines.
 if [ "${CI:-}" = "true" ]; then
-    scripts/build.sh -DDISTMAP_WERROR=ON
+    scripts/build.sh -DDISTMAP_WERROR=ON "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g1 -DNDEBUG"
 else
     scripts/build.sh
 fi
