@@ -1,5 +1,7 @@
 #include "displayformat.h"
 
+#include <QDateTime>
+
 #include "hybridclock.h"
 #include "jsontext.h"
 #include "wire.h"
@@ -9,6 +11,25 @@ namespace DisplayFormat {
 QString peerId(quint64 peer)
 {
     return Wire::peerToString(peer);
+}
+
+QString shortPeerId(quint64 peer)
+{
+    return QStringLiteral("%1").arg(peer >> 32, 8, 16, QLatin1Char('0'));
+}
+
+QString clockTime(quint64 hlc)
+{
+    if (hlc == 0)
+        return QString();
+    return QDateTime::fromMSecsSinceEpoch(clockMsSinceEpoch(hlc)).toString(QStringLiteral("HH:mm:ss.zzz"));
+}
+
+QString elided(const QString &text, int maxChars)
+{
+    if (text.size() <= maxChars)
+        return text;
+    return text.left(maxChars - 1) + QChar(0x2026);
 }
 
 qint64 clockMsSinceEpoch(quint64 hlc)

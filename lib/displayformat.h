@@ -13,6 +13,13 @@ namespace DisplayFormat {
 // A peer id as 16 lowercase hex digits, as logs and the protocol docs write it.
 QString peerId(quint64 peer);
 
+// First 8 hex digits of a peer id: enough to tell peers apart on screen.
+QString shortPeerId(quint64 peer);
+// Local wall-clock time of a write's clock stamp, "HH:mm:ss.zzz" (empty for 0).
+QString clockTime(quint64 hlc);
+// text cut to maxChars with an ellipsis when longer (display only).
+QString elided(const QString &text, int maxChars);
+
 // The wall-clock part of a write's hybrid clock stamp, ms since the epoch.
 qint64 clockMsSinceEpoch(quint64 hlc);
 // The logical counter that orders writes within one millisecond.

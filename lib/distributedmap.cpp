@@ -9,6 +9,8 @@
 #include <QDateTime>
 #include <QMetaMethod>
 
+#include <cmath>
+
 namespace {
 
 constexpr int DefaultAntiEntropyMs = 30000;
@@ -33,6 +35,7 @@ DistributedMapPrivate::DistributedMapPrivate(DistributedMap *q, Connection *conn
     antiEntropyTimer.setInterval(DefaultAntiEntropyMs);
     QObject::connect(&antiEntropyTimer, &QTimer::timeout, q, [this] { replica.verify(); });
     if (connection) {
+        QObject::connect(connection, &Connection::pongReceived, q, [this](quint32 seq) { pongReceived(seq); });
         lastPeerId = connection->peerId();
         channel = connection->openChannel(uri, this);
         if (channel->isUp())
@@ -95,6 +98,10 @@ bool DistributedMap::set(const QString &key, const QJsonValue &value)
 {
     if (value.isUndefined())
         return false;
+    if (value.isDouble() && !std::isfinite(value.toDouble())) {
+        d->reportError(NotJson, QStringLiteral("the value of '%1' is not a finite number, which JSON cannot hold").arg(key));
+        return false;
+    }
     const QByteArray json = JsonText::encode(value);
     if (!d->replica.fits(key, json.size())) {
         // Sent, it would get this peer cut off by the relay, again after
@@ -107,6 +114,123 @@ bool DistributedMap::set(const QString &key, const QJsonValue &value)
     }
     d->replica.write(key, json);
     return true;
+}
+
+namespace {
+
+// Converts v to JSON if it has one exact JSON form; else says where not.
+bool exactJson(const QVariant &v, const QString &path, QJsonValue *out, QString *problem)
+{
+    using distmap::detail::MaxExactInteger;
+    switch (v.typeId()) {
+    case QMetaType::UnknownType:
+    case QMetaType::Nullptr:
+        *out = QJsonValue(QJsonValue::Null);
+        return true;
+    case QMetaType::QString:
+        *out = v.toString();
+        return true;
+    case QMetaType::Bool:
+        *out = v.toBool();
+        return true;
+    case QMetaType::Int:
+    case QMetaType::UInt:
+    case QMetaType::Short:
+    case QMetaType::UShort:
+        *out = v.toLongLong();
+        return true;
+    case QMetaType::LongLong:
+    case QMetaType::Long: {
+        const qint64 i = v.toLongLong();
+        if (i < -MaxExactInteger || i > MaxExactInteger) {
+            *problem = QStringLiteral("%1 is %2, past 2^53: JSON peers in JavaScript would read another number")
+                           .arg(path, QString::number(i));
+            return false;
+        }
+        *out = i;
+        return true;
+    }
+    case QMetaType::ULongLong:
+    case QMetaType::ULong: {
+        const quint64 u = v.toULongLong();
+        if (u > quint64(MaxExactInteger)) {
+            *problem = QStringLiteral("%1 is %2, past 2^53: JSON peers in JavaScript would read another number")
+                           .arg(path, QString::number(u));
+            return false;
+        }
+        *out = qint64(u);
+        return true;
+    }
+    case QMetaType::Double:
+    case QMetaType::Float: {
+        const double d = v.toDouble();
+        if (!std::isfinite(d)) {
+            *problem = QStringLiteral("%1 is not a finite number").arg(path);
+            return false;
+        }
+        *out = d;
+        return true;
+    }
+    case QMetaType::QStringList:
+        *out = QJsonArray::fromStringList(v.toStringList());
+        return true;
+    case QMetaType::QVariantList: {
+        QJsonArray array;
+        const QVariantList list = v.toList();
+        for (qsizetype i = 0; i < list.size(); ++i) {
+            QJsonValue item;
+            if (!exactJson(list.at(i), QStringLiteral("%1[%2]").arg(path).arg(i), &item, problem))
+                return false;
+            array.append(item);
+        }
+        *out = array;
+        return true;
+    }
+    case QMetaType::QVariantMap: {
+        QJsonObject object;
+        const QVariantMap map = v.toMap();
+        for (auto it = map.cbegin(); it != map.cend(); ++it) {
+            QJsonValue item;
+            if (!exactJson(it.value(), path + QLatin1Char('.') + it.key(), &item, problem))
+                return false;
+            object.insert(it.key(), item);
+        }
+        *out = object;
+        return true;
+    }
+    case QMetaType::QJsonValue:
+        *out = v.toJsonValue();
+        return true;
+    case QMetaType::QJsonObject:
+        *out = v.toJsonObject();
+        return true;
+    case QMetaType::QJsonArray:
+        *out = v.toJsonArray();
+        return true;
+    default:
+        *problem = QStringLiteral("%1 is a %2, which has no one exact JSON form: convert it first (a QDateTime to an "
+                                  "ISO 8601 string, a QByteArray to base64, ...)")
+                       .arg(path, QString::fromLatin1(v.metaType().name()));
+        return false;
+    }
+}
+
+} // namespace
+
+bool DistributedMap::setVariant(const QString &key, const QVariant &value)
+{
+    QJsonValue json;
+    QString problem;
+    if (!exactJson(value, QStringLiteral("the value"), &json, &problem)) {
+        d->reportError(NotJson, QStringLiteral("'%1' was not written: %2").arg(key, problem));
+        return false;
+    }
+    return set(key, json);
+}
+
+DistributedMap::SyncStatus DistributedMap::syncStatus() const
+{
+    return d->computeStatus();
 }
 
 bool DistributedMap::remove(const QString &key)
@@ -198,10 +322,12 @@ void DistributedMapPrivate::channelUp(qint64 relayClockOffsetMs)
 
 void DistributedMapPrivate::channelDown()
 {
+    pings.clear(); // lost with the socket; the next sync confirms those writes
     antiEntropyTimer.stop();
     pendingAcks.clear(); // their writers send again to whoever is there after the reconnect
     channel->setMapId(0);
     replica.connectionDown();
+    updateStatus();
 }
 
 void DistributedMapPrivate::channelGone()
@@ -215,6 +341,7 @@ void DistributedMapPrivate::opened(const Control::Opened &message)
 {
     channel->setMapId(message.id);
     replica.handleOpened(message);
+    updateStatus();
 }
 
 void DistributedMapPrivate::joined(const Control::Joined &message) { replica.handleJoined(message); }
@@ -262,7 +389,7 @@ void DistributedMapPrivate::flushRequested()
     flushQueued = true;
     QMetaObject::invokeMethod(q, [this] {
         flushQueued = false;
-        replica.flush();
+        flushAndConfirm();
     }, Qt::QueuedConnection);
 }
 
@@ -276,6 +403,8 @@ void DistributedMapPrivate::syncTimerRequested(qint64 ms)
 
 void DistributedMapPrivate::onChanged(const Replica::Change &change)
 {
+    if (change.source == Replica::Source::Local)
+        localWriteMade();
     Q_EMIT q->changed(change);
     if (change.source == Replica::Source::Local || change.source == Replica::Source::Store)
         return;
@@ -326,7 +455,12 @@ void DistributedMapPrivate::onSyncingChanged(bool syncing)
         qCDebug(lcSync).noquote() << replica.uri() << "sync done:" << replica.state().size() << "keys";
     if (!syncing && antiEntropyTimer.interval() > 0)
         antiEntropyTimer.start();
+    // The sync pushed our offline writes (queued): a ping after them tells
+    // when the relay has them.
+    if (!syncing)
+        flushRequested();
     Q_EMIT q->syncingChanged(syncing);
+    updateStatus();
 }
 
 void DistributedMapPrivate::onPeerJoined(const Replica::Peer &peer)
@@ -366,8 +500,13 @@ void DistributedMapPrivate::setDurableStore(LocalStore *store)
     QObject::disconnect(durableConnection);
     durableStore = store;
     pendingAcks.clear();
-    if (store)
-        durableConnection = QObject::connect(store, &LocalStore::durable, q, [this](quint64 seq) { sendDurableAcks(seq); });
+    if (store) {
+        durableConnection = QObject::connect(store, &LocalStore::durable, q, [this](quint64 seq) {
+            sendDurableAcks(seq);
+            updateStatus();
+        });
+    }
+    updateStatus();
 }
 
 bool DistributedMapPrivate::onAckRequested(quint64 writer, const QVector<quint64> &hlcs)
@@ -409,4 +548,73 @@ void DistributedMapPrivate::onWriteAcknowledged(const QString &key, int peers, b
 void DistributedMapPrivate::onWriteSuperseded(const QString &key)
 {
     Q_EMIT q->writeSuperseded(key);
+}
+
+void DistributedMapPrivate::onConflict(const Replica::Conflict &conflict)
+{
+    Q_EMIT q->conflictResolved(conflict);
+}
+
+// --- sync status ------------------------------------------------------------
+
+DistributedMap::SyncStatus DistributedMapPrivate::computeStatus() const
+{
+    DistributedMap::SyncStatus status;
+    if (!channel || !replica.mapId())
+        status.state = DistributedMap::SyncStatus::Offline;
+    else if (!replica.isReady() || replica.isSyncing())
+        status.state = DistributedMap::SyncStatus::Syncing;
+    else
+        status.state = DistributedMap::SyncStatus::Synced;
+    status.pendingWrites = int(writesMade - writesConfirmed);
+    status.oldestPendingSinceMs = pendingSince.empty() ? 0 : pendingSince.front().second;
+    status.hasStore = durableStore && durableStore->isOpen();
+    status.onDisk = status.hasStore && durableStore->durableSeq() >= lastLocalSeq;
+    return status;
+}
+
+void DistributedMapPrivate::updateStatus()
+{
+    const DistributedMap::SyncStatus status = computeStatus();
+    if (status == lastStatus)
+        return;
+    lastStatus = status;
+    Q_EMIT q->syncStatusChanged(status);
+}
+
+void DistributedMapPrivate::localWriteMade()
+{
+    ++writesMade;
+    pendingSince.emplace_back(writesMade, QDateTime::currentMSecsSinceEpoch());
+    if (durableStore)
+        lastLocalSeq = durableStore->lastSeq(); // journaled before the change is reported
+    updateStatus();
+}
+
+void DistributedMapPrivate::flushAndConfirm()
+{
+    replica.flush();
+    // Only once in sync: before, offline writes are still to be pushed.
+    if (!connection || !replica.mapId() || !replica.isReady() || replica.isSyncing())
+        return;
+    const quint64 covered = pings.empty() ? writesConfirmed : pings.back().second;
+    if (writesMade <= covered)
+        return;
+    if (const quint32 seq = connection->ping())
+        pings.emplace_back(seq, writesMade);
+}
+
+void DistributedMapPrivate::pongReceived(quint32 seq)
+{
+    bool confirmed = false;
+    while (!pings.empty() && pings.front().first <= seq) {
+        writesConfirmed = qMax(writesConfirmed, pings.front().second);
+        pings.pop_front();
+        confirmed = true;
+    }
+    if (!confirmed)
+        return;
+    while (!pendingSince.empty() && pendingSince.front().first <= writesConfirmed)
+        pendingSince.pop_front();
+    updateStatus();
 }

@@ -11,6 +11,7 @@
 
 #include <functional>
 #include <memory>
+#include <type_traits>
 
 class Connection;
 class DistributedMapPrivate;
@@ -42,6 +43,41 @@ public:
     using Change = distmap::Change;
     using DeltaEvent = distmap::DeltaEvent;
     using Peer = distmap::Peer;
+    using Write = distmap::Write;
+    using Conflict = distmap::Conflict;
+
+    // Where this peer stands with the network, for a status bar or a
+    // "saved" indicator. See syncStatus().
+    struct SyncStatus
+    {
+        enum State {
+            Offline, // no open connection to the relay (or the map not open on it yet)
+            Syncing, // connected, exchanging state with the network
+            Synced,  // connected and in sync; new writes go out as they are made
+        };
+        State state = Offline;
+        // Local writes the relay has not confirmed receiving yet: made
+        // offline or during a sync, or sent and awaiting the relay's answer
+        // to a ping sent after them (the relay answers in order, once it has
+        // forwarded everything before the ping to the map's other peers).
+        int pendingWrites = 0;
+        // When the oldest of them was made (ms since the epoch; 0: none).
+        qint64 oldestPendingSinceMs = 0;
+        bool hasStore = false; // a LocalStore keeps this map
+        bool onDisk = false;   // with a store: every write made so far is on disk (fdatasync returned)
+
+        // How long the oldest pending write has waited, at nowMs.
+        qint64 oldestPendingAgeMs(qint64 nowMs) const
+        {
+            return oldestPendingSinceMs ? qMax<qint64>(0, nowMs - oldestPendingSinceMs) : 0;
+        }
+        bool operator==(const SyncStatus &o) const
+        {
+            return state == o.state && pendingWrites == o.pendingWrites && oldestPendingSinceMs == o.oldestPendingSinceMs
+                && hasStore == o.hasStore && onDisk == o.onDisk;
+        }
+        bool operator!=(const SyncStatus &o) const { return !(*this == o); }
+    };
 
     enum Error {
         NoError = 0,
@@ -49,6 +85,7 @@ public:
         PeerError,  // another peer sent data this map cannot use (dropped, nothing applied)
         ReadOnlyHoldersOnly, // only read-only peers hold the map: it started from this peer's state, not theirs
         TooLarge,   // a write larger than the relay accepts: refused by set(), or left out when sending
+        NotJson,    // set() was given a value JSON cannot hold exactly (nothing is written)
     };
     Q_ENUM(Error)
 
@@ -74,6 +111,22 @@ public:
     bool set(const QString &key, const QJsonValue &value);
     bool remove(const QString &key);
 
+    // Typed writing, for what QJsonValue does not take as is: set(key,
+    // QStringList{...}), set(key, QVariantMap{...}), set(key, QVariantList{...}),
+    // set(key, QVariant(...)). A QVariant (or one inside a map or list) must
+    // hold a type with one exact JSON form: QString, bool, int, qint64 up to
+    // 2^53, a finite double, QStringList, QVariantMap, QVariantList, or null;
+    // anything else (a QDateTime, a QByteArray, ...) makes set() return false
+    // with errorOccurred(NotJson) naming where it is. A type that is neither
+    // a QJsonValue nor one of these is a compile error.
+    template <typename T, typename = std::enable_if_t<!std::is_convertible_v<const T &, QJsonValue>>>
+    bool set(const QString &key, const T &value);
+    // Typed reading: value<int>(key), value<QVariantMap>(key, {}).
+    // Returns defaultValue when the key is missing or its value is not a T
+    // (a string read as int, 2.5 read as int, ...).
+    template <typename T>
+    T value(const QString &key, const T &defaultValue = T()) const;
+
     // Reading. A missing key gives QJsonValue::Undefined.
     QJsonValue value(const QString &key, const QJsonValue &defaultValue = QJsonValue(QJsonValue::Undefined)) const;
     bool contains(const QString &key) const;
@@ -92,6 +145,10 @@ public:
 
     // Sends queued writes now instead of at the end of this event-loop pass.
     void flush();
+
+    // Where this peer stands (syncStatusChanged() follows every change but
+    // the pending write's age, which grows by itself).
+    SyncStatus syncStatus() const;
 
     // How long a sync may go without an answer before it is asked again,
     // which the relay routes to another peer (default 2 s after a chunk;
@@ -147,12 +204,25 @@ Q_SIGNALS:
     void writeAcknowledged(const QString &key, int peers, bool durable);
     // Our unconfirmed write of key was replaced by another peer's newer one.
     void writeSuperseded(const QString &key);
+    // A write from the network and one of this peer's were made
+    // concurrently, neither writer having seen the other's; the winner is
+    // the key's value now. Fires only where this peer can prove it
+    // (docs/API.md, "Conflicts"): e.g. an offline edit beaten by another
+    // peer's, or another peer's offline edit beaten by ours.
+    void conflictResolved(const DistributedMap::Conflict &conflict);
+    void syncStatusChanged(const DistributedMap::SyncStatus &status);
 
 private:
     friend class DistributedMapPrivate;
+    bool setVariant(const QString &key, const QVariant &value);
+
     std::unique_ptr<DistributedMapPrivate> const d;
 };
 
 Q_DECLARE_METATYPE(DistributedMap::Change)
 Q_DECLARE_METATYPE(DistributedMap::DeltaEvent)
 Q_DECLARE_METATYPE(DistributedMap::Peer)
+Q_DECLARE_METATYPE(DistributedMap::Conflict)
+Q_DECLARE_METATYPE(DistributedMap::SyncStatus)
+
+#include "distributedmap_impl.h"

@@ -12,6 +12,7 @@
 #include <QVector>
 #include <QTimer>
 
+#include <deque>
 #include <functional>
 #include <memory>
 
@@ -61,6 +62,7 @@ public:
     bool onAckRequested(quint64 writer, const QVector<quint64> &hlcs) override;
     void onWriteAcknowledged(const QString &key, int peers, bool durable) override;
     void onWriteSuperseded(const QString &key) override;
+    void onConflict(const Replica::Conflict &conflict) override;
 
     // MapChannel::Receiver
     void channelUp(qint64 relayClockOffsetMs) override;
@@ -77,6 +79,14 @@ public:
 
     void reportError(DistributedMap::Error error, const QString &message);
     void sendDurableAcks(quint64 durableSeq);
+
+    // Sync status: local writes are numbered; the relay confirms all up
+    // to a number by answering a ping sent, once in sync, after they went out.
+    DistributedMap::SyncStatus computeStatus() const;
+    void updateStatus();
+    void localWriteMade();
+    void flushAndConfirm();
+    void pongReceived(quint32 seq);
 
     DistributedMap *const q;
     QPointer<Connection> connection;
@@ -98,6 +108,12 @@ public:
     QPointer<LocalStore> durableStore;
     QMetaObject::Connection durableConnection;
     QVector<PendingAck> pendingAcks;
+    quint64 writesMade = 0;
+    quint64 writesConfirmed = 0;
+    std::deque<std::pair<quint64, qint64>> pendingSince; // (write number, ms since epoch), oldest first
+    std::deque<std::pair<quint32, quint64>> pings;       // (ping seq, writes it confirms)
+    DistributedMap::SyncStatus lastStatus;
+    quint64 lastLocalSeq = 0; // the store's seq of our last local write
     DistributedMap::Error lastError = DistributedMap::NoError;
     QString lastErrorString;
     Wire::ErrorCode lastRelayError = Wire::ErrorCode::NoError;

@@ -32,8 +32,9 @@ all=(fuzz_header fuzz_entries fuzz_syncrequest fuzz_syncchunk fuzz_syncack fuzz_
 scripts/setup.sh --fuzz
 build=build-fuzz
 if [ ! -f "$build/build.ninja" ]; then
+    # -O1 -g1: what libFuzzer's docs build with, at half the compile time of -O2 -g.
     CC=clang CXX=clang++ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-        -DDISTMAP_FUZZ=ON -DBUILD_TESTING=OFF >/dev/null
+        "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1 -DNDEBUG" -DDISTMAP_FUZZ=ON -DBUILD_TESTING=OFF >/dev/null
 fi
 # The build lock keeps builds on a shared machine from running at once.
 flock /tmp/distmap-build.lock cmake --build "$build" -j2 --target "${targets[@]}" fuzz_makecorpus

@@ -14,11 +14,11 @@ fi
 # "long" tests (10,000 simulation seeds) run only when asked: ctest -L long
 (cd build && QT_QPA_PLATFORM=offscreen ctest --output-on-failure -j2 -LE long "$@")
 # CI (CI=true) also runs the suite under ASan + UBSan and each fuzz target
-# for 10 s; a developer runs those with scripts/sanitize.sh and scripts/fuzz.sh.
+# for 6 s; a developer runs those with scripts/sanitize.sh and scripts/fuzz.sh.
 if [ "${CI:-}" = "true" ] && [ $# -eq 0 ]; then
     echo "test.sh: suite done at ${SECONDS}s"
     scripts/sanitize.sh
     echo "test.sh: sanitizers done at ${SECONDS}s"
-    scripts/fuzz.sh --time "${FUZZ_SECONDS:-10}"
+    scripts/fuzz.sh --time "${FUZZ_SECONDS:-6}"
     echo "test.sh: fuzzing done at ${SECONDS}s"
 fi

@@ -11,7 +11,7 @@ namespace UiFormat {
 
 QString shortPeerId(quint64 peer)
 {
-    return QStringLiteral("%1").arg(peer >> 32, 8, 16, QLatin1Char('0'));
+    return DisplayFormat::shortPeerId(peer);
 }
 
 QString peerLabel(const QString &name, quint64 peer)
@@ -28,9 +28,7 @@ QString timeOfDay(qint64 msSinceEpoch)
 
 QString clockTime(quint64 hlc)
 {
-    if (hlc == 0)
-        return QString();
-    return timeOfDay(DisplayFormat::clockMsSinceEpoch(hlc));
+    return DisplayFormat::clockTime(hlc);
 }
 
 QString clockStamp(quint64 hlc)
@@ -42,9 +40,7 @@ QString clockStamp(quint64 hlc)
 
 QString elided(const QString &text, int maxChars)
 {
-    if (text.size() <= maxChars)
-        return text;
-    return text.left(maxChars - 1) + QChar(0x2026);
+    return DisplayFormat::elided(text, maxChars);
 }
 
 static QColor blend(const QColor &a, const QColor &b, qreal t)

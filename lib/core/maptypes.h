@@ -54,6 +54,29 @@ struct DeltaEvent
     Source source = Source::Delta;
 };
 
+// One write of one key: a value (JSON text) or a delete.
+struct Write
+{
+    QByteArray value; // JSON text; empty when deleted
+    bool deleted = false;
+    quint64 hlc = 0;
+    quint64 writer = 0;
+};
+
+// Two concurrent writes of one key met at this peer: neither writer had
+// seen the other's write, and the winner (the greater (hlc, writer)) is the
+// key's value now. docs/API.md, "Conflicts", says exactly when a peer can
+// tell, and so reports one.
+struct Conflict
+{
+    QString key;
+    Write winner;
+    Write loser;
+    bool localLost = false; // the loser is this peer's write (else the winner is)
+    quint64 from = 0;       // peer whose message brought the other write
+    Source source = Source::Delta;
+};
+
 // Another peer of a map.
 struct Peer
 {

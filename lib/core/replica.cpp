@@ -69,16 +69,24 @@ void Replica::writeLocal(const QString &key, Entry entry, Change *change)
     // A write made after seeing the key's current write must beat it, even
     // when that write carries a clock far ahead of ours (which our clock
     // refused to follow, see observeRemote()).
-    if (const Entry *current = m_state.find(key); current && current->hlc >= entry.hlc)
-        entry.hlc = current->hlc + 1;
+    Entry base;
+    const Entry *current = m_state.find(key);
+    if (current) {
+        if (current->hlc >= entry.hlc)
+            entry.hlc = current->hlc + 1;
+        base.hlc = current->hlc;
+        base.writer = current->writer;
+    }
     entry.writer = m_host->peerId();
     const MapState::Result result = m_state.apply(key, entry);
+    rememberLocalWrite(key, entry, current ? &base : nullptr);
     m_host->onEntryApplied(key, entry, Source::Local);
     if (m_writeAcks)
         trackUnconfirmed(key, entry.hlc);
     *change = makeChange(key, entry, result, 0, Source::Local);
     m_host->onChanged(*change);
     if (m_mapId) {
+        m_batchKeys.append(key);
         queueBroadcast(Wire::Type::Delta, key, entry);
         m_host->onDeltaObserved(makeDeltaEvent(DeltaEvent::Outgoing, entry.writer, key, entry,
                                                MapState::Outcome::Applied, Source::Local));
@@ -285,9 +293,23 @@ void Replica::applyRemote(const QString &key, const Entry &entry, quint64 from, 
 {
     if (source != Source::Store)
         m_networkHlc = qMax(m_networkHlc, entry.hlc);
+    // Whether this write meets one of ours still remembered (rare: looked
+    // up only for keys we wrote).
+    Entry mine;
+    bool metMine = false;
+    if (!m_localWrites.isEmpty() && source != Source::Store && entry.writer != m_host->peerId()) {
+        const auto it = m_localWrites.constFind(key);
+        const Entry *current = it != m_localWrites.constEnd() ? m_state.find(key) : nullptr;
+        if (current && current->writer == m_host->peerId() && current->hlc == it->hlc) {
+            mine = *current;
+            metMine = true;
+        }
+    }
     const MapState::Result result = m_state.apply(key, entry);
     if (logDelta)
         m_host->onDeltaObserved(makeDeltaEvent(DeltaEvent::Incoming, from, key, entry, result.outcome, source));
+    if (metMine)
+        noteConflict(key, entry, mine, mine.value, result.outcome, from, source);
     if (result.outcome != MapState::Outcome::Applied)
         return;
     if (source != Source::Store)
@@ -443,14 +465,93 @@ void Replica::queueBroadcast(Wire::Type type, const QString &key, const Entry &e
 void Replica::flush()
 {
     if (!m_mapId) {
+        // Lost with the link: those writes go out with the next sync.
         m_outDelta.clear();
         m_outRepair.clear();
+        m_batchKeys.clear();
         return;
     }
-    if (!m_outDelta.isEmpty())
+    if (!m_outDelta.isEmpty()) {
         m_host->sendFrame(std::exchange(m_outDelta, QByteArray()));
-    if (!m_outRepair.isEmpty())
+        for (const QString &key : std::as_const(m_batchKeys)) {
+            if (auto it = m_localWrites.find(key); it != m_localWrites.end())
+                it->unsent = false;
+        }
+    }
+    m_batchKeys.clear();
+    if (!m_outRepair.isEmpty()) {
         m_host->sendFrame(std::exchange(m_outRepair, QByteArray()));
+        markAllSent(); // a repair may carry any of our writes
+    }
+}
+
+void Replica::rememberLocalWrite(const QString &key, const Entry &entry, const Entry *base)
+{
+    LocalWrite &w = m_localWrites[key];
+    w.hlc = entry.hlc;
+    w.baseHlc = base ? base->hlc : 0;
+    w.baseWriter = base ? base->writer : 0;
+    w.unsent = true;
+    m_localOrder.emplace_back(key, entry.hlc);
+    // Forget the oldest sent writes beyond the cap; stale queue items (keys
+    // written again since) go too. Unsent ones stay until they are sent or
+    // replaced, however many.
+    while (!m_localOrder.empty()
+           && (m_localWrites.size() > MaxRememberedWrites || m_localOrder.size() > 2 * size_t(MaxRememberedWrites))) {
+        const auto [oldKey, oldHlc] = m_localOrder.front();
+        m_localOrder.pop_front();
+        const auto it = m_localWrites.find(oldKey);
+        if (it != m_localWrites.end() && it->hlc == oldHlc && !it->unsent)
+            m_localWrites.erase(it);
+    }
+}
+
+// A write `incoming` of another peer met `current`, a write of ours we
+// remember. When the two are concurrent and this replica can prove it, the
+// host hears of the conflict:
+// - ours was never sent, and the incoming write beat it: its writer cannot
+//   have seen ours, and had we seen theirs, ours would be the newer;
+// - ours beat the incoming write, which is newer than the write ours
+//   replaced: had we seen it before writing, it would have been that base.
+// A newer write replacing one of ours that was sent may or may not have
+// seen it; this peer cannot tell, so it says nothing (docs/API.md).
+void Replica::noteConflict(const QString &key, const Entry &incoming, const Entry &current,
+                           const QByteArray &currentValue, MapState::Outcome outcome, quint64 from, Source source)
+{
+    const auto it = m_localWrites.find(key);
+    if (it == m_localWrites.end() || outcome == MapState::Outcome::Duplicate)
+        return;
+    const auto asWrite = [](const Entry &e, const QByteArray &value) {
+        return distmap::Write{e.tombstone ? QByteArray() : value, e.tombstone, e.hlc, e.writer};
+    };
+    Conflict conflict;
+    conflict.key = key;
+    conflict.from = from;
+    conflict.source = source;
+    if (outcome == MapState::Outcome::Applied) {
+        const bool unsent = it->unsent;
+        m_localWrites.erase(it); // ours is no longer the key's write
+        if (!unsent)
+            return;
+        conflict.winner = asWrite(incoming, incoming.value);
+        conflict.loser = asWrite(current, currentValue);
+        conflict.localLost = true;
+    } else {
+        Entry base;
+        base.hlc = it->baseHlc;
+        base.writer = it->baseWriter;
+        if (it->baseHlc != 0 && !incoming.newerThan(base))
+            return; // we had seen it (or something newer) when we wrote
+        conflict.winner = asWrite(current, currentValue);
+        conflict.loser = asWrite(incoming, incoming.value);
+    }
+    m_host->onConflict(conflict);
+}
+
+void Replica::markAllSent()
+{
+    for (LocalWrite &w : m_localWrites)
+        w.unsent = false;
 }
 
 void Replica::sendAddressed(Wire::Type type, quint64 target, const QByteArray &payload)
@@ -488,8 +589,10 @@ void Replica::pumpServing(quint64 requester)
 {
     QByteArray frame;
     while (m_responder.nextChunk(requester, m_mapId, &frame)) {
-        if (m_mapId)
+        if (m_mapId) {
             m_host->sendFrame(frame);
+            markAllSent(); // a chunk may carry any of our writes
+        }
         m_host->onDeltaObserved(syncChunkEvent(DeltaEvent::Outgoing, requester, 0));
     }
     for (const SyncResponder::TooLarge &t : m_responder.takeTooLarge())

@@ -12,6 +12,7 @@
 #include <QString>
 #include <QVector>
 
+#include <deque>
 #include <memory>
 
 // One peer's replica of one map and its side of the protocol: local writes,
@@ -28,6 +29,7 @@ public:
     using Change = distmap::Change;
     using DeltaEvent = distmap::DeltaEvent;
     using Peer = distmap::Peer;
+    using Conflict = distmap::Conflict;
 
     // What a replica needs from its surroundings. Every call is synchronous.
     class Host
@@ -48,6 +50,9 @@ public:
         // A write became a key's current write (not for entries loaded from a store).
         virtual void onEntryApplied(const QString &, const Entry &, Source) {}
         virtual void onDeltaObserved(const DeltaEvent &) {}
+        // A write from the network met a concurrent write of ours (see
+        // noteConflict() for when a replica can tell).
+        virtual void onConflict(const Conflict &) {}
         virtual void onReadied() {}
         // The relay said no peer that may answer holds the map, but `count`
         // read-only peers do: our state was taken as the map's state
@@ -206,6 +211,10 @@ private:
     void dropUnconfirmed(const QString &key);
     void resendUnconfirmed();
     void sendAddressed(Wire::Type type, quint64 target, const QByteArray &payload);
+    void rememberLocalWrite(const QString &key, const Entry &entry, const Entry *base);
+    void noteConflict(const QString &key, const Entry &incoming, const Entry &current, const QByteArray &currentValue,
+                      MapState::Outcome outcome, quint64 from, Source source);
+    void markAllSent();
 
     Host *m_host;
     QString m_uri;
@@ -228,6 +237,22 @@ private:
     QHash<QString, Unconfirmed> m_unconfirmed;
     QHash<quint64, QString> m_unconfirmedKeys;
     qint64 m_tombstoneRetentionMs = MapState::DefaultTombstoneRetentionMs;
+
+    // Our recent writes, for telling a concurrent write from a later one:
+    // the write each replaced (its base), and whether it can have reached
+    // anyone yet. Unsent writes are kept whatever their number (offline
+    // edits); sent ones only the last MaxRememberedWrites, oldest first out.
+    struct LocalWrite
+    {
+        quint64 hlc = 0;
+        quint64 baseHlc = 0; // 0: the key had no entry
+        quint64 baseWriter = 0;
+        bool unsent = true;
+    };
+    static constexpr int MaxRememberedWrites = 65536;
+    QHash<QString, LocalWrite> m_localWrites;
+    std::deque<std::pair<QString, quint64>> m_localOrder; // (key, hlc) in write order
+    QVector<QString> m_batchKeys;                         // local writes in m_outDelta
     bool m_ready = false;
     bool m_syncing = false;
     QHash<quint64, Peer> m_peers;

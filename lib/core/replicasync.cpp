@@ -201,6 +201,7 @@ void Replica::pushCandidates()
             }
             const QString key = it.key();
             it = m_pushCandidates.erase(it);
+            m_localWrites.remove(key);
             MapState::Result dropped;
             if (m_state.forget(key, &dropped.oldValue)) {
                 // Like a delete, but with no write behind it: no clock, no writer.
@@ -227,6 +228,8 @@ void Replica::finishSync(quint64 source)
 {
     m_host->syncTimerRequested(0);
     pushCandidates();
+    // Our writes have reached the network now (pushed, or in its copy).
+    markAllSent();
     m_rejoinUnfinished = false;
     m_lastSyncSource = source;
     if (m_mapId)

@@ -1,0 +1,125 @@
+#pragma once
+
+#include "distmap_global.h"
+#include "distributedmap.h"
+
+#include <QAbstractTableModel>
+#include <QPointer>
+#include <QSet>
+#include <QTimer>
+#include <QVector>
+
+#include <functional>
+
+struct Entry;
+
+// A Qt item model over a DistributedMap: one row per live key, kept sorted
+// by key, for QTableView, QListView (column 0 with the roles) or QML.
+//
+// The model keeps an index of keys only; values, writers and clocks are read
+// from the map when a view asks. Changes from any source are collected by
+// key and applied on a short timer (batchInterval(), 50 ms by default) as
+// precise row inserts, row removals and one dataChanged range per batch. A
+// remote delta never resets the model. A batch that touches many scattered
+// rows (a sync) becomes one block insert (or one tail removal) plus a
+// layout change: views pay O(rows) once, not once per key. Batches are
+// bounded, so a million-key sync never blocks the event loop for long.
+//
+// Sorting (by key, either order) and filtering (a case-insensitive
+// substring of the key or of the value's JSON text) run inside the model:
+// a QSortFilterProxyModel over a million rows keeps a mapping entry per row
+// and re-sorts in seconds (docs/BENCHMARKS.md has the figures).
+//
+// Editable: setData() on the value column (or ValueRole, JsonTextRole)
+// writes to the map; the row shows the write with the next batch, like
+// every other change.
+//
+// Lives in the map's thread; call it from that thread only.
+class DISTMAP_EXPORT DistributedMapModel : public QAbstractTableModel
+{
+    Q_OBJECT
+    Q_DISABLE_COPY(DistributedMapModel)
+    Q_PROPERTY(QString filterText READ filterText WRITE setFilterText)
+public:
+    enum Column { KeyColumn, ValueColumn, WriterColumn, WhenColumn, ColumnCount };
+    Q_ENUM(Column)
+    // Every role answers on any column.
+    enum Role {
+        KeyRole = Qt::UserRole, // QString
+        ValueRole,              // QVariant (QJsonValue::toVariant(): QString, double, bool, QVariantMap, ...)
+        JsonTextRole,           // QByteArray, the value's compact JSON text as stored
+        WriterIdRole,           // quint64, the peer that made the key's current write
+        WriterNameRole,         // QString, that peer as setWriterNameResolver() names it
+        TimeRole,               // QDateTime (UTC) of the current write, from its clock
+        HlcRole,                // quint64, the write's hybrid logical clock
+        LocalRole,              // bool, whether this peer made the current write
+        UserRoleEnd,            // subclasses start their roles here
+    };
+    Q_ENUM(Role)
+
+    explicit DistributedMapModel(DistributedMap *map, QObject *parent = nullptr);
+    ~DistributedMapModel() override;
+
+    DistributedMap *map() const { return m_map; }
+
+    int rowCount(const QModelIndex &parent = QModelIndex()) const override;
+    int columnCount(const QModelIndex &parent = QModelIndex()) const override;
+    QVariant data(const QModelIndex &index, int role = Qt::DisplayRole) const override;
+    QVariant headerData(int section, Qt::Orientation orientation, int role = Qt::DisplayRole) const override;
+    Qt::ItemFlags flags(const QModelIndex &index) const override;
+    // Writes the row's key. Value column with EditRole: a QJsonValue is
+    // stored as is, a QString must be JSON text (false otherwise). ValueRole:
+    // a QVariant as DistributedMap::set(key, QVariant) takes it.
+    // JsonTextRole: JSON text. False when the map refuses the write.
+    bool setData(const QModelIndex &index, const QVariant &value, int role = Qt::EditRole) override;
+    // Only the key column sorts; other columns are ignored.
+    void sort(int column, Qt::SortOrder order = Qt::AscendingOrder) override;
+    QHash<int, QByteArray> roleNames() const override;
+
+    Qt::SortOrder sortOrder() const { return m_order; }
+    // Shows only keys whose name or JSON text contains text, ignoring case
+    // (ASCII case for the JSON text). Resets the model: a user action.
+    void setFilterText(const QString &text);
+    QString filterText() const { return m_filter; }
+
+    QString keyAt(int row) const;
+    int rowOf(const QString &key) const; // -1 when not shown
+    QModelIndex indexOf(const QString &key, int column = KeyColumn) const;
+
+    // How writers are named in the writer column and WriterNameRole
+    // (default: the short peer id).
+    void setWriterNameResolver(const std::function<QString(quint64)> &resolver);
+    // Batch interval in ms (default 50; 0: at the next event-loop pass).
+    void setBatchInterval(int ms) { m_batchTimer.setInterval(ms); }
+    int batchInterval() const { return m_batchTimer.interval(); }
+    // Changes received and not shown yet.
+    int pendingCount() const { return int(m_pending.size()); }
+    // Applies pending changes now (at most one batch budget per call).
+    void flush();
+
+Q_SIGNALS:
+    // After each applied batch: rows updated in place, inserted and removed.
+    void batchApplied(int updated, int inserted, int removed);
+
+private:
+    void onChanged(const DistributedMap::Change &change);
+    void rebuild();
+    bool lessKey(const QString &a, const QString &b) const
+    {
+        return m_order == Qt::AscendingOrder ? a < b : b < a;
+    }
+    int lowerBound(const QString &key, int first, int last) const;
+    bool matches(const QString &key, const Entry &entry) const;
+    const Entry *entryOf(const QString &key) const;
+    void removeIndices(const QVector<int> &indices);
+    void insertKeys(QVector<QPair<int, QString>> keys); // (position among current rows, key)
+
+    QPointer<DistributedMap> m_map;
+    QVector<QString> m_keys; // shown keys in display order
+    Qt::SortOrder m_order = Qt::AscendingOrder;
+    QString m_filter;
+    QByteArray m_filterUtf8Lower;
+    QSet<QString> m_pending;
+    QTimer m_batchTimer;
+    std::function<QString(quint64)> m_nameOf;
+};
