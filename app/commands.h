@@ -1,6 +1,7 @@
 #pragma once
 
 #include <QHostAddress>
+#include <QJsonObject>
 #include <QStringList>
 
 // Headless commands of the distmap binary. Each takes its arguments
@@ -25,6 +26,12 @@ bool parseHostPort(const QString &text, QHostAddress *host, int *port);
 
 int relay(const QStringList &arguments);
 int peer(const QString &command, const QStringList &arguments); // set get del dump watch
+// history, diff and dump --at: read a store file only (historycommand.cpp).
+int history(const QString &command, const QStringList &arguments);
+
+// Prints one compact JSON object and a newline, flushed: a line of the
+// line-oriented output of watch, history and diff.
+void printJsonLine(const QJsonObject &object);
 int keep(const QStringList &arguments); // headless persistent peer
 
 } // namespace Commands

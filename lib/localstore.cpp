@@ -278,6 +278,11 @@ bool LocalStore::openForAppend()
     return true;
 }
 
+DistributedMap *LocalStore::map() const
+{
+    return m_map;
+}
+
 bool LocalStore::attach(DistributedMap *map)
 {
     if (!m_file.isOpen() || !map || !m_loaded)

@@ -126,7 +126,7 @@ public:
     // Call after open() and before map->connection()->open(); the map must
     // be empty of local writes. Runs tombstone GC once. False if not open.
     bool attach(DistributedMap *map);
-    DistributedMap *map() const { return m_map; }
+    DistributedMap *map() const; // out of line: the header needs no DistributedMap
 
     quint64 lastSeq() const { return m_lastSeq; }       // last journaled write
     quint64 durableSeq() const { return m_durableSeq; } // last durable write
