@@ -9,7 +9,6 @@
 #include <QDateTime>
 #include <QJsonDocument>
 #include <QJsonObject>
-#include <QRegularExpression>
 
 #include <algorithm>
 #include <cstdio>
@@ -151,16 +150,8 @@ int Commands::history(const QString &command, const QStringList &arguments)
         parser.addPositionalArgument(name, QString());
 
     const QString usage = QStringLiteral("distmap %1 %2").arg(command, QString::fromLatin1(spec->synopsis));
-    if (!parser.parse(arguments)) {
-        std::fprintf(stderr, "distmap %s: %s\nUsage: %s\n", spec->name, qPrintable(parser.errorText()), qPrintable(usage));
-        return ExitUsage;
-    }
-    if (parser.isSet(QStringLiteral("help"))) {
-        QString help = parser.helpText();
-        help.replace(QRegularExpression(QStringLiteral("^Usage: \\S+ \\[options\\][^\\n]*")), QStringLiteral("Usage: ") + usage);
-        std::fputs(qPrintable(help), stdout);
-        return ExitOk;
-    }
+    if (const int exitCode = parseOrExit(parser, arguments, spec->name, usage); exitCode >= 0)
+        return exitCode;
     auto usageError = [&](const QString &message) {
         std::fprintf(stderr, "distmap %s: %s\nUsage: %s\n", spec->name, qPrintable(message), qPrintable(usage));
         return ExitUsage;

@@ -10,7 +10,6 @@
 #include <QCoreApplication>
 #include <QJsonArray>
 #include <QJsonDocument>
-#include <QRegularExpression>
 #include <QSslCertificate>
 #include <QTimer>
 
@@ -47,13 +46,6 @@ QString valueText(const QJsonValue &value)
 }
 
 } // namespace
-
-void Commands::printJsonLine(const QJsonObject &object)
-{
-    std::fputs(DisplayFormat::jsonText(object).constData(), stdout);
-    std::fputc('\n', stdout);
-    std::fflush(stdout);
-}
 
 int Commands::peer(const QString &command, const QStringList &arguments)
 {
@@ -106,16 +98,8 @@ int Commands::peer(const QString &command, const QStringList &arguments)
         parser.addPositionalArgument(name, QString());
 
     const QString usage = QStringLiteral("distmap %1 [options] %2").arg(command, QString::fromLatin1(spec->arguments));
-    if (!parser.parse(arguments)) {
-        std::fprintf(stderr, "distmap %s: %s\nUsage: %s\n", spec->name, qPrintable(parser.errorText()), qPrintable(usage));
-        return ExitUsage;
-    }
-    if (parser.isSet(QStringLiteral("help"))) {
-        QString help = parser.helpText();
-        help.replace(QRegularExpression(QStringLiteral("^Usage: \\S+ \\[options\\][^\\n]*")), QStringLiteral("Usage: ") + usage);
-        std::fputs(qPrintable(help), stdout);
-        return ExitOk;
-    }
+    if (const int exitCode = parseOrExit(parser, arguments, spec->name, usage); exitCode >= 0)
+        return exitCode;
     if (command == QLatin1String("dump") && parser.isSet(atOption)) // the past is in the store, not on the network
         return Commands::history(command, arguments);
     const QStringList positional = parser.positionalArguments();

@@ -10,6 +10,7 @@
 #include "wire.h"
 #include "jsontext.h"
 #include "localstore.h"
+#include "storefile.h"
 
 #include <QDateTime>
 #include <QFile>
@@ -413,15 +414,6 @@ QVector<qint64> historyValues(const HistoryIndex &history, const QString &key)
     return values;
 }
 
-Journal::ReadResult readFile(const QString &path, HistoryIndex *history = nullptr)
-{
-    QFile file(path);
-    if (!file.open(QIODevice::ReadOnly))
-        return {};
-    const QByteArray image = file.readAll();
-    return Journal::read(image.constData(), image.size(), Uri, history);
-}
-
 } // namespace
 
 void tst_LocalStore::compactionKeepsTheHistoryInsideTheWindow()
@@ -448,7 +440,7 @@ void tst_LocalStore::compactionKeepsTheHistoryInsideTheWindow()
     }
     // The file after compactions holds all of it, in history records.
     HistoryIndex fromFile;
-    const Journal::ReadResult r = readFile(path(), &fromFile);
+    const Journal::ReadResult r = readStoreFile(path(), Uri, &fromFile);
     QCOMPARE(r.header.version, Journal::FormatVersion);
     QCOMPARE(fromFile.size(), 3000);
     QCOMPARE(r.state.entryCount(), 10);
@@ -493,7 +485,7 @@ void tst_LocalStore::historyOlderThanTheWindowIsDroppedWithAnInjectedClock()
     }
     // Dropping most of the history compacted the file.
     HistoryIndex fromFile;
-    readFile(path(), &fromFile);
+    readStoreFile(path(), Uri, &fromFile);
     QCOMPARE(historyValues(fromFile, QStringLiteral("k")), (QVector<qint64>{3}));
     QCOMPARE(historyValues(fromFile, QStringLiteral("gone")), (QVector<qint64>{-1})); // the state's tombstone
 }
@@ -593,7 +585,7 @@ void tst_LocalStore::aVersionOneStoreOpensAndIsRewrittenAsVersionTwo()
     QCOMPARE(historyValues(*a.store.history(), QStringLiteral("k")), (QVector<qint64>{1, 2}));
     // attach() rewrote it in version 2, history included.
     HistoryIndex fromFile;
-    const Journal::ReadResult r = readFile(path(), &fromFile);
+    const Journal::ReadResult r = readStoreFile(path(), Uri, &fromFile);
     QCOMPARE(r.header.version, quint16(2));
     QCOMPARE(historyValues(fromFile, QStringLiteral("k")), (QVector<qint64>{1, 2}));
 }
@@ -632,7 +624,7 @@ void tst_LocalStore::zeroRetentionKeepsNoHistory()
     a.map.set(QStringLiteral("k"), 2);
     QVERIFY(a.store.compact());
     HistoryIndex fromFile;
-    readFile(path(), &fromFile);
+    readStoreFile(path(), Uri, &fromFile);
     QCOMPARE(historyValues(fromFile, QStringLiteral("k")), (QVector<qint64>{2}));
 }
 

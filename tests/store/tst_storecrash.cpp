@@ -9,6 +9,7 @@
 #include "historyindex.h"
 #include "journal.h"
 #include "jsontext.h"
+#include "storefile.h"
 
 #include <QCoreApplication>
 #include <QElapsedTimer>
@@ -102,14 +103,7 @@ qint64 runUntilKilled(const QStringList &args, int target, const std::function<b
     return acked;
 }
 
-Journal::ReadResult readStore(const QString &path, HistoryIndex *history = nullptr)
-{
-    QFile file(path);
-    if (!file.open(QIODevice::ReadOnly))
-        return {};
-    const QByteArray image = file.readAll();
-    return Journal::read(image.constData(), image.size(), QStringLiteral("/crash-test"), history);
-}
+const QString Uri = QStringLiteral("/crash-test"); // storewriter's map
 
 } // namespace
 
@@ -156,7 +150,7 @@ void tst_StoreCrash::acknowledgedWritesSurviveSigkill()
         }
         ackedOps += acked - first + 1;
 
-        const Journal::ReadResult r = readStore(path);
+        const Journal::ReadResult r = readStoreFile(path, Uri);
         QVERIFY2(r.error == Journal::Error::NoError, qPrintable(QStringLiteral("run %1: %2").arg(run).arg(r.message)));
         if (!r.damage.isEmpty() && !r.tornTailOnly())
             QFAIL(qPrintable(QStringLiteral("run %1: damage inside the file at %2").arg(run).arg(r.damage.first().offset)));
@@ -231,7 +225,7 @@ void tst_StoreCrash::historySurvivesSigkill()
         QVERIFY2(error.isEmpty(), qPrintable(QStringLiteral("run %1: %2").arg(run).arg(error)));
 
         HistoryIndex history;
-        const Journal::ReadResult r = readStore(path, &history);
+        const Journal::ReadResult r = readStoreFile(path, Uri, &history);
         QVERIFY2(r.error == Journal::Error::NoError, qPrintable(QStringLiteral("run %1: %2").arg(run).arg(r.message)));
         QVERIFY2(r.damage.isEmpty() || r.tornTailOnly(), qPrintable(QStringLiteral("run %1: damage inside the file").arg(run)));
         // Which of this run's writes reached the file: every acknowledged
