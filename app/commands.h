@@ -1,6 +1,8 @@
 #pragma once
 
+#include <QCommandLineParser>
 #include <QHostAddress>
+#include <QJsonObject>
 #include <QStringList>
 
 // Headless commands of the distmap binary. Each takes its arguments
@@ -25,6 +27,16 @@ bool parseHostPort(const QString &text, QHostAddress *host, int *port);
 
 int relay(const QStringList &arguments);
 int peer(const QString &command, const QStringList &arguments); // set get del dump watch
+// history, diff and dump --at: read a store file only (historycommand.cpp).
+int history(const QString &command, const QStringList &arguments);
+
+// commandsupport.cpp: what the peer and history commands share.
+// Prints one compact JSON object and a newline, flushed: a line of the
+// line-oriented output of watch, history and diff.
+void printJsonLine(const QJsonObject &object);
+// Parses arguments for `distmap name`; on a parse error or --help prints
+// (usage in place of Qt's usage line) and returns the exit code, else -1.
+int parseOrExit(QCommandLineParser &parser, const QStringList &arguments, const char *name, const QString &usage);
 int keep(const QStringList &arguments); // headless persistent peer
 
 } // namespace Commands

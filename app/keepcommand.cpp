@@ -6,6 +6,7 @@
 #include "connection.h"
 #include "displayformat.h"
 #include "distributedmap.h"
+#include "instant.h"
 #include "localstore.h"
 #include "metricswriter.h"
 #include "opsserver.h"
@@ -100,6 +101,13 @@ int Commands::keep(const QStringList &arguments)
                                       QStringLiteral("Drop tombstones older than this many days; 0 keeps them forever (default 7). "
                                                      "A peer offline for longer may bring deleted keys back."),
                                       QStringLiteral("DAYS"), QStringLiteral("7"));
+    const QCommandLineOption historyOption(QStringLiteral("history"),
+                                           QStringLiteral("Keep superseded writes this long for `distmap history`, `dump --at` and `diff` "
+                                                          "(30m, 12h, 7d, 2w; 0 keeps none; default 7d)."),
+                                           QStringLiteral("DURATION"), QStringLiteral("7d"));
+    const QCommandLineOption historyCapOption(QStringLiteral("history-max-mb"),
+                                              QStringLiteral("Keep at most this many MiB of history per map, the oldest going first (default 0: no cap)."),
+                                              QStringLiteral("MB"), QStringLiteral("0"));
     const QCommandLineOption nameOption(QStringLiteral("name"), QStringLiteral("Display name other peers see (default: distmap-keep)."),
                                         QStringLiteral("NAME"), QStringLiteral("distmap-keep"));
     const QCommandLineOption configOption(QStringLiteral("config"),
@@ -114,7 +122,8 @@ int Commands::keep(const QStringList &arguments)
     const QCommandLineOption metricsOption(QStringLiteral("metrics-listen"),
         QStringLiteral("Serve /metrics and /healthz on HOST:PORT (keys, store bytes, last sync, fsync times per map)."),
         QStringLiteral("HOST:PORT"));
-    const QList<QCommandLineOption> allOptions{urlOption, mapOption, storeOption, durabilityOption, batchOption, gcOption, nameOption,
+    const QList<QCommandLineOption> allOptions{urlOption, mapOption, storeOption, durabilityOption, batchOption, gcOption, historyOption,
+                                               historyCapOption, nameOption,
                                                configOption, logFormatOption, logLevelOption, metricsOption};
     parser.addOptions(allOptions);
 
@@ -175,6 +184,15 @@ int Commands::keep(const QStringList &arguments)
     if (!ok || days < 0)
         return usageError(QStringLiteral("--tombstone-days must be a number of days, 0 or more"), QStringLiteral("tombstone-days"));
     options.tombstoneMaxAgeMs = qint64(days * 24 * 3600 * 1000);
+    QString durationError;
+    const std::optional<qint64> history = Instant::parseDuration(parser.value(historyOption), &durationError);
+    if (!history)
+        return usageError(QStringLiteral("--history: %1").arg(durationError), QStringLiteral("history"));
+    options.historyRetentionMs = *history;
+    const qint64 historyMb = parser.value(historyCapOption).toLongLong(&ok);
+    if (!ok || historyMb < 0 || historyMb > 1024 * 1024)
+        return usageError(QStringLiteral("--history-max-mb must be a number of MiB from 0 to 1048576"), QStringLiteral("history-max-mb"));
+    options.historyMaxBytes = historyMb * 1024 * 1024;
     LogOutput::Format logFormat;
     if (!LogOutput::parseFormat(parser.value(logFormatOption), &logFormat))
         return usageError(QStringLiteral("--log-format must be 'text' or 'json', not '%1'").arg(parser.value(logFormatOption)),

@@ -25,6 +25,8 @@ static void printUsage(FILE *out)
                "  del        delete KEY\n"
                "  dump       print the whole map as JSON\n"
                "  watch      print every change as JSON lines\n"
+               "  history    print every write of KEY kept in a store\n"
+               "  diff       print what changed between two moments, from a store\n"
                "  keep       keep maps alive in files under a directory (headless peer)\n"
                "\n"
                "Run 'distmap COMMAND --help' for a command's options, 'distmap --version' for the version.\n",
@@ -36,7 +38,9 @@ int main(int argc, char *argv[])
     const QString command = argc > 1 ? QString::fromLocal8Bit(argv[1]) : QString();
     static const QStringList peerCommands{QStringLiteral("set"), QStringLiteral("get"), QStringLiteral("del"),
                                           QStringLiteral("dump"), QStringLiteral("watch")};
-    if (command == QLatin1String("relay") || command == QLatin1String("keep") || peerCommands.contains(command)) {
+    static const QStringList historyCommands{QStringLiteral("history"), QStringLiteral("diff")};
+    if (command == QLatin1String("relay") || command == QLatin1String("keep") || peerCommands.contains(command)
+        || historyCommands.contains(command)) {
         // Headless: no display and no platform plugin needed.
         QCoreApplication app(argc, argv);
         QCoreApplication::setApplicationName(QStringLiteral("distmap"));
@@ -45,6 +49,8 @@ int main(int argc, char *argv[])
         arguments[0] = QStringLiteral("distmap ") + command;
         if (command == QLatin1String("keep"))
             return Commands::keep(arguments);
+        if (historyCommands.contains(command))
+            return Commands::history(command, arguments);
         return command == QLatin1String("relay") ? Commands::relay(arguments) : Commands::peer(command, arguments);
     }
     if (command == QLatin1String("--version") || command == QLatin1String("-v")) {

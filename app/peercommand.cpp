@@ -10,7 +10,6 @@
 #include <QCoreApplication>
 #include <QJsonArray>
 #include <QJsonDocument>
-#include <QRegularExpression>
 #include <QSslCertificate>
 #include <QTimer>
 
@@ -36,16 +35,10 @@ const CommandSpec Specs[] = {
     {"del", "KEY", 1, "Deletes KEY and exits once a peer that stores the map has it on disk (see --ack). "
                       "Exits with 1 if the key does not exist."},
     {"dump", "", 0, "Prints the whole map as one JSON object once it is synced. With --store and the relay "
-                    "unreachable, prints the store's copy."},
+                    "unreachable, prints the store's copy. With --at TIME and --store, prints the map as it was then, "
+                    "from the store alone."},
     {"watch", "", 0, "Prints one JSON object per line for every event (ready, set, delete, joined, left) until interrupted."},
 };
-
-void printLine(const QJsonObject &object)
-{
-    std::fputs(DisplayFormat::jsonText(object).constData(), stdout);
-    std::fputc('\n', stdout);
-    std::fflush(stdout);
-}
 
 QString valueText(const QJsonValue &value)
 {
@@ -96,20 +89,19 @@ int Commands::peer(const QString &command, const QStringList &arguments)
         parser.addOption(ackOption);
     if (command == QLatin1String("dump") || command == QLatin1String("get"))
         parser.addOption(prettyOption);
+    const QCommandLineOption atOption(QStringLiteral("at"), QStringLiteral("Print the map as it was at TIME, from the --store file "
+                                                                       "alone: ISO 8601 (2024-05-01T14:02:17Z), -30s, -10m, -2h, -1d, now or hlc:N."),
+                                      QStringLiteral("TIME"));
+    if (command == QLatin1String("dump"))
+        parser.addOption(atOption);
     for (const QString &name : QString::fromLatin1(spec->arguments).split(QLatin1Char(' '), Qt::SkipEmptyParts))
         parser.addPositionalArgument(name, QString());
 
     const QString usage = QStringLiteral("distmap %1 [options] %2").arg(command, QString::fromLatin1(spec->arguments));
-    if (!parser.parse(arguments)) {
-        std::fprintf(stderr, "distmap %s: %s\nUsage: %s\n", spec->name, qPrintable(parser.errorText()), qPrintable(usage));
-        return ExitUsage;
-    }
-    if (parser.isSet(QStringLiteral("help"))) {
-        QString help = parser.helpText();
-        help.replace(QRegularExpression(QStringLiteral("^Usage: \\S+ \\[options\\][^\\n]*")), QStringLiteral("Usage: ") + usage);
-        std::fputs(qPrintable(help), stdout);
-        return ExitOk;
-    }
+    if (const int exitCode = parseOrExit(parser, arguments, spec->name, usage); exitCode >= 0)
+        return exitCode;
+    if (command == QLatin1String("dump") && parser.isSet(atOption)) // the past is in the store, not on the network
+        return Commands::history(command, arguments);
     const QStringList positional = parser.positionalArguments();
     if (positional.size() != spec->argumentCount) {
         std::fprintf(stderr, "distmap %s: expected %d argument(s), got %d\nUsage: %s\n", spec->name, spec->argumentCount,
@@ -320,18 +312,18 @@ int Commands::peer(const QString &command, const QStringList &arguments)
             return QJsonObject{{QStringLiteral("peer"), DisplayFormat::peerId(peer.id)}, {QStringLiteral("presence"), peer.presence}};
         };
         QObject::connect(&map, &DistributedMap::valueSet, &map, [](const QJsonValue &value, const QString &k) {
-            printLine({{QStringLiteral("event"), QStringLiteral("set")}, {QStringLiteral("key"), k}, {QStringLiteral("value"), value}});
+            printJsonLine({{QStringLiteral("event"), QStringLiteral("set")}, {QStringLiteral("key"), k}, {QStringLiteral("value"), value}});
         });
         QObject::connect(&map, &DistributedMap::valueDeleted, &map, [](const QJsonValue &old, const QString &k) {
-            printLine({{QStringLiteral("event"), QStringLiteral("delete")}, {QStringLiteral("key"), k}, {QStringLiteral("oldValue"), old}});
+            printJsonLine({{QStringLiteral("event"), QStringLiteral("delete")}, {QStringLiteral("key"), k}, {QStringLiteral("oldValue"), old}});
         });
         QObject::connect(&map, &DistributedMap::peerJoined, &map, [peerObject](const DistributedMap::Peer &peer) {
             QJsonObject o = peerObject(peer);
             o.insert(QStringLiteral("event"), QStringLiteral("joined"));
-            printLine(o);
+            printJsonLine(o);
         });
         QObject::connect(&map, &DistributedMap::peerLeft, &map, [](quint64 id) {
-            printLine({{QStringLiteral("event"), QStringLiteral("left")}, {QStringLiteral("peer"), DisplayFormat::peerId(id)}});
+            printJsonLine({{QStringLiteral("event"), QStringLiteral("left")}, {QStringLiteral("peer"), DisplayFormat::peerId(id)}});
         });
     }
 
@@ -379,7 +371,7 @@ int Commands::peer(const QString &command, const QStringList &arguments)
         if (isRead) {
             finishAfterRelay(answer());
         } else if (command == QLatin1String("watch")) {
-            printLine({{QStringLiteral("event"), QStringLiteral("ready")},
+            printJsonLine({{QStringLiteral("event"), QStringLiteral("ready")},
                        {QStringLiteral("map"), mapUri},
                        {QStringLiteral("peer"), DisplayFormat::peerId(connection.peerId())},
                        {QStringLiteral("size"), map.size()}});

@@ -3,6 +3,7 @@
 #include "connection.h"
 #include "distributedmap.h"
 #include "distributedmap_p.h"
+#include "historyindex.h"
 #include "journal.h"
 #include "logging.h"
 #include "wire.h"
@@ -67,6 +68,27 @@ LocalStore::Error storeError(Journal::Error error)
     case Journal::Error::ForeignMap: return LocalStore::ForeignMap;
     }
     return LocalStore::IoError;
+}
+
+// Maps a store file read-only and reads it, into history if given.
+// Mapping avoids a second copy of a large store; readAll is the fallback
+// for file systems that cannot map.
+bool readImage(QFile &file, const QString &expectedUri, HistoryIndex *history, Journal::ReadResult *result)
+{
+    if (!file.open(QIODevice::ReadOnly))
+        return false;
+    const qint64 size = file.size();
+    QByteArray copy;
+    const char *data = nullptr;
+    if (size > 0)
+        data = reinterpret_cast<const char *>(file.map(0, size));
+    if (!data) {
+        copy = file.readAll();
+        data = copy.constData();
+    }
+    *result = Journal::read(data, qsizetype(copy.isEmpty() ? size : copy.size()), expectedUri, history);
+    file.close();
+    return true;
 }
 
 quint64 randomPeerId()
@@ -168,6 +190,8 @@ bool LocalStore::open()
     }
 
     m_loaded = std::make_unique<Journal::ReadResult>();
+    if (m_options.historyRetentionMs > 0)
+        m_history = std::make_unique<HistoryIndex>();
     if (!info.exists()) {
         m_peerId = randomPeerId();
         if (!writeSnapshot(Journal::encodeHeader({Journal::FormatVersion, m_peerId, m_mapUri}))) {
@@ -178,30 +202,24 @@ bool LocalStore::open()
         qCInfo(lcStore).noquote() << "created" << m_path << "for" << m_mapUri;
     } else {
         QFile file(m_path);
-        if (!file.open(QIODevice::ReadOnly)) {
+        if (!readImage(file, m_mapUri, m_history.get(), m_loaded.get())) {
             ioError(file.errorString());
+            m_history.reset();
             m_lock.reset();
             return false;
         }
-        const qint64 size = file.size();
-        QByteArray copy;
-        const char *data = nullptr;
-        // Mapping avoids a second copy of a large store; readAll is the
-        // fallback for file systems that cannot map.
-        if (size > 0)
-            data = reinterpret_cast<const char *>(file.map(0, size));
-        if (!data) {
-            copy = file.readAll();
-            data = copy.constData();
-        }
-        *m_loaded = Journal::read(data, size, m_mapUri);
-        file.close();
         if (m_loaded->error != Journal::Error::NoError) {
             fail(storeError(m_loaded->error), QStringLiteral("%1: %2").arg(m_path, m_loaded->message));
             m_loaded.reset();
+            m_history.reset();
             m_lock.reset();
             return false;
         }
+        m_report.formatVersion = m_loaded->header.version;
+        // An older format is rewritten in this one at attach(), before
+        // anything of the new format is appended to it.
+        if (m_loaded->header.version != Journal::FormatVersion)
+            m_rewriteOnAttach = true;
         m_peerId = m_loaded->header.peerId ? m_loaded->header.peerId : randomPeerId();
         m_report.records = m_loaded->records;
         m_report.damagedBytes = m_loaded->damagedBytes();
@@ -212,6 +230,7 @@ bool LocalStore::open()
             if (!cut.open(QIODevice::ReadWrite) || !cut.resize(m_loaded->goodEnd) || !syncFile(cut.handle())) {
                 ioError(QStringLiteral("cannot cut off the torn tail: %1").arg(cut.errorString()));
                 m_loaded.reset();
+                m_history.reset();
                 m_lock.reset();
                 return false;
             }
@@ -234,6 +253,7 @@ bool LocalStore::open()
     }
     if (!openForAppend()) {
         m_loaded.reset();
+        m_history.reset();
         m_lock.reset();
         return false;
     }
@@ -241,6 +261,7 @@ bool LocalStore::open()
     m_report.fileBytes = m_fileBytes;
     m_report.entries = m_loaded->state.entryCount();
     m_report.tombstones = m_loaded->state.tombstoneCount();
+    m_report.historyWrites = m_history ? m_history->size() : 0;
     m_report.elapsedMs = timer.elapsed();
     return true;
 }
@@ -255,6 +276,11 @@ bool LocalStore::openForAppend()
     }
     m_fileBytes = m_file.size();
     return true;
+}
+
+DistributedMap *LocalStore::map() const
+{
+    return m_map;
 }
 
 bool LocalStore::attach(DistributedMap *map)
@@ -288,17 +314,37 @@ bool LocalStore::attach(DistributedMap *map)
         journal(key, entry, source == Replica::Source::Local);
     });
     hooks->setDurableStore(this);
+    if (m_history) {
+        // A delta that lost to the key's newer write never becomes current,
+        // so the entry observer does not see it; history keeps it.
+        connect(map, &DistributedMap::deltaObserved, this, [this](const DistributedMap::DeltaEvent &event) {
+            if (event.direction != DistributedMap::DeltaEvent::Incoming || event.outcome != distmap::Outcome::Superseded
+                || event.operation == DistributedMap::DeltaEvent::SyncChunk)
+                return;
+            Entry entry;
+            entry.hlc = event.hlc;
+            entry.writer = event.writer;
+            entry.tombstone = event.operation == DistributedMap::DeltaEvent::Delete;
+            if (!entry.tombstone)
+                entry.value = event.value;
+            keepSuperseded(event.key, entry);
+        });
+    }
 
+    const qint64 historyBytes = m_history ? m_history->bytes() : 0;
     const int collected = collectGarbage(); // compacts when it dropped any
-    // A journal much longer than the state it holds is compacted at once.
-    const bool bloated = m_fileBytes > 2 * liveBytes + m_options.compactionMinBytes;
-    const bool compacted = collected > 0 || ((m_rewriteOnAttach || bloated) && compact());
+    // What a compaction would write: the state, and the history (which
+    // holds the current writes too).
+    const qint64 keptBytes = qMax(liveBytes, historyBytes);
+    // A journal much longer than what it holds is compacted at once.
+    const bool bloated = m_fileBytes > 2 * keptBytes + m_options.compactionMinBytes;
+    const bool compacted = (collected > 0 || m_compactedByGc) || ((m_rewriteOnAttach || bloated) && compact());
     m_rewriteOnAttach = false;
-    // Without a fresh snapshot, the live state's size stands in for it when
+    // Without a fresh snapshot, what it would hold stands in for it when
     // deciding how much journal is too much.
     if (!compacted)
-        m_snapshotBytes = qMin(m_fileBytes, liveBytes);
-    if (m_options.tombstoneMaxAgeMs > 0)
+        m_snapshotBytes = qMin(m_fileBytes, keptBytes);
+    if (m_options.tombstoneMaxAgeMs > 0 || m_history)
         m_gcTimer.start();
     return true;
 }
@@ -306,9 +352,27 @@ bool LocalStore::attach(DistributedMap *map)
 void LocalStore::journal(const QString &key, const Entry &entry, bool local)
 {
     Wire::appendEntry(m_run, key, entry);
+    if (m_history)
+        m_history->insert(key, entry);
     ++m_lastSeq;
     if (m_run.size() >= Journal::RecordTargetBytes)
         sealRun();
+    scheduleFlush(local);
+}
+
+void LocalStore::keepSuperseded(const QString &key, const Entry &entry)
+{
+    // A write delivered twice is kept once.
+    if (!m_history->insert(key, entry))
+        return;
+    Wire::appendEntry(m_historyRun, key, entry);
+    if (m_historyRun.size() >= Journal::RecordTargetBytes)
+        sealRun();
+    scheduleFlush(false);
+}
+
+void LocalStore::scheduleFlush(bool local)
+{
     if (m_options.durability == Durability::EveryWrite) {
         // Our own writes are durable before set() returns; writes from the
         // network come in bursts (a sync may bring millions) and can be
@@ -324,11 +388,15 @@ void LocalStore::journal(const QString &key, const Entry &entry, bool local)
 
 void LocalStore::sealRun()
 {
-    if (m_run.isEmpty())
-        return;
     // One record per batch: a torn append loses the batch, never half of it.
-    Journal::appendRecord(m_pending, Journal::RecordType::Entries, m_run);
-    m_run.clear();
+    if (!m_run.isEmpty()) {
+        Journal::appendRecord(m_pending, Journal::RecordType::Entries, m_run);
+        m_run.clear();
+    }
+    if (!m_historyRun.isEmpty()) {
+        Journal::appendRecord(m_pending, Journal::RecordType::History, m_historyRun);
+        m_historyRun.clear();
+    }
 }
 
 bool LocalStore::flush()
@@ -398,8 +466,13 @@ bool LocalStore::compact()
     QElapsedTimer timer;
     timer.start();
     m_flushTimer.stop();
+    DistributedMapPrivate *const hooks = DistributedMapPrivate::get(m_map);
     QByteArray body = Journal::encodeHeader({Journal::FormatVersion, m_peerId, m_mapUri});
-    Journal::appendSnapshot(body, DistributedMapPrivate::get(m_map)->state(), DistributedMapPrivate::get(m_map)->clock().last());
+    Journal::appendSnapshot(body, hooks->state(), hooks->clock().last());
+    if (m_history) {
+        applyHistoryRetention();
+        Journal::appendHistory(body, *m_history, hooks->state());
+    }
     if (!writeSnapshot(body)) {
         // The old file is untouched: keep appending to it.
         if (!m_run.isEmpty() || !m_pending.isEmpty())
@@ -407,6 +480,7 @@ bool LocalStore::compact()
         return false;
     }
     m_run.clear();
+    m_historyRun.clear();
     m_pending.clear();
     if (!openForAppend())
         return false;
@@ -420,17 +494,59 @@ bool LocalStore::compact()
 
 int LocalStore::collectGarbage()
 {
-    if (!m_map || m_options.tombstoneMaxAgeMs <= 0)
+    m_compactedByGc = false;
+    if (!m_map)
         return 0;
-    const int dropped = m_map->purgeTombstones(m_options.tombstoneMaxAgeMs);
-    if (dropped > 0) {
+    const int dropped = m_options.tombstoneMaxAgeMs > 0 ? m_map->purgeTombstones(m_options.tombstoneMaxAgeMs) : 0;
+    if (dropped > 0)
         qCInfo(lcStore).noquote() << m_path << "dropped" << dropped << "tombstones older than"
                                   << m_options.tombstoneMaxAgeMs << "ms";
-        // The journal still holds them: only a snapshot forgets them.
-        compact();
+    const qint64 historyBefore = m_history ? m_history->bytes() : 0;
+    if (applyHistoryRetention() > 0)
+        qCInfo(lcStore).noquote() << m_path << "dropped" << historyBefore - m_history->bytes() << "bytes of history";
+    // The file still holds what was dropped: only a snapshot forgets it.
+    // Tombstones go at once (they must not come back at the next load);
+    // old history may wait until it is worth a rewrite, since a load
+    // applies the retention again.
+    const qint64 historyDropped = historyBefore - (m_history ? m_history->bytes() : 0);
+    if (dropped > 0 || (historyDropped > 0 && historyDropped * 8 >= historyBefore))
+        m_compactedByGc = compact();
+    if (dropped > 0)
         Q_EMIT garbageCollected(dropped);
-    }
     return dropped;
+}
+
+qsizetype LocalStore::applyHistoryRetention()
+{
+    if (!m_history || !m_map)
+        return 0;
+    // Age on the map's hybrid clock, as for tombstones.
+    const qint64 nowMs = DistributedMapPrivate::get(m_map)->clock().physicalNow();
+    quint64 windowStart = HybridClock::pack(qMax<qint64>(0, nowMs - m_options.historyRetentionMs), 0);
+    if (m_options.historyMaxBytes > 0)
+        windowStart = qMax(windowStart, m_history->windowStartForBytes(m_options.historyMaxBytes));
+    return m_history->retain(windowStart);
+}
+
+LocalStore::Error LocalStore::readHistory(const QString &path, const QString &expectedUri, HistoryIndex *history,
+                                          QString *message)
+{
+    QFile file(path);
+    Journal::ReadResult r;
+    if (!readImage(file, expectedUri, history, &r)) {
+        *message = QStringLiteral("%1: %2").arg(path, file.errorString());
+        return IoError;
+    }
+    if (r.error != Journal::Error::NoError) {
+        *message = QStringLiteral("%1: %2").arg(path, r.message);
+        return storeError(r.error);
+    }
+    message->clear();
+    // A torn tail is the append in progress of the process that holds the
+    // store, or its last before a crash: nothing to mention.
+    if (!r.damage.isEmpty() && !r.tornTailOnly())
+        *message = QStringLiteral("%1: skipped %2 damaged bytes").arg(path).arg(r.damagedBytes());
+    return NoError;
 }
 
 QString LocalStore::fileNameFor(const QString &mapUri)

@@ -13,6 +13,7 @@
 #include <memory>
 
 class DistributedMap;
+class HistoryIndex;
 struct Entry;
 namespace Journal {
 struct ReadResult;
@@ -29,6 +30,12 @@ struct ReadResult;
 // peer id, and from then on every write that becomes a key's current write,
 // local or from the network, is appended to the journal. The journal is
 // compacted into an atomically replaced snapshot when it outgrows it.
+//
+// History: unless historyRetentionMs is 0, the store also keeps the writes
+// that were superseded (replaced by a newer write, or older than the key's
+// write when they arrived) for that long, in memory (history()) and in the
+// file, across compactions. readHistory() reads them from a file that
+// another process may hold.
 //
 // Durable means: the record is written and fdatasync() has returned. Each
 // journaled write gets a sequence number (lastSeq()); durable(upToSeq) fires
@@ -67,8 +74,17 @@ public:
         // Tombstones older than this are dropped (0: never). A peer offline
         // for longer may bring a deleted key back: see docs/PERSISTENCE.md.
         qint64 tombstoneMaxAgeMs = distmap::DefaultTombstoneRetentionMs;
+        // Checks for old tombstones and history this often.
         int gcIntervalMs = 3600 * 1000;
+        // Superseded writes younger than this are kept for history (0: none
+        // are; the file then holds the state and the journal since the last
+        // compaction). Independent of tombstoneMaxAgeMs.
+        qint64 historyRetentionMs = DefaultHistoryRetentionMs;
+        // Caps the history's size (its writes in the record format, current
+        // ones included); the oldest go first. 0: no cap.
+        qint64 historyMaxBytes = 0;
     };
+    static constexpr qint64 DefaultHistoryRetentionMs = 7LL * 24 * 3600 * 1000;
 
     // What open() found.
     struct LoadReport
@@ -80,6 +96,8 @@ public:
         qint64 damagedBytes = 0; // skipped as unreadable
         bool tornTail = false;   // the damage was a torn last append (crash)
         bool created = false;    // no file existed; a new one was written
+        int formatVersion = 0;   // of the file as found (0 when created)
+        qint64 historyWrites = 0; // writes in history, current ones included
         QString damagedCopy;     // where a file with mid-file damage was copied
         qint64 elapsedMs = 0;
     };
@@ -108,7 +126,7 @@ public:
     // Call after open() and before map->connection()->open(); the map must
     // be empty of local writes. Runs tombstone GC once. False if not open.
     bool attach(DistributedMap *map);
-    DistributedMap *map() const { return m_map; }
+    DistributedMap *map() const; // out of line: the header needs no DistributedMap
 
     quint64 lastSeq() const { return m_lastSeq; }       // last journaled write
     quint64 durableSeq() const { return m_durableSeq; } // last durable write
@@ -129,8 +147,20 @@ public:
     // Replaces the file with a snapshot of the attached map.
     bool compact();
     // Drops tombstones older than tombstoneMaxAgeMs from the map and, when
-    // there were any, from the file. Returns how many.
+    // there were any, from the file; drops history older than its window
+    // (compacting once an eighth of it went). Returns the tombstones dropped.
     int collectGarbage();
+
+    // Every write kept for history, the current ones included; null when
+    // historyRetentionMs is 0 or the store is not open.
+    const HistoryIndex *history() const { return m_history.get(); }
+    // Reads the history of the store at path into history, read-only and
+    // without the lock, so it works beside the process that holds the store
+    // (a torn tail of its last append is skipped). expectedUri empty: any
+    // map. Returns NoError or the error that kept the file from being read,
+    // with a sentence in message; on success message says what damage was
+    // skipped, if any.
+    static Error readHistory(const QString &path, const QString &expectedUri, HistoryIndex *history, QString *message);
 
     // Where the desktop app keeps a map: AppDataLocation/maps/HOST-PORT/
     // URI-HASH.distmap, a readable name plus a hash of relay URL and URI.
@@ -146,6 +176,9 @@ Q_SIGNALS:
 
 private:
     void journal(const QString &key, const Entry &entry, bool local);
+    void keepSuperseded(const QString &key, const Entry &entry);
+    void scheduleFlush(bool now);
+    qsizetype applyHistoryRetention();
     void sealRun();
     bool writeSnapshot(const QByteArray &body);
     bool openForAppend();
@@ -165,13 +198,16 @@ private:
     bool m_rewriteOnAttach = false;
     QPointer<DistributedMap> m_map;
 
+    std::unique_ptr<HistoryIndex> m_history;
     QByteArray m_run;     // entries not yet sealed into a record
+    QByteArray m_historyRun; // superseded writes not yet sealed into a record
     QByteArray m_pending; // sealed records not yet written
     quint64 m_lastSeq = 0;
     quint64 m_durableSeq = 0;
     qint64 m_fileBytes = 0;
     SyncTimes m_syncTimes;
     qint64 m_snapshotBytes = 0;
+    bool m_compactedByGc = false; // the last collectGarbage() compacted
     QTimer m_flushTimer;
     QTimer m_gcTimer;
 };

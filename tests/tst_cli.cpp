@@ -1,3 +1,4 @@
+#include <QDateTime>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QElapsedTimer>
@@ -66,8 +67,14 @@ private Q_SLOTS:
     void helpForEveryCommand();
     void relayRunsHeadlessAndStopsOnSigterm();
     void aValueLargerThanTheRelayAcceptsExitsSix();
+    void historyDumpAtAndDiffReadTheStoreAlone();
+    void badHistoryQuestions_data();
+    void badHistoryQuestions();
 
 private:
+    // A store written by set/del with the relay down: k = 1, k = {"x":2},
+    // other = "x", k deleted, in that order. Made once, by the first caller.
+    QString historyStore();
     QStringList at(const QStringList &args) const { return args + QStringList{QStringLiteral("--url"), m_url}; }
 
     QProcess m_relay;
@@ -324,7 +331,7 @@ void tst_Cli::unreachableRelayFailsFast()
 void tst_Cli::helpForEveryCommand_data()
 {
     QTest::addColumn<QString>("command");
-    for (const char *c : {"relay", "set", "get", "del", "dump", "watch"})
+    for (const char *c : {"relay", "set", "get", "del", "dump", "watch", "history", "diff"})
         QTest::newRow(c) << QString::fromLatin1(c);
 }
 
@@ -374,6 +381,176 @@ void tst_Cli::aValueLargerThanTheRelayAcceptsExitsSix()
     QCOMPARE(r.exitCode, 0);
     relay.terminate();
     QVERIFY(relay.waitForFinished(Timeout));
+}
+
+namespace {
+
+QVector<QJsonObject> jsonLines(const QByteArray &out)
+{
+    QVector<QJsonObject> lines;
+    for (const QByteArray &line : out.split('\n')) {
+        if (!line.isEmpty())
+            lines.append(QJsonDocument::fromJson(line).object());
+    }
+    return lines;
+}
+
+} // namespace
+
+QString tst_Cli::historyStore()
+{
+    const QString file = m_dir.filePath(QStringLiteral("history.distmap"));
+    if (QFile::exists(file))
+        return file;
+    QTcpServer probe; // a port nothing listens on: the relay is down throughout
+    if (!probe.listen(QHostAddress::LocalHost, 0))
+        return {};
+    const QString down = QStringLiteral("ws://127.0.0.1:%1").arg(probe.serverPort());
+    probe.close();
+    const QStringList offline{QStringLiteral("--url"), down, QStringLiteral("--store"), file, QStringLiteral("--map"),
+                              QStringLiteral("/history"), QStringLiteral("--timeout"), QStringLiteral("300")};
+    const QList<QStringList> edits{
+        {QStringLiteral("set"), QStringLiteral("k"), QStringLiteral("1")},
+        {QStringLiteral("set"), QStringLiteral("k"), QStringLiteral("{\"x\":2}")},
+        {QStringLiteral("set"), QStringLiteral("other"), QStringLiteral("\"x\"")},
+        {QStringLiteral("del"), QStringLiteral("k")},
+    };
+    for (const QStringList &edit : edits) {
+        // Saved in the store at once; exit 3, as no relay answers.
+        const Result r = run(edit + offline);
+        if (r.exitCode != 3 || !r.err.contains("saved in"))
+            return {};
+    }
+    return file;
+}
+
+void tst_Cli::historyDumpAtAndDiffReadTheStoreAlone()
+{
+    const QString file = historyStore();
+    QVERIFY(!file.isEmpty());
+    const QStringList store{QStringLiteral("--store"), file};
+
+    // Every write of k, oldest first, the delete included.
+    Result r = run(QStringList{QStringLiteral("history"), QStringLiteral("k")} + store);
+    QVERIFY2(r.exitCode == 0, r.err.constData());
+    const QVector<QJsonObject> writes = jsonLines(r.out);
+    QCOMPARE(writes.size(), 3);
+    QCOMPARE(writes[0].value(QStringLiteral("value")), QJsonValue(1));
+    QCOMPARE(writes[1].value(QStringLiteral("value")), QJsonValue(QJsonObject{{QStringLiteral("x"), 2}}));
+    QCOMPARE(writes[2].value(QStringLiteral("deleted")), QJsonValue(true));
+    QVERIFY(!writes[2].contains(QStringLiteral("value")));
+    QVector<quint64> hlcs;
+    for (const QJsonObject &w : writes) {
+        hlcs.append(w.value(QStringLiteral("hlc")).toString().toULongLong());
+        QCOMPARE(w.value(QStringLiteral("writer")).toString(), writes[0].value(QStringLiteral("writer")).toString());
+        QCOMPARE(w.value(QStringLiteral("writer")).toString().size(), 16);
+        const QDateTime time = QDateTime::fromString(w.value(QStringLiteral("time")).toString(), Qt::ISODateWithMs);
+        QVERIFY2(time.isValid() && qAbs(time.msecsTo(QDateTime::currentDateTimeUtc())) < 10 * 60 * 1000,
+                 qPrintable(w.value(QStringLiteral("time")).toString()));
+    }
+    QVERIFY(hlcs[0] < hlcs[1] && hlcs[1] < hlcs[2]);
+
+    auto dumpAt = [&](const QString &time) {
+        const Result d = run(QStringList{QStringLiteral("dump"), QStringLiteral("--at"), time} + store);
+        return d.exitCode == 0 ? d.out : QByteArray("exit ") + QByteArray::number(d.exitCode) + ": " + d.err;
+    };
+    QCOMPARE(dumpAt(QStringLiteral("hlc:%1").arg(hlcs[0] - 1)), QByteArray("{}\n"));
+    QCOMPARE(dumpAt(QStringLiteral("hlc:%1").arg(hlcs[0])), QByteArray("{\"k\":1}\n"));
+    QCOMPARE(dumpAt(QStringLiteral("hlc:%1").arg(hlcs[1])), QByteArray("{\"k\":{\"x\":2}}\n"));
+    // An ISO time stands for the end of its millisecond.
+    QCOMPARE(dumpAt(writes[1].value(QStringLiteral("time")).toString()), QByteArray("{\"k\":{\"x\":2}}\n"));
+    QCOMPARE(dumpAt(QStringLiteral("now")), QByteArray("{\"other\":\"x\"}\n"));
+    QCOMPARE(dumpAt(QStringLiteral("-1d")), QByteArray("{}\n")); // before the store existed
+    // Pretty, and through the dump command's own --map check.
+    r = run(QStringList{QStringLiteral("dump"), QStringLiteral("--at"), QStringLiteral("-0s"), QStringLiteral("--pretty"),
+                        QStringLiteral("--map"), QStringLiteral("/history")} + store);
+    QVERIFY2(r.exitCode == 0, r.err.constData());
+    QCOMPARE(QJsonDocument::fromJson(r.out).object(), (QJsonObject{{QStringLiteral("other"), QStringLiteral("x")}}));
+    QVERIFY(r.out.contains("\n    \"other\""));
+
+    // Between the first write and now: k was removed (its value at the
+    // start was 1), other was added.
+    r = run(QStringList{QStringLiteral("diff"), QStringLiteral("--from"), QStringLiteral("hlc:%1").arg(hlcs[0])} + store);
+    QVERIFY2(r.exitCode == 0, r.err.constData());
+    QVector<QJsonObject> changes = jsonLines(r.out);
+    QCOMPARE(changes.size(), 2);
+    QCOMPARE(changes[0].value(QStringLiteral("key")), QJsonValue(QStringLiteral("k")));
+    QCOMPARE(changes[0].value(QStringLiteral("change")), QJsonValue(QStringLiteral("removed")));
+    QCOMPARE(changes[0].value(QStringLiteral("before")), QJsonValue(1));
+    QVERIFY(!changes[0].contains(QStringLiteral("after")));
+    QCOMPARE(changes[0].value(QStringLiteral("hlc")).toString().toULongLong(), hlcs[2]); // the delete
+    QCOMPARE(changes[1].value(QStringLiteral("key")), QJsonValue(QStringLiteral("other")));
+    QCOMPARE(changes[1].value(QStringLiteral("change")), QJsonValue(QStringLiteral("added")));
+    QCOMPARE(changes[1].value(QStringLiteral("after")), QJsonValue(QStringLiteral("x")));
+    // Over the second write only: k changed.
+    r = run(QStringList{QStringLiteral("diff"), QStringLiteral("--from"), QStringLiteral("hlc:%1").arg(hlcs[0]),
+                        QStringLiteral("--to"), QStringLiteral("hlc:%1").arg(hlcs[1])} + store);
+    changes = jsonLines(r.out);
+    QCOMPARE(changes.size(), 1);
+    QCOMPARE(changes[0].value(QStringLiteral("change")), QJsonValue(QStringLiteral("changed")));
+    QCOMPARE(changes[0].value(QStringLiteral("before")), QJsonValue(1));
+    QCOMPARE(changes[0].value(QStringLiteral("after")), QJsonValue(QJsonObject{{QStringLiteral("x"), 2}}));
+    // Nothing happened in the last day before the store: no lines.
+    r = run(QStringList{QStringLiteral("diff"), QStringLiteral("--from"), QStringLiteral("-2d"), QStringLiteral("--to"),
+                        QStringLiteral("-1d")} + store);
+    QCOMPARE(r.exitCode, 0);
+    QCOMPARE(r.out, QByteArray());
+}
+
+void tst_Cli::badHistoryQuestions_data()
+{
+    QTest::addColumn<QStringList>("arguments"); // the store is appended where "STORE" stands
+    QTest::addColumn<int>("exitCode");
+    QTest::addColumn<QByteArray>("message");
+    const QString store = QStringLiteral("STORE");
+    QTest::newRow("a time that is no time") << QStringList{QStringLiteral("dump"), QStringLiteral("--at"), QStringLiteral("yesterday"), QStringLiteral("--store"), store}
+                                            << 2 << QByteArray("--at: 'yesterday' is not a time: use ISO 8601");
+    QTest::newRow("a relative time without a unit") << QStringList{QStringLiteral("diff"), QStringLiteral("--from"), QStringLiteral("-10"), QStringLiteral("--store"), store}
+                                                    << 2 << QByteArray("--from: '-10' is not a time");
+    QTest::newRow("a bad --to") << QStringList{QStringLiteral("diff"), QStringLiteral("--from"), QStringLiteral("-1h"), QStringLiteral("--to"), QStringLiteral("2024-13-45"), QStringLiteral("--store"), store}
+                                << 2 << QByteArray("--to: '2024-13-45' is not a time");
+    QTest::newRow("diff needs --from") << QStringList{QStringLiteral("diff"), QStringLiteral("--store"), store} << 2 << QByteArray("--from TIME is required");
+    QTest::newRow("diff backwards") << QStringList{QStringLiteral("diff"), QStringLiteral("--from"), QStringLiteral("-1h"), QStringLiteral("--to"), QStringLiteral("-2h"), QStringLiteral("--store"), store}
+                                    << 2 << QByteArray("--from is after --to");
+    QTest::newRow("history needs a store") << QStringList{QStringLiteral("history"), QStringLiteral("k")} << 2 << QByteArray("--store FILE is required");
+    QTest::newRow("dump --at needs a store") << QStringList{QStringLiteral("dump"), QStringLiteral("--at"), QStringLiteral("now")} << 2 << QByteArray("--store FILE is required");
+    QTest::newRow("history needs a key") << QStringList{QStringLiteral("history"), QStringLiteral("--store"), store} << 2 << QByteArray("expected 1 argument");
+    QTest::newRow("a key never written exits 1") << QStringList{QStringLiteral("history"), QStringLiteral("never"), QStringLiteral("--store"), store}
+                                                 << 1 << QByteArray("holds no write of 'never'");
+    QTest::newRow("another map's store is refused") << QStringList{QStringLiteral("history"), QStringLiteral("k"), QStringLiteral("--map"), QStringLiteral("/other"), QStringLiteral("--store"), store}
+                                                    << 4 << QByteArray("the store holds map '/history', not '/other'");
+    QTest::newRow("a missing store is an error, not created") << QStringList{QStringLiteral("history"), QStringLiteral("k"), QStringLiteral("--store"), QStringLiteral("MISSING")}
+                                                              << 4 << QByteArray("missing.distmap");
+    QTest::newRow("a file that is no store") << QStringList{QStringLiteral("dump"), QStringLiteral("--at"), QStringLiteral("now"), QStringLiteral("--store"), QStringLiteral("GARBAGE")}
+                                             << 4 << QByteArray("not a distmap store");
+}
+
+void tst_Cli::badHistoryQuestions()
+{
+    QFETCH(QStringList, arguments);
+    QFETCH(int, exitCode);
+    QFETCH(QByteArray, message);
+    const QString store = historyStore();
+    QVERIFY(!store.isEmpty());
+    const QString missing = m_dir.filePath(QStringLiteral("missing.distmap"));
+    const QString garbage = m_dir.filePath(QStringLiteral("garbage.distmap"));
+    QFile file(garbage);
+    QVERIFY(file.open(QIODevice::WriteOnly));
+    file.write("{\"not\": \"a store\"}\n");
+    file.close();
+    for (QString &a : arguments) {
+        if (a == QLatin1String("STORE"))
+            a = store;
+        else if (a == QLatin1String("MISSING"))
+            a = missing;
+        else if (a == QLatin1String("GARBAGE"))
+            a = garbage;
+    }
+    const Result r = run(arguments);
+    QCOMPARE(r.exitCode, exitCode);
+    QVERIFY2(r.err.contains(message), r.err.constData());
+    QCOMPARE(r.out, QByteArray());
+    QVERIFY(!QFile::exists(missing));
 }
 
 QTEST_GUILESS_MAIN(tst_Cli)

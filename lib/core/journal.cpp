@@ -1,5 +1,6 @@
 #include "journal.h"
 
+#include "historyindex.h"
 #include "wire.h"
 
 #include <QStringDecoder>
@@ -64,7 +65,8 @@ RecordError checkRecord(const char *data, qsizetype size, qsizetype offset, Reco
     const quint8 rawType = quint8(p[8]);
     if (length > MaxRecordPayload)
         return RecordError::BadLength;
-    if (rawType != quint8(RecordType::Entries) && rawType != quint8(RecordType::Clock))
+    if (rawType != quint8(RecordType::Entries) && rawType != quint8(RecordType::Clock)
+        && rawType != quint8(RecordType::History))
         return RecordError::BadType;
     if (left - RecordHeaderSize < qsizetype(length))
         return RecordError::Truncated;
@@ -127,20 +129,56 @@ void appendClockRecord(QByteArray &out, quint64 hlc)
     appendRecord(out, RecordType::Clock, buf, 8);
 }
 
+namespace {
+
+// Collects entries into records of about RecordTargetBytes.
+class RecordSealer
+{
+public:
+    RecordSealer(QByteArray &out, RecordType type)
+        : m_out(out)
+        , m_type(type)
+    {
+        m_run.reserve(RecordTargetBytes + 4096);
+    }
+    ~RecordSealer()
+    {
+        if (!m_run.isEmpty())
+            appendRecord(m_out, m_type, m_run);
+    }
+    void add(const QString &key, const Entry &entry)
+    {
+        Wire::appendEntry(m_run, key, entry);
+        if (m_run.size() >= RecordTargetBytes) {
+            appendRecord(m_out, m_type, m_run);
+            m_run.clear();
+        }
+    }
+
+private:
+    QByteArray &m_out;
+    RecordType m_type;
+    QByteArray m_run;
+};
+
+} // namespace
+
 void appendSnapshot(QByteArray &out, const MapState &state, quint64 clock)
 {
     appendClockRecord(out, clock);
-    QByteArray run;
-    run.reserve(RecordTargetBytes + 4096);
-    for (auto it = state.entries().cbegin(); it != state.entries().cend(); ++it) {
-        Wire::appendEntry(run, it.key(), it.value());
-        if (run.size() >= RecordTargetBytes) {
-            appendRecord(out, RecordType::Entries, run);
-            run.clear();
-        }
-    }
-    if (!run.isEmpty())
-        appendRecord(out, RecordType::Entries, run);
+    RecordSealer sealer(out, RecordType::Entries);
+    for (auto it = state.entries().cbegin(); it != state.entries().cend(); ++it)
+        sealer.add(it.key(), it.value());
+}
+
+void appendHistory(QByteArray &out, const HistoryIndex &history, const MapState &state)
+{
+    RecordSealer sealer(out, RecordType::History);
+    history.forEach([&](const QString &key, const Entry &entry) {
+        const Entry *current = state.find(key);
+        if (!current || !current->sameWrite(entry))
+            sealer.add(key, entry);
+    });
 }
 
 QString recordErrorText(RecordError error)
@@ -183,7 +221,7 @@ qsizetype ReadResult::damagedBytes() const
     return n;
 }
 
-ReadResult read(const char *data, qsizetype size, const QString &expectedUri)
+ReadResult read(const char *data, qsizetype size, const QString &expectedUri, HistoryIndex *history)
 {
     ReadResult r;
     r.fileSize = size;
@@ -203,10 +241,11 @@ ReadResult read(const char *data, qsizetype size, const QString &expectedUri)
     r.header.version = load<quint16>(data + 8);
     // Magic and version come first and keep their place in every version,
     // so a newer file is named as such instead of looking damaged.
-    if (r.header.version != FormatVersion)
+    if (r.header.version < OldestReadableVersion || r.header.version > FormatVersion)
         return fail(Error::UnsupportedVersion,
-                    QStringLiteral("store format version %1 is not supported (this build reads version %2)")
+                    QStringLiteral("store format version %1 is not supported (this build reads versions %2 to %3)")
                         .arg(r.header.version)
+                        .arg(OldestReadableVersion)
                         .arg(FormatVersion));
     const quint16 flags = load<quint16>(data + 10);
     r.header.peerId = load<quint64>(data + 12);
@@ -242,6 +281,17 @@ ReadResult read(const char *data, qsizetype size, const QString &expectedUri)
                     r.clock = qMax(r.clock, load<quint64>(payload));
                 else
                     error = RecordError::BadPayload;
+            } else if (type == RecordType::History) {
+                // Older than the state by construction: they move no clock.
+                if (!history) {
+                    // Not asked for: the checksum vouches for the bytes.
+                } else if (length == 0
+                           || Wire::decodeEntries(payload, length, &entries) != Wire::DecodeError::NoError) {
+                    error = RecordError::BadPayload;
+                } else {
+                    for (const Wire::DecodedEntry &d : std::as_const(entries))
+                        history->insert(d.key, d.entry);
+                }
             } else if (length == 0
                        || Wire::decodeEntries(payload, length, &entries) != Wire::DecodeError::NoError) {
                 error = RecordError::BadPayload;
@@ -249,6 +299,8 @@ ReadResult read(const char *data, qsizetype size, const QString &expectedUri)
                 for (const Wire::DecodedEntry &d : std::as_const(entries)) {
                     r.clock = qMax(r.clock, d.entry.hlc);
                     r.state.apply(d.key, d.entry);
+                    if (history)
+                        history->insert(d.key, d.entry);
                 }
             }
         }

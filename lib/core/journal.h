@@ -2,12 +2,14 @@
 
 #include "mapstate.h"
 
+class HistoryIndex;
+
 #include <QByteArray>
 #include <QString>
 #include <QVector>
 
-// The on-disk format of a local store, version 1 (docs/PERSISTENCE.md has
-// the layout table). Plain functions over byte buffers: no file, no QObject,
+// The on-disk format of a local store, version 2 (docs/PERSISTENCE.md has
+// the layout table; version 1 files are read as well). Plain functions over byte buffers: no file, no QObject,
 // so every corruption case is tested directly and the reader can be fuzzed.
 //
 // A store file is a header (magic, format version, the writer's peer id, the
@@ -18,7 +20,10 @@
 namespace Journal {
 
 constexpr char Magic[8] = {'D', 'M', 'A', 'P', 'S', 'T', 'O', 'R'};
-constexpr quint16 FormatVersion = 1;
+// Version 2 added history records; a version 1 file is a version 2 file
+// without them, so both are read, and writers write version 2.
+constexpr quint16 FormatVersion = 2;
+constexpr quint16 OldestReadableVersion = 1;
 constexpr int HeaderFixedSize = 8 + 2 + 2 + 8 + 4; // magic, version, flags, peer, uri length
 constexpr int RecordHeaderSize = 4 + 4 + 1;        // crc, payload length, type
 constexpr quint32 MaxUriBytes = 65535;
@@ -30,6 +35,8 @@ constexpr qsizetype RecordTargetBytes = 1024 * 1024;
 enum class RecordType : quint8 {
     Entries = 1, // a run of entries in the wire entry format (docs/PROTOCOL.md)
     Clock = 2,   // 8 bytes: the replica's clock when the snapshot was written
+    History = 3, // like Entries, but writes that are no longer (or never were)
+                 // a key's current write: kept for history, never merged into the state
 };
 
 // CRC-32C (Castagnoli), the checksum of iSCSI and ext4: better error
@@ -101,12 +108,18 @@ struct ReadResult
 // Reads a whole store image. expectedUri empty: accept any map. Never fails
 // on records: bad ones are skipped (see Damage); only header problems set
 // error, and then nothing else is filled in except header fields read so far.
-ReadResult read(const char *data, qsizetype size, const QString &expectedUri);
+// With history, every write of entries and history records is added to it
+// too; without, history records are checked but not decoded.
+ReadResult read(const char *data, qsizetype size, const QString &expectedUri, HistoryIndex *history = nullptr);
 
 QString errorText(Error error);
 
 // The records of a snapshot of state: a clock record, then entries sealed
 // into records of about RecordTargetBytes.
 void appendSnapshot(QByteArray &out, const MapState &state, quint64 clock);
+
+// History records of every write in history that is not its key's current
+// write in state (appendSnapshot has those), sealed like a snapshot's.
+void appendHistory(QByteArray &out, const HistoryIndex &history, const MapState &state);
 
 } // namespace Journal

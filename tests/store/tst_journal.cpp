@@ -1,6 +1,7 @@
 // Unit tests of the store format (lib/core/journal.h): no files, no event
 // loop. Corruption cases feed damaged images straight to Journal::read.
 
+#include "historyindex.h"
 #include "journal.h"
 #include "jsontext.h"
 #include "wire.h"
@@ -112,6 +113,9 @@ private Q_SLOTS:
     void header();
     void damageInTheMiddleSkipsOnlyTheDamagedRecord();
     void aRecordThatChecksOutButDoesNotDecodeIsSkipped();
+    void historyRecordsRoundTripWithoutTouchingTheState();
+    void aVersionOneStoreStillReads();
+    void aDamagedHistoryRecordCostsOnlyItsWrites();
 };
 
 void tst_Journal::crc32cMatchesTheStandardCheckValue()
@@ -262,10 +266,14 @@ void tst_Journal::header_data()
     QTest::newRow("an empty file is a cut header") << QByteArray() << Uri << Journal::Error::TruncatedHeader << "cut short";
     QTest::newRow("a text file is not a store")
         << QByteArray("{\"hello\": \"world\"}\n") << Uri << Journal::Error::NotAStore << "not a distmap store";
-    QByteArray v2 = good;
-    v2[8] = 2;
-    QTest::newRow("version 2 is named as unsupported")
-        << v2 << Uri << Journal::Error::UnsupportedVersion << "format version 2 is not supported";
+    QByteArray v3 = good;
+    v3[8] = 3;
+    QTest::newRow("version 3 is named as unsupported")
+        << v3 << Uri << Journal::Error::UnsupportedVersion << "format version 3 is not supported";
+    QByteArray v0 = good;
+    v0[8] = 0;
+    QTest::newRow("version 0 is named as unsupported")
+        << v0 << Uri << Journal::Error::UnsupportedVersion << "format version 0 is not supported";
     QTest::newRow("another map's store is refused")
         << good << QStringLiteral("/other") << Journal::Error::ForeignMap << "holds map '/journal-test', not '/other'";
     QByteArray flipped = good;
@@ -327,6 +335,90 @@ void tst_Journal::aRecordThatChecksOutButDoesNotDecodeIsSkipped()
     QCOMPARE(r.damage.first().length, good - start);
     QCOMPARE(r.damage.first().reason, Journal::RecordError::BadPayload);
     QVERIFY(r.state.contains(QStringLiteral("k")));
+}
+
+void tst_Journal::historyRecordsRoundTripWithoutTouchingTheState()
+{
+    // a: three values; b: set then deleted, its tombstone since collected
+    // from the state; c: a delta that lost to c's newer write.
+    HistoryIndex history;
+    MapState state;
+    const QVector<QPair<QString, Entry>> writes{
+        {QStringLiteral("a"), setEntry(1, 10)},        {QStringLiteral("a"), setEntry(2, 20)},
+        {QStringLiteral("a"), setEntry(3, 30)},        {QStringLiteral("b"), setEntry(QStringLiteral("x"), 15)},
+        {QStringLiteral("b"), tombstone(25)},          {QStringLiteral("c"), setEntry(QStringLiteral("new"), 40, 9)},
+        {QStringLiteral("c"), setEntry(QStringLiteral("lost"), 35, 8)},
+    };
+    for (const auto &[key, entry] : writes) {
+        history.insert(key, entry);
+        state.apply(key, entry);
+    }
+    state.purgeTombstones(26);
+    QVERIFY(!state.find(QStringLiteral("b")));
+    QByteArray image = Journal::encodeHeader({Journal::FormatVersion, 1, Uri});
+    Journal::appendSnapshot(image, state, 40);
+    Journal::appendHistory(image, history, state);
+
+    HistoryIndex read;
+    const Journal::ReadResult r = Journal::read(image.constData(), image.size(), Uri, &read);
+    QCOMPARE(r.error, Journal::Error::NoError);
+    QVERIFY(r.damage.isEmpty());
+    QCOMPARE(r.records, 3); // clock, entries, history
+    // History records never reach the state: b stays collected.
+    QCOMPARE(r.state.entryCount(), 2);
+    QVERIFY(!r.state.find(QStringLiteral("b")));
+    QVERIFY(sameEntry(*r.state.find(QStringLiteral("c")), setEntry(QStringLiteral("new"), 40, 9)));
+    QCOMPARE(read.size(), writes.size());
+    for (const QString &key : {QStringLiteral("a"), QStringLiteral("b"), QStringLiteral("c")}) {
+        const QVector<Entry> expected = history.keyHistory(key);
+        const QVector<Entry> got = read.keyHistory(key);
+        QCOMPARE(got.size(), expected.size());
+        for (int i = 0; i < got.size(); ++i)
+            QVERIFY2(sameEntry(got[i], expected[i]), qPrintable(key));
+    }
+    // Without an index the history records are checked, not decoded.
+    const Journal::ReadResult plain = Journal::read(image.constData(), image.size(), Uri);
+    QCOMPARE(plain.records, 3);
+    QCOMPARE(plain.state.entryCount(), 2);
+}
+
+void tst_Journal::aVersionOneStoreStillReads()
+{
+    // Version 1 is version 2 without history records.
+    QByteArray image = Journal::encodeHeader({1, 0x77, Uri});
+    image += entriesRecord(QStringLiteral("k"), setEntry(1, 10));
+    image += entriesRecord(QStringLiteral("k"), setEntry(2, 20));
+    HistoryIndex history;
+    const Journal::ReadResult r = Journal::read(image.constData(), image.size(), Uri, &history);
+    QCOMPARE(r.error, Journal::Error::NoError);
+    QCOMPARE(r.header.version, quint16(1));
+    QCOMPARE(r.header.peerId, quint64(0x77));
+    QVERIFY(sameEntry(*r.state.find(QStringLiteral("k")), setEntry(2, 20)));
+    // Its journal is history already: both writes.
+    QCOMPARE(history.keyHistory(QStringLiteral("k")).size(), 2);
+}
+
+void tst_Journal::aDamagedHistoryRecordCostsOnlyItsWrites()
+{
+    QByteArray image = Journal::encodeHeader({Journal::FormatVersion, 1, Uri});
+    image += entriesRecord(QStringLiteral("k"), setEntry(3, 30));
+    QByteArray run;
+    Wire::appendEntry(run, QStringLiteral("k"), setEntry(1, 10));
+    const qsizetype damaged = image.size();
+    Journal::appendRecord(image, Journal::RecordType::History, run);
+    image[image.size() - 2] = char(image[image.size() - 2] ^ 0x40);
+    run.clear();
+    Wire::appendEntry(run, QStringLiteral("k"), setEntry(2, 20));
+    Journal::appendRecord(image, Journal::RecordType::History, run);
+    HistoryIndex history;
+    const Journal::ReadResult r = Journal::read(image.constData(), image.size(), Uri, &history);
+    QCOMPARE(r.damage.size(), 1);
+    QCOMPARE(r.damage.first().offset, damaged);
+    QCOMPARE(r.damage.first().reason, Journal::RecordError::BadChecksum);
+    const QVector<Entry> got = history.keyHistory(QStringLiteral("k"));
+    QCOMPARE(got.size(), 2);
+    QCOMPARE(got[0].hlc, quint64(20));
+    QCOMPARE(got[1].hlc, quint64(30));
 }
 
 QTEST_APPLESS_MAIN(tst_Journal)

@@ -5,10 +5,14 @@
 #include "connection.h"
 #include "distributedmap_p.h"
 #include "distributedmap.h"
+#include "historyindex.h"
 #include "journal.h"
+#include "wire.h"
 #include "jsontext.h"
 #include "localstore.h"
+#include "storefile.h"
 
+#include <QDateTime>
 #include <QFile>
 #include <QJsonArray>
 #include <QJsonObject>
@@ -87,6 +91,13 @@ private Q_SLOTS:
     void oldTombstonesAreCollectedWithAnInjectedClock();
     void collectedTombstoneLetsAStaleReplicaResurrectTheKey();
     void defaultPathIsKeyedByRelayAndMap();
+    void compactionKeepsTheHistoryInsideTheWindow();
+    void historyOlderThanTheWindowIsDroppedWithAnInjectedClock();
+    void historyMaxBytesCapsTheHistory();
+    void aDeltaThatLostToANewerWriteIsKeptInHistory();
+    void aVersionOneStoreOpensAndIsRewrittenAsVersionTwo();
+    void readHistoryReadsAStoreAnotherProcessHolds();
+    void zeroRetentionKeepsNoHistory();
 
 private:
     std::unique_ptr<QTemporaryDir> m_dir;
@@ -180,6 +191,7 @@ void tst_LocalStore::compactionShrinksTheFileAndKeepsTheState()
     LocalStore::Options options;
     options.durability = LocalStore::Durability::EveryWrite;
     options.compactionMinBytes = 16 * 1024;
+    options.historyRetentionMs = 0; // history would keep every superseded write
     MapState before;
     {
         StoredReplica a(path(), options);
@@ -390,6 +402,230 @@ void tst_LocalStore::defaultPathIsKeyedByRelayAndMap()
     QVERIFY2(a.contains(QLatin1String("/maps/relay.example-7357/team_board-")), qPrintable(a));
     QVERIFY(a.endsWith(QLatin1String(".distmap")));
     QVERIFY(LocalStore::fileNameFor(QStringLiteral("/a/b")) != LocalStore::fileNameFor(QStringLiteral("/a_b")));
+}
+
+namespace {
+
+QVector<qint64> historyValues(const HistoryIndex &history, const QString &key)
+{
+    QVector<qint64> values;
+    for (const Entry &e : history.keyHistory(key))
+        values.append(e.tombstone ? -1 : qint64(JsonText::decode(e.value).toDouble()));
+    return values;
+}
+
+} // namespace
+
+void tst_LocalStore::compactionKeepsTheHistoryInsideTheWindow()
+{
+    LocalStore::Options options;
+    options.durability = LocalStore::Durability::Batched;
+    options.batchIntervalMs = 0;
+    options.compactionMinBytes = 16 * 1024;
+    QVector<qint64> expected;
+    {
+        StoredReplica a(path(), options);
+        QVERIFY(a.open());
+        QSignalSpy compacted(&a.store, &LocalStore::compacted);
+        for (int i = 0; i < 3000; ++i) {
+            a.map.set(QStringLiteral("k%1").arg(i % 10), i);
+            if (i % 10 == 0)
+                expected.append(i);
+            if (i % 100 == 99)
+                QTRY_COMPARE_WITH_TIMEOUT(a.store.durableSeq(), a.store.lastSeq(), 5000);
+        }
+        QVERIFY(compacted.size() >= 2);
+        QCOMPARE(a.store.history()->size(), 3000);
+        QCOMPARE(historyValues(*a.store.history(), QStringLiteral("k0")), expected);
+    }
+    // The file after compactions holds all of it, in history records.
+    HistoryIndex fromFile;
+    const Journal::ReadResult r = readStoreFile(path(), Uri, &fromFile);
+    QCOMPARE(r.header.version, Journal::FormatVersion);
+    QCOMPARE(fromFile.size(), 3000);
+    QCOMPARE(r.state.entryCount(), 10);
+    StoredReplica b(path(), options);
+    QVERIFY(b.open());
+    QCOMPARE(b.store.loadReport().historyWrites, 3000);
+    QCOMPARE(historyValues(*b.store.history(), QStringLiteral("k0")), expected);
+    QCOMPARE(b.map.value(QStringLiteral("k0")), QJsonValue(2990));
+}
+
+void tst_LocalStore::historyOlderThanTheWindowIsDroppedWithAnInjectedClock()
+{
+    const qint64 day = 24 * 3600 * 1000;
+    qint64 now = 1700000000000;
+    auto time = [&now] { return now; };
+    LocalStore::Options options;
+    options.historyRetentionMs = 2 * day;
+    options.tombstoneMaxAgeMs = 0;
+    {
+        StoredReplica a(path(), options, time);
+        QVERIFY(a.open());
+        a.map.set(QStringLiteral("k"), 1);
+        a.map.set(QStringLiteral("quiet"), 1); // never written again
+        a.map.set(QStringLiteral("gone"), 1);
+        now += day;
+        a.map.set(QStringLiteral("k"), 2);
+        a.map.remove(QStringLiteral("gone"));
+        now += day;
+        a.map.set(QStringLiteral("k"), 3);
+        now += day + day / 2; // the window starts between the writes of 2 and 3
+        QCOMPARE(a.store.collectGarbage(), 0);
+        // k keeps its value at the window start (2), the current value of
+        // quiet stays, and gone's tombstone goes with the value it hid.
+        QCOMPARE(historyValues(*a.store.history(), QStringLiteral("k")), (QVector<qint64>{2, 3}));
+        QCOMPARE(historyValues(*a.store.history(), QStringLiteral("quiet")), (QVector<qint64>{1}));
+        QVERIFY(a.store.history()->keyHistory(QStringLiteral("gone")).isEmpty());
+        now += 2 * day;
+        a.store.collectGarbage();
+        QCOMPARE(historyValues(*a.store.history(), QStringLiteral("k")), (QVector<qint64>{3}));
+        // The map itself keeps its tombstone: GC of tombstones is off.
+        QVERIFY(DistributedMapPrivate::get(&a.map)->state().find(QStringLiteral("gone"))->tombstone);
+    }
+    // Dropping most of the history compacted the file.
+    HistoryIndex fromFile;
+    readStoreFile(path(), Uri, &fromFile);
+    QCOMPARE(historyValues(fromFile, QStringLiteral("k")), (QVector<qint64>{3}));
+    QCOMPARE(historyValues(fromFile, QStringLiteral("gone")), (QVector<qint64>{-1})); // the state's tombstone
+}
+
+void tst_LocalStore::historyMaxBytesCapsTheHistory()
+{
+    LocalStore::Options options;
+    options.historyMaxBytes = 4096;
+    options.compactionMinBytes = 1024;
+    options.batchIntervalMs = 0;
+    StoredReplica a(path(), options);
+    QVERIFY(a.open());
+    for (int i = 0; i < 2000; ++i) {
+        a.map.set(QStringLiteral("k%1").arg(i % 5), i);
+        if (i % 100 == 99)
+            QTRY_COMPARE_WITH_TIMEOUT(a.store.durableSeq(), a.store.lastSeq(), 5000);
+    }
+    a.store.flush();
+    // Compaction applies the cap: the newest writes that fit, plus each
+    // key's value at the cut.
+    const HistoryIndex &history = *a.store.history();
+    QVERIFY2(history.size() < 2000, qPrintable(QString::number(history.size())));
+    QCOMPARE(historyValues(history, QStringLiteral("k0")).last(), 1995);
+    QVERIFY(a.store.compact());
+    QVERIFY2(history.bytes() <= 4096 + 5 * 64, qPrintable(QString::number(history.bytes())));
+    QVERIFY2(QFileInfo(path()).size() < 3 * 4096, qPrintable(QString::number(QFileInfo(path()).size())));
+}
+
+void tst_LocalStore::aDeltaThatLostToANewerWriteIsKeptInHistory()
+{
+    const quint64 other = 0xabcdef;
+    auto deltaFrame = [other](const QString &key, const Entry &entry) {
+        QByteArray frame;
+        Wire::Header header;
+        header.peer = other;
+        Wire::appendHeader(frame, header);
+        Wire::appendEntry(frame, key, entry);
+        return std::make_pair(header, frame);
+    };
+    Entry late;
+    late.writer = other;
+    late.value = "\"late\"";
+    {
+        StoredReplica a(path());
+        QVERIFY(a.open());
+        a.map.set(QStringLiteral("k"), QStringLiteral("mine"));
+        const Entry mine = *DistributedMapPrivate::get(&a.map)->state().find(QStringLiteral("k"));
+        late.hlc = mine.hlc - 1; // written before ours, delivered after
+        QSignalSpy deltas(&a.map, &DistributedMap::deltaObserved);
+        for (int delivery = 0; delivery < 2; ++delivery) {
+            const auto [header, frame] = deltaFrame(QStringLiteral("k"), late);
+            DistributedMapPrivate::get(&a.map)->frameReceived(header, frame);
+        }
+        QCOMPARE(deltas.size(), 2);
+        QCOMPARE(deltas.first().first().value<DistributedMap::DeltaEvent>().outcome, distmap::Outcome::Superseded);
+        QCOMPARE(a.map.value(QStringLiteral("k")), QJsonValue(QStringLiteral("mine")));
+        const QVector<Entry> history = a.store.history()->keyHistory(QStringLiteral("k"));
+        QCOMPARE(history.size(), 2); // kept once
+        QCOMPARE(history.first().writer, other);
+    }
+    // Stored as a history record: there after a reload, not in the state.
+    StoredReplica b(path());
+    QVERIFY(b.open());
+    QCOMPARE(b.map.value(QStringLiteral("k")), QJsonValue(QStringLiteral("mine")));
+    const QVector<Entry> history = b.store.history()->keyHistory(QStringLiteral("k"));
+    QCOMPARE(history.size(), 2);
+    QCOMPARE(history.first().value, late.value);
+}
+
+void tst_LocalStore::aVersionOneStoreOpensAndIsRewrittenAsVersionTwo()
+{
+    // A store as the version 1 code wrote it: a snapshot and a journal.
+    QByteArray image = Journal::encodeHeader({1, 0x5151, Uri});
+    MapState state;
+    Entry first;
+    first.hlc = HybridClock::pack(QDateTime::currentMSecsSinceEpoch() - 1000, 0); // inside the window
+    first.writer = 0x5151;
+    first.value = "1";
+    state.apply(QStringLiteral("k"), first);
+    Journal::appendSnapshot(image, state, first.hlc);
+    Entry second = first;
+    second.hlc += 1;
+    second.value = "2";
+    QByteArray run;
+    Wire::appendEntry(run, QStringLiteral("k"), second);
+    Journal::appendRecord(image, Journal::RecordType::Entries, run);
+    QFile file(path());
+    QVERIFY(file.open(QIODevice::WriteOnly));
+    file.write(image);
+    file.close();
+
+    StoredReplica a(path());
+    QVERIFY2(a.open(), qPrintable(a.store.errorString()));
+    QCOMPARE(a.store.loadReport().formatVersion, 1);
+    QCOMPARE(a.store.peerId(), quint64(0x5151));
+    QCOMPARE(a.map.value(QStringLiteral("k")), QJsonValue(2));
+    QCOMPARE(historyValues(*a.store.history(), QStringLiteral("k")), (QVector<qint64>{1, 2}));
+    // attach() rewrote it in version 2, history included.
+    HistoryIndex fromFile;
+    const Journal::ReadResult r = readStoreFile(path(), Uri, &fromFile);
+    QCOMPARE(r.header.version, quint16(2));
+    QCOMPARE(historyValues(fromFile, QStringLiteral("k")), (QVector<qint64>{1, 2}));
+}
+
+void tst_LocalStore::readHistoryReadsAStoreAnotherProcessHolds()
+{
+    StoredReplica a(path());
+    QVERIFY(a.open());
+    a.map.set(QStringLiteral("k"), 1);
+    a.map.set(QStringLiteral("k"), 2);
+    QVERIFY(a.store.flush());
+    // Held and locked by a; the reader needs neither.
+    HistoryIndex history;
+    QString message;
+    QCOMPARE(LocalStore::readHistory(path(), Uri, &history, &message), LocalStore::NoError);
+    QVERIFY2(message.isEmpty(), qPrintable(message));
+    QCOMPARE(historyValues(history, QStringLiteral("k")), (QVector<qint64>{1, 2}));
+    QCOMPARE(LocalStore::readHistory(path(), QString(), &history, &message), LocalStore::NoError);
+
+    QCOMPARE(LocalStore::readHistory(path(), QStringLiteral("/other"), &history, &message), LocalStore::ForeignMap);
+    QVERIFY2(message.startsWith(path()) && message.contains(QLatin1String("/other")), qPrintable(message));
+    const QString missing = m_dir->filePath(QStringLiteral("missing.distmap"));
+    QCOMPARE(LocalStore::readHistory(missing, Uri, &history, &message), LocalStore::IoError);
+    QVERIFY2(message.startsWith(missing), qPrintable(message));
+    QVERIFY(!QFile::exists(missing)); // a reader creates nothing
+}
+
+void tst_LocalStore::zeroRetentionKeepsNoHistory()
+{
+    LocalStore::Options options;
+    options.historyRetentionMs = 0;
+    StoredReplica a(path(), options);
+    QVERIFY(a.open());
+    QVERIFY(!a.store.history());
+    a.map.set(QStringLiteral("k"), 1);
+    a.map.set(QStringLiteral("k"), 2);
+    QVERIFY(a.store.compact());
+    HistoryIndex fromFile;
+    readStoreFile(path(), Uri, &fromFile);
+    QCOMPARE(historyValues(fromFile, QStringLiteral("k")), (QVector<qint64>{2}));
 }
 
 QTEST_GUILESS_MAIN(tst_LocalStore)

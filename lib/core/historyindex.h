@@ -1,0 +1,108 @@
+#pragma once
+
+#include "entry.h"
+
+#include <QHash>
+#include <QString>
+#include <QVector>
+
+#include <functional>
+#include <optional>
+#include <vector>
+
+// Every write a peer has kept of a map, superseded ones included, indexed by
+// key and by time so that history questions cost what their answer holds,
+// not a pass over all of history. Plain C++ over QtCore; LocalStore fills it
+// from its file and its journal, the CLI from a store file.
+//
+// Instants are hybrid clock values (lib/core/hybridclock.h): "as of t" means
+// after every write with hlc <= t. Writes of one key are kept in the order of
+// Entry::newerThan, (hlc, writer); a tombstone is a write too.
+//
+// Not thread-safe, not even for concurrent const calls: the time index is
+// sorted lazily by the first query after out-of-order inserts.
+class HistoryIndex
+{
+public:
+    struct KeyedEntry
+    {
+        QString key;
+        Entry entry;
+    };
+
+    // One key written in (from, to]: its newest write at each end; nullopt
+    // when it had none yet (or none retained). A tombstone means deleted.
+    struct Change
+    {
+        QString key;
+        std::optional<Entry> before;
+        std::optional<Entry> after;
+    };
+
+    // Adds a write; false when this very write (key, hlc, writer) is held.
+    bool insert(const QString &key, const Entry &entry);
+
+    // The key's writes in clock order, oldest first; empty when none.
+    QVector<Entry> keyHistory(const QString &key) const;
+    // The key's newest write with hlc <= instant (a tombstone included).
+    std::optional<Entry> at(const QString &key, quint64 instant) const;
+    // Each key's newest write with hlc <= instant, tombstoned keys left out;
+    // in no particular order. One binary search per key ever written.
+    QVector<KeyedEntry> asOf(quint64 instant) const;
+    // Every key with a write in (from, to], in no particular order. Empty
+    // when to <= from.
+    QVector<Change> changes(quint64 from, quint64 to) const;
+
+    // Drops writes older than windowStart (hlc < windowStart), except each
+    // key's newest write at windowStart when it is a value: "as of" any
+    // instant >= windowStart answers as before. Returns the writes dropped.
+    qsizetype retain(quint64 windowStart);
+    // The smallest window start at which the writes inside the window take
+    // at most maxBytes (see bytes()); 0 when everything fits.
+    quint64 windowStartForBytes(qint64 maxBytes) const;
+
+    qsizetype size() const { return m_size; }           // writes held
+    int keyCount() const { return int(m_keys.size()); } // keys with any write held
+    bool isEmpty() const { return m_size == 0; }
+    // The writes' size in the wire entry format: what a store's records
+    // take for them, without record headers.
+    qint64 bytes() const { return m_bytes; }
+    quint64 newestHlc() const { return m_newest; }
+
+    // Calls visit(key, entry) for every write, key by key, each key's
+    // writes in clock order.
+    void forEach(const std::function<void(const QString &, const Entry &)> &visit) const;
+
+    void clear();
+
+private:
+    struct KeyWrites
+    {
+        QString key;
+        qsizetype keyBytes = 0;    // UTF-8
+        std::vector<Entry> writes; // clock order, never empty outside insert()
+    };
+    // One write in the time index: enough to find its key and to size it.
+    struct Stamp
+    {
+        quint64 hlc;
+        quint32 keyId;
+        quint32 bytes;
+    };
+
+    const KeyWrites *find(const QString &key) const;
+    static std::optional<Entry> newestAtOrBefore(const std::vector<Entry> &writes, quint64 instant);
+    void sortTimeIndex() const;
+    void rebuildTimeIndex();
+
+    std::vector<KeyWrites> m_keys;
+    QHash<QString, quint32> m_ids;
+    // Appended as writes come; [0, m_sorted) is in hlc order. Queries sort
+    // the tail and merge it in, which costs little when writes come in
+    // roughly clock order, as they do.
+    mutable std::vector<Stamp> m_time;
+    mutable size_t m_sorted = 0;
+    qsizetype m_size = 0;
+    qint64 m_bytes = 0;
+    quint64 m_newest = 0;
+};
