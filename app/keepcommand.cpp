@@ -106,8 +106,9 @@ int Commands::keep(const QStringList &arguments)
                                                           "(30m, 12h, 7d, 2w; 0 keeps none; default 7d)."),
                                            QStringLiteral("DURATION"), QStringLiteral("7d"));
     const QCommandLineOption historyCapOption(QStringLiteral("history-max-mb"),
-                                              QStringLiteral("Keep at most this many MiB of history per map, the oldest going first (default 0: no cap)."),
-                                              QStringLiteral("MB"), QStringLiteral("0"));
+                                              QStringLiteral("Keep at most this many MiB of history per map, the oldest going first; memory holds "
+                                                             "about 2.5 times as much (default 64; 0: no cap)."),
+                                              QStringLiteral("MB"), QStringLiteral("64"));
     const QCommandLineOption nameOption(QStringLiteral("name"), QStringLiteral("Display name other peers see (default: distmap-keep)."),
                                         QStringLiteral("NAME"), QStringLiteral("distmap-keep"));
     const QCommandLineOption configOption(QStringLiteral("config"),

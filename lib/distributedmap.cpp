@@ -432,6 +432,7 @@ void DistributedMapPrivate::onDeltaObserved(const Replica::DeltaEvent &event)
 
 void DistributedMapPrivate::onReadied()
 {
+    updateStatus(); // the sync ended just before: Syncing until now
     Q_EMIT q->ready();
     const auto callbacks = std::exchange(readyCallbacks, {});
     for (const auto &callback : callbacks)
@@ -584,8 +585,13 @@ void DistributedMapPrivate::updateStatus()
 
 void DistributedMapPrivate::localWriteMade()
 {
+    // Only the first write after each confirmation point needs its time:
+    // a confirmation always ends at such a point, and the write after it is
+    // then the oldest pending one. O(pings) memory, not O(writes).
+    const quint64 covered = pings.empty() ? writesConfirmed : pings.back().second;
     ++writesMade;
-    pendingSince.emplace_back(writesMade, QDateTime::currentMSecsSinceEpoch());
+    if (writesMade - 1 == covered)
+        pendingSince.emplace_back(writesMade, QDateTime::currentMSecsSinceEpoch());
     if (durableStore)
         lastLocalSeq = durableStore->lastSeq(); // journaled before the change is reported
     updateStatus();

@@ -81,10 +81,12 @@ public:
         // compaction). Independent of tombstoneMaxAgeMs.
         qint64 historyRetentionMs = DefaultHistoryRetentionMs;
         // Caps the history's size (its writes in the record format, current
-        // ones included); the oldest go first. 0: no cap.
-        qint64 historyMaxBytes = 0;
+        // ones included); the oldest go first. 0: no cap. The index lives in
+        // memory too (about 2.5 times these bytes), hence a cap by default.
+        qint64 historyMaxBytes = DefaultHistoryMaxBytes;
     };
     static constexpr qint64 DefaultHistoryRetentionMs = 7LL * 24 * 3600 * 1000;
+    static constexpr qint64 DefaultHistoryMaxBytes = 16LL * 1024 * 1024;
 
     // What open() found.
     struct LoadReport

@@ -250,9 +250,15 @@ void tst_AppApi::syncStatusFollowsARelayKillAndRestart()
             QVERIFY(s.pendingWrites >= 1 && s.pendingWrites <= 3);
     }
     // What the relay confirmed reached the network: a new peer gets it.
-    TestPeer grace(relay.url(), Uri, QStringLiteral("grace"));
+    TestPeer grace(relay.url(), Uri, QStringLiteral("grace"), false);
+    QSignalSpy graceSpy(grace.map.get(), &DistributedMap::syncStatusChanged);
+    grace.connection->open();
     QTRY_VERIFY_WITH_TIMEOUT(grace->isReady(), Timeout);
     QCOMPARE(grace->value<int>(QStringLiteral("offline-2"), -1), 2);
+    // A peer with nothing to send still hears that it is in sync.
+    QTRY_VERIFY_WITH_TIMEOUT(!graceSpy.isEmpty() && statusAt(graceSpy, graceSpy.size() - 1).state
+                                 == DistributedMap::SyncStatus::Synced, Timeout);
+    QVERIFY(statusAt(graceSpy, graceSpy.size() - 1) == grace->syncStatus());
 }
 
 void tst_AppApi::syncStatusSaysWhenWritesAreOnDisk()

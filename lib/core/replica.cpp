@@ -493,15 +493,13 @@ void Replica::rememberLocalWrite(const QString &key, const Entry &entry, const E
     w.baseWriter = base ? base->writer : 0;
     w.unsent = true;
     m_localOrder.emplace_back(key, entry.hlc);
-    // Forget the oldest sent writes beyond the cap; stale queue items (keys
-    // written again since) go too. Unsent ones stay until they are sent or
-    // replaced, however many.
-    while (!m_localOrder.empty()
-           && (m_localWrites.size() > MaxRememberedWrites || m_localOrder.size() > 2 * size_t(MaxRememberedWrites))) {
+    // Forget the oldest beyond the cap; stale queue items (keys written
+    // again since) go too. A forgotten write's conflicts go unreported.
+    while (m_localOrder.size() > size_t(MaxRememberedWrites)) {
         const auto [oldKey, oldHlc] = m_localOrder.front();
         m_localOrder.pop_front();
         const auto it = m_localWrites.find(oldKey);
-        if (it != m_localWrites.end() && it->hlc == oldHlc && !it->unsent)
+        if (it != m_localWrites.end() && it->hlc == oldHlc)
             m_localWrites.erase(it);
     }
 }

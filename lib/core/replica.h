@@ -240,8 +240,8 @@ private:
 
     // Our recent writes, for telling a concurrent write from a later one:
     // the write each replaced (its base), and whether it can have reached
-    // anyone yet. Unsent writes are kept whatever their number (offline
-    // edits); sent ones only the last MaxRememberedWrites, oldest first out.
+    // anyone yet. Only the last MaxRememberedWrites, oldest first out: a
+    // peer that writes a million keys must not keep a second index of them.
     struct LocalWrite
     {
         quint64 hlc = 0;
@@ -249,7 +249,7 @@ private:
         quint64 baseWriter = 0;
         bool unsent = true;
     };
-    static constexpr int MaxRememberedWrites = 65536;
+    static constexpr int MaxRememberedWrites = 4096;
     QHash<QString, LocalWrite> m_localWrites;
     std::deque<std::pair<QString, quint64>> m_localOrder; // (key, hlc) in write order
     QVector<QString> m_batchKeys;                         // local writes in m_outDelta

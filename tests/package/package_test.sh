@@ -9,7 +9,11 @@
 #      port, check that the relay answers (a `distmap dump` from the same
 #      root), stop it.
 #
-#   package_test.sh BUILD_DIR CONSUMER_SOURCE_DIR
+#   3. examples/ built against the same DESTDIR; the console example runs
+#      through the .deb's relay, the GUI ones (offscreen) take their
+#      screenshot through it and exit.
+#
+#   package_test.sh BUILD_DIR CONSUMER_SOURCE_DIR [EXAMPLES_SOURCE_DIR]
 #
 # Needs cmake, cpack, pkg-config, dpkg-deb and dpkg-shlibdeps (dpkg-dev);
 # exits 77 (skipped) when one of them is missing. Builds take the build
@@ -17,6 +21,7 @@
 set -euo pipefail
 build=$(cd "$1" && pwd)
 consumer_src=$(cd "$2" && pwd)
+examples_src=${3:+$(cd "$3" && pwd)}
 cmake=${CMAKE_COMMAND:-cmake}
 cpack=${CPACK_COMMAND:-cpack}
 for tool in "$cmake" "$cpack" pkg-config dpkg-deb dpkg-shlibdeps; do
@@ -57,6 +62,7 @@ dest=$scratch/dest
 DESTDIR=$dest "$cmake" --install "$build" --prefix /usr >"$scratch/install.log"
 for f in usr/bin/distmap "usr/$arch_libdir/libdistmap.so.$version" "usr/$arch_libdir/libdistmap.so" \
          usr/include/distmap/distributedmap.h usr/include/distmap/connection.h usr/include/distmap/localstore.h \
+         usr/include/distmap/distributedmapmodel.h usr/include/distmap/distributedmap_impl.h \
          "usr/$arch_libdir/cmake/distmap/distmapConfig.cmake" "usr/$arch_libdir/pkgconfig/distmap.pc" \
          usr/share/man/man1/distmap.1.gz usr/share/applications/distmap.desktop \
          usr/share/icons/hicolor/scalable/apps/distmap.svg usr/share/icons/hicolor/256x256/apps/distmap.png \
@@ -127,6 +133,26 @@ read -r -t 20 line <&3 || fail "the relay said nothing in 20 s: $(cat "$scratch/
 [[ "$line" =~ ^listening\ on\ (ws://127\.0\.0\.1:[0-9]+) ]] || fail "unexpected relay output: $line"
 url=${BASH_REMATCH[1]}
 echo "$line"
+if [ -n "$examples_src" ]; then
+    step "examples/ against the DESTDIR"
+    examples=$scratch/examples
+    "$cmake" -S "$examples_src" -B "$examples" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+        -DCMAKE_PREFIX_PATH="$dest/usr" >"$scratch/examples-configure.log" \
+        || { cat "$scratch/examples-configure.log"; fail "the examples do not configure"; }
+    locked "$cmake" --build "$examples" >"$scratch/examples-build.log" \
+        || { cat "$scratch/examples-build.log"; fail "the examples do not build"; }
+    out=$(LD_LIBRARY_PATH="$dest/usr/$arch_libdir" timeout 30 "$examples/distmap-console" "$url" /package-example greeting hi) \
+        || fail "the console example failed"
+    [ "$out" = '{"greeting":"hi"}' ] || fail "unexpected console example output: $out"
+    echo "console example: $out"
+    for gui in todo settings; do
+        LD_LIBRARY_PATH="$dest/usr/$arch_libdir" QT_QPA_PLATFORM=offscreen timeout 60 \
+            "$examples/distmap-$gui" "$url" --screenshot "$scratch/$gui.png" 2>"$scratch/$gui.err" \
+            || fail "the $gui example failed: $(cat "$scratch/$gui.err")"
+        [ -s "$scratch/$gui.png" ] || fail "the $gui example saved no screenshot"
+        echo "$gui example: screenshot taken"
+    done
+fi
 # A peer from the same package syncs the (empty) map through it.
 out=$(QT_QPA_PLATFORM=offscreen "$root/usr/bin/distmap" dump --url "$url" --map /package-test --timeout 10000) \
     || fail "distmap dump through the relay failed"
