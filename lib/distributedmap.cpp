@@ -432,11 +432,13 @@ void DistributedMapPrivate::onDeltaObserved(const Replica::DeltaEvent &event)
 
 void DistributedMapPrivate::onReadied()
 {
-    updateStatus(); // the sync ended just before: Syncing until now
     Q_EMIT q->ready();
     const auto callbacks = std::exchange(readyCallbacks, {});
     for (const auto &callback : callbacks)
         callback();
+    // Syncing until now (the sync ended just before). After the ready
+    // handlers: a write they make is pending in the first Synced status.
+    updateStatus();
 }
 
 void DistributedMapPrivate::onReadOnlyHoldersOnly(int count)
