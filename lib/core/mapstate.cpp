@@ -28,6 +28,8 @@ MapState::Result MapState::apply(const QString &key, const Entry &entry)
             ++m_live;
         return result;
     }
+    result.previousHlc = it->hlc;
+    result.previousWriter = it->writer;
     if (it->sameWrite(entry)) {
         result.outcome = Outcome::Duplicate;
         return result;

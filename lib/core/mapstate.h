@@ -22,6 +22,10 @@ public:
         Outcome outcome = Outcome::Applied;
         bool hadValue = false;  // a live value existed before (Applied only)
         QByteArray oldValue;    // that value's JSON text
+        // The key's write before this apply (0, 0: none); for Superseded
+        // and Duplicate, the write still current.
+        quint64 previousHlc = 0;
+        quint64 previousWriter = 0;
     };
 
     Result apply(const QString &key, const Entry &entry);

@@ -293,23 +293,16 @@ void Replica::applyRemote(const QString &key, const Entry &entry, quint64 from, 
 {
     if (source != Source::Store)
         m_networkHlc = qMax(m_networkHlc, entry.hlc);
-    // Whether this write meets one of ours still remembered (rare: looked
-    // up only for keys we wrote).
-    Entry mine;
-    bool metMine = false;
-    if (!m_localWrites.isEmpty() && source != Source::Store && entry.writer != m_host->peerId()) {
-        const auto it = m_localWrites.constFind(key);
-        const Entry *current = it != m_localWrites.constEnd() ? m_state.find(key) : nullptr;
-        if (current && current->writer == m_host->peerId() && current->hlc == it->hlc) {
-            mine = *current;
-            metMine = true;
-        }
-    }
     const MapState::Result result = m_state.apply(key, entry);
     if (logDelta)
         m_host->onDeltaObserved(makeDeltaEvent(DeltaEvent::Incoming, from, key, entry, result.outcome, source));
-    if (metMine)
-        noteConflict(key, entry, mine, mine.value, result.outcome, from, source);
+    // Met one of our own writes: the apply says whose the key's write was,
+    // so other peers' keys cost no lookup here.
+    if (source != Source::Store && result.outcome != MapState::Outcome::Duplicate && !m_localWrites.isEmpty()) {
+        const quint64 self = m_host->peerId();
+        if (result.previousWriter == self && entry.writer != self)
+            noteConflict(key, entry, result, from, source);
+    }
     if (result.outcome != MapState::Outcome::Applied)
         return;
     if (source != Source::Store)
@@ -504,35 +497,34 @@ void Replica::rememberLocalWrite(const QString &key, const Entry &entry, const E
     }
 }
 
-// A write `incoming` of another peer met `current`, a write of ours we
-// remember. When the two are concurrent and this replica can prove it, the
-// host hears of the conflict:
+// A write `incoming` of another peer met the key's write before it (result),
+// one of ours. When we remember that write, the two are concurrent and this
+// replica can prove it, the host hears of the conflict:
 // - ours was never sent, and the incoming write beat it: its writer cannot
 //   have seen ours, and had we seen theirs, ours would be the newer;
 // - ours beat the incoming write, which is newer than the write ours
 //   replaced: had we seen it before writing, it would have been that base.
 // A newer write replacing one of ours that was sent may or may not have
 // seen it; this peer cannot tell, so it says nothing (docs/API.md).
-void Replica::noteConflict(const QString &key, const Entry &incoming, const Entry &current,
-                           const QByteArray &currentValue, MapState::Outcome outcome, quint64 from, Source source)
+void Replica::noteConflict(const QString &key, const Entry &incoming, const MapState::Result &result, quint64 from,
+                           Source source)
 {
     const auto it = m_localWrites.find(key);
-    if (it == m_localWrites.end() || outcome == MapState::Outcome::Duplicate)
-        return;
-    const auto asWrite = [](const Entry &e, const QByteArray &value) {
-        return distmap::Write{e.tombstone ? QByteArray() : value, e.tombstone, e.hlc, e.writer};
-    };
+    if (it == m_localWrites.end() || it->hlc != result.previousHlc)
+        return; // a write of ours we no longer remember
     Conflict conflict;
     conflict.key = key;
     conflict.from = from;
     conflict.source = source;
-    if (outcome == MapState::Outcome::Applied) {
+    const distmap::Write theirs{incoming.tombstone ? QByteArray() : incoming.value, incoming.tombstone, incoming.hlc,
+                                incoming.writer};
+    if (result.outcome == MapState::Outcome::Applied) {
         const bool unsent = it->unsent;
         m_localWrites.erase(it); // ours is no longer the key's write
         if (!unsent)
             return;
-        conflict.winner = asWrite(incoming, incoming.value);
-        conflict.loser = asWrite(current, currentValue);
+        conflict.winner = theirs;
+        conflict.loser = {result.oldValue, !result.hadValue, result.previousHlc, result.previousWriter};
         conflict.localLost = true;
     } else {
         Entry base;
@@ -540,8 +532,9 @@ void Replica::noteConflict(const QString &key, const Entry &incoming, const Entr
         base.writer = it->baseWriter;
         if (it->baseHlc != 0 && !incoming.newerThan(base))
             return; // we had seen it (or something newer) when we wrote
-        conflict.winner = asWrite(current, currentValue);
-        conflict.loser = asWrite(incoming, incoming.value);
+        const Entry *ours = m_state.find(key);
+        conflict.winner = {ours->tombstone ? QByteArray() : ours->value, ours->tombstone, ours->hlc, ours->writer};
+        conflict.loser = theirs;
     }
     m_host->onConflict(conflict);
 }

@@ -212,8 +212,8 @@ private:
     void resendUnconfirmed();
     void sendAddressed(Wire::Type type, quint64 target, const QByteArray &payload);
     void rememberLocalWrite(const QString &key, const Entry &entry, const Entry *base);
-    void noteConflict(const QString &key, const Entry &incoming, const Entry &current, const QByteArray &currentValue,
-                      MapState::Outcome outcome, quint64 from, Source source);
+    void noteConflict(const QString &key, const Entry &incoming, const MapState::Result &result, quint64 from,
+                      Source source);
     void markAllSent();
 
     Host *m_host;
