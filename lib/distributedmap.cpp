@@ -605,8 +605,9 @@ void DistributedMapPrivate::flushAndConfirm()
     // Only once in sync: before, offline writes are still to be pushed.
     if (!connection || !replica.mapId() || !replica.isReady() || replica.isSyncing())
         return;
-    const quint64 covered = pings.empty() ? writesConfirmed : pings.back().second;
-    if (writesMade <= covered)
+    // One ping in flight at most: a busy writer must not add a control
+    // message to the relay's work for every batch. Its pong asks for the next.
+    if (!pings.empty() || writesMade <= writesConfirmed)
         return;
     if (const quint32 seq = connection->ping())
         pings.emplace_back(seq, writesMade);
@@ -624,5 +625,7 @@ void DistributedMapPrivate::pongReceived(quint32 seq)
         return;
     while (!pendingSince.empty() && pendingSince.front().first <= writesConfirmed)
         pendingSince.pop_front();
+    if (writesMade > writesConfirmed)
+        flushRequested(); // writes made since that ping: the next one
     updateStatus();
 }

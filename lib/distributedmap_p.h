@@ -111,7 +111,7 @@ public:
     quint64 writesMade = 0;
     quint64 writesConfirmed = 0;
     std::deque<std::pair<quint64, qint64>> pendingSince; // (write number, ms since epoch), oldest first
-    std::deque<std::pair<quint32, quint64>> pings;       // (ping seq, writes it confirms)
+    std::deque<std::pair<quint32, quint64>> pings;       // (ping seq, writes it confirms); at most one
     DistributedMap::SyncStatus lastStatus;
     quint64 lastLocalSeq = 0; // the store's seq of our last local write
     DistributedMap::Error lastError = DistributedMap::NoError;
