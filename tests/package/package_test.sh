@@ -84,8 +84,11 @@ locked "$cmake" --build "$consumer" >"$scratch/consumer-build.log" \
     || { cat "$scratch/consumer-build.log"; fail "the consumer does not build"; }
 out=$(LD_LIBRARY_PATH="$dest/usr/$arch_libdir" "$consumer/consumer") || fail "the consumer failed: $out"
 echo "$out"
-LD_LIBRARY_PATH="$dest/usr/$arch_libdir" ldd "$consumer/consumer" | grep -q "libdistmap.so.${version%.*} => $dest/" \
-    || fail "the consumer does not load libdistmap.so.${version%.*} from the DESTDIR"
+# Whole outputs into variables, then match: `cmd | grep -q` under pipefail
+# fails at random when grep exits first and cmd dies of SIGPIPE.
+libs=$(LD_LIBRARY_PATH="$dest/usr/$arch_libdir" ldd "$consumer/consumer")
+[[ "$libs" == *"libdistmap.so.${version%.*} => $dest/"* ]] \
+    || fail "the consumer does not load libdistmap.so.${version%.*} from the DESTDIR: $libs"
 
 step "pkg-config"
 # PKG_CONFIG_SYSROOT_DIR: the .pc says prefix=/usr, the files are under $dest.
@@ -104,8 +107,10 @@ step "cpack -G DEB"
     || { cat "$scratch/cpack.log"; fail "cpack failed"; }
 deb=$scratch/cpack/distmap_${version}_$(dpkg --print-architecture).deb
 [ -f "$deb" ] || fail "no $(basename "$deb"): $(ls "$scratch/cpack")"
-dpkg-deb --field "$deb" Depends | grep -q libqt6core6 || fail "Depends lacks libqt6core6 (dpkg-shlibdeps)"
-dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles | grep -qx /etc/distmap/relay.conf \
+depends=$(dpkg-deb --field "$deb" Depends)
+[[ "$depends" == *libqt6core6* ]] || fail "Depends lacks libqt6core6 (dpkg-shlibdeps): $depends"
+conffiles=$(dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles)
+grep -qx /etc/distmap/relay.conf <<<"$conffiles" \
     || fail "relay.conf is not a conffile"
 if command -v lintian >/dev/null 2>&1; then
     step "lintian (errors and warnings fail)"
