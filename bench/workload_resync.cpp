@@ -31,7 +31,7 @@ bool Bench::resync(int keys, int changed)
             const QString key = QStringLiteral("key-%1").arg((c * step) % keys, 7, 10, QLatin1Char('0'));
             a.map->set(key, QStringLiteral("changed-while-away-0123456789abc"));
             QByteArray encoded;
-            Wire::appendEntry(encoded, key, *DistributedMapPrivate::get(a.map.get())->state().find(key));
+            Wire::appendEntry(encoded, DistributedMapPrivate::get(a.map.get())->state().find(key));
             changedBytes += encoded.size();
         }
         BenchUtil::spin(100); // let a's deltas drain

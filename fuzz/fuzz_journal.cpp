@@ -14,9 +14,9 @@ bool sameState(const MapState &a, const MapState &b)
 {
     if (a.entryCount() != b.entryCount() || a.size() != b.size())
         return false;
-    for (auto it = a.entries().cbegin(); it != a.entries().cend(); ++it) {
-        const Entry *other = b.find(it.key());
-        if (!other || other->value != it->value || !other->sameWrite(*it) || other->tombstone != it->tombstone)
+    for (const EntryRef e : a.entries()) {
+        const EntryRef other = b.find(e.utf8Key());
+        if (!other || other.valueView() != e.valueView() || !other.sameWrite(e) || other.tombstone() != e.tombstone())
             return false;
     }
     return true;
@@ -60,8 +60,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(r.goodEnd == qsizetype(size));
     if (r.tornTailOnly())
         FUZZ_CHECK(r.goodEnd + r.damagedBytes() == qsizetype(size));
-    for (auto it = r.state.entries().cbegin(); it != r.state.entries().cend(); ++it)
-        FUZZ_CHECK(it->hlc <= r.clock);
+    for (const EntryRef e : r.state.entries())
+        FUZZ_CHECK(e.hlc() <= r.clock);
 
     // A store names its map; reading with another expected map refuses it.
     const Journal::ReadResult foreign = Journal::read(bytes, qsizetype(size), r.header.mapUri + QLatin1Char('x'));

@@ -260,19 +260,19 @@ void DistributedMap::setAntiEntropyInterval(int ms)
 
 QJsonValue DistributedMap::value(const QString &key, const QJsonValue &defaultValue) const
 {
-    const Entry *entry = d->replica.state().find(key);
-    if (!entry || entry->tombstone)
+    const EntryRef entry = d->replica.state().find(key);
+    if (!entry || entry.tombstone())
         return defaultValue;
-    return parseValue(entry->value);
+    return parseValue(entry.value());
 }
 
 QStringList DistributedMap::keys() const
 {
     QStringList result;
     result.reserve(size());
-    for (auto it = d->replica.state().entries().cbegin(); it != d->replica.state().entries().cend(); ++it) {
-        if (!it->tombstone)
-            result.append(it.key());
+    for (const EntryRef e : d->replica.state().entries()) {
+        if (!e.tombstone())
+            result.append(e.key());
     }
     return result;
 }
@@ -305,9 +305,9 @@ QVariantMap DistributedMap::toVariantMap() const
 
 void DistributedMap::forEach(const std::function<void(const QString &, const QJsonValue &)> &visit) const
 {
-    for (auto it = d->replica.state().entries().cbegin(); it != d->replica.state().entries().cend(); ++it) {
-        if (!it->tombstone)
-            visit(it.key(), parseValue(it->value));
+    for (const EntryRef e : d->replica.state().entries()) {
+        if (!e.tombstone())
+            visit(e.key(), parseValue(e.value()));
     }
 }
 

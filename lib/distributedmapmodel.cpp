@@ -2,7 +2,7 @@
 #include "distributedmap_p.h"
 
 #include "displayformat.h"
-#include "entry.h"
+#include "entrytable.h"
 
 #include <QDateTime>
 #include <QJsonArray>
@@ -25,12 +25,18 @@ char asciiLower(char c)
     return (c >= 'A' && c <= 'Z') ? char(c - 'A' + 'a') : c;
 }
 
-bool containsCaseless(const QByteArray &haystack, const QByteArray &needleLower)
+// The first bytes of a value, for display: a long value is never copied whole.
+QByteArrayView head(QByteArrayView bytes, qsizetype n)
+{
+    return bytes.first(qMin(bytes.size(), n));
+}
+
+bool containsCaseless(QByteArrayView haystack, const QByteArray &needleLower)
 {
     const qsizetype n = needleLower.size();
     if (n == 0)
         return true;
-    const char *h = haystack.constData();
+    const char *h = haystack.data();
     const char *e = h + haystack.size() - n;
     for (; h <= e; ++h) {
         qsizetype i = 0;
@@ -75,55 +81,55 @@ QVariant DistributedMapModel::data(const QModelIndex &index, int role) const
     const QString &key = m_keys.at(index.row());
     if (role == KeyRole)
         return key;
-    const Entry *entry = entryOf(key);
+    const EntryRef entry = entryOf(key);
     if (!entry)
         return {};
     switch (role) {
     case ValueRole:
-        return DisplayFormat::parseJson(entry->value).toVariant();
+        return DisplayFormat::parseJson(entry.value()).toVariant();
     case JsonTextRole:
-        return entry->value;
+        return entry.value();
     case HlcRole:
-        return entry->hlc;
+        return entry.hlc();
     case WriterIdRole:
-        return entry->writer;
+        return entry.writer();
     case WriterNameRole:
-        return m_nameOf ? m_nameOf(entry->writer) : DisplayFormat::shortPeerId(entry->writer);
+        return m_nameOf ? m_nameOf(entry.writer()) : DisplayFormat::shortPeerId(entry.writer());
     case TimeRole:
-        return QDateTime::fromMSecsSinceEpoch(DisplayFormat::clockMsSinceEpoch(entry->hlc), Qt::UTC);
+        return QDateTime::fromMSecsSinceEpoch(DisplayFormat::clockMsSinceEpoch(entry.hlc()), Qt::UTC);
     case LocalRole:
-        return entry->writer == DistributedMapPrivate::get(m_map)->peerId();
+        return entry.writer() == DistributedMapPrivate::get(m_map)->peerId();
     case Qt::DisplayRole:
         switch (index.column()) {
         case KeyColumn:
             return key;
         case ValueColumn:
-            return DisplayFormat::elided(QString::fromUtf8(entry->value.left(DisplayChars * 4)), DisplayChars);
+            return DisplayFormat::elided(QString::fromUtf8(head(entry.valueView(), DisplayChars * 4)), DisplayChars);
         case WriterColumn:
-            return m_nameOf ? m_nameOf(entry->writer) : DisplayFormat::shortPeerId(entry->writer);
+            return m_nameOf ? m_nameOf(entry.writer()) : DisplayFormat::shortPeerId(entry.writer());
         case WhenColumn:
-            return DisplayFormat::clockTime(entry->hlc);
+            return DisplayFormat::clockTime(entry.hlc());
         }
         break;
     case Qt::EditRole:
         if (index.column() == ValueColumn)
-            return QString::fromUtf8(entry->value);
+            return QString::fromUtf8(entry.value());
         if (index.column() == KeyColumn)
             return key;
         break;
     case Qt::ToolTipRole:
         if (index.column() == ValueColumn) {
-            const QJsonValue value = DisplayFormat::parseJson(entry->value.left(64 * 1024));
+            const QJsonValue value = DisplayFormat::parseJson(head(entry.valueView(), 64 * 1024).toByteArray());
             if (value.isObject() || value.isArray()) {
                 const QJsonDocument doc = value.isObject() ? QJsonDocument(value.toObject()) : QJsonDocument(value.toArray());
                 return DisplayFormat::elided(QString::fromUtf8(doc.toJson(QJsonDocument::Indented)), 4000);
             }
-            return DisplayFormat::elided(QString::fromUtf8(entry->value), 4000);
+            return DisplayFormat::elided(QString::fromUtf8(entry.value()), 4000);
         }
         if (index.column() == WhenColumn)
-            return QDateTime::fromMSecsSinceEpoch(DisplayFormat::clockMsSinceEpoch(entry->hlc)).toString(Qt::ISODateWithMs);
+            return QDateTime::fromMSecsSinceEpoch(DisplayFormat::clockMsSinceEpoch(entry.hlc())).toString(Qt::ISODateWithMs);
         if (index.column() == WriterColumn)
-            return DisplayFormat::peerId(entry->writer);
+            return DisplayFormat::peerId(entry.writer());
         break;
     case Qt::AccessibleTextRole:
         return data(index, Qt::DisplayRole);
@@ -228,18 +234,21 @@ void DistributedMapModel::rebuild()
         return;
     const auto &entries = DistributedMapPrivate::get(m_map)->state().entries();
     m_keys.reserve(DistributedMapPrivate::get(m_map)->state().size());
-    for (auto it = entries.cbegin(); it != entries.cend(); ++it) {
-        if (!it->tombstone && matches(it.key(), *it))
-            m_keys.append(it.key());
+    for (const EntryRef e : entries) {
+        if (e.tombstone())
+            continue;
+        QString key = e.key();
+        if (matches(key, e))
+            m_keys.append(std::move(key));
     }
     std::sort(m_keys.begin(), m_keys.end(), [this](const QString &a, const QString &b) { return lessKey(a, b); });
 }
 
-bool DistributedMapModel::matches(const QString &key, const Entry &entry) const
+bool DistributedMapModel::matches(const QString &key, const EntryRef &entry) const
 {
     if (m_filter.isEmpty())
         return true;
-    return key.contains(m_filter, Qt::CaseInsensitive) || containsCaseless(entry.value, m_filterUtf8Lower);
+    return key.contains(m_filter, Qt::CaseInsensitive) || containsCaseless(entry.valueView(), m_filterUtf8Lower);
 }
 
 QString DistributedMapModel::keyAt(int row) const
@@ -273,9 +282,9 @@ void DistributedMapModel::setWriterNameResolver(const std::function<QString(quin
         Q_EMIT dataChanged(index(0, 0), index(int(m_keys.size()) - 1, ColumnCount - 1), {Qt::DisplayRole, WriterNameRole});
 }
 
-const Entry *DistributedMapModel::entryOf(const QString &key) const
+EntryRef DistributedMapModel::entryOf(const QString &key) const
 {
-    return m_map ? DistributedMapPrivate::get(m_map)->state().find(key) : nullptr;
+    return m_map ? DistributedMapPrivate::get(m_map)->state().find(key) : EntryRef();
 }
 
 void DistributedMapModel::onChanged(const DistributedMap::Change &change)
@@ -302,8 +311,8 @@ void DistributedMapModel::flush()
     QVector<QPair<int, QString>> inserts; // (position among the old rows, key)
     int firstUpdated = n, lastUpdated = -1, updated = 0;
     for (const QString &key : std::as_const(batch)) {
-        const Entry *entry = entryOf(key);
-        const bool live = entry && !entry->tombstone && matches(key, *entry);
+        const EntryRef entry = entryOf(key);
+        const bool live = entry && !entry.tombstone() && matches(key, entry);
         const int pos = lowerBound(key, 0, n);
         const bool shown = pos < n && m_keys.at(pos) == key;
         if (shown && live) {

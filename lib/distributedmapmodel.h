@@ -11,7 +11,7 @@
 
 #include <functional>
 
-struct Entry;
+class EntryRef;
 
 // A Qt item model over a DistributedMap: one row per live key, kept sorted
 // by key, for QTableView, QListView (column 0 with the roles) or QML.
@@ -109,8 +109,8 @@ private:
         return m_order == Qt::AscendingOrder ? a < b : b < a;
     }
     int lowerBound(const QString &key, int first, int last) const;
-    bool matches(const QString &key, const Entry &entry) const;
-    const Entry *entryOf(const QString &key) const;
+    bool matches(const QString &key, const EntryRef &entry) const;
+    EntryRef entryOf(const QString &key) const;
     void removeIndices(const QVector<int> &indices);
     void insertKeys(QVector<QPair<int, QString>> keys); // (position among current rows, key)
 

@@ -303,9 +303,9 @@ bool LocalStore::attach(DistributedMap *map)
     QVector<Wire::DecodedEntry> entries;
     entries.reserve(m_loaded->state.entryCount());
     qint64 liveBytes = 0;
-    for (auto it = m_loaded->state.entries().cbegin(); it != m_loaded->state.entries().cend(); ++it) {
-        liveBytes += Wire::EntryFixedSize + 4 + it.key().size() + it->value.size();
-        entries.append({it.key(), it.value()});
+    for (const EntryRef e : m_loaded->state.entries()) {
+        liveBytes += Wire::EntryFixedSize + 4 + e.utf8Key().size() + e.valueView().size();
+        entries.append({e.key(), e.toEntry()});
     }
     m_loaded.reset();
     hooks->load(entries);

@@ -66,7 +66,7 @@ private:
     quint16 m_port = 0;
 };
 
-const Entry *entryOf(const TestPeer &peer, const QString &key)
+EntryRef entryOf(const TestPeer &peer, const QString &key)
 {
     return peer.internals()->state().find(key);
 }

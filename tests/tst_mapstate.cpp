@@ -172,7 +172,7 @@ void tst_MapState::convergesUnderAnyDeliveryOrder()
     for (int r = 0; r < replicas; ++r) {
         QVERIFY2(states[r].entryCount() == oracle.size(), qPrintable(QStringLiteral("seed %1 replica %2").arg(seed).arg(r)));
         for (auto it = oracle.cbegin(); it != oracle.cend(); ++it) {
-            const Entry *e = states[r].find(it.key());
+            const EntryRef e = states[r].find(it.key());
             QVERIFY2(e && e->sameWrite(*it) && e->value == it->value && e->tombstone == it->tombstone,
                      qPrintable(QStringLiteral("seed %1 replica %2 key %3").arg(seed).arg(r).arg(it.key())));
         }
@@ -192,8 +192,8 @@ void tst_MapState::mergingStatesIsAssociative()
         parts[int(rng.bounded(3))].apply(key, e);
     }
     auto merge = [](MapState into, const MapState &from) {
-        for (auto it = from.entries().cbegin(); it != from.entries().cend(); ++it)
-            into.apply(it.key(), it.value());
+        for (const EntryRef e : from.entries())
+            into.apply(e.utf8Key(), *e);
         return into;
     };
     const MapState left = merge(merge(parts[0], parts[1]), parts[2]);

@@ -524,7 +524,7 @@ void SimPeer::onConflict(const Replica::Conflict &c)
         return fail(QStringLiteral("the winner is not the newer write"));
     if ((c.localLost ? loser.writer : winner.writer) != m_id)
         return fail(QStringLiteral("neither side is this peer's write as localLost says"));
-    const Entry *current = replica->state().find(c.key);
+    const EntryRef current = replica->state().find(c.key);
     if (!current || !current->sameWrite(winner) || current->value != winner.value)
         return fail(QStringLiteral("the winner is not the key's write"));
     const auto winnerClock = causal->writeClocks.constFind({winner.hlc, winner.writer});
@@ -707,10 +707,10 @@ void tst_Simulation::convergesUnderFaults()
             const MapState &other = p->replica->state();
             qWarning("peer %d: %d entries, ready %d, syncing %d, connected %d", p->index, other.entryCount(),
                      p->replica->isReady(), p->replica->isSyncing(), p->connected);
-            for (auto it = first.entries().cbegin(); it != first.entries().cend(); ++it) {
-                const Entry *e = other.find(it.key());
-                if (!e || !e->sameWrite(*it))
-                    qWarning("  %s: peer 0 has (%llx, %llx), peer %d has %s", qPrintable(it.key()), it->hlc, it->writer, p->index,
+            for (const EntryRef mine : first.entries()) {
+                const EntryRef e = other.find(mine.utf8Key());
+                if (!e || !e.sameWrite(mine))
+                    qWarning("  %s: peer 0 has (%llx, %llx), peer %d has %s", qPrintable(mine.key()), mine.hlc(), mine.writer(), p->index,
                              e ? qPrintable(QStringLiteral("(%1, %2)").arg(e->hlc, 0, 16).arg(e->writer, 0, 16)) : "nothing");
             }
         }
@@ -743,7 +743,7 @@ void tst_Simulation::convergesUnderFaults()
                  qPrintable(QStringLiteral("seed %1: peer %2 has %3 entries, expected %4").arg(seed).arg(p->index)
                                 .arg(state.entryCount()).arg(oracle.size())));
         for (auto it = oracle.cbegin(); it != oracle.cend(); ++it) {
-            const Entry *e = state.find(it.key());
+            const EntryRef e = state.find(it.key());
             QVERIFY2(e && e->sameWrite(*it) && e->value == it->value && e->tombstone == it->tombstone,
                      qPrintable(QStringLiteral("seed %1: peer %2 key %3 does not hold its newest write").arg(seed).arg(p->index).arg(it.key())));
         }
@@ -844,12 +844,12 @@ void tst_Simulation::acknowledgedWritesOutliveTheirWriters()
     for (const Write &w : std::as_const(writes))
         made.insert({w.entry.hlc, w.entry.writer});
     const MapState &kept = sim.peers[0]->replica->state();
-    for (auto it = kept.entries().cbegin(); it != kept.entries().cend(); ++it)
-        QVERIFY2(made.contains({it->hlc, it->writer}), qPrintable(QStringLiteral("seed %1: %2 holds a write nobody made").arg(seed).arg(it.key())));
+    for (const EntryRef e : kept.entries())
+        QVERIFY2(made.contains({e.hlc(), e.writer()}), qPrintable(QStringLiteral("seed %1: %2 holds a write nobody made").arg(seed).arg(e.key())));
     int lost = 0;
     for (const Write &a : std::as_const(acknowledged)) {
         for (int k = 0; k < keepers; ++k) {
-            const Entry *e = sim.peers[size_t(k)]->replica->state().find(a.key);
+            const EntryRef e = sim.peers[size_t(k)]->replica->state().find(a.key);
             if (!e || (!e->sameWrite(a.entry) && !e->newerThan(a.entry))) {
                 ++lost;
                 qWarning("seed %u: keeper %d lost the acknowledged write of %s (%llx, %llx)", seed, k, qPrintable(a.key),

@@ -149,13 +149,23 @@ public:
     void add(const QString &key, const Entry &entry)
     {
         Wire::appendEntry(m_run, key, entry);
+        sealIfFull();
+    }
+    void add(const EntryRef &entry)
+    {
+        Wire::appendEntry(m_run, entry);
+        sealIfFull();
+    }
+
+private:
+    void sealIfFull()
+    {
         if (m_run.size() >= RecordTargetBytes) {
             appendRecord(m_out, m_type, m_run);
             m_run.clear();
         }
     }
 
-private:
     QByteArray &m_out;
     RecordType m_type;
     QByteArray m_run;
@@ -167,16 +177,16 @@ void appendSnapshot(QByteArray &out, const MapState &state, quint64 clock)
 {
     appendClockRecord(out, clock);
     RecordSealer sealer(out, RecordType::Entries);
-    for (auto it = state.entries().cbegin(); it != state.entries().cend(); ++it)
-        sealer.add(it.key(), it.value());
+    for (const EntryRef e : state.entries())
+        sealer.add(e);
 }
 
 void appendHistory(QByteArray &out, const HistoryIndex &history, const MapState &state)
 {
     RecordSealer sealer(out, RecordType::History);
     history.forEach([&](const QString &key, const Entry &entry) {
-        const Entry *current = state.find(key);
-        if (!current || !current->sameWrite(entry))
+        const EntryRef current = state.find(key);
+        if (!current || !current.sameWrite(entry))
             sealer.add(key, entry);
     });
 }

@@ -20,77 +20,73 @@ quint64 fnv1a(quint64 h, const char *data, qsizetype size)
 
 MapState::Result MapState::apply(const QString &key, const Entry &entry)
 {
+    return apply(EntryTable::Utf8Key(key), entry);
+}
+
+MapState::Result MapState::apply(QByteArrayView utf8Key, const Entry &entry)
+{
     Result result;
-    auto it = m_entries.find(key);
-    if (it == m_entries.end()) {
-        m_entries.insert(key, entry);
+    const EntryTable::Position pos = m_entries.locate(utf8Key);
+    const EntryRef current = m_entries.at(pos);
+    if (!current) {
+        m_entries.store(pos, utf8Key, entry);
         if (!entry.tombstone)
             ++m_live;
         return result;
     }
-    result.previousHlc = it->hlc;
-    result.previousWriter = it->writer;
-    if (it->sameWrite(entry)) {
+    result.previousHlc = current.hlc();
+    result.previousWriter = current.writer();
+    if (current.sameWrite(entry)) {
         result.outcome = Outcome::Duplicate;
         return result;
     }
-    if (!entry.newerThan(*it)) {
+    if (current.newerThan(entry)) { // sameWrite was handled above
         result.outcome = Outcome::Superseded;
         return result;
     }
-    result.hadValue = !it->tombstone;
+    result.hadValue = !current.tombstone();
     if (result.hadValue)
-        result.oldValue = it->value;
-    m_live += (entry.tombstone ? 0 : 1) - (it->tombstone ? 0 : 1);
-    *it = entry;
+        result.oldValue = current.value();
+    m_live += (entry.tombstone ? 0 : 1) - (current.tombstone() ? 0 : 1);
+    m_entries.store(pos, utf8Key, entry);
     return result;
-}
-
-const Entry *MapState::find(const QString &key) const
-{
-    auto it = m_entries.constFind(key);
-    return it == m_entries.cend() ? nullptr : &it.value();
 }
 
 bool MapState::contains(const QString &key) const
 {
-    const Entry *e = find(key);
-    return e && !e->tombstone;
+    const EntryRef e = find(key);
+    return e && !e.tombstone();
 }
 
 bool MapState::forget(const QString &key, QByteArray *oldValue)
 {
-    auto it = m_entries.find(key);
-    if (it == m_entries.end())
+    const EntryTable::Utf8Key utf8(key);
+    const EntryRef e = m_entries.find(utf8);
+    if (!e)
         return false;
-    const bool live = !it->tombstone;
+    const bool live = !e.tombstone();
     if (live) {
         --m_live;
         if (oldValue)
-            *oldValue = it->value;
+            *oldValue = e.value();
     }
-    m_entries.erase(it);
+    m_entries.remove(utf8);
     return live;
 }
 
 int MapState::purgeTombstones(quint64 olderThanHlc)
 {
-    int dropped = 0;
-    for (auto it = m_entries.begin(); it != m_entries.end();) {
-        if (it->tombstone && it->hlc < olderThanHlc) {
-            it = m_entries.erase(it);
-            ++dropped;
-        } else {
-            ++it;
-        }
-    }
-    return dropped;
+    return int(m_entries.removeIf([olderThanHlc](const EntryRef &e) { return e.tombstone() && e.hlc() < olderThanHlc; }));
 }
 
 quint64 MapState::keyHash(const QString &key)
 {
-    const QByteArray utf8 = key.toUtf8();
-    return fnv1a(FnvOffset, utf8.constData(), utf8.size());
+    return keyHash(EntryTable::Utf8Key(key));
+}
+
+quint64 MapState::keyHash(QByteArrayView utf8Key)
+{
+    return fnv1a(FnvOffset, utf8Key.data(), utf8Key.size());
 }
 
 quint64 MapState::entryHash(const QString &key, const Entry &entry)
@@ -107,13 +103,12 @@ QVector<quint64> MapState::digest(int bucketCount) const
 {
     QVector<quint64> buckets(isValidBucketCount(bucketCount) ? bucketCount : 1, 0);
     const int n = int(buckets.size());
-    for (auto it = m_entries.cbegin(); it != m_entries.cend(); ++it) {
-        const QByteArray utf8 = it.key().toUtf8();
-        const quint64 kh = fnv1a(FnvOffset, utf8.constData(), utf8.size());
+    for (const EntryRef e : m_entries) {
+        const quint64 kh = keyHash(e.utf8Key());
         char tail[17];
-        qToLittleEndian<quint64>(it->hlc, tail);
-        qToLittleEndian<quint64>(it->writer, tail + 8);
-        tail[16] = it->tombstone ? 2 : 1;
+        qToLittleEndian<quint64>(e.hlc(), tail);
+        qToLittleEndian<quint64>(e.writer(), tail + 8);
+        tail[16] = e.tombstone() ? 2 : 1;
         buckets[bucketOf(kh, n)] ^= fnv1a(kh, tail, sizeof tail);
     }
     return buckets;

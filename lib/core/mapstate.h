@@ -1,9 +1,9 @@
 #pragma once
 
 #include "entry.h"
+#include "entrytable.h"
 #include "maptypes.h"
 
-#include <QHash>
 #include <QString>
 #include <QVector>
 
@@ -29,15 +29,20 @@ public:
     };
 
     Result apply(const QString &key, const Entry &entry);
+    Result apply(QByteArrayView utf8Key, const Entry &entry);
 
-    const Entry *find(const QString &key) const;
+    // The key's current write (a value or a tombstone), or a null ref; see
+    // EntryRef for how long it stays valid.
+    EntryRef find(const QString &key) const { return m_entries.find(EntryTable::Utf8Key(key)); }
+    EntryRef find(QByteArrayView utf8Key) const { return m_entries.find(utf8Key); }
     bool contains(const QString &key) const; // live value, not a tombstone
 
     int size() const { return m_live; }                 // live values
     int entryCount() const { return int(m_entries.size()); } // with tombstones
     int tombstoneCount() const { return entryCount() - m_live; }
 
-    const QHash<QString, Entry> &entries() const { return m_entries; }
+    // Every entry, tombstones included, in no particular order.
+    const EntryTable &entries() const { return m_entries; }
 
     // Removes a key's entry entirely (no tombstone); returns whether it had a
     // live value, and that value in oldValue. Only for a peer that learned
@@ -56,6 +61,7 @@ public:
     QVector<quint64> digest(int bucketCount) const;
 
     static quint64 keyHash(const QString &key);
+    static quint64 keyHash(QByteArrayView utf8Key);
     static quint64 entryHash(const QString &key, const Entry &entry);
     static int bucketOf(quint64 keyHash, int bucketCount)
     {
@@ -64,6 +70,6 @@ public:
     static bool isValidBucketCount(int n) { return n >= 1 && n <= 65536 && (n & (n - 1)) == 0; }
 
 private:
-    QHash<QString, Entry> m_entries;
+    EntryTable m_entries;
     int m_live = 0;
 };

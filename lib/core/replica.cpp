@@ -70,12 +70,12 @@ void Replica::writeLocal(const QString &key, Entry entry, Change *change)
     // when that write carries a clock far ahead of ours (which our clock
     // refused to follow, see observeRemote()).
     Entry base;
-    const Entry *current = m_state.find(key);
+    const EntryRef current = m_state.find(key);
     if (current) {
-        if (current->hlc >= entry.hlc)
-            entry.hlc = current->hlc + 1;
-        base.hlc = current->hlc;
-        base.writer = current->writer;
+        if (current.hlc() >= entry.hlc)
+            entry.hlc = current.hlc() + 1;
+        base.hlc = current.hlc();
+        base.writer = current.writer();
     }
     entry.writer = m_host->peerId();
     const MapState::Result result = m_state.apply(key, entry);
@@ -407,12 +407,12 @@ void Replica::resendUnconfirmed()
     const quint64 self = m_host->peerId();
     QStringList gone;
     for (auto it = m_unconfirmed.cbegin(); it != m_unconfirmed.cend(); ++it) {
-        const Entry *current = m_state.find(it.key());
-        if (!current || current->hlc != it->hlc || current->writer != self) {
+        const EntryRef current = m_state.find(it.key());
+        if (!current || current.hlc() != it->hlc || current.writer() != self) {
             gone.append(it.key()); // replaced while we were not looking (a rejoin forgot it)
             continue;
         }
-        queueBroadcast(Wire::Type::Delta, it.key(), *current);
+        queueBroadcast(Wire::Type::Delta, it.key(), current.toEntry());
     }
     for (const QString &key : std::as_const(gone)) {
         dropUnconfirmed(key);
@@ -532,8 +532,8 @@ void Replica::noteConflict(const QString &key, const Entry &incoming, const MapS
         base.writer = it->baseWriter;
         if (it->baseHlc != 0 && !incoming.newerThan(base))
             return; // we had seen it (or something newer) when we wrote
-        const Entry *ours = m_state.find(key);
-        conflict.winner = {ours->tombstone ? QByteArray() : ours->value, ours->tombstone, ours->hlc, ours->writer};
+        const EntryRef ours = m_state.find(key);
+        conflict.winner = {ours.value(), ours.tombstone(), ours.hlc(), ours.writer()};
         conflict.loser = theirs;
     }
     m_host->onConflict(conflict);

@@ -277,7 +277,7 @@ private:
     quint64 m_syncSource = 0;
     quint64 m_lastSyncSource = 0;
     QVector<quint64> m_requestDigest;
-    QHash<QString, Entry> m_pushCandidates; // ours, maybe unknown to the responder
+    EntryTable m_pushCandidates; // ours, maybe unknown to the responder (records shared with m_state)
     bool m_candidatesKnown = false;
 
     SyncResponder m_responder;

@@ -90,9 +90,9 @@ void Replica::sendSyncRequest(SyncPhase phase)
         // in that range may be news to the network (offline edits).
         request.since = m_networkHlc;
         m_requestDigest.clear();
-        for (auto it = m_state.entries().cbegin(); it != m_state.entries().cend(); ++it) {
-            if (it->hlc > request.since)
-                m_pushCandidates.insert(it.key(), it.value());
+        for (const EntryRef e : m_state.entries()) {
+            if (e.hlc() > request.since)
+                m_pushCandidates.insert(e);
         }
         m_candidatesKnown = true;
         break;
@@ -153,9 +153,9 @@ void Replica::handleSyncData(const Wire::Header &header, const QByteArray &frame
             any = any || differs[i];
         }
         if (any) {
-            for (auto it = m_state.entries().cbegin(); it != m_state.entries().cend(); ++it) {
-                if (n == 1 || differs[MapState::bucketOf(MapState::keyHash(it.key()), n)])
-                    m_pushCandidates.insert(it.key(), it.value());
+            for (const EntryRef e : m_state.entries()) {
+                if (n == 1 || differs[MapState::bucketOf(MapState::keyHash(e.utf8Key()), n)])
+                    m_pushCandidates.insert(e);
             }
         }
         m_candidatesKnown = true;
@@ -163,12 +163,14 @@ void Replica::handleSyncData(const Wire::Header &header, const QByteArray &frame
     quint64 newest = 0;
     for (const Wire::DecodedEntry &d : std::as_const(chunk.entries)) {
         newest = qMax(newest, d.entry.hlc);
-        auto candidate = m_pushCandidates.find(d.key);
-        if (candidate != m_pushCandidates.end()) {
-            if (!candidate->newerThan(d.entry))
-                m_pushCandidates.erase(candidate);
-            else if (m_syncPhase == SyncPhase::Rejoin)
-                m_rejoinKept.insert(d.key); // the network has the key: ours is just newer
+        if (!m_pushCandidates.isEmpty()) {
+            const EntryTable::Utf8Key key(d.key);
+            if (const EntryRef candidate = m_pushCandidates.find(key)) {
+                if (!candidate.newerThan(d.entry))
+                    m_pushCandidates.remove(key);
+                else if (m_syncPhase == SyncPhase::Rejoin)
+                    m_rejoinKept.insert(d.key); // the network has the key: ours is just newer
+            }
         }
         applyRemote(d.key, d.entry, header.peer, Source::Sync, false);
     }
@@ -191,16 +193,18 @@ void Replica::pushCandidates()
     if (m_candidatesKnown && m_syncPhase == SyncPhase::Rejoin) {
         // The responder sent its whole state. Keys it lacks that we wrote
         // before we lost touch were deleted and forgotten meanwhile: drop them.
-        for (auto it = m_pushCandidates.begin(); it != m_pushCandidates.end();) {
-            const Entry *current = m_state.find(it.key());
-            const bool forgotten = current && current->sameWrite(*it) && it->hlc <= m_rejoinHorizon
-                && !m_rejoinKept.contains(it.key());
-            if (!forgotten) {
-                ++it;
-                continue;
+        QStringList forgotten;
+        for (const EntryRef candidate : std::as_const(m_pushCandidates)) {
+            const EntryRef current = m_state.find(candidate.utf8Key());
+            // The same record: the key has not been written since the rejoin began.
+            if (current && current.sameWrite(candidate) && candidate.hlc() <= m_rejoinHorizon) {
+                QString key = candidate.key();
+                if (!m_rejoinKept.contains(key))
+                    forgotten.append(std::move(key));
             }
-            const QString key = it.key();
-            it = m_pushCandidates.erase(it);
+        }
+        for (const QString &key : std::as_const(forgotten)) {
+            m_pushCandidates.remove(EntryTable::Utf8Key(key));
             m_localWrites.remove(key);
             MapState::Result dropped;
             if (m_state.forget(key, &dropped.oldValue)) {
@@ -213,9 +217,9 @@ void Replica::pushCandidates()
         }
     }
     if (m_candidatesKnown) {
-        for (auto it = m_pushCandidates.cbegin(); it != m_pushCandidates.cend(); ++it) {
-            if (const Entry *current = m_state.find(it.key()))
-                queueBroadcast(Wire::Type::Repair, it.key(), *current);
+        for (const EntryRef candidate : std::as_const(m_pushCandidates)) {
+            if (const EntryRef current = m_state.find(candidate.utf8Key()))
+                queueBroadcast(Wire::Type::Repair, candidate.key(), current.toEntry());
         }
     }
     m_pushCandidates.clear();

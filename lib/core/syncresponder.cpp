@@ -4,8 +4,8 @@ struct SyncResponder::Session
 {
     quint32 syncId = 0;
     quint64 since = Wire::SinceNever;
-    QHash<QString, Entry> snapshot;
-    QHash<QString, Entry>::const_iterator it;
+    EntryTable snapshot; // shares the records: a copy of the slots only
+    EntryTable::const_iterator it = snapshot.end();
     QVector<quint64> digest; // ours, sent on chunk 0
     QVector<bool> differs;   // per bucket: does the requester's digest differ?
     bool all = false;        // every entry goes (a full copy, or nothing matches)
@@ -13,10 +13,10 @@ struct SyncResponder::Session
     quint32 acked = 0;       // chunks below this seq were taken
     bool done = false;       // the final chunk was built
 
-    bool wanted(const QString &key, const Entry &entry) const
+    bool wanted(const EntryRef &entry) const
     {
         const int n = int(differs.size());
-        return all || entry.hlc > since || (n > 0 && differs[MapState::bucketOf(MapState::keyHash(key), n)]);
+        return all || entry.hlc() > since || (n > 0 && differs[MapState::bucketOf(MapState::keyHash(entry.utf8Key()), n)]);
     }
 };
 
@@ -29,7 +29,7 @@ void SyncResponder::start(quint64 requester, const Wire::SyncRequest &request, c
     session->syncId = request.syncId;
     session->since = request.since;
     session->snapshot = state.entries();
-    session->it = session->snapshot.cbegin();
+    session->it = session->snapshot.begin();
     const int n = int(request.digest.size());
     if (n > 0) {
         session->digest = state.digest(n);
@@ -73,22 +73,23 @@ bool SyncResponder::nextChunk(quint64 requester, quint32 mapId, QByteArray *fram
     const qsizetype head = frame->size();
     Wire::appendSyncChunkHead(*frame, s.syncId, s.nextSeq, false, s.nextSeq == 0 ? s.digest : QVector<quint64>());
     const qsizetype entriesStart = frame->size();
-    while (s.it != s.snapshot.cend() && frame->size() - entriesStart < ChunkBytes) {
-        if (s.wanted(s.it.key(), s.it.value())) {
+    while (s.it != s.snapshot.end() && frame->size() - entriesStart < ChunkBytes) {
+        const EntryRef entry = *s.it;
+        if (s.wanted(entry)) {
             const qsizetype before = frame->size();
-            Wire::appendEntry(*frame, s.it.key(), s.it.value());
+            Wire::appendEntry(*frame, entry);
             if (frame->size() > m_maxMessageBytes) {
                 const qsizetype alone = frame->size() - before + entriesStart;
                 frame->truncate(before);
                 if (before > entriesStart && alone <= m_maxMessageBytes)
                     break; // it goes first in the next chunk
                 // Too large even alone: sending it would get us cut off.
-                m_tooLarge.append({s.it.key(), s.it.value(), alone});
+                m_tooLarge.append({entry.key(), entry.toEntry(), alone});
             }
         }
         ++s.it;
     }
-    s.done = s.it == s.snapshot.cend();
+    s.done = s.it == s.snapshot.end();
     Wire::setSyncChunkFinal(*frame, head, s.done);
     ++s.nextSeq;
     return true;

@@ -202,6 +202,26 @@ void appendEntry(QByteArray &out, const QString &key, const Entry &entry)
     out.resize(p - out.constData());
 }
 
+void appendEntry(QByteArray &out, const EntryRef &entry)
+{
+    const QByteArrayView key = entry.utf8Key();
+    const QByteArrayView value = entry.valueView();
+    const qsizetype start = out.size();
+    out.resize(start + EntryFixedSize + key.size() + (entry.tombstone() ? 0 : 4 + value.size()));
+    char *p = out.data() + start;
+    *p++ = char(entry.tombstone() ? 2 : 1);
+    qToLittleEndian<quint64>(entry.hlc(), p);
+    qToLittleEndian<quint64>(entry.writer(), p + 8);
+    qToLittleEndian<quint32>(quint32(key.size()), p + 16);
+    p += 20;
+    memcpy(p, key.data(), size_t(key.size()));
+    p += key.size();
+    if (!entry.tombstone()) {
+        qToLittleEndian<quint32>(quint32(value.size()), p);
+        memcpy(p + 4, value.data(), size_t(value.size()));
+    }
+}
+
 static DecodeError readEntries(Reader &r, QVector<DecodedEntry> *out)
 {
     QVector<DecodedEntry> entries;

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "entry.h"
+#include "entrytable.h"
 #include "maptypes.h"
 
 #include <QByteArray>
@@ -77,6 +78,8 @@ inline quint64 peekPeer(const QByteArray &frame) { return qFromLittleEndian<quin
 
 // Entries ----------------------------------------------------------------
 void appendEntry(QByteArray &out, const QString &key, const Entry &entry);
+// The same bytes from a stored write, its UTF-8 key copied as is.
+void appendEntry(QByteArray &out, const EntryRef &entry);
 qsizetype encodedEntrySize(const QString &key, const Entry &entry);
 
 // Reads consecutive entries from [data, data + size) and calls

@@ -81,10 +81,10 @@ MapState stateOf(const QVector<QPair<QString, Entry>> &writes, int count)
 void compareStates(const MapState &actual, const MapState &expected)
 {
     QCOMPARE(actual.entryCount(), expected.entryCount());
-    for (auto it = expected.entries().cbegin(); it != expected.entries().cend(); ++it) {
-        const Entry *got = actual.find(it.key());
-        QVERIFY2(got, qPrintable(it.key()));
-        QVERIFY2(sameEntry(*got, it.value()), qPrintable(it.key()));
+    for (const EntryRef want : expected.entries()) {
+        const EntryRef got = actual.find(want.utf8Key());
+        QVERIFY2(got, qPrintable(want.key()));
+        QVERIFY2(sameEntry(*got, *want), qPrintable(want.key()));
     }
 }
 
@@ -243,11 +243,11 @@ void tst_Journal::randomBitFlips()
             ++damaged;
         // Whatever survives is a write that was made: a flip never invents
         // a value, a clock or a writer.
-        for (auto it = r.state.entries().cbegin(); it != r.state.entries().cend(); ++it) {
+        for (const EntryRef e : r.state.entries()) {
             bool made = false;
             for (const auto &w : std::as_const(writes))
-                made = made || (w.first == it.key() && sameEntry(w.second, it.value()));
-            QVERIFY2(made, qPrintable(QStringLiteral("round %1 key %2").arg(round).arg(it.key())));
+                made = made || (w.first == e.key() && sameEntry(w.second, *e));
+            QVERIFY2(made, qPrintable(QStringLiteral("round %1 key %2").arg(round).arg(e.key())));
         }
     }
     qInfo("%d images rejected by the header check, %d loaded with skipped damage", rejected, damaged);

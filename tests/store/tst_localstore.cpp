@@ -62,13 +62,13 @@ QJsonObject everyType()
 void compareEntries(const MapState &actual, const MapState &expected)
 {
     QCOMPARE(actual.entryCount(), expected.entryCount());
-    for (auto it = expected.entries().cbegin(); it != expected.entries().cend(); ++it) {
-        const Entry *got = actual.find(it.key());
-        QVERIFY2(got, qPrintable(it.key()));
-        QCOMPARE(got->value, it->value);
-        QCOMPARE(got->hlc, it->hlc);
-        QCOMPARE(got->writer, it->writer);
-        QCOMPARE(got->tombstone, it->tombstone);
+    for (const EntryRef want : expected.entries()) {
+        const EntryRef got = actual.find(want.utf8Key());
+        QVERIFY2(got, qPrintable(want.key()));
+        QCOMPARE(got.value(), want.value());
+        QCOMPARE(got.hlc(), want.hlc());
+        QCOMPARE(got.writer(), want.writer());
+        QCOMPARE(got.tombstone(), want.tombstone());
     }
 }
 

@@ -157,7 +157,7 @@ void tst_StoreCrash::acknowledgedWritesSurviveSigkill()
         tornTails += r.damage.isEmpty() ? 0 : 1;
         for (auto it = lastAcked.cbegin(); it != lastAcked.cend(); ++it) {
             const QString key = QStringLiteral("k%1").arg(it.key());
-            const Entry *e = r.state.find(key);
+            const EntryRef e = r.state.find(key);
             const qint64 op = it.value();
             const QString where = QStringLiteral("run %1 key %2 last acked op %3").arg(run).arg(key).arg(op);
             if (op % 5 != 4) {
@@ -257,7 +257,7 @@ void tst_StoreCrash::historySurvivesSigkill()
                 ++it;
             }
             // The state is the newest write of each key.
-            const Entry *current = r.state.find(keyName(k));
+            const EntryRef current = r.state.find(keyName(k));
             QVERIFY2(current && current->hlc == writes.rbegin()->first,
                      qPrintable(QStringLiteral("run %1 key %2: the state is not the newest write").arg(run).arg(k)));
             checkedWrites += got.size();

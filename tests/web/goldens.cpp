@@ -179,7 +179,9 @@ QJsonObject mergeCase(const QString &name, QRandomGenerator &rng, int writes, in
         ops.append(op);
         state.apply(key, e);
     }
-    QStringList sorted = state.entries().keys();
+    QStringList sorted;
+    for (const EntryRef e : state.entries())
+        sorted.append(e.key());
     std::sort(sorted.begin(), sorted.end(), [](const QString &a, const QString &b) { return a.toUtf8() < b.toUtf8(); });
     QJsonArray entries;
     for (const QString &key : sorted) {
