@@ -18,10 +18,10 @@ namespace Control {
 struct Error;
 }
 
-// One WebSocket connection to a relay, carrying any number of maps.
-// Reconnects by itself with exponential backoff (jittered) until close();
-// after every (re)connect each attached map reopens and resyncs.
-// Lives in one thread; every call and signal is in that thread.
+/// One WebSocket connection to a relay, carrying any number of maps.
+/// Reconnects by itself with exponential backoff (jittered) until close();
+/// after every (re)connect each attached map reopens and resyncs.
+/// Lives in one thread; every call and signal is in that thread.
 class DISTMAP_EXPORT Connection : public QObject
 {
     Q_OBJECT
@@ -29,85 +29,104 @@ class DISTMAP_EXPORT Connection : public QObject
     Q_PROPERTY(QUrl url READ url CONSTANT)
     Q_PROPERTY(State state READ state NOTIFY stateChanged)
 public:
+    /// Where the connection stands; stateChanged() reports every change.
     enum State {
-        Closed,       // not connected and not trying (initial, or after close())
-        Connecting,   // first attempt in progress
-        Connected,    // handshake done; maps are open or opening
-        Reconnecting, // lost the relay (or never reached it); retrying
+        Closed,       //!< not connected and not trying (initial, or after close())
+        Connecting,   //!< first attempt in progress
+        Connected,    //!< handshake done; maps are open or opening
+        Reconnecting, //!< lost the relay (or never reached it); retrying
     };
     Q_ENUM(State)
 
+    /// What errorOccurred() reports.
     enum Error {
-        NoError = 0,
-        SocketError,   // the relay could not be reached or the link dropped
-        ProtocolError, // the relay sent something we cannot read
-        RelayError,    // the relay reported an error (code in the message)
+        NoError = 0,   //!< no error yet
+        SocketError,   //!< the relay could not be reached or the link dropped
+        ProtocolError, //!< the relay sent something we cannot read
+        RelayError,    //!< the relay reported an error (code in the message)
     };
     Q_ENUM(Error)
 
+    /// A closed connection to the relay at url; nothing happens until open().
     explicit Connection(const QUrl &url, QObject *parent = nullptr);
+    /// Aborts the socket; attached maps are told the connection is gone.
     ~Connection() override;
 
-    QUrl url() const { return m_url; } // the relay tried now
-    // Relays of one federated network (docs/SCALING.md): after a lost or
-    // failed connection the next is tried, in turn. Call before open();
-    // the first becomes url().
+    QUrl url() const { return m_url; } //!< the relay tried now
+    /// Relays of one federated network (docs/SCALING.md): after a lost or
+    /// failed connection the next is tried, in turn. Call before open();
+    /// the first becomes url().
     void setUrls(const QList<QUrl> &urls);
+    /// The relays given to setUrls(); empty unless it was given two or more
+    /// (the one relay is then url()).
     QList<QUrl> urls() const { return m_urls; }
+    /// Where the connection stands now.
     State state() const { return m_state; }
-    // This peer's id: random at construction, claimed at every handshake and
-    // confirmed by the relay (which refuses an id already connected).
+    /// This peer's id: random at construction, claimed at every handshake and
+    /// confirmed by the relay (which refuses an id already connected).
     quint64 peerId() const { return m_peerId; }
-    // Claim this id instead (a store's saved id). Call before open().
+    /// Claim this id instead (a store's saved id); 0 is ignored. Call before open().
     void setPeerId(quint64 id)
     {
         if (id)
             m_peerId = id;
     }
 
-    // Reconnect backoff bounds, milliseconds (defaults 200 and 5000).
+    /// Reconnect backoff bounds, milliseconds (defaults 200 and 5000).
     void setReconnectDelays(int minimumMs, int maximumMs);
-    // Extra HTTP headers for the handshake (e.g. an access token).
+    /// Extra HTTP headers for the handshake (e.g. an access token).
     void setHandshakeHeader(const QByteArray &name, const QByteArray &value);
-    // Sends `Authorization: Bearer TOKEN` at every handshake (docs/PROTOCOL.md 3).
+    /// Sends `Authorization: Bearer TOKEN` at every handshake (docs/PROTOCOL.md 3).
     void setToken(const QByteArray &token) { setHandshakeHeader("Authorization", "Bearer " + token); }
-    // TLS settings for wss:// URLs, e.g. a private CA in its CA certificates.
-    // The default verifies the relay against the system CAs; certificate
-    // errors are never ignored: they end the attempt and are reported.
+    /// TLS settings for wss:// URLs, e.g. a private CA in its CA certificates.
+    /// The default verifies the relay against the system CAs; certificate
+    /// errors are never ignored: they end the attempt and are reported.
     void setSslConfiguration(const QSslConfiguration &configuration) { m_ssl = configuration; }
 
-    // The relay's wall clock minus ours, learned at the handshake.
+    /// The relay's wall clock minus ours, in milliseconds, learned at the
+    /// handshake (0 before the first).
     qint64 relayClockOffset() const { return m_clockOffsetMs; }
-    // The largest message the relay accepts, as its welcome said (the
-    // protocol's default until a relay says otherwise).
+    /// The largest message the relay accepts, as its welcome said (the
+    /// protocol's default until a relay says otherwise).
     qint64 maxMessageBytes() const { return m_maxMessageBytes; }
 
+    /// Starts connecting (state Connecting); no-op unless Closed.
     void open();
+    /// Closes the socket and stops reconnecting (state Closed); open() again
+    /// to reconnect.
     void close();
 
-    // Asks the relay to answer once it has processed everything this
-    // connection sent before; pongReceived(seq) follows. 0 when not connected.
+    /// Asks the relay to answer once it has processed everything this
+    /// connection sent before; pongReceived(seq) follows. Returns the ping's
+    /// seq, or 0 when not connected (nothing is sent).
     quint32 ping();
 
-    // The last error reported through errorOccurred (NoError if none yet).
+    /// The last error reported through errorOccurred (NoError if none yet).
     Error error() const { return m_error; }
+    /// The message of the last error reported through errorOccurred.
     QString errorString() const { return m_errorString; }
-    // For RelayError: the relay's error code (docs/PROTOCOL.md section 6).
+    /// For RelayError: the relay's error code (docs/PROTOCOL.md section 6).
     Wire::ErrorCode relayErrorCode() const { return m_relayError; }
 
-    // A channel for one map (DistributedMap opens one; tests may too). The
-    // receiver hears channelUp() after every later handshake; when the
-    // connection is up already (isUp()), the caller opens the map itself.
-    // Destroying the channel detaches the receiver. Internal (lib/mapchannel.h).
+    /// A channel for one map (DistributedMap opens one; tests may too). The
+    /// receiver hears channelUp() after every later handshake; when the
+    /// connection is up already (isUp()), the caller opens the map itself.
+    /// Destroying the channel detaches the receiver. Internal (lib/mapchannel.h).
     std::unique_ptr<MapChannel> openChannel(const QString &uri, MapChannelReceiver *receiver);
 
-    quint64 bytesSent() const { return m_bytesSent; }
-    quint64 framesSent() const { return m_framesSent; } // binary messages
-    quint64 bytesReceived() const { return m_bytesReceived; }
+    quint64 bytesSent() const { return m_bytesSent; }         //!< bytes of the messages sent, text and binary (no WebSocket framing)
+    quint64 framesSent() const { return m_framesSent; }       //!< binary messages sent
+    quint64 bytesReceived() const { return m_bytesReceived; } //!< bytes of the messages received, text and binary
 
 Q_SIGNALS:
+    /// Emitted on every change of state().
     void stateChanged(Connection::State state);
+    /// Something went wrong; message says what in a sentence. SocketError
+    /// follows every failed attempt and lost link. After a RelayError for
+    /// UnsupportedVersion or Unauthorized the connection closes itself:
+    /// retrying cannot help.
     void errorOccurred(Connection::Error error, const QString &message);
+    /// The relay answered ping() number seq.
     void pongReceived(quint32 seq);
 
 private:

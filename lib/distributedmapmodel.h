@@ -13,92 +13,110 @@
 
 class EntryRef;
 
-// A Qt item model over a DistributedMap: one row per live key, kept sorted
-// by key, for QTableView, QListView (column 0 with the roles) or QML.
-//
-// The model keeps an index of keys only; values, writers and clocks are read
-// from the map when a view asks. Changes from any source are collected by
-// key and applied on a short timer (batchInterval(), 50 ms by default) as
-// precise row inserts, row removals and one dataChanged range per batch. A
-// remote delta never resets the model. A batch that touches many scattered
-// rows (a sync) becomes one block insert (or one tail removal) plus a
-// layout change: views pay O(rows) once, not once per key. Batches are
-// bounded, so a million-key sync never blocks the event loop for long.
-//
-// Sorting (by key, either order) and filtering (a case-insensitive
-// substring of the key or of the value's JSON text) run inside the model:
-// a QSortFilterProxyModel over a million rows keeps a mapping entry per row
-// and re-sorts in seconds (docs/BENCHMARKS.md has the figures).
-//
-// Editable: setData() on the value column (or ValueRole, JsonTextRole)
-// writes to the map; the row shows the write with the next batch, like
-// every other change.
-//
-// Lives in the map's thread; call it from that thread only.
+/// A Qt item model over a DistributedMap: one row per live key, kept sorted
+/// by key, for QTableView, QListView (column 0 with the roles) or QML.
+///
+/// The model keeps an index of keys only; values, writers and clocks are read
+/// from the map when a view asks. Changes from any source are collected by
+/// key and applied on a short timer (batchInterval(), 50 ms by default) as
+/// precise row inserts, row removals and one dataChanged range per batch. A
+/// remote delta never resets the model. A batch that touches many scattered
+/// rows (a sync) becomes one block insert (or one tail removal) plus a
+/// layout change: views pay O(rows) once, not once per key. Batches are
+/// bounded, so a million-key sync never blocks the event loop for long.
+///
+/// Sorting (by key, either order) and filtering (a case-insensitive
+/// substring of the key or of the value's JSON text) run inside the model:
+/// a QSortFilterProxyModel over a million rows keeps a mapping entry per row
+/// and re-sorts in seconds (docs/BENCHMARKS.md has the figures).
+///
+/// Editable: setData() on the value column (or ValueRole, JsonTextRole)
+/// writes to the map; the row shows the write with the next batch, like
+/// every other change.
+///
+/// Lives in the map's thread; call it from that thread only.
 class DISTMAP_EXPORT DistributedMapModel : public QAbstractTableModel
 {
     Q_OBJECT
     Q_DISABLE_COPY(DistributedMapModel)
     Q_PROPERTY(QString filterText READ filterText WRITE setFilterText)
 public:
+    /// The columns: the key, its value (JSON text, elided), the last
+    /// writer (setWriterNameResolver()) and the time of its write.
     enum Column { KeyColumn, ValueColumn, WriterColumn, WhenColumn, ColumnCount };
     Q_ENUM(Column)
-    // Every role answers on any column.
+    /// Every role answers on any column.
     enum Role {
-        KeyRole = Qt::UserRole, // QString
-        ValueRole,              // QVariant (QJsonValue::toVariant(): QString, double, bool, QVariantMap, ...)
-        JsonTextRole,           // QByteArray, the value's compact JSON text as stored
-        WriterIdRole,           // quint64, the peer that made the key's current write
-        WriterNameRole,         // QString, that peer as setWriterNameResolver() names it
-        TimeRole,               // QDateTime (UTC) of the current write, from its clock
-        HlcRole,                // quint64, the write's hybrid logical clock
-        LocalRole,              // bool, whether this peer made the current write
-        UserRoleEnd,            // subclasses start their roles here
+        KeyRole = Qt::UserRole, //!< QString
+        ValueRole,              //!< QVariant (QJsonValue::toVariant(): QString, double, bool, QVariantMap, ...)
+        JsonTextRole,           //!< QByteArray, the value's compact JSON text as stored
+        WriterIdRole,           //!< quint64, the peer that made the key's current write
+        WriterNameRole,         //!< QString, that peer as setWriterNameResolver() names it
+        TimeRole,               //!< QDateTime (UTC) of the current write, from its clock
+        HlcRole,                //!< quint64, the write's hybrid logical clock
+        LocalRole,              //!< bool, whether this peer made the current write
+        UserRoleEnd,            //!< subclasses start their roles here
     };
     Q_ENUM(Role)
 
+    /// A model over map's live keys, filled at once; later changes follow
+    /// in batches.
     explicit DistributedMapModel(DistributedMap *map, QObject *parent = nullptr);
     ~DistributedMapModel() override;
 
+    /// The map given at construction (null once it is destroyed).
     DistributedMap *map() const { return m_map; }
 
+    /// The number of keys shown (0 for a valid parent: the model is a flat table).
     int rowCount(const QModelIndex &parent = QModelIndex()) const override;
+    /// The number of columns, ColumnCount (0 for a valid parent).
     int columnCount(const QModelIndex &parent = QModelIndex()) const override;
+    /// The Role values on any column; DisplayRole, EditRole and ToolTipRole
+    /// per column (the value column's tooltip shows the JSON indented).
     QVariant data(const QModelIndex &index, int role = Qt::DisplayRole) const override;
+    /// The columns' titles: Key, Value, Last writer, When.
     QVariant headerData(int section, Qt::Orientation orientation, int role = Qt::DisplayRole) const override;
+    /// Adds Qt::ItemIsEditable on the value column.
     Qt::ItemFlags flags(const QModelIndex &index) const override;
-    // Writes the row's key. Value column with EditRole: a QJsonValue is
-    // stored as is, a QString must be JSON text (false otherwise). ValueRole:
-    // a QVariant as DistributedMap::set(key, QVariant) takes it.
-    // JsonTextRole: JSON text. False when the map refuses the write.
+    /// Writes the row's key. Value column with EditRole: a QJsonValue is
+    /// stored as is, a QString must be JSON text (false otherwise). ValueRole:
+    /// a QVariant as DistributedMap::set(key, QVariant) takes it.
+    /// JsonTextRole: JSON text. False when the map refuses the write.
     bool setData(const QModelIndex &index, const QVariant &value, int role = Qt::EditRole) override;
-    // Only the key column sorts; other columns are ignored.
+    /// Only the key column sorts; other columns are ignored.
     void sort(int column, Qt::SortOrder order = Qt::AscendingOrder) override;
+    /// Qt's names plus one per Role, for QML: key, value, jsonText,
+    /// writerId, writerName, time, hlc, local.
     QHash<int, QByteArray> roleNames() const override;
 
+    /// The order of the rows by key (ascending by default; sort()).
     Qt::SortOrder sortOrder() const { return m_order; }
-    // Shows only keys whose name or JSON text contains text, ignoring case
-    // (ASCII case for the JSON text). Resets the model: a user action.
+    /// Shows only keys whose name or JSON text contains text, ignoring case
+    /// (ASCII case for the JSON text). Resets the model: a user action.
     void setFilterText(const QString &text);
+    /// The filter set by setFilterText() (empty: every key).
     QString filterText() const { return m_filter; }
 
+    /// The key shown in row (empty when out of range).
     QString keyAt(int row) const;
-    int rowOf(const QString &key) const; // -1 when not shown
+    int rowOf(const QString &key) const; //!< the row showing key; -1 when not shown
+    /// The index of key's row in column (invalid when not shown).
     QModelIndex indexOf(const QString &key, int column = KeyColumn) const;
 
-    // How writers are named in the writer column and WriterNameRole
-    // (default: the short peer id).
+    /// How writers are named in the writer column and WriterNameRole
+    /// (default: the short peer id).
     void setWriterNameResolver(const std::function<QString(quint64)> &resolver);
-    // Batch interval in ms (default 50; 0: at the next event-loop pass).
+    /// Batch interval in ms (default 50; 0: at the next event-loop pass).
     void setBatchInterval(int ms) { m_batchTimer.setInterval(ms); }
+    /// Batch interval in ms.
     int batchInterval() const { return m_batchTimer.interval(); }
-    // Changes received and not shown yet.
+    /// Changes received and not shown yet (counted by key).
     int pendingCount() const { return int(m_pending.size()); }
-    // Applies pending changes now (at most one batch budget per call).
+    /// Applies pending changes now (at most one batch budget per call).
     void flush();
 
 Q_SIGNALS:
-    // After each applied batch: rows updated in place, inserted and removed.
+    /// After each applied batch: rows updated in place, inserted and removed.
     void batchApplied(int updated, int inserted, int removed);
 
 private:

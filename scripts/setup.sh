@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs what distmap needs on Debian 12 when it is missing: the Qt build,
 # Node.js and Chromium for the browser peer's tests (with the npm packages
-# pinned by package-lock.json), Redis for the scale-out, and promtool
-# (Prometheus) to check the metrics output.
+# pinned by package-lock.json), Redis for the scale-out, promtool
+# (Prometheus) to check the metrics output, and doxygen for the `apidocs`
+# test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 packages=(cmake ninja-build g++ qt6-base-dev qt6-websockets-dev qt6-httpserver-dev xvfb openssl
           chromium redis-server libhiredis-dev pkg-config
-          dpkg-dev)
+          dpkg-dev doxygen)
 # Debian's Node.js 18, unless a node is there already (its npm comes with it).
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 command -v npm >/dev/null 2>&1 || packages+=(npm)
