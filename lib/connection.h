@@ -57,9 +57,9 @@ public:
     /// failed connection the next is tried, in turn. Call before open();
     /// the first becomes url().
     void setUrls(const QList<QUrl> &urls);
-    /// The relays given to setUrls(); empty unless it was given two or more
-    /// (the one relay is then url()).
-    QList<QUrl> urls() const { return m_urls; }
+    /// The relays this connection tries in turn: those given to setUrls(),
+    /// or just url() when there is one.
+    QList<QUrl> urls() const { return m_urls.isEmpty() && !m_url.isEmpty() ? QList<QUrl>{m_url} : m_urls; }
     /// Where the connection stands now.
     State state() const { return m_state; }
     /// This peer's id: random at construction, claimed at every handshake and

@@ -85,6 +85,7 @@ private Q_SLOTS:
     void aRelayRestartTakesEveryChannelDownAndUpAgain();
     void aDestroyedChannelHearsNothingMore();
     void destroyingTheConnectionLeavesChannelsInert();
+    void urlsListsTheRelaysInOrder();
 
 private:
     std::unique_ptr<Relay> m_relay;
@@ -247,6 +248,21 @@ void tst_Connection::destroyingTheConnectionLeavesChannelsInert()
     a.channel->sendFrame(delta(1, "nowhere")); // no crash, nothing sent
     a.channel->setMapId(7);
     a.channel.reset();
+}
+
+void tst_Connection::urlsListsTheRelaysInOrder()
+{
+    // One relay: urls() is that one, so code written for a list of relays
+    // (LocalStore::defaultPathFor(urls().first(), ...)) works with either.
+    Connection one(m_url);
+    QCOMPARE(one.urls(), QList<QUrl>{m_url});
+    const QUrl second(QStringLiteral("ws://127.0.0.1:9"));
+    Connection two(m_url);
+    two.setUrls({second, m_url});
+    QCOMPARE(two.urls(), (QList<QUrl>{second, m_url}));
+    QCOMPARE(two.url(), second);
+    Connection none{QUrl()};
+    QVERIFY(none.urls().isEmpty());
 }
 
 QTEST_GUILESS_MAIN(tst_Connection)
