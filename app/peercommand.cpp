@@ -8,6 +8,7 @@
 
 #include <QCommandLineParser>
 #include <QCoreApplication>
+#include <QDateTime>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QSslCertificate>
@@ -226,6 +227,7 @@ int Commands::peer(const QString &command, const QStringList &arguments)
         std::fprintf(stderr, "distmap %s: %s\n", spec->name, qPrintable(lastError));
         finish(ExitNetwork);
     });
+    bool awaitingRelay = false; // --ack none: a write went out, the relay's confirmation is due
     QTimer timeout;
     timeout.setSingleShot(true);
     bool writtenOffline = false;
@@ -236,11 +238,24 @@ int Commands::peer(const QString &command, const QStringList &arguments)
             finish(readerExit); // the answer is out; only the goodbye was slow
             return;
         }
+        const DistributedMap::SyncStatus status = map.syncStatus();
+        const QString pending = QStringLiteral("%1 write(s) pending for %2 ms")
+                                    .arg(status.pendingWrites).arg(status.oldestPendingAgeMs(QDateTime::currentMSecsSinceEpoch()));
         if (writeSent) {
-            std::fprintf(stderr, "distmap %s: the change went out, but %s within %d ms (%s)\n", spec->name,
+            std::fprintf(stderr, "distmap %s: the change went out, but %s within %d ms (%s; %s)\n", spec->name,
                          ack == Ack::Durable ? "no peer that stores the map confirmed it" : "no peer confirmed it", timeoutMs,
                          confirmedBy ? qPrintable(QStringLiteral("%1 peer(s) hold it in memory only").arg(confirmedBy))
-                                     : "no confirmation at all");
+                                     : "no confirmation at all",
+                         status.pendingWrites == 0 ? "the relay has it"
+                                                   : qPrintable(QStringLiteral("the relay has not confirmed it either: ") + pending));
+            finish(ExitUnconfirmed);
+            return;
+        }
+        if (awaitingRelay) {
+            std::fprintf(stderr, "distmap %s: the change went out, but %s within %d ms\n", spec->name,
+                         status.pendingWrites == 0 ? "it did not reach the disk"
+                                                   : qPrintable(QStringLiteral("the relay did not confirm it (") + pending + QLatin1Char(')')),
+                         timeoutMs);
             finish(ExitUnconfirmed);
             return;
         }
@@ -265,11 +280,22 @@ int Commands::peer(const QString &command, const QStringList &arguments)
     QObject::connect(&connection, &Connection::pongReceived, &map, [&](quint32 seq) {
         if (seq != pingSeq)
             return;
-        if (readerExit >= 0) {
+        if (readerExit >= 0)
             finish(readerExit);
+    });
+
+    // --ack none: done once the map's sync status says the relay has the
+    // change (and, with --store, that it is on this machine's disk).
+    auto relayHasIt = [&map] {
+        const DistributedMap::SyncStatus status = map.syncStatus();
+        return status.state == DistributedMap::SyncStatus::Synced && status.pendingWrites == 0
+            && (!status.hasStore || status.onDisk);
+    };
+    QObject::connect(&map, &DistributedMap::syncStatusChanged, &map, [&] {
+        if (!awaitingRelay || !relayHasIt())
             return;
-        }
-        // The relay answers in order: a refusal of the write came before this pong.
+        // The relay answers in order: a refusal of the write came before
+        // the answer that confirmed it.
         if (!refusal.isEmpty()) {
             refuse();
             return;
@@ -392,9 +418,7 @@ int Commands::peer(const QString &command, const QStringList &arguments)
             map.flush();
             timeout.start(timeoutMs);
             if (ack == Ack::None) {
-                // The relay answers a ping after everything sent before it:
-                // the pong means the relay has forwarded our change.
-                pingSeq = connection.ping();
+                awaitingRelay = true; // syncStatusChanged says when the relay has it
                 return;
             }
             writeSent = true;

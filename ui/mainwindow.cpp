@@ -375,7 +375,9 @@ void MainWindow::updateStatus()
     m_peerLabel->setToolTip(c ? DisplayFormat::peerId(c->peerId()) : QString());
     if (MapView *view = currentMapView()) {
         const DistributedMap *map = view->map();
-        m_syncLabel->setText(map->isSyncing() ? tr("syncing\u2026") : map->isReady() ? tr("ready") : tr("not synced"));
+        const DistributedMap::SyncStatus status = map->syncStatus();
+        m_syncLabel->setText(UiFormat::syncStatusText(status));
+        m_syncLabel->setToolTip(UiFormat::syncStatusToolTip(status));
         m_rateLabel->setText(tr("%1 deltas/s").arg(view->deltaRate()));
         if (m_pauseAction && m_pauseAction->isChecked() != view->logModel()->isPaused()) {
             const QSignalBlocker block(m_pauseAction);

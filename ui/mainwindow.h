@@ -65,6 +65,7 @@ public:
     QAction *deleteAction() const { return m_deleteAction; }
     QAction *addKeyAction() const { return m_addKeyAction; }
     QLabel *connectionStateLabel() const { return m_stateLabel; }
+    QLabel *syncStateLabel() const { return m_syncLabel; }
 
 protected:
     void closeEvent(QCloseEvent *event) override;

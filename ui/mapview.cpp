@@ -95,6 +95,7 @@ MapView::MapView(DistributedMap *map, QWidget *parent)
     connect(m_map, &DistributedMap::peerLeft, m_network, &NetworkView::removePeer);
     connect(m_map, &DistributedMap::ready, this, &MapView::statusChanged);
     connect(m_map, &DistributedMap::syncingChanged, this, &MapView::statusChanged);
+    connect(m_map, &DistributedMap::syncStatusChanged, this, &MapView::statusChanged);
     connect(m_map, &DistributedMap::errorOccurred, this, [this](DistributedMap::Error, const QString &text) { message(text); });
     connect(m_keysModel, &KeysModel::batchApplied, this, &MapView::updateKeyCount);
     connect(m_keysModel, &QAbstractItemModel::modelReset, this, &MapView::updateKeyCount);

@@ -2,6 +2,7 @@
 
 #include "displayformat.h"
 
+#include <QCoreApplication>
 #include <QDateTime>
 #include <QPalette>
 
@@ -19,6 +20,47 @@ QString peerLabel(const QString &name, quint64 peer)
     if (name.isEmpty())
         return shortPeerId(peer);
     return QStringLiteral("%1 (%2)").arg(name, shortPeerId(peer));
+}
+
+QString syncStatusText(const DistributedMap::SyncStatus &status)
+{
+    const int n = status.pendingWrites;
+    QString text;
+    switch (status.state) {
+    case DistributedMap::SyncStatus::Offline:
+        text = n ? QCoreApplication::translate("UiFormat", "offline, %n change(s) not sent", nullptr, n)
+                 : QCoreApplication::translate("UiFormat", "offline");
+        break;
+    case DistributedMap::SyncStatus::Syncing:
+        text = n ? QCoreApplication::translate("UiFormat", "syncing\u2026, %n change(s) to send", nullptr, n)
+                 : QCoreApplication::translate("UiFormat", "syncing\u2026");
+        break;
+    case DistributedMap::SyncStatus::Synced:
+        text = n ? QCoreApplication::translate("UiFormat", "synced, %n change(s) unconfirmed", nullptr, n)
+                 : QCoreApplication::translate("UiFormat", "synced");
+        break;
+    }
+    if (status.hasStore && !status.onDisk)
+        text += QCoreApplication::translate("UiFormat", ", saving\u2026");
+    return text;
+}
+
+QString syncStatusToolTip(const DistributedMap::SyncStatus &status)
+{
+    QStringList lines;
+    if (status.pendingWrites)
+        lines << QCoreApplication::translate("UiFormat", "The relay has not confirmed %n local change(s); the oldest was made at %1.",
+                                             nullptr, status.pendingWrites)
+                     .arg(QDateTime::fromMSecsSinceEpoch(status.oldestPendingSinceMs).toString(QStringLiteral("HH:mm:ss")));
+    else
+        lines << QCoreApplication::translate("UiFormat", "The relay has every local change.");
+    if (!status.hasStore)
+        lines << QCoreApplication::translate("UiFormat", "No local store: this copy lives in memory only.");
+    else if (status.onDisk)
+        lines << QCoreApplication::translate("UiFormat", "Every change is on disk.");
+    else
+        lines << QCoreApplication::translate("UiFormat", "Changes are being written to disk.");
+    return lines.join(QLatin1Char('\n'));
 }
 
 QString timeOfDay(qint64 msSinceEpoch)

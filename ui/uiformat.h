@@ -1,5 +1,7 @@
 #pragma once
 
+#include "distributedmap.h"
+
 #include <QColor>
 #include <QLoggingCategory>
 #include <QString>
@@ -23,6 +25,14 @@ QString clockStamp(quint64 hlc);
 QString timeOfDay(qint64 msSinceEpoch);
 // Elides text longer than maxChars with an ellipsis (display only).
 QString elided(const QString &text, int maxChars);
+
+// The status bar's words for a map's SyncStatus: the link, then the local
+// changes the relay has not confirmed and, with a store, whether they are
+// on disk ("synced", "offline, 3 changes not sent, saving…").
+QString syncStatusText(const DistributedMap::SyncStatus &status);
+// Its tooltip: since when the oldest change waits (a time, so it never
+// goes stale on screen), and what the store holds.
+QString syncStatusToolTip(const DistributedMap::SyncStatus &status);
 
 // Colours derived from the palette so light and dark themes both read well.
 QColor flashColor(const QPalette &palette, qreal intensity);

@@ -244,8 +244,23 @@ void tst_Inspector::theLogRowCapHolds()
 void tst_Inspector::statusBarShowsTheConnection()
 {
     QTRY_VERIFY_WITH_TIMEOUT(m_window->connectionStateLabel()->text().startsWith(QStringLiteral("connected")), Timeout);
+    QLabel *sync = m_window->syncStateLabel();
+    QTRY_COMPARE_WITH_TIMEOUT(sync->text(), QStringLiteral("synced"), Timeout);
+    const quint16 port = m_relay->url().port();
     m_relay.reset();
     QTRY_VERIFY_WITH_TIMEOUT(m_window->connectionStateLabel()->text().startsWith(QStringLiteral("reconnecting")), Timeout);
+
+    // Changes made offline: counted until a relay confirms them.
+    view()->map()->set(QStringLiteral("made offline"), 1);
+    view()->map()->set(QStringLiteral("also offline"), 2);
+    QTRY_COMPARE_WITH_TIMEOUT(sync->text(), QStringLiteral("offline, 2 change(s) not sent"), Timeout);
+    QVERIFY2(sync->toolTip().contains(QStringLiteral("has not confirmed 2 local change(s)")), qPrintable(sync->toolTip()));
+
+    m_relay = std::make_unique<Relay>();
+    QVERIFY(m_relay->listen(QHostAddress::LocalHost, port));
+    QTRY_COMPARE_WITH_TIMEOUT(sync->text(), QStringLiteral("synced"), Timeout);
+    QVERIFY2(sync->toolTip().contains(QStringLiteral("The relay has every local change.")), qPrintable(sync->toolTip()));
+    QTRY_COMPARE_WITH_TIMEOUT(m_bob->map->value(QStringLiteral("also offline")), QJsonValue(2), Timeout);
 }
 
 void tst_Inspector::hostsARelayWhenNothingAnswers()
