@@ -230,6 +230,8 @@ void DistributedMapModel::rebuild()
 {
     m_keys.clear();
     m_pending.clear();
+    m_pendingKeys.clear();
+    m_pendingHead = 0;
     if (!m_map)
         return;
     const auto &entries = DistributedMapPrivate::get(m_map)->state().entries();
@@ -289,7 +291,10 @@ EntryRef DistributedMapModel::entryOf(const QString &key) const
 
 void DistributedMapModel::onChanged(const DistributedMap::Change &change)
 {
+    const qsizetype before = m_pending.size();
     m_pending.insert(change.key);
+    if (m_pending.size() != before)
+        m_pendingKeys.append(change.key);
     if (!m_batchTimer.isActive())
         m_batchTimer.start();
 }
@@ -301,9 +306,17 @@ void DistributedMapModel::flush()
         return;
     QVector<QString> batch;
     batch.reserve(qMin(int(m_pending.size()), BatchBudget));
-    for (auto it = m_pending.begin(); it != m_pending.end() && batch.size() < BatchBudget;) {
-        batch.append(*it);
-        it = m_pending.erase(it);
+    while (m_pendingHead < m_pendingKeys.size() && batch.size() < BatchBudget) {
+        QString &key = m_pendingKeys[m_pendingHead++];
+        m_pending.remove(key);
+        batch.append(std::move(key));
+    }
+    if (m_pendingHead == m_pendingKeys.size()) {
+        m_pendingKeys.clear();
+        m_pendingHead = 0;
+    } else if (m_pendingHead > m_pendingKeys.size() / 2) {
+        m_pendingKeys.remove(0, m_pendingHead);
+        m_pendingHead = 0;
     }
 
     const int n = int(m_keys.size());

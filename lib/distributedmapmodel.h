@@ -137,7 +137,12 @@ private:
     Qt::SortOrder m_order = Qt::AscendingOrder;
     QString m_filter;
     QByteArray m_filterUtf8Lower;
-    QSet<QString> m_pending;
+    // Keys changed since the last batch, oldest first, each once. Taken
+    // from the front: erasing a QSet from begin() rescans its emptied
+    // buckets every time, quadratic over a 1,000,000-key sync.
+    QVector<QString> m_pendingKeys;
+    qsizetype m_pendingHead = 0; // m_pendingKeys before this are taken
+    QSet<QString> m_pending;     // the same keys, to take each once
     QTimer m_batchTimer;
     std::function<QString(quint64)> m_nameOf;
 };

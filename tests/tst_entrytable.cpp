@@ -76,6 +76,7 @@ private Q_SLOTS:
     void copiesShareRecordsAndStayUnchanged();
     void removeIfKeepsTheRest();
     void utf8KeyMatchesToUtf8();
+    void eachTableHasItsOwnOrder();
 };
 
 void tst_EntryTable::emptyTable()
@@ -221,6 +222,27 @@ void tst_EntryTable::utf8KeyMatchesToUtf8()
     QByteArray wire;
     Wire::appendEntry(wire, QString(QChar(0xD800)), Entry{QByteArray("1"), 1, 1, false});
     QCOMPARE(QByteArrayView(wire).sliced(Wire::EntryFixedSize, 3), QByteArrayView("\xEF\xBF\xBD"));
+}
+
+void tst_EntryTable::eachTableHasItsOwnOrder()
+{
+    // Filling a table in another one's slot order must not follow that
+    // order: with a shared hash seed it packs keys into long probe runs
+    // (a 1,000,000-key sync in one process took 35 s). Two tables of the
+    // same keys iterate in different orders; a copy keeps its source's.
+    EntryTable a, b;
+    for (quint32 i = 0; i < 1000; ++i) {
+        a.store(a.locate(keyOf(i)), keyOf(i), Entry{QByteArray("1"), i, 1, false});
+        b.store(b.locate(keyOf(i)), keyOf(i), Entry{QByteArray("1"), i, 1, false});
+    }
+    auto order = [](const EntryTable &t) {
+        QList<QByteArray> keys;
+        for (const EntryRef e : t)
+            keys.append(e.utf8Key().toByteArray());
+        return keys;
+    };
+    QVERIFY(order(a) != order(b));
+    QCOMPARE(order(EntryTable(a)), order(a));
 }
 
 QTEST_APPLESS_MAIN(tst_EntryTable)

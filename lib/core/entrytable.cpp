@@ -1,6 +1,7 @@
 #include "entrytable.h"
 
 #include <QHashFunctions>
+#include <QRandomGenerator>
 #include <QStringEncoder>
 
 #include <cstdlib>
@@ -38,6 +39,11 @@ EntryTable::Utf8Key::Utf8Key(const QString &key)
 
 static_assert(offsetof(EntryRecord, valueSize) + sizeof(quint32) == EntryRecord::HeaderBytes);
 
+EntryTable::EntryTable()
+    : m_seed(std::size_t(QRandomGenerator::global()->generate64()))
+{
+}
+
 EntryTable::~EntryTable()
 {
     releaseAll();
@@ -46,6 +52,7 @@ EntryTable::~EntryTable()
 EntryTable::EntryTable(const EntryTable &other)
     : m_capacity(other.m_capacity)
     , m_size(other.m_size)
+    , m_seed(other.m_seed)
 {
     if (!m_capacity)
         return;
@@ -73,6 +80,7 @@ EntryTable::EntryTable(EntryTable &&other) noexcept
     , m_hashes(std::move(other.m_hashes))
     , m_capacity(other.m_capacity)
     , m_size(other.m_size)
+    , m_seed(other.m_seed)
 {
     other.m_capacity = 0;
     other.m_size = 0;
@@ -86,6 +94,7 @@ EntryTable &EntryTable::operator=(EntryTable &&other) noexcept
         m_hashes = std::move(other.m_hashes);
         m_capacity = other.m_capacity;
         m_size = other.m_size;
+        m_seed = other.m_seed;
         other.m_capacity = 0;
         other.m_size = 0;
     }
@@ -109,11 +118,11 @@ void EntryTable::releaseAll()
     }
 }
 
-std::size_t EntryTable::hashOf(QByteArrayView utf8Key)
+std::size_t EntryTable::hashOf(QByteArrayView utf8Key) const
 {
-    // Qt's seeded hash: keys come from other peers, and a fixed hash would
-    // let one of them send keys that all land in one probe run.
-    return qHash(utf8Key, QHashSeed::globalSeed());
+    // Seeded: keys come from other peers, and a fixed hash would let one of
+    // them send keys that all land in one probe run.
+    return qHash(utf8Key, m_seed);
 }
 
 EntryRecord *EntryTable::makeRecord(QByteArrayView utf8Key, const Entry &entry)

@@ -94,7 +94,7 @@ public:
         QVarLengthArray<char, 256> m_bytes;
     };
 
-    EntryTable() = default;
+    EntryTable();
     ~EntryTable();
     EntryTable(const EntryTable &other);            // shares the records
     EntryTable &operator=(const EntryTable &other);
@@ -156,7 +156,7 @@ public:
     const_iterator end() const { return const_iterator(this, m_capacity); }
 
 private:
-    static std::size_t hashOf(QByteArrayView utf8Key);
+    std::size_t hashOf(QByteArrayView utf8Key) const;
     static EntryRecord *makeRecord(QByteArrayView utf8Key, const Entry &entry);
     static void release(EntryRecord *record);
     void rehash(qsizetype capacity);
@@ -169,6 +169,11 @@ private:
     std::unique_ptr<quint32[]> m_hashes;        // low 32 bits of each key's hash
     qsizetype m_capacity = 0;                   // 0 or a power of two
     qsizetype m_size = 0;
+    // Each table hashes with its own seed (copies keep it). With one seed
+    // for all, filling a table in another's slot order (a store load, a
+    // sync between peers of one process) packs keys into long probe runs:
+    // a 1,000,000-key sync took 35 s instead of seconds.
+    std::size_t m_seed;
 };
 
 template <typename Pred>
