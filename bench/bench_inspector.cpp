@@ -32,6 +32,8 @@
 #include <QThread>
 #include <QTimer>
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
@@ -41,6 +43,12 @@
 namespace {
 
 const QString MapUri = QStringLiteral("/bench-inspector");
+
+// Heap in use: RSS keeps what the temporary entries freed, heap does not.
+double heapMiB()
+{
+    return double(mallinfo2().uordblks) / (1024.0 * 1024.0);
+}
 
 double rssMiB()
 {
@@ -200,10 +208,10 @@ int main(int argc, char *argv[])
 
     // 1. Memory of the map alone, then with the keys view over it.
     {
-        const double before = rssMiB();
+        const double before = heapMiB();
         DistributedMap map(nullptr, MapUri);
         DistributedMapPrivate::get(&map)->load(makeEntries(keys, 1));
-        const double withMap = rssMiB();
+        const double withMap = heapMiB();
         QElapsedTimer t;
         t.start();
         auto *model = new KeysModel(&map);
@@ -216,10 +224,10 @@ int main(int argc, char *argv[])
         QCoreApplication::processEvents();
         const qint64 buildMs = t.elapsed();
         BenchUtil::spin(200, SliceMs);
-        const double withView = rssMiB();
-        std::printf("memory: map of %d keys %.0f MiB; keys model + table view over it +%.0f MiB "
+        const double withView = heapMiB();
+        std::printf("memory (heap in use): map of %d keys %.0f MiB; keys model + table view over it +%.0f MiB "
                     "(built and shown in %lld ms, rows %d); process RSS %.0f MiB\n",
-                    keys, withMap - before, withView - withMap, buildMs, model->rowCount(), withView);
+                    keys, withMap - before, withView - withMap, buildMs, model->rowCount(), rssMiB());
         delete table;
         delete model;
     }
