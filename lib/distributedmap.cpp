@@ -27,6 +27,9 @@ DistributedMapPrivate::DistributedMapPrivate(DistributedMap *q, Connection *conn
     , connection(connection)
     , replica(this, uri)
 {
+    inboxTimer.setSingleShot(true);
+    inboxTimer.setInterval(0);
+    QObject::connect(&inboxTimer, &QTimer::timeout, q, [this] { inboxTurnEnded(); });
     syncTimer.setSingleShot(true);
     QObject::connect(&syncTimer, &QTimer::timeout, q, [this] {
         qCInfo(lcSync) << replica.uri() << "no sync answer in" << syncTimer.interval() << "ms: asking another peer";
@@ -315,6 +318,7 @@ void DistributedMap::forEach(const std::function<void(const QString &, const QJs
 
 void DistributedMapPrivate::channelUp(qint64 relayClockOffsetMs)
 {
+    drainInbox(-1);
     lastPeerId = channel->peerId();
     replica.setMaxMessageBytes(channel->maxMessageBytes());
     replica.connectionUp(QDateTime::currentMSecsSinceEpoch() + relayClockOffsetMs);
@@ -322,6 +326,7 @@ void DistributedMapPrivate::channelUp(qint64 relayClockOffsetMs)
 
 void DistributedMapPrivate::channelDown()
 {
+    drainInbox(-1);
     pings.clear(); // lost with the socket; the next sync confirms those writes
     antiEntropyTimer.stop();
     pendingAcks.clear(); // their writers send again to whoever is there after the reconnect
@@ -339,25 +344,87 @@ void DistributedMapPrivate::channelGone()
 
 void DistributedMapPrivate::opened(const Control::Opened &message)
 {
+    drainInbox(-1);
     channel->setMapId(message.id);
     replica.handleOpened(message);
     updateStatus();
 }
 
-void DistributedMapPrivate::joined(const Control::Joined &message) { replica.handleJoined(message); }
-void DistributedMapPrivate::left(const Control::Left &message) { replica.handleLeft(message); }
-void DistributedMapPrivate::presenceChanged(const Control::Presence &message) { replica.handlePresence(message); }
-void DistributedMapPrivate::alone(const Control::Alone &message) { replica.handleAlone(message); }
+void DistributedMapPrivate::joined(const Control::Joined &message)
+{
+    drainInbox(-1);
+    replica.handleJoined(message);
+}
+
+void DistributedMapPrivate::left(const Control::Left &message)
+{
+    drainInbox(-1);
+    replica.handleLeft(message);
+}
+
+void DistributedMapPrivate::presenceChanged(const Control::Presence &message)
+{
+    drainInbox(-1);
+    replica.handlePresence(message);
+}
+
+void DistributedMapPrivate::alone(const Control::Alone &message)
+{
+    drainInbox(-1);
+    replica.handleAlone(message);
+}
+
+void DistributedMapPrivate::verifyRequested()
+{
+    drainInbox(-1);
+    replica.verify();
+}
 
 void DistributedMapPrivate::relayError(const Control::Error &error, const QString &text)
 {
+    drainInbox(-1);
     lastRelayError = error.code;
     reportError(DistributedMap::RelayError, text);
 }
 
 void DistributedMapPrivate::frameReceived(const Wire::Header &header, const QByteArray &frame)
 {
-    replica.handleFrame(header, frame);
+    if (inbox.empty() && (!turnClock.isValid() || turnClock.elapsed() < inboxBudgetMs)) {
+        if (!turnClock.isValid()) {
+            turnClock.start();
+            inboxTimer.start(); // ends this turn's budget
+        }
+        replica.handleFrame(header, frame);
+        return;
+    }
+    inbox.emplace_back(header, frame);
+    if (!inboxTimer.isActive())
+        inboxTimer.start();
+}
+
+void DistributedMapPrivate::drainInbox(qint64 budgetMs)
+{
+    QElapsedTimer clock;
+    clock.start();
+    // At least one frame a turn, however small the budget.
+    while (!inbox.empty()) {
+        const auto [header, frame] = std::move(inbox.front());
+        inbox.pop_front();
+        replica.handleFrame(header, frame);
+        if (budgetMs >= 0 && clock.elapsed() >= budgetMs)
+            break;
+    }
+}
+
+void DistributedMapPrivate::inboxTurnEnded()
+{
+    if (inbox.empty()) {
+        turnClock.invalidate();
+        return;
+    }
+    turnClock.start();
+    drainInbox(inboxBudgetMs);
+    inboxTimer.start();
 }
 
 // --- Replica::Host -------------------------------------------------------

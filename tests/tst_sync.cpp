@@ -44,6 +44,7 @@ private Q_SLOTS:
     void resyncShipsOnlyWhatChanged();
     void aPeerWithAClockADayAheadFollowsTheRelay();
     void verifyRoundRepairsLostWritesOlderThanTheCatchUp();
+    void aBurstOfFramesYieldsToTheEventLoopInOrder();
 
 private:
     std::unique_ptr<Relay> m_relay;
@@ -610,6 +611,50 @@ void tst_Sync::verifyRoundRepairsLostWritesOlderThanTheCatchUp()
     // key-3 was written by a a moment ago: the older tombstone loses.
     QCOMPARE(b->value(QStringLiteral("key-3")).toInt(), 3);
     QCOMPARE(b.internals()->state().digest(64), a.internals()->state().digest(64));
+}
+
+void tst_Sync::aBurstOfFramesYieldsToTheEventLoopInOrder()
+{
+    // QWebSocket hands over every buffered frame in one go; the map applies
+    // frames for a time budget per event-loop turn and keeps the rest for
+    // the next turn. With a budget of 0, the first frame of a turn applies
+    // at once and the others wait, in order.
+    const QString uri = QStringLiteral("/inbox");
+    TestPeer a(m_url, uri, QStringLiteral("A"));
+    TestPeer b(m_url, uri, QStringLiteral("B"));
+    QTRY_VERIFY_WITH_TIMEOUT(a->isReady() && b->isReady() && a->peers().size() == 1, 10000);
+    DistributedMapPrivate *d = a.internals();
+    d->inboxBudgetMs = 0;
+    QList<int> applied;
+    connect(a.map.get(), &DistributedMap::valueSet, this, [&](const QJsonValue &value) { applied << value.toInt(); });
+    QList<int> appliedWhenJoined;
+    connect(a.map.get(), &DistributedMap::peerJoined, this, [&] { appliedWhenJoined = applied; });
+
+    const Wire::Header header{Wire::Type::Delta, 0, d->replica.mapId(), b.id()};
+    const quint64 base = quint64(QDateTime::currentMSecsSinceEpoch()) << 16;
+    auto frameOf = [&](int n) {
+        QByteArray frame;
+        Wire::appendHeader(frame, header);
+        Wire::appendEntry(frame, QStringLiteral("k"), Entry{QByteArray::number(n), base + quint64(n), b.id(), false});
+        return frame;
+    };
+    for (int n = 1; n <= 3; ++n)
+        d->frameReceived(header, frameOf(n));
+    QCOMPARE(applied, QList<int>{1});
+
+    // Anything else from the relay applies the waiting frames first.
+    Control::Joined joined;
+    joined.id = header.mapId;
+    joined.peer = 0xC0FFEE;
+    d->joined(joined);
+    QCOMPARE(appliedWhenJoined, (QList<int>{1, 2, 3}));
+
+    // The rest of a turn's frames go through on the next turns.
+    for (int n = 4; n <= 6; ++n)
+        d->frameReceived(header, frameOf(n));
+    QCOMPARE(applied, (QList<int>{1, 2, 3}));
+    QTRY_COMPARE_WITH_TIMEOUT(applied, (QList<int>{1, 2, 3, 4, 5, 6}), 10000);
+    QCOMPARE(a->value(QStringLiteral("k")), QJsonValue(6));
 }
 
 QTEST_GUILESS_MAIN(tst_Sync)

@@ -164,7 +164,7 @@ EntryTable::Position EntryTable::locate(QByteArrayView utf8Key) const
     qsizetype i = qsizetype(h) & mask;
     while (const EntryRecord *r = m_records[i]) {
         if (m_hashes[i] == h && r->keySize == quint32(utf8Key.size())
-            && std::memcmp(r->keyData(), utf8Key.data(), size_t(utf8Key.size())) == 0) {
+            && (utf8Key.isEmpty() || std::memcmp(r->keyData(), utf8Key.data(), size_t(utf8Key.size())) == 0)) {
             pos.slot = i;
             pos.found = true;
             return pos;
