@@ -170,8 +170,9 @@ public:
     /// Sends queued writes now instead of at the end of this event-loop pass.
     void flush();
 
-    /// Where this peer stands (syncStatusChanged() follows every change but
-    /// the pending write's age, which grows by itself).
+    /// Where this peer stands, now (syncStatusChanged() reports a change of
+    /// state at once, and changes of the counts once per event-loop turn;
+    /// the pending write's age grows by itself and is never signalled).
     SyncStatus syncStatus() const;
 
     /// How long a sync may go without an answer before it is asked again,
@@ -250,7 +251,8 @@ Q_SIGNALS:
     /// (docs/API.md, "Conflicts"): e.g. an offline edit beaten by another
     /// peer's, or another peer's offline edit beaten by ours.
     void conflictResolved(const DistributedMap::Conflict &conflict);
-    /// syncStatus() changed (not for the pending write's age alone).
+    /// syncStatus() changed: a new state at once; new counts (pending
+    /// writes, on disk) once per event-loop turn, with the newest status.
     void syncStatusChanged(const DistributedMap::SyncStatus &status);
 
 private:

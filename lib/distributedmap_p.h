@@ -125,7 +125,8 @@ public:
     quint64 writesConfirmed = 0;
     std::deque<std::pair<quint64, qint64>> pendingSince; // (write number, ms since epoch), oldest first
     std::deque<std::pair<quint32, quint64>> pings;       // (ping seq, writes it confirms); at most one
-    DistributedMap::SyncStatus lastStatus;
+    DistributedMap::SyncStatus lastStatus; // the newest, reported or about to be
+    QTimer statusTimer;                    // 0 ms: reports a change of counts
     quint64 lastLocalSeq = 0; // the store's seq of our last local write
     DistributedMap::Error lastError = DistributedMap::NoError;
     QString lastErrorString;
