@@ -2,7 +2,9 @@
 
 #include "displayformat.h"
 
+#include <QCoreApplication>
 #include <QRegularExpression>
+#include <QTimer>
 
 #include <cstdio>
 
@@ -10,7 +12,19 @@ void Commands::printJsonLine(const QJsonObject &object)
 {
     std::fputs(DisplayFormat::jsonText(object).constData(), stdout);
     std::fputc('\n', stdout);
-    std::fflush(stdout);
+    // One flush per event-loop turn, not per line: `watch` of a 100,000-key
+    // map made a write() per line for its first 100,000 lines. Lines still
+    // leave within the turn that printed them (and at exit).
+    static bool flushQueued = false;
+    if (!QCoreApplication::instance()) {
+        std::fflush(stdout);
+    } else if (!flushQueued) {
+        flushQueued = true;
+        QTimer::singleShot(0, QCoreApplication::instance(), [] {
+            flushQueued = false;
+            std::fflush(stdout);
+        });
+    }
 }
 
 int Commands::parseOrExit(QCommandLineParser &parser, const QStringList &arguments, const char *name, const QString &usage)

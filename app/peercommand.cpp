@@ -356,7 +356,10 @@ int Commands::peer(const QString &command, const QStringList &arguments)
     // Prints what a reader asked for; returns the exit code.
     auto answer = [&]() -> int {
         if (command == QLatin1String("dump")) {
-            std::fputs(QJsonDocument(map.toJsonObject()).toJson(format).trimmed().constData(), stdout);
+            // Compact: the stored JSON texts as they are (no parse, no
+            // re-serialization); --pretty goes through QJsonDocument.
+            const QByteArray json = pretty ? QJsonDocument(map.toJsonObject()).toJson(format).trimmed() : map.toJson();
+            std::fwrite(json.constData(), 1, size_t(json.size()), stdout);
             std::fputc('\n', stdout);
             std::fflush(stdout);
             return ExitOk;

@@ -9,7 +9,10 @@
 #include <QDateTime>
 #include <QMetaMethod>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <vector>
 
 namespace {
 
@@ -302,6 +305,41 @@ QJsonObject DistributedMap::toJsonObject() const
     for (const QString &key : std::as_const(sorted))
         result.insert(key, value(key));
     return result;
+}
+
+QByteArray DistributedMap::toJson() const
+{
+    std::vector<EntryRef> live;
+    live.reserve(size_t(size()));
+    qsizetype bytes = 2;
+    for (const EntryRef e : d->replica.state().entries()) {
+        if (!e.tombstone()) {
+            live.push_back(e);
+            bytes += e.utf8Key().size() + e.valueView().size() + 4;
+        }
+    }
+    // UTF-8 bytes compare in code point order.
+    std::sort(live.begin(), live.end(), [](const EntryRef &a, const EntryRef &b) {
+        const QByteArrayView x = a.utf8Key(), y = b.utf8Key();
+        const int c = std::memcmp(x.data(), y.data(), size_t(qMin(x.size(), y.size())));
+        return c != 0 ? c < 0 : x.size() < y.size();
+    });
+    QByteArray out;
+    out.reserve(bytes);
+    out.append('{');
+    for (const EntryRef &e : live) {
+        if (out.size() > 1)
+            out.append(',');
+        JsonText::appendString(out, e.utf8Key());
+        out.append(':');
+        const QByteArrayView value = e.valueView();
+        if (JsonText::isValid(value))
+            out.append(value.data(), value.size());
+        else
+            out.append("null", 4);
+    }
+    out.append('}');
+    return out;
 }
 
 QVariantMap DistributedMap::toVariantMap() const

@@ -154,6 +154,11 @@ public:
     int size() const;
     /// The whole map as one JSON object.
     QJsonObject toJsonObject() const;
+    /// The whole map as one compact JSON object text (UTF-8), keys in code
+    /// point order, each value as stored: no QJsonValue is built, so it is
+    /// several times faster than serializing toJsonObject(). A stored value
+    /// that is not valid JSON (sent by a faulty peer) is written as null.
+    QByteArray toJson() const;
     /// The whole map as a QVariantMap (toJsonObject() converted).
     QVariantMap toVariantMap() const;
     /// Calls visit(key, value) for every live key, in no particular order.

@@ -5,6 +5,9 @@
 #include "localstore.h"
 
 #include <QDateTime>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QProcess>
 #include <QRegularExpression>
 #include <QSignalSpy>
@@ -90,6 +93,7 @@ private Q_SLOTS:
     void syncStatusSaysWhenWritesAreOnDisk();
     void typedValuesRoundTrip();
     void valuesJsonCannotHoldAreRefusedWithTheirPlace();
+    void toJsonIsTheMapAsOneObject();
 };
 
 void tst_AppApi::initTestCase()
@@ -344,4 +348,39 @@ void tst_AppApi::valuesJsonCannotHoldAreRefusedWithTheirPlace()
 }
 
 QTEST_GUILESS_MAIN(tst_AppApi)
+void tst_AppApi::toJsonIsTheMapAsOneObject()
+{
+    // toJson() writes the stored texts straight out: it must read back as
+    // the same object toJsonObject() builds, whatever the keys hold.
+    DistributedMap map(nullptr, QStringLiteral("/to-json"));
+    QCOMPARE(map.toJson(), QByteArray("{}"));
+    const QString keys[] = {QString(), QStringLiteral("plain"), QStringLiteral("q\"uote\\back"), QStringLiteral("tab\tnew\nline\x01"),
+                            QStringLiteral("ключ/鍵/😀"), QStringLiteral("z")};
+    int n = 0;
+    for (const QString &key : keys)
+        QVERIFY(map.set(key, QJsonObject{{QStringLiteral("n"), ++n}, {QStringLiteral("list"), QJsonArray{1, 2.5, true, QJsonValue()}}}));
+    map.set(QStringLiteral("text"), QStringLiteral("a \"quoted\" value"));
+    map.set(QStringLiteral("gone"), 1);
+    map.remove(QStringLiteral("gone"));
+    QJsonParseError error;
+    const QJsonDocument doc = QJsonDocument::fromJson(map.toJson(), &error);
+    QCOMPARE(error.error, QJsonParseError::NoError);
+    QCOMPARE(doc.object(), map.toJsonObject());
+    QCOMPARE(doc.object().size(), 7);
+    // Keys in code point order: "plain" < "q..." < "tab..." < "text" < "z" < "ключ".
+    const QByteArray json = map.toJson();
+    QVERIFY(json.indexOf("\"plain\"") < json.indexOf("\"z\"") && json.indexOf("\"z\"") < json.indexOf("\"ключ"));
+
+    // A stored text that is not JSON (a faulty peer's) is written as null:
+    // the output still parses.
+    Entry bad;
+    bad.value = QByteArray("{\"unclosed\":");
+    bad.hlc = 1;
+    bad.writer = 2;
+    DistributedMapPrivate::get(&map)->load({{QStringLiteral("bad"), bad}});
+    const QJsonDocument withBad = QJsonDocument::fromJson(map.toJson(), &error);
+    QCOMPARE(error.error, QJsonParseError::NoError);
+    QCOMPARE(withBad.object().value(QStringLiteral("bad")), QJsonValue(QJsonValue::Null));
+}
+
 #include "tst_appapi.moc"

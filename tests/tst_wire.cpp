@@ -3,6 +3,7 @@
 
 #include <QJsonArray>
 #include <QJsonObject>
+#include <QRandomGenerator>
 #include <QTest>
 
 Q_DECLARE_METATYPE(Wire::DecodeError)
@@ -48,6 +49,8 @@ private Q_SLOTS:
     void jsonValuesRoundTrip();
     void invalidJsonIsRejectedWithAMessage_data();
     void invalidJsonIsRejectedWithAMessage();
+    void validatorAgreesWithQtsParser();
+    void appendStringRoundTrips();
     void headerRoundTripsAndHasTheDocumentedLayout();
     void headerRejects_data();
     void headerRejects();
@@ -93,6 +96,8 @@ void tst_Wire::jsonValuesRoundTrip()
     QVERIFY2(!value.isUndefined(), qPrintable(error));
     const QByteArray encoded = JsonText::encode(value);
     QCOMPARE(JsonText::decode(encoded), value);
+    QVERIFY(JsonText::isValid(json));
+    QVERIFY(JsonText::isValid(encoded));
     // Encoding is canonical: encoding twice gives the same bytes.
     QCOMPARE(JsonText::encode(JsonText::decode(encoded)), encoded);
 }
@@ -113,6 +118,72 @@ void tst_Wire::invalidJsonIsRejectedWithAMessage()
     QString error;
     QVERIFY(JsonText::decode(text, &error).isUndefined());
     QVERIFY(!error.isEmpty());
+    QVERIFY(!JsonText::isValid(text));
+}
+
+void tst_Wire::validatorAgreesWithQtsParser()
+{
+    // Seeded mutations of valid documents (a character inserted, dropped or
+    // replaced from JSON's own alphabet): whatever isValid() accepts, Qt's
+    // parser (JsonText::decode) reads. Qt also takes a few things RFC 8259
+    // does not (checked below); isValid() follows the RFC.
+    const quint32 seed = QRandomGenerator::global()->generate();
+    qInfo("seed %u", seed);
+    QRandomGenerator rng(seed);
+    const QByteArray seeds[] = {"{\"a\":[1,2.5e-3,-0.25,true,false,null],\"b\":{\"c\":\"x\\ny\\u00e9\"}}",
+                                "[[],{},\"\",0,-0,1E+2,\"\\\"\\\\/\\b\\f\\r\\t\"]", "\"text\"", "123", "null"};
+    const char alphabet[] = "{}[]\",:.-+eE0123456789tfnrul \\/ab\t\n";
+    int checked = 0, valid = 0, onlyQt = 0;
+    for (const QByteArray &base : seeds) {
+        for (int round = 0; round < 2000; ++round) {
+            QByteArray text = base;
+            for (int edits = int(rng.bounded(3)) + 1; edits > 0; --edits) {
+                const int at = int(rng.bounded(text.size() + 1));
+                const char c = alphabet[rng.bounded(int(sizeof alphabet) - 1)];
+                switch (rng.bounded(3)) {
+                case 0:
+                    text.insert(at, c);
+                    break;
+                case 1:
+                    if (at < text.size())
+                        text.remove(at, 1);
+                    break;
+                default:
+                    if (at < text.size())
+                        text[at] = c;
+                }
+            }
+            const bool qt = !JsonText::decode(text).isUndefined();
+            const bool ours = JsonText::isValid(text);
+            QVERIFY2(!ours || qt, qPrintable(QStringLiteral("seed %1: '%2' passes, Qt refuses it").arg(seed).arg(QString::fromUtf8(text))));
+            ++checked;
+            valid += ours;
+            onlyQt += qt && !ours;
+        }
+    }
+    qInfo("%d mutations checked: %d valid, %d more that only Qt's lenient parser takes", checked, valid, onlyQt);
+    QVERIFY(valid > 100 && valid < checked - 100); // both kinds were tried
+    // Qt's leniencies, which RFC 8259 (and JSON.parse) refuse.
+    for (const char *lenient : {"2.", ".5", "2.e3", "\"a\tb\"", "\"\\3\"", "01", "-", "1e", "1e999", "-1E400"})
+        QVERIFY2(!JsonText::isValid(lenient), lenient);
+    // Nesting: as deep as Qt's parser goes, and no deeper.
+    QVERIFY(JsonText::isValid(QByteArray(1024, '[') + QByteArray(1024, ']')));
+    QVERIFY(!JsonText::isValid(QByteArray(1025, '[') + QByteArray(1025, ']')));
+}
+
+void tst_Wire::appendStringRoundTrips()
+{
+    QString all;
+    for (char16_t c = 0; c < 0x80; ++c)
+        all.append(QChar(c));
+    all += QStringLiteral("é€鍵😀");
+    const QString cases[] = {QString(), QStringLiteral("plain"), QStringLiteral("q\"uote\\back"), all};
+    for (const QString &s : cases) {
+        QByteArray json;
+        JsonText::appendString(json, s.toUtf8());
+        QVERIFY2(JsonText::isValid(json), json.constData());
+        QCOMPARE(JsonText::decode(json).toString(), s);
+    }
 }
 
 void tst_Wire::headerRoundTripsAndHasTheDocumentedLayout()
