@@ -18,6 +18,7 @@ constexpr int ExitStore = 4;   // a local store cannot be read or written
 constexpr int ExitRefused = 5; // the relay refused the write (a read-only token)
 constexpr int ExitTooLarge = 6; // the write is larger than the relay accepts
 constexpr int ExitUnconfirmed = 7; // the write went out, but no peer confirmed it as --ack asked
+constexpr int ExitOutput = 8;      // standard output could not be written (dump)
 
 QString defaultUrl();  // ws://127.0.0.1:7357
 QString defaultMap();  // /distributed-map

@@ -9,6 +9,7 @@
 #include <QCommandLineParser>
 #include <QCoreApplication>
 #include <QDateTime>
+#include <QFile>
 #include <QJsonArray>
 #include <QJsonDocument>
 #include <QSslCertificate>
@@ -356,12 +357,21 @@ int Commands::peer(const QString &command, const QStringList &arguments)
     // Prints what a reader asked for; returns the exit code.
     auto answer = [&]() -> int {
         if (command == QLatin1String("dump")) {
-            // Compact: the stored JSON texts as they are (no parse, no
-            // re-serialization); --pretty goes through QJsonDocument.
-            const QByteArray json = pretty ? QJsonDocument(map.toJsonObject()).toJson(format).trimmed() : map.toJson();
-            std::fwrite(json.constData(), 1, size_t(json.size()), stdout);
-            std::fputc('\n', stdout);
+            // Compact: the stored JSON texts as they are, streamed (no
+            // parse, no whole copy); --pretty goes through QJsonDocument.
+            if (pretty) {
+                const QByteArray json = QJsonDocument(map.toJsonObject()).toJson(format).trimmed();
+                std::fwrite(json.constData(), 1, size_t(json.size()), stdout);
+                std::fputc('\n', stdout);
+                std::fflush(stdout);
+                return ExitOk;
+            }
             std::fflush(stdout);
+            QFile out;
+            if (!out.open(stdout, QIODevice::WriteOnly) || !map.writeJson(&out) || out.write("\n", 1) != 1 || !out.flush()) {
+                std::fprintf(stderr, "distmap dump: cannot write to standard output: %s\n", qPrintable(out.errorString()));
+                return ExitOutput;
+            }
             return ExitOk;
         }
         const QJsonValue v = map.value(key);

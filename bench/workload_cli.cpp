@@ -7,6 +7,7 @@
 
 #include "benchutil.h"
 
+#include <QFile>
 #include <QJsonValue>
 #include <QLatin1Char>
 #include <QProcess>
@@ -54,15 +55,38 @@ double timeWatchReady(const QString &binary, const QStringList &arguments)
     p.start(binary, arguments);
     if (!p.waitForStarted(10000))
         return -1;
-    QByteArray out;
+    // Only the unread tail is searched (plus a needle's length of overlap):
+    // searching all of a 1,000,000-line output each time was quadratic.
+    static const QByteArray needle("\"event\":\"ready\"");
+    QByteArray tail;
     const bool ready = BenchUtil::waitUntil([&] {
-        out += p.readAllStandardOutput();
-        return out.contains("\"event\":\"ready\"");
+        tail += p.readAllStandardOutput();
+        const bool found = tail.contains(needle);
+        if (tail.size() > needle.size())
+            tail = tail.right(needle.size());
+        return found;
     }, 120000, 1);
     const double ms = double(nowNs() - t0) / 1e6;
     p.terminate(); // our own child, by PID
     p.waitForFinished(10000);
     return ready ? ms : -1;
+}
+
+// One more run of `binary arguments` under /usr/bin/time, for that
+// command's own peak resident set (MB); -1 without /usr/bin/time.
+double peakRssMb(const QString &binary, const QStringList &arguments)
+{
+    const QString time = QStringLiteral("/usr/bin/time");
+    if (!QFile::exists(time))
+        return -1;
+    QProcess p;
+    p.setStandardOutputFile(QProcess::nullDevice());
+    p.start(time, QStringList{QStringLiteral("-f"), QStringLiteral("maxrss %M")} + QStringList{binary} + arguments);
+    if (!p.waitForStarted(10000) || !BenchUtil::waitUntil([&] { return p.state() == QProcess::NotRunning; }, 120000, 1))
+        return -1;
+    const QList<QByteArray> lines = p.readAllStandardError().trimmed().split('\n');
+    const QByteArray last = lines.isEmpty() ? QByteArray() : lines.last();
+    return last.startsWith("maxrss ") ? last.mid(7).toDouble() / 1024.0 : -1;
 }
 
 // The largest resident set of any child reaped so far (Linux: kB).
@@ -113,14 +137,18 @@ bool Bench::commandLine(const QString &binary, int keys)
     }
     QJsonObject f = medianOf(results);
     f.insert(QStringLiteral("dumpMB"), double(dumpBytes) / 1e6);
+    f.insert(QStringLiteral("dumpPeakRssMB"), peakRssMb(binary, QStringList{QStringLiteral("dump")} + at));
     f.insert(QStringLiteral("childPeakMB"), childPeakMb());
     rows.append({QStringLiteral("cli"), {{QStringLiteral("keys"), keys}}, f});
-    say(QStringLiteral("cli %1 keys: dump %2 ms, get %3 ms, watch ready %4 ms (join %5 ms + start %6 ms)")
+    say(QStringLiteral("cli %1 keys: dump %2 ms (peak RSS %8 MB, output %9 MB), get %3 ms, watch ready %4 ms (join %5 ms + start %6 ms); largest child RSS %7 MB")
             .arg(keys)
             .arg(f.value(QStringLiteral("dumpMs")).toDouble(), 0, 'f', 1)
             .arg(f.value(QStringLiteral("getMs")).toDouble(), 0, 'f', 1)
             .arg(f.value(QStringLiteral("watchReadyMs")).toDouble(), 0, 'f', 1)
             .arg(f.value(QStringLiteral("libraryJoinMs")).toDouble(), 0, 'f', 1)
-            .arg(f.value(QStringLiteral("processStartMs")).toDouble(), 0, 'f', 1));
+            .arg(f.value(QStringLiteral("processStartMs")).toDouble(), 0, 'f', 1)
+            .arg(f.value(QStringLiteral("childPeakMB")).toDouble(), 0, 'f', 0)
+            .arg(f.value(QStringLiteral("dumpPeakRssMB")).toDouble(), 0, 'f', 0)
+            .arg(f.value(QStringLiteral("dumpMB")).toDouble(), 0, 'f', 1));
     return true;
 }

@@ -7,6 +7,7 @@
 #include "logging.h"
 
 #include <QDateTime>
+#include <QIODevice>
 #include <QMetaMethod>
 
 #include <algorithm>
@@ -309,14 +310,26 @@ QJsonObject DistributedMap::toJsonObject() const
 
 QByteArray DistributedMap::toJson() const
 {
+    QByteArray out;
+    d->writeJson([&out](QByteArrayView piece) {
+        out.append(piece.data(), piece.size());
+        return true;
+    });
+    return out;
+}
+
+bool DistributedMap::writeJson(QIODevice *device) const
+{
+    return d->writeJson([device](QByteArrayView piece) { return device->write(piece.data(), piece.size()) == piece.size(); });
+}
+
+bool DistributedMapPrivate::writeJson(const std::function<bool(QByteArrayView)> &sink) const
+{
     std::vector<EntryRef> live;
-    live.reserve(size_t(size()));
-    qsizetype bytes = 2;
-    for (const EntryRef e : d->replica.state().entries()) {
-        if (!e.tombstone()) {
+    live.reserve(size_t(replica.state().size()));
+    for (const EntryRef e : replica.state().entries()) {
+        if (!e.tombstone())
             live.push_back(e);
-            bytes += e.utf8Key().size() + e.valueView().size() + 4;
-        }
     }
     // UTF-8 bytes compare in code point order.
     std::sort(live.begin(), live.end(), [](const EntryRef &a, const EntryRef &b) {
@@ -324,12 +337,15 @@ QByteArray DistributedMap::toJson() const
         const int c = std::memcmp(x.data(), y.data(), size_t(qMin(x.size(), y.size())));
         return c != 0 ? c < 0 : x.size() < y.size();
     });
+    constexpr qsizetype PieceBytes = 64 * 1024;
     QByteArray out;
-    out.reserve(bytes);
+    out.reserve(PieceBytes + 4096);
     out.append('{');
+    bool first = true;
     for (const EntryRef &e : live) {
-        if (out.size() > 1)
+        if (!first)
             out.append(',');
+        first = false;
         JsonText::appendString(out, e.utf8Key());
         out.append(':');
         const QByteArrayView value = e.valueView();
@@ -337,9 +353,14 @@ QByteArray DistributedMap::toJson() const
             out.append(value.data(), value.size());
         else
             out.append("null", 4);
+        if (out.size() >= PieceBytes) {
+            if (!sink(out))
+                return false;
+            out.truncate(0); // keeps the allocation for the next piece
+        }
     }
     out.append('}');
-    return out;
+    return sink(out);
 }
 
 QVariantMap DistributedMap::toVariantMap() const

@@ -14,6 +14,7 @@
 #include <type_traits>
 
 class Connection;
+class QIODevice;
 class DistributedMapPrivate;
 
 /// A replicated key/value map: every peer that opens the same URI on a relay
@@ -159,6 +160,9 @@ public:
     /// several times faster than serializing toJsonObject(). A stored value
     /// that is not valid JSON (sent by a faulty peer) is written as null.
     QByteArray toJson() const;
+    /// toJson() written to device in pieces of about 64 KiB, so the text is
+    /// never whole in memory (a 1,000,000-key dump). False when a write fails.
+    bool writeJson(QIODevice *device) const;
     /// The whole map as a QVariantMap (toJsonObject() converted).
     QVariantMap toVariantMap() const;
     /// Calls visit(key, value) for every live key, in no particular order.

@@ -88,6 +88,9 @@ public:
     void inboxTurnEnded();
 
     void reportError(DistributedMap::Error error, const QString &message);
+    // The live entries as one JSON object, keys in code point order, handed
+    // to sink in pieces; false as soon as sink is.
+    bool writeJson(const std::function<bool(QByteArrayView)> &sink) const;
     void sendDurableAcks(quint64 durableSeq);
 
     // Sync status: local writes are numbered; the relay confirms all up

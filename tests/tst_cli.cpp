@@ -26,9 +26,11 @@ struct Result
     QByteArray err;
 };
 
-Result run(const QStringList &arguments, int timeoutMs = Timeout)
+Result run(const QStringList &arguments, int timeoutMs = Timeout, const QString &stdoutFile = QString())
 {
     QProcess p;
+    if (!stdoutFile.isEmpty())
+        p.setStandardOutputFile(stdoutFile);
     p.start(binary(), arguments);
     Result r;
     if (!p.waitForFinished(timeoutMs)) {
@@ -159,6 +161,19 @@ void tst_Cli::setGetDelDump()
     const QJsonObject dumped = QJsonDocument::fromJson(r.out).object();
     QCOMPARE(dumped.value(QStringLiteral("answer")).toInt(), 42);
     QVERIFY(dumped.value(QStringLiteral("obj")).isObject());
+    // The compact dump is the stored texts streamed out; --pretty parses
+    // and indents: the same object either way, one line or many.
+    QVERIFY(r.out.endsWith("}\n") && r.out.count('\n') == 1);
+    const Result pretty = run(at(QStringList{QStringLiteral("dump"), QStringLiteral("--pretty")} + map));
+    QCOMPARE(pretty.exitCode, 0);
+    QVERIFY(pretty.out.count('\n') > 2);
+    QCOMPARE(QJsonDocument::fromJson(pretty.out).object(), dumped);
+    // Output that cannot be written is an error, not a silent success.
+    if (QFile::exists(QStringLiteral("/dev/full"))) {
+        const Result full = run(at(QStringList{QStringLiteral("dump")} + map), Timeout, QStringLiteral("/dev/full"));
+        QCOMPARE(full.exitCode, 8);
+        QVERIFY2(full.err.contains("cannot write to standard output"), full.err.constData());
+    }
 
     r = run(at(QStringList{QStringLiteral("del"), QStringLiteral("answer")} + map));
     QCOMPARE(r.exitCode, 0);
