@@ -109,6 +109,15 @@ void MainWindow::buildActions()
     });
     m_exportAction->setShortcut(QKeySequence(QStringLiteral("Ctrl+Shift+E")));
     file->addSeparator();
+    file->addAction(tr("&Import JSON into map\u2026"), this, [current] {
+        if (MapView *view = current())
+            view->importMap();
+    });
+    file->addAction(tr("Export map as &JSON\u2026"), this, [current] {
+        if (MapView *view = current())
+            view->exportMap();
+    });
+    file->addSeparator();
     QAction *quit = file->addAction(tr("&Quit"), this, &QWidget::close);
     quit->setShortcut(QKeySequence::Quit);
 

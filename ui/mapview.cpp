@@ -5,6 +5,7 @@
 #include "deltalogview.h"
 #include "distributedmap.h"
 #include "flashdelegate.h"
+#include "jsontreemodel.h"
 #include "keysmodel.h"
 #include "networkview.h"
 #include "peersmodel.h"
@@ -12,6 +13,12 @@
 #include "valueeditor.h"
 
 #include <QDataStream>
+#include <QFile>
+#include <QFileDialog>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QJsonParseError>
+#include <QSaveFile>
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLabel>
@@ -20,6 +27,7 @@
 #include <QPushButton>
 #include <QSplitter>
 #include <QTableView>
+#include <QTreeView>
 #include <QVBoxLayout>
 
 MapView::MapView(DistributedMap *map, QWidget *parent)
@@ -180,10 +188,35 @@ QWidget *MapView::buildKeysPanel()
     add->addWidget(m_newValue, 2, Qt::AlignTop);
     add->addWidget(m_addButton, 0, Qt::AlignTop);
     add->addWidget(m_deleteButton, 0, Qt::AlignTop);
+    // Under the table, the current key's value as a tree.
+    m_valueModel = new JsonTreeModel(this);
+    m_valueTree = new QTreeView(panel);
+    m_valueTree->setObjectName(QStringLiteral("valueTree"));
+    m_valueTree->setAccessibleName(tr("Value of the current key"));
+    m_valueTree->setModel(m_valueModel);
+    m_valueTree->setUniformRowHeights(true);
+    m_valueTree->setAlternatingRowColors(true);
+    m_valueTree->header()->setSectionResizeMode(JsonTreeModel::ValueColumn, QHeaderView::Stretch);
+    m_valueTree->header()->setStretchLastSection(false);
+    auto *split = new QSplitter(Qt::Vertical, panel);
+    split->addWidget(m_keysView);
+    split->addWidget(m_valueTree);
+    split->setStretchFactor(0, 3);
+    split->setStretchFactor(1, 1);
+    connect(m_keysView->selectionModel(), &QItemSelectionModel::currentRowChanged, this, [this](const QModelIndex &current) {
+        showValueOf(current.isValid() ? m_keysModel->keyAt(current.row()) : QString());
+    });
+    // A remote change of the shown key: re-read it once per model batch
+    // (listening to valueSet would parse every value of every burst).
+    connect(m_keysModel, &KeysModel::batchApplied, this, [this] {
+        if (!m_shownKey.isEmpty() && m_map->value(m_shownKey) != m_valueModel->value())
+            showValueOf(m_shownKey);
+    });
+
     auto *layout = new QVBoxLayout(panel);
     layout->setContentsMargins(0, 0, 0, 0);
     layout->addLayout(top);
-    layout->addWidget(m_keysView, 1);
+    layout->addWidget(split, 1);
     layout->addLayout(add);
 
     m_filterDelay.setSingleShot(true);
@@ -195,6 +228,13 @@ QWidget *MapView::buildKeysPanel()
     connect(m_newValue, &ValueEditor::commitRequested, this, &MapView::addKey);
     connect(m_deleteButton, &QPushButton::clicked, this, &MapView::deleteSelected);
     return panel;
+}
+
+void MapView::showValueOf(const QString &key)
+{
+    m_shownKey = key;
+    m_valueModel->setValue(key.isEmpty() ? QJsonValue(QJsonValue::Undefined) : m_map->value(key));
+    m_valueTree->expandToDepth(1);
 }
 
 QString MapView::uri() const
@@ -278,6 +318,71 @@ void MapView::updateKeyCount()
     m_keyCount->setText(shown == total ? tr("%1 keys").arg(locale.toString(total))
                                        : tr("%1 of %2 keys").arg(locale.toString(shown), locale.toString(total)));
     Q_EMIT statusChanged();
+}
+
+int MapView::exportMapTo(const QString &path, QString *error) const
+{
+    // QSaveFile: a failed export never leaves half a file behind.
+    QSaveFile file(path);
+    if (!file.open(QIODevice::WriteOnly) || !m_map->writeJson(&file) || !file.commit()) {
+        if (error)
+            *error = file.errorString();
+        return -1;
+    }
+    return m_map->size();
+}
+
+int MapView::importMapFrom(const QString &path, QString *error)
+{
+    auto fail = [error](const QString &why) {
+        if (error)
+            *error = why;
+        return -1;
+    };
+    QFile file(path);
+    if (!file.open(QIODevice::ReadOnly))
+        return fail(file.errorString());
+    QJsonParseError parseError;
+    const QJsonDocument doc = QJsonDocument::fromJson(file.readAll(), &parseError);
+    if (parseError.error != QJsonParseError::NoError)
+        return fail(tr("not JSON: %1 at offset %2").arg(parseError.errorString()).arg(parseError.offset));
+    if (!doc.isObject())
+        return fail(tr("not a JSON object of keys and values"));
+    const QJsonObject object = doc.object();
+    for (auto it = object.constBegin(); it != object.constEnd(); ++it) {
+        if (!m_map->set(it.key(), it.value()))
+            return fail(tr("key '%1' was refused: %2 (the keys before it were set)").arg(it.key(), m_map->errorString()));
+    }
+    return int(object.size());
+}
+
+void MapView::exportMap()
+{
+    auto *dialog = new QFileDialog(this, tr("Export map as JSON"), QString(), tr("JSON (*.json);;All files (*)"));
+    dialog->setAcceptMode(QFileDialog::AcceptSave);
+    dialog->setDefaultSuffix(QStringLiteral("json"));
+    dialog->setAttribute(Qt::WA_DeleteOnClose);
+    connect(dialog, &QFileDialog::fileSelected, this, [this](const QString &path) {
+        QString error;
+        const int keys = exportMapTo(path, &error);
+        Q_EMIT message(keys < 0 ? tr("Could not write %1: %2").arg(path, error)
+                                : tr("Exported %n keys to %1", nullptr, keys).arg(path));
+    });
+    dialog->open();
+}
+
+void MapView::importMap()
+{
+    auto *dialog = new QFileDialog(this, tr("Import JSON into %1").arg(uri()), QString(), tr("JSON (*.json);;All files (*)"));
+    dialog->setFileMode(QFileDialog::ExistingFile);
+    dialog->setAttribute(Qt::WA_DeleteOnClose);
+    connect(dialog, &QFileDialog::fileSelected, this, [this](const QString &path) {
+        QString error;
+        const int keys = importMapFrom(path, &error);
+        Q_EMIT message(keys < 0 ? tr("Could not import %1: %2").arg(path, error)
+                                : tr("Imported %n keys from %1", nullptr, keys).arg(path));
+    });
+    dialog->open();
 }
 
 QByteArray MapView::saveState() const

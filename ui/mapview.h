@@ -7,6 +7,7 @@
 class DeltaLogModel;
 class DeltaLogView;
 class DistributedMap;
+class JsonTreeModel;
 class KeysModel;
 class NetworkView;
 class PeersModel;
@@ -15,6 +16,7 @@ class QLineEdit;
 class QPushButton;
 class QSplitter;
 class QTableView;
+class QTreeView;
 class ValueEditor;
 
 // One open map, one tab: the keys view (filter, add, edit in place, delete),
@@ -41,6 +43,10 @@ public:
     QLineEdit *keyFilterEdit() const { return m_filterEdit; }
     QLineEdit *newKeyEdit() const { return m_newKey; }
     ValueEditor *newValueEditor() const { return m_newValue; }
+    // The current key's value as a tree (objects and arrays unfold).
+    JsonTreeModel *valueTreeModel() const { return m_valueModel; }
+    QTreeView *valueTreeView() const { return m_valueTree; }
+    QString shownKey() const { return m_shownKey; }
 
     // Re-reads this peer's id and name (after the map's presence changed).
     void refreshSelf();
@@ -55,6 +61,17 @@ public:
     void focusAddKey();
     void editCurrentValue();
 
+    // The map as one JSON object in a file (DistributedMap::writeJson);
+    // the number of keys written, or -1 (*error says why).
+    int exportMapTo(const QString &path, QString *error = nullptr) const;
+    // Sets every key of the JSON object in the file, as normal writes; the
+    // number of keys set, or -1 (*error says why: a file that is not a JSON
+    // object sets nothing; a value the map refuses stops the import there).
+    int importMapFrom(const QString &path, QString *error = nullptr);
+    // The same behind a file dialog; the result goes to message().
+    void exportMap();
+    void importMap();
+
     QByteArray saveState() const;
     void restoreState(const QByteArray &state);
 
@@ -67,6 +84,7 @@ Q_SIGNALS:
 private:
     QWidget *buildKeysPanel();
     void updateKeyCount();
+    void showValueOf(const QString &key);
 
     DistributedMap *const m_map;
     KeysModel *m_keysModel;
@@ -79,6 +97,9 @@ private:
     QPushButton *m_deleteButton = nullptr;
     QLabel *m_keyCount = nullptr;
     QTableView *m_keysView = nullptr;
+    JsonTreeModel *m_valueModel = nullptr;
+    QTreeView *m_valueTree = nullptr;
+    QString m_shownKey;
     QTableView *m_peersView = nullptr;
     NetworkView *m_network = nullptr;
     DeltaLogView *m_logView = nullptr;

@@ -4,6 +4,7 @@
 #include "distributedmap.h"
 #include "flashdelegate.h"
 #include "hostedrelay.h"
+#include "jsontreemodel.h"
 #include "keysmodel.h"
 #include "mainwindow.h"
 #include "mapview.h"
@@ -14,6 +15,8 @@
 
 #include <QAbstractItemModelTester>
 #include <QAction>
+#include <QFile>
+#include <QJsonDocument>
 #include <QJsonObject>
 #include <QJsonArray>
 #include <QLabel>
@@ -23,6 +26,8 @@
 #include <QSpinBox>
 #include <QTableView>
 #include <QTcpServer>
+#include <QTemporaryDir>
+#include <QTreeView>
 #include <QtTest>
 
 #include <memory>
@@ -48,6 +53,8 @@ private Q_SLOTS:
     void aJoiningPeerAppearsInPeersViewAndNetworkPicture();
     void theLogRowCapHolds();
     void statusBarShowsTheConnection();
+    void exportAndImportTheMapAsJson();
+    void theCurrentKeysValueShowsAsATree();
     void hostsARelayWhenNothingAnswers();
 
 private:
@@ -95,6 +102,7 @@ void tst_Inspector::init()
     m_testers.push_back(std::make_unique<QAbstractItemModelTester>(view()->keysModel(), mode));
     m_testers.push_back(std::make_unique<QAbstractItemModelTester>(view()->peersModel(), mode));
     m_testers.push_back(std::make_unique<QAbstractItemModelTester>(view()->logModel(), mode));
+    m_testers.push_back(std::make_unique<QAbstractItemModelTester>(view()->valueTreeModel(), mode));
     QTRY_VERIFY_WITH_TIMEOUT(view()->map()->isReady(), Timeout);
 
     m_bob = startPeer(QStringLiteral("Bob"));
@@ -261,6 +269,85 @@ void tst_Inspector::statusBarShowsTheConnection()
     QTRY_COMPARE_WITH_TIMEOUT(sync->text(), QStringLiteral("synced"), Timeout);
     QVERIFY2(sync->toolTip().contains(QStringLiteral("The relay has every local change.")), qPrintable(sync->toolTip()));
     QTRY_COMPARE_WITH_TIMEOUT(m_bob->map->value(QStringLiteral("also offline")), QJsonValue(2), Timeout);
+}
+
+void tst_Inspector::exportAndImportTheMapAsJson()
+{
+    DistributedMap *map = view()->map();
+    map->set(QStringLiteral("a"), 1);
+    map->set(QStringLiteral("b"), QJsonObject{{QStringLiteral("x"), QStringLiteral("y")}});
+    QTemporaryDir dir;
+    const QString path = dir.filePath(QStringLiteral("map.json"));
+    QString error;
+    QCOMPARE(view()->exportMapTo(path, &error), 2);
+    QFile file(path);
+    QVERIFY(file.open(QIODevice::ReadOnly));
+    QCOMPARE(QJsonDocument::fromJson(file.readAll()).object(), map->toJsonObject());
+
+    // Imported values are normal writes: they reach the other peer.
+    map->remove(QStringLiteral("a"));
+    map->remove(QStringLiteral("b"));
+    QTRY_VERIFY_WITH_TIMEOUT(m_bob->map->value(QStringLiteral("a")).isUndefined(), Timeout);
+    QCOMPARE(view()->importMapFrom(path, &error), 2);
+    QTRY_COMPARE_WITH_TIMEOUT(m_bob->map->value(QStringLiteral("a")), QJsonValue(1), Timeout);
+    QCOMPARE(m_bob->map->value(QStringLiteral("b")).toObject().value(QStringLiteral("x")).toString(), QStringLiteral("y"));
+
+    // Files that are not a JSON object set nothing and say why.
+    const struct
+    {
+        QByteArray content;
+        const char *why;
+    } bad[] = {{"[1, 2]", "not a JSON object"}, {"{\"k\": ", "not JSON"}};
+    for (const auto &b : bad) {
+        QFile out(dir.filePath(QStringLiteral("bad.json")));
+        QVERIFY(out.open(QIODevice::WriteOnly | QIODevice::Truncate));
+        out.write(b.content);
+        out.close();
+        QCOMPARE(view()->importMapFrom(out.fileName(), &error), -1);
+        QVERIFY2(error.contains(QLatin1String(b.why)), qPrintable(error));
+    }
+    QCOMPARE(view()->importMapFrom(dir.filePath(QStringLiteral("missing.json")), &error), -1);
+    QVERIFY(!error.isEmpty());
+    QCOMPARE(map->size(), 2);
+    // An export that cannot be written says so and leaves nothing behind.
+    QCOMPARE(view()->exportMapTo(dir.filePath(QStringLiteral("no/such/dir/map.json")), &error), -1);
+    QVERIFY(!error.isEmpty());
+}
+
+void tst_Inspector::theCurrentKeysValueShowsAsATree()
+{
+    const QString key = QStringLiteral("tree");
+    m_bob->map->set(key, QJsonObject{{QStringLiteral("name"), QStringLiteral("x")},
+                                     {QStringLiteral("tags"), QJsonArray{QStringLiteral("a"), QStringLiteral("b")}},
+                                     {QStringLiteral("nested"), QJsonObject{{QStringLiteral("deep"), 1}}}});
+    QTRY_VERIFY_WITH_TIMEOUT(view()->keysModel()->indexOf(key).isValid(), Timeout);
+    view()->keysView()->setCurrentIndex(view()->keysModel()->indexOf(key, KeysModel::ValueColumn));
+    QCOMPARE(view()->shownKey(), key);
+
+    const JsonTreeModel *tree = view()->valueTreeModel();
+    auto text = [tree](const QModelIndex &parent, int row, int column) { return tree->index(row, column, parent).data().toString(); };
+    QCOMPARE(tree->rowCount(), 3); // the object's members, by name
+    QCOMPARE(text({}, 0, JsonTreeModel::NameColumn), QStringLiteral("name"));
+    QCOMPARE(text({}, 0, JsonTreeModel::ValueColumn), QStringLiteral("\"x\""));
+    QCOMPARE(text({}, 2, JsonTreeModel::NameColumn), QStringLiteral("tags"));
+    QCOMPARE(text({}, 2, JsonTreeModel::ValueColumn), QStringLiteral("[2 item(s)]"));
+    QCOMPARE(text({}, 2, JsonTreeModel::TypeColumn), QStringLiteral("array"));
+    const QModelIndex tags = tree->index(2, 0);
+    QCOMPARE(tree->rowCount(tags), 2);
+    QCOMPARE(text(tags, 1, JsonTreeModel::NameColumn), QStringLiteral("[1]"));
+    QCOMPARE(text(tags, 1, JsonTreeModel::ValueColumn), QStringLiteral("\"b\""));
+    const QModelIndex nested = tree->index(1, 0);
+    QCOMPARE(text(nested, 0, JsonTreeModel::NameColumn), QStringLiteral("deep"));
+    QCOMPARE(text(nested, 0, JsonTreeModel::TypeColumn), QStringLiteral("number"));
+    QVERIFY(view()->valueTreeView()->isExpanded(nested)); // the first levels unfold
+
+    // Another peer changes the shown key: the tree follows.
+    m_bob->map->set(key, 42);
+    QTRY_COMPARE_WITH_TIMEOUT(text({}, 0, JsonTreeModel::ValueColumn), QStringLiteral("42"), Timeout);
+    QCOMPARE(tree->rowCount(), 1);
+    QCOMPARE(text({}, 0, JsonTreeModel::TypeColumn), QStringLiteral("number"));
+    m_bob->map->remove(key);
+    QTRY_COMPARE_WITH_TIMEOUT(tree->rowCount(), 0, Timeout);
 }
 
 void tst_Inspector::hostsARelayWhenNothingAnswers()
