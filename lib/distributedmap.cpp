@@ -399,6 +399,9 @@ void DistributedMapPrivate::channelDown()
 
 void DistributedMapPrivate::channelGone()
 {
+    // The connection is going away: applying waiting frames would answer
+    // through it mid-destruction. Their data comes back with the next sync.
+    inbox.clear();
     channelDown();
     channel.reset();
     connection = nullptr;
