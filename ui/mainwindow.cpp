@@ -248,6 +248,7 @@ MapView *MainWindow::openMap(const QString &uri)
 void MainWindow::addMapView(DistributedMap *map)
 {
     auto *view = new MapView(map, m_tabs);
+    view->setStore(m_session->store(map->uri()));
     view->restoreState(m_settings.mapViewState());
     connect(view, &MapView::statusChanged, this, [this, view] {
         if (view == currentMapView())

@@ -4,7 +4,12 @@
 #include "deltalogmodel.h"
 #include "deltalogview.h"
 #include "distributedmap.h"
+#include "displayformat.h"
+#include "distributedmap_p.h"
 #include "flashdelegate.h"
+#include "historyindex.h"
+#include "keyhistorymodel.h"
+#include "localstore.h"
 #include "jsontreemodel.h"
 #include "keysmodel.h"
 #include "networkview.h"
@@ -13,6 +18,7 @@
 #include "valueeditor.h"
 
 #include <QDataStream>
+#include <QDateTime>
 #include <QFile>
 #include <QFileDialog>
 #include <QJsonDocument>
@@ -27,6 +33,7 @@
 #include <QPushButton>
 #include <QSplitter>
 #include <QTableView>
+#include <QTabWidget>
 #include <QTreeView>
 #include <QVBoxLayout>
 
@@ -198,9 +205,38 @@ QWidget *MapView::buildKeysPanel()
     m_valueTree->setAlternatingRowColors(true);
     m_valueTree->header()->setSectionResizeMode(JsonTreeModel::ValueColumn, QHeaderView::Stretch);
     m_valueTree->header()->setStretchLastSection(false);
+
+    // Beside it, the current key's history, with restore.
+    m_historyModel = new KeyHistoryModel(this);
+    m_historyModel->setWriterNameResolver([this](quint64 peer) { return m_peersModel->displayName(peer); });
+    auto *historyPanel = new QWidget(panel);
+    m_historyLabel = new QLabel(historyPanel);
+    m_historyLabel->setWordWrap(true);
+    m_historyView = new QTableView(historyPanel);
+    m_historyView->setObjectName(QStringLiteral("keyHistory"));
+    m_historyView->setAccessibleName(tr("History of the current key"));
+    m_historyView->setModel(m_historyModel);
+    m_historyView->setSelectionBehavior(QAbstractItemView::SelectRows);
+    m_historyView->setSelectionMode(QAbstractItemView::SingleSelection);
+    m_historyView->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    m_historyView->verticalHeader()->hide();
+    m_historyView->horizontalHeader()->setSectionResizeMode(KeyHistoryModel::ValueColumn, QHeaderView::Stretch);
+    m_restoreButton = new QPushButton(tr("&Restore this value"), historyPanel);
+    m_restoreButton->setToolTip(tr("Write the selected past value again, as a new write every peer gets"));
+    auto *historyLayout = new QVBoxLayout(historyPanel);
+    historyLayout->setContentsMargins(0, 0, 0, 0);
+    historyLayout->addWidget(m_historyLabel);
+    historyLayout->addWidget(m_historyView, 1);
+    historyLayout->addWidget(m_restoreButton, 0, Qt::AlignRight);
+    connect(m_restoreButton, &QPushButton::clicked, this, &MapView::restoreSelectedWrite);
+    connect(m_historyView, &QAbstractItemView::doubleClicked, this, &MapView::restoreSelectedWrite);
+
+    m_valueTabs = new QTabWidget(panel);
+    m_valueTabs->addTab(m_valueTree, tr("Value"));
+    m_valueTabs->addTab(historyPanel, tr("History"));
     auto *split = new QSplitter(Qt::Vertical, panel);
     split->addWidget(m_keysView);
-    split->addWidget(m_valueTree);
+    split->addWidget(m_valueTabs);
     split->setStretchFactor(0, 3);
     split->setStretchFactor(1, 1);
     connect(m_keysView->selectionModel(), &QItemSelectionModel::currentRowChanged, this, [this](const QModelIndex &current) {
@@ -211,6 +247,21 @@ QWidget *MapView::buildKeysPanel()
     connect(m_keysModel, &KeysModel::batchApplied, this, [this] {
         if (!m_shownKey.isEmpty() && m_map->value(m_shownKey) != m_valueModel->value())
             showValueOf(m_shownKey);
+        else
+            refreshHistory(false);
+    });
+    // Without a store, history is what this view sees from now on.
+    m_seen = std::make_unique<HistoryIndex>();
+    m_seenSinceMs = QDateTime::currentMSecsSinceEpoch();
+    // Sync chunks are left out: a 1,000,000-key sync would cost a second
+    // of index inserts; each key's current write is added when shown.
+    connect(m_map, &DistributedMap::changed, this, [this](const DistributedMap::Change &c) {
+        if ((m_store && m_store->history()) || c.source == DistributedMap::Source::Sync || c.source == DistributedMap::Source::Store)
+            return;
+        m_seen->insert(c.key, Entry{c.value, c.hlc, c.writer, c.deleted});
+        // Bounded like a store's history (its default cap).
+        if (++m_seenInserts % 4096 == 0)
+            m_seen->retain(m_seen->windowStartForBytes(LocalStore::DefaultHistoryMaxBytes));
     });
 
     auto *layout = new QVBoxLayout(panel);
@@ -235,6 +286,62 @@ void MapView::showValueOf(const QString &key)
     m_shownKey = key;
     m_valueModel->setValue(key.isEmpty() ? QJsonValue(QJsonValue::Undefined) : m_map->value(key));
     m_valueTree->expandToDepth(1);
+    refreshHistory(true);
+}
+
+void MapView::setStore(LocalStore *store)
+{
+    m_store = store;
+    refreshHistory(true);
+}
+
+const HistoryIndex *MapView::historySource() const
+{
+    if (m_store && m_store->history())
+        return m_store->history();
+    return m_seen.get();
+}
+
+void MapView::refreshHistory(bool force)
+{
+    if (m_shownKey.isEmpty()) {
+        m_historyModel->clear();
+        m_historyLabel->setText(tr("Select a key to see its past writes."));
+        m_restoreButton->setEnabled(false);
+        return;
+    }
+    QVector<Entry> writes = historySource()->keyHistory(m_shownKey);
+    const EntryRef current = DistributedMapPrivate::get(m_map)->state().find(m_shownKey);
+    if (current && (writes.isEmpty() || current.newerThan(writes.last())))
+        writes.append(current.toEntry()); // learned by a sync, or older than what is kept
+    // A burst elsewhere must not reset the rows (and the selection) of a
+    // key that did not change.
+    if (!force && m_shownKey == m_historyModel->key() && writes.size() == m_historyModel->writes().size()
+        && (writes.isEmpty() || writes.last().sameWrite(m_historyModel->writes().last())))
+        return;
+    m_historyModel->setWrites(m_shownKey, writes, current ? current.toEntry() : Entry());
+    const bool stored = m_store && m_store->history();
+    m_historyLabel->setText(stored
+        ? tr("%n write(s) of '%1' kept by this map's store.", nullptr, int(writes.size())).arg(m_shownKey)
+        : tr("%n write(s) of '%1' seen since %2. This map has no store, so nothing older is known.", nullptr,
+             int(writes.size())).arg(m_shownKey, QDateTime::fromMSecsSinceEpoch(m_seenSinceMs).toString(QStringLiteral("HH:mm:ss"))));
+    m_restoreButton->setEnabled(!writes.isEmpty());
+}
+
+bool MapView::restoreSelectedWrite()
+{
+    const QModelIndexList rows = m_historyView->selectionModel()->selectedRows();
+    if (rows.isEmpty() || m_shownKey.isEmpty()) {
+        Q_EMIT message(tr("Select a past write to restore"));
+        return false;
+    }
+    const Entry e = m_historyModel->writeAt(rows.first().row());
+    const QString when = DisplayFormat::clockTime(e.hlc);
+    const QString key = m_shownKey;
+    const bool done = e.tombstone ? m_map->remove(key) : m_map->set(key, DisplayFormat::parseJson(e.value));
+    Q_EMIT message(done ? tr("Restored '%1' as it was at %2").arg(key, when)
+                        : tr("Could not restore '%1': %2").arg(key, m_map->errorString()));
+    return done;
 }
 
 QString MapView::uri() const

@@ -1,13 +1,19 @@
 #pragma once
 
 #include <QElapsedTimer>
+#include <QPointer>
 #include <QTimer>
 #include <QWidget>
+
+#include <memory>
 
 class DeltaLogModel;
 class DeltaLogView;
 class DistributedMap;
+class HistoryIndex;
 class JsonTreeModel;
+class KeyHistoryModel;
+class LocalStore;
 class KeysModel;
 class NetworkView;
 class PeersModel;
@@ -15,6 +21,7 @@ class QLabel;
 class QLineEdit;
 class QPushButton;
 class QSplitter;
+class QTabWidget;
 class QTableView;
 class QTreeView;
 class ValueEditor;
@@ -47,6 +54,15 @@ public:
     JsonTreeModel *valueTreeModel() const { return m_valueModel; }
     QTreeView *valueTreeView() const { return m_valueTree; }
     QString shownKey() const { return m_shownKey; }
+    // The current key's past writes, newest first: from the map's store
+    // when it has one (setStore), else those this view saw since it opened.
+    KeyHistoryModel *keyHistoryModel() const { return m_historyModel; }
+    QTableView *keyHistoryView() const { return m_historyView; }
+    QLabel *keyHistoryLabel() const { return m_historyLabel; }
+    void setStore(LocalStore *store);
+    // Writes the value of the selected history row again (a new write,
+    // a delete for a deleted one); false when no row is selected.
+    bool restoreSelectedWrite();
 
     // Re-reads this peer's id and name (after the map's presence changed).
     void refreshSelf();
@@ -85,6 +101,8 @@ private:
     QWidget *buildKeysPanel();
     void updateKeyCount();
     void showValueOf(const QString &key);
+    void refreshHistory(bool force);
+    const HistoryIndex *historySource() const;
 
     DistributedMap *const m_map;
     KeysModel *m_keysModel;
@@ -100,6 +118,15 @@ private:
     JsonTreeModel *m_valueModel = nullptr;
     QTreeView *m_valueTree = nullptr;
     QString m_shownKey;
+    QTabWidget *m_valueTabs = nullptr;
+    KeyHistoryModel *m_historyModel = nullptr;
+    QTableView *m_historyView = nullptr;
+    QLabel *m_historyLabel = nullptr;
+    QPushButton *m_restoreButton = nullptr;
+    QPointer<LocalStore> m_store;
+    std::unique_ptr<HistoryIndex> m_seen; // without a store: writes seen since the view opened
+    qint64 m_seenSinceMs = 0;
+    int m_seenInserts = 0;
     QTableView *m_peersView = nullptr;
     NetworkView *m_network = nullptr;
     DeltaLogView *m_logView = nullptr;

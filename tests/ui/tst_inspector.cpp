@@ -5,6 +5,7 @@
 #include "flashdelegate.h"
 #include "hostedrelay.h"
 #include "jsontreemodel.h"
+#include "keyhistorymodel.h"
 #include "keysmodel.h"
 #include "mainwindow.h"
 #include "mapview.h"
@@ -55,6 +56,7 @@ private Q_SLOTS:
     void statusBarShowsTheConnection();
     void exportAndImportTheMapAsJson();
     void theCurrentKeysValueShowsAsATree();
+    void aKeysHistoryShowsItsWritesAndRestoresOne();
     void hostsARelayWhenNothingAnswers();
 
 private:
@@ -103,6 +105,7 @@ void tst_Inspector::init()
     m_testers.push_back(std::make_unique<QAbstractItemModelTester>(view()->peersModel(), mode));
     m_testers.push_back(std::make_unique<QAbstractItemModelTester>(view()->logModel(), mode));
     m_testers.push_back(std::make_unique<QAbstractItemModelTester>(view()->valueTreeModel(), mode));
+    m_testers.push_back(std::make_unique<QAbstractItemModelTester>(view()->keyHistoryModel(), mode));
     QTRY_VERIFY_WITH_TIMEOUT(view()->map()->isReady(), Timeout);
 
     m_bob = startPeer(QStringLiteral("Bob"));
@@ -348,6 +351,49 @@ void tst_Inspector::theCurrentKeysValueShowsAsATree()
     QCOMPARE(text({}, 0, JsonTreeModel::TypeColumn), QStringLiteral("number"));
     m_bob->map->remove(key);
     QTRY_COMPARE_WITH_TIMEOUT(tree->rowCount(), 0, Timeout);
+}
+
+void tst_Inspector::aKeysHistoryShowsItsWritesAndRestoresOne()
+{
+    // No store here (init: useStore false): the history is what the view
+    // saw since it opened, and the label says so.
+    const QString key = QStringLiteral("h");
+    for (int v = 1; v <= 3; ++v) {
+        m_bob->map->set(key, v);
+        QTRY_COMPARE_WITH_TIMEOUT(view()->map()->value(key), QJsonValue(v), Timeout);
+    }
+    m_bob->map->remove(key);
+    QTRY_VERIFY_WITH_TIMEOUT(view()->map()->value(key).isUndefined(), Timeout);
+    m_bob->map->set(key, 4);
+    QTRY_VERIFY_WITH_TIMEOUT(view()->keysModel()->indexOf(key).isValid(), Timeout);
+    view()->keysView()->setCurrentIndex(view()->keysModel()->indexOf(key, KeysModel::ValueColumn));
+
+    const KeyHistoryModel *history = view()->keyHistoryModel();
+    auto cell = [history](int row, int column) { return history->index(row, column).data().toString(); };
+    QTRY_COMPARE_WITH_TIMEOUT(history->rowCount(), 5, Timeout);
+    // Newest first: 4, deleted, 3, 2, 1; the first is the current write, by Bob.
+    QCOMPARE(cell(0, KeyHistoryModel::ValueColumn), QStringLiteral("4"));
+    QCOMPARE(cell(0, KeyHistoryModel::NoteColumn), QStringLiteral("current"));
+    QCOMPARE(cell(0, KeyHistoryModel::WriterColumn), view()->peersModel()->displayName(m_bob->connection->peerId()));
+    QCOMPARE(cell(1, KeyHistoryModel::ValueColumn), QStringLiteral("(deleted)"));
+    QCOMPARE(cell(4, KeyHistoryModel::ValueColumn), QStringLiteral("1"));
+    QCOMPARE(cell(4, KeyHistoryModel::NoteColumn), QString());
+    QVERIFY2(view()->keyHistoryLabel()->text().contains(QStringLiteral("no store")), qPrintable(view()->keyHistoryLabel()->text()));
+
+    // Restore the first value: a new write that reaches Bob, and a sixth row.
+    QVERIFY(!view()->restoreSelectedWrite()); // nothing selected yet
+    view()->keyHistoryView()->selectRow(4);
+    QVERIFY(view()->restoreSelectedWrite());
+    QTRY_COMPARE_WITH_TIMEOUT(m_bob->map->value(key), QJsonValue(1), Timeout);
+    QTRY_COMPARE_WITH_TIMEOUT(history->rowCount(), 6, Timeout);
+    QCOMPARE(cell(0, KeyHistoryModel::ValueColumn), QStringLiteral("1"));
+    QCOMPARE(cell(0, KeyHistoryModel::NoteColumn), QStringLiteral("current"));
+
+    // Restoring a deleted write deletes the key.
+    view()->keyHistoryView()->selectRow(2);
+    QCOMPARE(cell(2, KeyHistoryModel::ValueColumn), QStringLiteral("(deleted)"));
+    QVERIFY(view()->restoreSelectedWrite());
+    QTRY_VERIFY_WITH_TIMEOUT(m_bob->map->value(key).isUndefined(), Timeout);
 }
 
 void tst_Inspector::hostsARelayWhenNothingAnswers()

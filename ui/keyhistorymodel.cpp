@@ -1,0 +1,70 @@
+#include "keyhistorymodel.h"
+
+#include "displayformat.h"
+
+#include <QDateTime>
+
+KeyHistoryModel::KeyHistoryModel(QObject *parent)
+    : QAbstractTableModel(parent)
+{
+}
+
+void KeyHistoryModel::setWrites(const QString &key, const QVector<Entry> &writes, const Entry &current)
+{
+    beginResetModel();
+    m_key = key;
+    m_writes = writes;
+    m_current = current;
+    endResetModel();
+}
+
+int KeyHistoryModel::rowCount(const QModelIndex &parent) const
+{
+    return parent.isValid() ? 0 : int(m_writes.size());
+}
+
+int KeyHistoryModel::columnCount(const QModelIndex &parent) const
+{
+    return parent.isValid() ? 0 : ColumnCount;
+}
+
+QVariant KeyHistoryModel::data(const QModelIndex &index, int role) const
+{
+    if (!checkIndex(index, CheckIndexOption::IndexIsValid | CheckIndexOption::ParentIsInvalid))
+        return {};
+    const Entry e = writeAt(index.row());
+    if (role == Qt::ToolTipRole && index.column() == ValueColumn)
+        return e.tombstone ? tr("deleted") : DisplayFormat::elided(QString::fromUtf8(e.value), 4000);
+    if (role == Qt::ToolTipRole && index.column() == WhenColumn)
+        return QDateTime::fromMSecsSinceEpoch(DisplayFormat::clockMsSinceEpoch(e.hlc)).toString(Qt::ISODateWithMs);
+    if (role != Qt::DisplayRole)
+        return {};
+    switch (index.column()) {
+    case WhenColumn:
+        return DisplayFormat::clockTime(e.hlc);
+    case WriterColumn:
+        return m_nameOf ? m_nameOf(e.writer) : DisplayFormat::shortPeerId(e.writer);
+    case ValueColumn:
+        return e.tombstone ? tr("(deleted)") : DisplayFormat::elided(QString::fromUtf8(e.value.left(400)), 100);
+    case NoteColumn:
+        return e.sameWrite(m_current) ? tr("current") : QString();
+    }
+    return {};
+}
+
+QVariant KeyHistoryModel::headerData(int section, Qt::Orientation orientation, int role) const
+{
+    if (orientation != Qt::Horizontal || role != Qt::DisplayRole)
+        return {};
+    switch (section) {
+    case WhenColumn:
+        return tr("When");
+    case WriterColumn:
+        return tr("Writer");
+    case ValueColumn:
+        return tr("Value");
+    case NoteColumn:
+        return QString();
+    }
+    return {};
+}
