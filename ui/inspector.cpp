@@ -12,6 +12,16 @@
 
 int Inspector::run(int argc, char *argv[], const QString &defaultUrl, const QString &defaultMap)
 {
+    // Under X11, QGuiApplication takes -name/--name (the window's resource
+    // name) for itself and removes it: read ours before it does.
+    QString nameArgument;
+    for (int i = 1; i < argc; ++i) {
+        const QByteArray arg(argv[i]);
+        if ((arg == "--name" || arg == "-name") && i + 1 < argc)
+            nameArgument = QString::fromLocal8Bit(argv[++i]);
+        else if (arg.startsWith("--name="))
+            nameArgument = QString::fromLocal8Bit(arg.mid(7));
+    }
     QApplication app(argc, argv);
     QApplication::setOrganizationName(QStringLiteral("distmap"));
     QApplication::setApplicationName(QStringLiteral("distmap"));
@@ -51,7 +61,7 @@ int Inspector::run(int argc, char *argv[], const QString &defaultUrl, const QStr
     MainWindow::Options options;
     options.url = parser.value(urlOption);
     options.maps = parser.values(mapOption);
-    options.name = parser.value(nameOption);
+    options.name = parser.isSet(nameOption) ? parser.value(nameOption) : nameArgument;
     options.useSettings = !parser.isSet(freshOption) && !parser.isSet(screenshotOption);
     options.useStore = !parser.isSet(noStoreOption);
     // Only the well-known default address is hosted: a typo in a custom URL

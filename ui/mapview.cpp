@@ -220,6 +220,8 @@ QWidget *MapView::buildKeysPanel()
     m_historyView->setSelectionMode(QAbstractItemView::SingleSelection);
     m_historyView->setEditTriggers(QAbstractItemView::NoEditTriggers);
     m_historyView->verticalHeader()->hide();
+    m_historyView->verticalHeader()->setSectionResizeMode(QHeaderView::Fixed);
+    m_historyView->verticalHeader()->setDefaultSectionSize(fontMetrics().height() + 8);
     m_historyView->horizontalHeader()->setSectionResizeMode(KeyHistoryModel::ValueColumn, QHeaderView::Stretch);
     m_restoreButton = new QPushButton(tr("&Restore this value"), historyPanel);
     m_restoreButton->setToolTip(tr("Write the selected past value again, as a new write every peer gets"));
