@@ -8,7 +8,9 @@
 #include "distributedmap_p.h"
 #include "flashdelegate.h"
 #include "historyindex.h"
+#include "hybridclock.h"
 #include "keyhistorymodel.h"
+#include "mapdiffmodel.h"
 #include "localstore.h"
 #include "jsontreemodel.h"
 #include "keysmodel.h"
@@ -19,6 +21,7 @@
 
 #include <QDataStream>
 #include <QDateTime>
+#include <QDateTimeEdit>
 #include <QFile>
 #include <QFileDialog>
 #include <QJsonDocument>
@@ -236,6 +239,51 @@ QWidget *MapView::buildKeysPanel()
     m_valueTabs = new QTabWidget(panel);
     m_valueTabs->addTab(m_valueTree, tr("Value"));
     m_valueTabs->addTab(historyPanel, tr("History"));
+
+    // Diff: the whole map at two moments.
+    auto *diffPanel = new QWidget(panel);
+    m_diffModel = new MapDiffModel(this);
+    m_diffFrom = new QDateTimeEdit(diffPanel);
+    m_diffTo = new QDateTimeEdit(diffPanel);
+    for (QDateTimeEdit *edit : {m_diffFrom, m_diffTo}) {
+        edit->setDisplayFormat(QStringLiteral("yyyy-MM-dd HH:mm:ss"));
+        edit->setCalendarPopup(true);
+    }
+    m_diffFrom->setAccessibleName(tr("Compare from"));
+    m_diffTo->setAccessibleName(tr("Compare to"));
+    auto *compare = new QPushButton(tr("&Compare"), diffPanel);
+    m_diffLabel = new QLabel(diffPanel);
+    m_diffLabel->setWordWrap(true);
+    auto *diffView = new QTableView(diffPanel);
+    diffView->setObjectName(QStringLiteral("mapDiff"));
+    diffView->setAccessibleName(tr("Keys changed between the two moments"));
+    diffView->setModel(m_diffModel);
+    diffView->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    diffView->verticalHeader()->hide();
+    diffView->verticalHeader()->setSectionResizeMode(QHeaderView::Fixed);
+    diffView->verticalHeader()->setDefaultSectionSize(fontMetrics().height() + 8);
+    diffView->horizontalHeader()->setSectionResizeMode(MapDiffModel::BeforeColumn, QHeaderView::Stretch);
+    diffView->horizontalHeader()->setSectionResizeMode(MapDiffModel::AfterColumn, QHeaderView::Stretch);
+    auto *range = new QHBoxLayout;
+    range->addWidget(new QLabel(tr("From"), diffPanel));
+    range->addWidget(m_diffFrom);
+    range->addWidget(new QLabel(tr("to"), diffPanel));
+    range->addWidget(m_diffTo);
+    range->addWidget(compare);
+    range->addStretch(1);
+    auto *diffLayout = new QVBoxLayout(diffPanel);
+    diffLayout->setContentsMargins(0, 0, 0, 0);
+    diffLayout->addLayout(range);
+    diffLayout->addWidget(m_diffLabel);
+    diffLayout->addWidget(diffView, 1);
+    connect(compare, &QPushButton::clicked, this, [this] {
+        compareMoments(m_diffFrom->dateTime().toMSecsSinceEpoch(), m_diffTo->dateTime().toMSecsSinceEpoch());
+    });
+    const QDateTime now = QDateTime::currentDateTime();
+    m_diffFrom->setDateTime(now.addSecs(-600));
+    m_diffTo->setDateTime(now.addSecs(3600));
+    m_diffLabel->setText(tr("Pick two moments and press Compare: every key that changed between them, with its value at each."));
+    m_valueTabs->addTab(diffPanel, tr("Diff"));
     auto *split = new QSplitter(Qt::Vertical, panel);
     split->addWidget(m_keysView);
     split->addWidget(m_valueTabs);
@@ -328,6 +376,25 @@ void MapView::refreshHistory(bool force)
         : tr("%n write(s) of '%1' seen since %2. This map has no store, so nothing older is known.", nullptr,
              int(writes.size())).arg(m_shownKey, QDateTime::fromMSecsSinceEpoch(m_seenSinceMs).toString(QStringLiteral("HH:mm:ss"))));
     m_restoreButton->setEnabled(!writes.isEmpty());
+}
+
+int MapView::compareMoments(qint64 fromMs, qint64 toMs)
+{
+    // The last clock value of each millisecond: "at 14:02:17.000" includes
+    // every write stamped in that millisecond.
+    const quint64 from = HybridClock::pack(fromMs, 0xffff);
+    const quint64 to = HybridClock::pack(toMs, 0xffff);
+    m_diffModel->setChanges(historySource()->changes(from, to));
+    const int n = m_diffModel->rowCount();
+    const QString format = QStringLiteral("yyyy-MM-dd HH:mm:ss");
+    QString text = tr("%n key(s) changed between %1 and %2.", nullptr, n)
+                       .arg(QDateTime::fromMSecsSinceEpoch(fromMs).toString(format), QDateTime::fromMSecsSinceEpoch(toMs).toString(format));
+    if (!(m_store && m_store->history()))
+        text += QLatin1Char(' ') + tr("This map has no store: only changes this window saw since %1 count, and "
+                                      "\"(none)\" may mean \"not seen\".")
+                                       .arg(QDateTime::fromMSecsSinceEpoch(m_seenSinceMs).toString(QStringLiteral("HH:mm:ss")));
+    m_diffLabel->setText(text);
+    return n;
 }
 
 bool MapView::restoreSelectedWrite()

@@ -13,6 +13,8 @@ class DistributedMap;
 class HistoryIndex;
 class JsonTreeModel;
 class KeyHistoryModel;
+class MapDiffModel;
+class QDateTimeEdit;
 class LocalStore;
 class KeysModel;
 class NetworkView;
@@ -60,6 +62,11 @@ public:
     QTableView *keyHistoryView() const { return m_historyView; }
     QLabel *keyHistoryLabel() const { return m_historyLabel; }
     void setStore(LocalStore *store);
+    // The keys that changed between two moments (ms since the epoch), each
+    // with its value at both, into diffModel(); returns how many.
+    int compareMoments(qint64 fromMs, qint64 toMs);
+    MapDiffModel *diffModel() const { return m_diffModel; }
+    QLabel *diffLabel() const { return m_diffLabel; }
     // Writes the value of the selected history row again (a new write,
     // a delete for a deleted one); false when no row is selected.
     bool restoreSelectedWrite();
@@ -124,6 +131,10 @@ private:
     QLabel *m_historyLabel = nullptr;
     QPushButton *m_restoreButton = nullptr;
     QPointer<LocalStore> m_store;
+    MapDiffModel *m_diffModel = nullptr;
+    QLabel *m_diffLabel = nullptr;
+    QDateTimeEdit *m_diffFrom = nullptr;
+    QDateTimeEdit *m_diffTo = nullptr;
     std::unique_ptr<HistoryIndex> m_seen; // without a store: writes seen since the view opened
     qint64 m_seenSinceMs = 0;
     int m_seenInserts = 0;

@@ -6,6 +6,7 @@
 #include "hostedrelay.h"
 #include "jsontreemodel.h"
 #include "keyhistorymodel.h"
+#include "mapdiffmodel.h"
 #include "keysmodel.h"
 #include "mainwindow.h"
 #include "mapview.h"
@@ -57,6 +58,7 @@ private Q_SLOTS:
     void exportAndImportTheMapAsJson();
     void theCurrentKeysValueShowsAsATree();
     void aKeysHistoryShowsItsWritesAndRestoresOne();
+    void theMapAtTwoMomentsIsCompared();
     void hostsARelayWhenNothingAnswers();
 
 private:
@@ -106,6 +108,7 @@ void tst_Inspector::init()
     m_testers.push_back(std::make_unique<QAbstractItemModelTester>(view()->logModel(), mode));
     m_testers.push_back(std::make_unique<QAbstractItemModelTester>(view()->valueTreeModel(), mode));
     m_testers.push_back(std::make_unique<QAbstractItemModelTester>(view()->keyHistoryModel(), mode));
+    m_testers.push_back(std::make_unique<QAbstractItemModelTester>(view()->diffModel(), mode));
     QTRY_VERIFY_WITH_TIMEOUT(view()->map()->isReady(), Timeout);
 
     m_bob = startPeer(QStringLiteral("Bob"));
@@ -394,6 +397,40 @@ void tst_Inspector::aKeysHistoryShowsItsWritesAndRestoresOne()
     QCOMPARE(cell(2, KeyHistoryModel::ValueColumn), QStringLiteral("(deleted)"));
     QVERIFY(view()->restoreSelectedWrite());
     QTRY_VERIFY_WITH_TIMEOUT(m_bob->map->value(key).isUndefined(), Timeout);
+}
+
+void tst_Inspector::theMapAtTwoMomentsIsCompared()
+{
+    DistributedMap *alice = view()->map();
+    m_bob->map->set(QStringLiteral("a"), 1);
+    m_bob->map->set(QStringLiteral("b"), 1);
+    m_bob->map->set(QStringLiteral("same"), 1);
+    QTRY_VERIFY_WITH_TIMEOUT(alice->size() == 3, Timeout);
+    // The first moment: after those writes' millisecond, before the next.
+    const qint64 first = QDateTime::currentMSecsSinceEpoch();
+    QTRY_VERIFY_WITH_TIMEOUT(QDateTime::currentMSecsSinceEpoch() > first, Timeout);
+    m_bob->map->set(QStringLiteral("a"), 2);
+    m_bob->map->remove(QStringLiteral("b"));
+    m_bob->map->set(QStringLiteral("c"), 3);
+    QTRY_VERIFY_WITH_TIMEOUT(alice->value(QStringLiteral("c")) == QJsonValue(3) && alice->value(QStringLiteral("b")).isUndefined(),
+                             Timeout);
+    const qint64 second = QDateTime::currentMSecsSinceEpoch();
+
+    QCOMPARE(view()->compareMoments(first, second), 3);
+    const MapDiffModel *diff = view()->diffModel();
+    auto cell = [diff](int row, int column) { return diff->index(row, column).data().toString(); };
+    QCOMPARE(cell(0, MapDiffModel::KeyColumn), QStringLiteral("a"));
+    QCOMPARE(cell(0, MapDiffModel::BeforeColumn), QStringLiteral("1"));
+    QCOMPARE(cell(0, MapDiffModel::AfterColumn), QStringLiteral("2"));
+    QCOMPARE(cell(1, MapDiffModel::KeyColumn), QStringLiteral("b"));
+    QCOMPARE(cell(1, MapDiffModel::AfterColumn), QStringLiteral("(deleted)"));
+    QCOMPARE(cell(2, MapDiffModel::KeyColumn), QStringLiteral("c"));
+    QCOMPARE(cell(2, MapDiffModel::BeforeColumn), QStringLiteral("(none)"));
+    QCOMPARE(cell(2, MapDiffModel::AfterColumn), QStringLiteral("3"));
+    QVERIFY2(view()->diffLabel()->text().contains(QStringLiteral("3 key(s) changed")), qPrintable(view()->diffLabel()->text()));
+    // Up to the first moment, all three keys were new; backwards, nothing.
+    QCOMPARE(view()->compareMoments(first - 60000, first), 3);
+    QCOMPARE(view()->compareMoments(second, first), 0);
 }
 
 void tst_Inspector::hostsARelayWhenNothingAnswers()
