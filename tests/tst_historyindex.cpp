@@ -291,6 +291,10 @@ void tst_HistoryIndex::keyHistoryIsInClockOrderWhateverTheInsertOrder()
     QCOMPARE(order, (QVector<QString>{QStringLiteral("(10,2,deleted)"), QStringLiteral("(20,3,b3)"),
                                       QStringLiteral("(20,9,b9)"), QStringLiteral("(30,1,c)")}));
     QVERIFY(index.keyHistory(QStringLiteral("never written")).isEmpty());
+    // The oldest and newest writes held, whatever the insert order.
+    QCOMPARE(index.oldestHlc(), quint64(10));
+    QCOMPARE(index.newestHlc(), quint64(30));
+    QCOMPARE(HistoryIndex().oldestHlc(), quint64(0));
 }
 
 void tst_HistoryIndex::changesListEveryKeyWrittenInTheInterval()

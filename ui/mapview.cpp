@@ -11,6 +11,8 @@
 #include "hybridclock.h"
 #include "keyhistorymodel.h"
 #include "mapdiffmodel.h"
+#include "snapshotmodel.h"
+#include "uiformat.h"
 #include "localstore.h"
 #include "jsontreemodel.h"
 #include "keysmodel.h"
@@ -34,11 +36,16 @@
 #include <QLineEdit>
 #include <QLocale>
 #include <QPushButton>
+#include <QPalette>
+#include <QSignalBlocker>
+#include <QSlider>
 #include <QSplitter>
 #include <QTableView>
 #include <QTabWidget>
 #include <QTreeView>
 #include <QVBoxLayout>
+
+#include <limits>
 
 MapView::MapView(DistributedMap *map, QWidget *parent)
     : QWidget(parent)
@@ -284,14 +291,59 @@ QWidget *MapView::buildKeysPanel()
     m_diffTo->setDateTime(now.addSecs(3600));
     m_diffLabel->setText(tr("Pick two moments and press Compare: every key that changed between them, with its value at each."));
     m_valueTabs->addTab(diffPanel, tr("Diff"));
+
+    // The timeline: drag back to see the map as it was.
+    m_snapshotModel = new SnapshotModel(this);
+    m_snapshotModel->setWriterNameResolver([this](quint64 peer) { return m_peersModel->displayName(peer); });
+    m_timeline = new QSlider(Qt::Horizontal, panel);
+    m_timeline->setObjectName(QStringLiteral("timeline"));
+    m_timeline->setAccessibleName(tr("Timeline"));
+    m_timeline->setRange(0, 1000);
+    m_timeline->setValue(1000);
+    m_timeline->setToolTip(tr("Drag back to see the map as it was; the right end is live"));
+    m_timeLabel = new QLabel(tr("live"), panel);
+    m_liveButton = new QPushButton(tr("Back to &live"), panel);
+    m_liveButton->hide();
+    m_banner = new QLabel(panel);
+    m_banner->setObjectName(QStringLiteral("timelineBanner"));
+    m_banner->setWordWrap(true);
+    m_banner->setAutoFillBackground(true);
+    QPalette bannerPalette = m_banner->palette();
+    bannerPalette.setColor(QPalette::Window, UiFormat::warningRowColor(palette()));
+    m_banner->setPalette(bannerPalette);
+    m_banner->hide();
+    m_scrubTimer.setSingleShot(true);
+    m_scrubTimer.setInterval(0); // one snapshot per event-loop turn, however fast the drag
+    connect(m_timeline, &QSlider::valueChanged, this, [this] { m_scrubTimer.start(); });
+    connect(&m_scrubTimer, &QTimer::timeout, this, [this] {
+        const int v = m_timeline->value();
+        if (v >= m_timeline->maximum()) {
+            goLive();
+            return;
+        }
+        const qint64 start = timelineStartMs();
+        const qint64 now = QDateTime::currentMSecsSinceEpoch();
+        showMoment(start + (now - start) * v / m_timeline->maximum());
+    });
+    connect(m_liveButton, &QPushButton::clicked, this, &MapView::goLive);
+    auto *timelineRow = new QHBoxLayout;
+    timelineRow->addWidget(new QLabel(tr("Timeline"), panel));
+    timelineRow->addWidget(m_timeline, 1);
+    timelineRow->addWidget(m_timeLabel);
+    timelineRow->addWidget(m_liveButton);
+    auto *keysBox = new QWidget(panel);
+    auto *keysLayout = new QVBoxLayout(keysBox);
+    keysLayout->setContentsMargins(0, 0, 0, 0);
+    keysLayout->addWidget(m_banner);
+    keysLayout->addWidget(m_keysView, 1);
+    keysLayout->addLayout(timelineRow);
+
     auto *split = new QSplitter(Qt::Vertical, panel);
-    split->addWidget(m_keysView);
+    split->addWidget(keysBox);
     split->addWidget(m_valueTabs);
     split->setStretchFactor(0, 3);
     split->setStretchFactor(1, 1);
-    connect(m_keysView->selectionModel(), &QItemSelectionModel::currentRowChanged, this, [this](const QModelIndex &current) {
-        showValueOf(current.isValid() ? m_keysModel->keyAt(current.row()) : QString());
-    });
+    connectKeySelection();
     // A remote change of the shown key: re-read it once per model batch
     // (listening to valueSet would parse every value of every burst).
     connect(m_keysModel, &KeysModel::batchApplied, this, [this] {
@@ -376,6 +428,85 @@ void MapView::refreshHistory(bool force)
         : tr("%n write(s) of '%1' seen since %2. This map has no store, so nothing older is known.", nullptr,
              int(writes.size())).arg(m_shownKey, QDateTime::fromMSecsSinceEpoch(m_seenSinceMs).toString(QStringLiteral("HH:mm:ss"))));
     m_restoreButton->setEnabled(!writes.isEmpty());
+}
+
+void MapView::connectKeySelection()
+{
+    // setModel() gives the view a new selection model: connect to each.
+    connect(m_keysView->selectionModel(), &QItemSelectionModel::currentRowChanged, this, [this](const QModelIndex &current) {
+        if (!current.isValid())
+            showValueOf(QString());
+        else
+            showValueOf(m_live ? m_keysModel->keyAt(current.row()) : m_snapshotModel->keyAt(current.row()));
+    });
+}
+
+qint64 MapView::timelineStartMs() const
+{
+    // Without a store, nothing before this view opened is known.
+    if (!(m_store && m_store->history()))
+        return m_seenSinceMs;
+    const quint64 oldest = m_store->history()->oldestHlc();
+    return oldest ? HybridClock::physicalPart(oldest) : QDateTime::currentMSecsSinceEpoch();
+}
+
+void MapView::showMoment(qint64 ms)
+{
+    const quint64 t = HybridClock::pack(ms, 0xffff);
+    const HistoryIndex *history = historySource();
+    QVector<HistoryIndex::KeyedEntry> entries = history->asOf(t);
+    if (!(m_store && m_store->history())) {
+        // What this view saw lacks the keys a sync brought and nothing has
+        // changed since: their current write, when it is older than t, was
+        // already there.
+        for (const EntryRef e : DistributedMapPrivate::get(m_map)->state().entries()) {
+            if (!e.tombstone() && e.hlc() <= t) {
+                QString key = e.key();
+                if (history->keyHistory(key).isEmpty())
+                    entries.append({std::move(key), e.toEntry()});
+            }
+        }
+    }
+    QSet<QString> changedSince;
+    for (const HistoryIndex::Change &c : history->changes(t, std::numeric_limits<quint64>::max()))
+        changedSince.insert(c.key);
+    m_snapshotModel->setSnapshot(std::move(entries), changedSince);
+    if (m_live) {
+        m_live = false;
+        m_keysView->setModel(m_snapshotModel);
+        connectKeySelection();
+        m_keysView->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    }
+    const QString when = QDateTime::fromMSecsSinceEpoch(ms).toString(QStringLiteral("HH:mm:ss"));
+    m_timeLabel->setText(when);
+    m_banner->setText(tr("Viewing the map at %1 \u2014 live edits paused. %n key(s) changed since are marked.", nullptr,
+                         int(changedSince.size())).arg(when));
+    m_banner->show();
+    m_liveButton->show();
+    m_addButton->setEnabled(false);
+    m_deleteButton->setEnabled(false);
+    m_newKey->setEnabled(false);
+    m_newValue->setEnabled(false);
+}
+
+void MapView::goLive()
+{
+    if (!m_live) {
+        m_live = true;
+        m_keysView->setModel(m_keysModel);
+        connectKeySelection();
+        m_keysView->setEditTriggers(QAbstractItemView::DoubleClicked | QAbstractItemView::EditKeyPressed
+                                    | QAbstractItemView::AnyKeyPressed);
+    }
+    const QSignalBlocker block(m_timeline);
+    m_timeline->setValue(m_timeline->maximum());
+    m_timeLabel->setText(tr("live"));
+    m_banner->hide();
+    m_liveButton->hide();
+    m_addButton->setEnabled(true);
+    m_deleteButton->setEnabled(true);
+    m_newKey->setEnabled(true);
+    m_newValue->setEnabled(true);
 }
 
 int MapView::compareMoments(qint64 fromMs, qint64 toMs)

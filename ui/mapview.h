@@ -14,6 +14,8 @@ class HistoryIndex;
 class JsonTreeModel;
 class KeyHistoryModel;
 class MapDiffModel;
+class QSlider;
+class SnapshotModel;
 class QDateTimeEdit;
 class LocalStore;
 class KeysModel;
@@ -65,6 +67,16 @@ public:
     // The keys that changed between two moments (ms since the epoch), each
     // with its value at both, into diffModel(); returns how many.
     int compareMoments(qint64 fromMs, qint64 toMs);
+
+    // The timeline under the keys table: the table shows the map as it was
+    // at ms (read-only, the keys changed since marked) until goLive().
+    void showMoment(qint64 ms);
+    void goLive();
+    bool isLive() const { return m_live; }
+    SnapshotModel *snapshotModel() const { return m_snapshotModel; }
+    QSlider *timeline() const { return m_timeline; }
+    QLabel *timelineBanner() const { return m_banner; }
+    QPushButton *addButton() const { return m_addButton; }
     MapDiffModel *diffModel() const { return m_diffModel; }
     QLabel *diffLabel() const { return m_diffLabel; }
     // Writes the value of the selected history row again (a new write,
@@ -135,6 +147,15 @@ private:
     QLabel *m_diffLabel = nullptr;
     QDateTimeEdit *m_diffFrom = nullptr;
     QDateTimeEdit *m_diffTo = nullptr;
+    SnapshotModel *m_snapshotModel = nullptr;
+    QSlider *m_timeline = nullptr;
+    QLabel *m_timeLabel = nullptr;
+    QLabel *m_banner = nullptr;
+    QPushButton *m_liveButton = nullptr;
+    QTimer m_scrubTimer;
+    bool m_live = true;
+    void connectKeySelection();
+    qint64 timelineStartMs() const;
     std::unique_ptr<HistoryIndex> m_seen; // without a store: writes seen since the view opened
     qint64 m_seenSinceMs = 0;
     int m_seenInserts = 0;

@@ -103,6 +103,12 @@ QVector<HistoryIndex::KeyedEntry> HistoryIndex::asOf(quint64 instant) const
     return out;
 }
 
+quint64 HistoryIndex::oldestHlc() const
+{
+    sortTimeIndex();
+    return m_time.empty() ? 0 : m_time.front().hlc;
+}
+
 QVector<HistoryIndex::Change> HistoryIndex::changes(quint64 from, quint64 to) const
 {
     if (to <= from)

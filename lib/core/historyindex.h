@@ -68,6 +68,8 @@ public:
     // take for them, without record headers.
     qint64 bytes() const { return m_bytes; }
     quint64 newestHlc() const { return m_newest; }
+    // The oldest write held (0: none).
+    quint64 oldestHlc() const;
 
     // Calls visit(key, entry) for every write, key by key, each key's
     // writes in clock order.

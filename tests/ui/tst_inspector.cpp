@@ -7,6 +7,7 @@
 #include "jsontreemodel.h"
 #include "keyhistorymodel.h"
 #include "mapdiffmodel.h"
+#include "snapshotmodel.h"
 #include "keysmodel.h"
 #include "mainwindow.h"
 #include "mapview.h"
@@ -59,6 +60,7 @@ private Q_SLOTS:
     void theCurrentKeysValueShowsAsATree();
     void aKeysHistoryShowsItsWritesAndRestoresOne();
     void theMapAtTwoMomentsIsCompared();
+    void theTimelineShowsThePastReadOnly();
     void hostsARelayWhenNothingAnswers();
 
 private:
@@ -109,6 +111,7 @@ void tst_Inspector::init()
     m_testers.push_back(std::make_unique<QAbstractItemModelTester>(view()->valueTreeModel(), mode));
     m_testers.push_back(std::make_unique<QAbstractItemModelTester>(view()->keyHistoryModel(), mode));
     m_testers.push_back(std::make_unique<QAbstractItemModelTester>(view()->diffModel(), mode));
+    m_testers.push_back(std::make_unique<QAbstractItemModelTester>(view()->snapshotModel(), mode));
     QTRY_VERIFY_WITH_TIMEOUT(view()->map()->isReady(), Timeout);
 
     m_bob = startPeer(QStringLiteral("Bob"));
@@ -431,6 +434,63 @@ void tst_Inspector::theMapAtTwoMomentsIsCompared()
     // Up to the first moment, all three keys were new; backwards, nothing.
     QCOMPARE(view()->compareMoments(first - 60000, first), 3);
     QCOMPARE(view()->compareMoments(second, first), 0);
+}
+
+void tst_Inspector::theTimelineShowsThePastReadOnly()
+{
+    DistributedMap *alice = view()->map();
+    m_bob->map->set(QStringLiteral("a"), 1);
+    m_bob->map->set(QStringLiteral("b"), 1);
+    m_bob->map->set(QStringLiteral("same"), 1);
+    QTRY_VERIFY_WITH_TIMEOUT(alice->size() == 3, Timeout);
+    const qint64 past = QDateTime::currentMSecsSinceEpoch();
+    QTRY_VERIFY_WITH_TIMEOUT(QDateTime::currentMSecsSinceEpoch() > past, Timeout);
+    m_bob->map->set(QStringLiteral("a"), 2);
+    m_bob->map->remove(QStringLiteral("b"));
+    m_bob->map->set(QStringLiteral("c"), 3);
+    QTRY_VERIFY_WITH_TIMEOUT(alice->value(QStringLiteral("c")) == QJsonValue(3) && alice->size() == 3, Timeout);
+
+    view()->showMoment(past);
+    QVERIFY(!view()->isLive());
+    QCOMPARE(view()->keysView()->model(), static_cast<QAbstractItemModel *>(view()->snapshotModel()));
+    const SnapshotModel *then = view()->snapshotModel();
+    auto cell = [then](const QString &key, int column) {
+        return then->index(then->rowOf(key), column).data().toString();
+    };
+    QCOMPARE(then->rowCount(), 3); // a, b, same; c did not exist yet
+    QCOMPARE(cell(QStringLiteral("a"), KeysModel::ValueColumn), QStringLiteral("1"));
+    QCOMPARE(cell(QStringLiteral("b"), KeysModel::ValueColumn), QStringLiteral("1"));
+    QCOMPARE(then->rowOf(QStringLiteral("c")), -1);
+    // The keys changed since are marked, the others not.
+    QVERIFY(then->index(then->rowOf(QStringLiteral("a")), 0).data(SnapshotModel::ChangedSinceRole).toBool());
+    QVERIFY(then->index(then->rowOf(QStringLiteral("b")), 0).data(SnapshotModel::ChangedSinceRole).toBool());
+    QVERIFY(!then->index(then->rowOf(QStringLiteral("same")), 0).data(SnapshotModel::ChangedSinceRole).toBool());
+    // Read-only, and said so.
+    QVERIFY(view()->timelineBanner()->isVisible());
+    QVERIFY2(view()->timelineBanner()->text().contains(QStringLiteral("live edits paused")), qPrintable(view()->timelineBanner()->text()));
+    QCOMPARE(view()->keysView()->editTriggers(), QAbstractItemView::NoEditTriggers);
+    QVERIFY(!view()->addButton()->isEnabled());
+    // Selecting a row of the past shows that key.
+    view()->keysView()->setCurrentIndex(then->index(then->rowOf(QStringLiteral("b")), KeysModel::ValueColumn));
+    QCOMPARE(view()->shownKey(), QStringLiteral("b"));
+
+    // Back to live: the table is the live map again, editable.
+    view()->goLive();
+    QVERIFY(view()->isLive());
+    QCOMPARE(view()->keysView()->model(), static_cast<QAbstractItemModel *>(view()->keysModel()));
+    QVERIFY(!view()->timelineBanner()->isVisible());
+    QVERIFY(view()->addButton()->isEnabled());
+    QVERIFY(view()->keysView()->editTriggers() != QAbstractItemView::NoEditTriggers);
+    QTRY_VERIFY_WITH_TIMEOUT(view()->keysModel()->indexOf(QStringLiteral("c")).isValid(), Timeout); // the model batches
+    QCOMPARE(view()->keysModel()->rowCount(), 3);
+    view()->keysView()->setCurrentIndex(view()->keysModel()->indexOf(QStringLiteral("c"), KeysModel::ValueColumn));
+    QCOMPARE(view()->shownKey(), QStringLiteral("c"));
+
+    // The slider drives the same: its left end is the past, its right end live.
+    view()->timeline()->setValue(0);
+    QTRY_VERIFY_WITH_TIMEOUT(!view()->isLive(), Timeout);
+    view()->timeline()->setValue(view()->timeline()->maximum());
+    QTRY_VERIFY_WITH_TIMEOUT(view()->isLive(), Timeout);
 }
 
 void tst_Inspector::hostsARelayWhenNothingAnswers()

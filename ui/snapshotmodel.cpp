@@ -1,0 +1,98 @@
+#include "snapshotmodel.h"
+
+#include "displayformat.h"
+#include "distributedmapmodel.h"
+#include "uiformat.h"
+
+#include <QApplication>
+#include <QPalette>
+
+#include <algorithm>
+
+namespace {
+// The live model's columns, so the table keeps its layout when it switches.
+constexpr int KeyColumn = DistributedMapModel::KeyColumn;
+constexpr int ValueColumn = DistributedMapModel::ValueColumn;
+constexpr int WriterColumn = DistributedMapModel::WriterColumn;
+constexpr int WhenColumn = DistributedMapModel::WhenColumn;
+constexpr int ColumnCount = DistributedMapModel::ColumnCount;
+
+bool byKey(const HistoryIndex::KeyedEntry &a, const HistoryIndex::KeyedEntry &b)
+{
+    return a.key < b.key;
+}
+} // namespace
+
+SnapshotModel::SnapshotModel(QObject *parent)
+    : QAbstractTableModel(parent)
+{
+}
+
+void SnapshotModel::setSnapshot(QVector<HistoryIndex::KeyedEntry> entries, const QSet<QString> &changedSince)
+{
+    std::sort(entries.begin(), entries.end(), byKey);
+    beginResetModel();
+    m_rows = std::move(entries);
+    m_changedSince = changedSince;
+    endResetModel();
+}
+
+int SnapshotModel::rowOf(const QString &key) const
+{
+    const auto it = std::lower_bound(m_rows.cbegin(), m_rows.cend(), HistoryIndex::KeyedEntry{key, Entry()}, byKey);
+    return it != m_rows.cend() && it->key == key ? int(it - m_rows.cbegin()) : -1;
+}
+
+int SnapshotModel::rowCount(const QModelIndex &parent) const
+{
+    return parent.isValid() ? 0 : int(m_rows.size());
+}
+
+int SnapshotModel::columnCount(const QModelIndex &parent) const
+{
+    return parent.isValid() ? 0 : ColumnCount;
+}
+
+QVariant SnapshotModel::data(const QModelIndex &index, int role) const
+{
+    if (!checkIndex(index, CheckIndexOption::IndexIsValid | CheckIndexOption::ParentIsInvalid))
+        return {};
+    const HistoryIndex::KeyedEntry &row = m_rows.at(index.row());
+    const Entry &e = row.entry;
+    if (role == ChangedSinceRole)
+        return m_changedSince.contains(row.key);
+    if (role == Qt::BackgroundRole)
+        return m_changedSince.contains(row.key) ? QVariant(UiFormat::warningRowColor(QApplication::palette())) : QVariant();
+    if (role == Qt::ToolTipRole && m_changedSince.contains(row.key))
+        return tr("Changed since this moment");
+    if (role != Qt::DisplayRole)
+        return {};
+    switch (index.column()) {
+    case KeyColumn:
+        return row.key;
+    case ValueColumn:
+        return DisplayFormat::elided(QString::fromUtf8(e.value.left(400)), 100);
+    case WriterColumn:
+        return m_nameOf ? m_nameOf(e.writer) : DisplayFormat::shortPeerId(e.writer);
+    case WhenColumn:
+        return DisplayFormat::clockTime(e.hlc);
+    }
+    return {};
+}
+
+QVariant SnapshotModel::headerData(int section, Qt::Orientation orientation, int role) const
+{
+    if (orientation != Qt::Horizontal || role != Qt::DisplayRole)
+        return {};
+    switch (section) {
+    case KeyColumn:
+        return tr("Key");
+    case ValueColumn:
+        return tr("Value");
+    case WriterColumn:
+        return tr("Last writer");
+    case WhenColumn:
+        return tr("When");
+    }
+    return {};
+}

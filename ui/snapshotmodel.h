@@ -1,0 +1,37 @@
+#pragma once
+
+#include "historyindex.h"
+
+#include <QAbstractTableModel>
+#include <QSet>
+#include <QVector>
+
+#include <functional>
+
+// The map as it was at one moment, for the keys table while the timeline
+// is scrubbed back: a row per key that had a value then (sorted by key),
+// the same columns as the live keys model, and the keys that changed since
+// marked. Read-only: the past is not edited, only restored key by key.
+class SnapshotModel : public QAbstractTableModel
+{
+    Q_OBJECT
+public:
+    enum Role { ChangedSinceRole = Qt::UserRole + 1 };
+
+    explicit SnapshotModel(QObject *parent = nullptr);
+
+    void setSnapshot(QVector<HistoryIndex::KeyedEntry> entries, const QSet<QString> &changedSince);
+    QString keyAt(int row) const { return row >= 0 && row < m_rows.size() ? m_rows.at(row).key : QString(); }
+    int rowOf(const QString &key) const;
+    void setWriterNameResolver(const std::function<QString(quint64)> &resolver) { m_nameOf = resolver; }
+
+    int rowCount(const QModelIndex &parent = QModelIndex()) const override;
+    int columnCount(const QModelIndex &parent = QModelIndex()) const override;
+    QVariant data(const QModelIndex &index, int role = Qt::DisplayRole) const override;
+    QVariant headerData(int section, Qt::Orientation orientation, int role = Qt::DisplayRole) const override;
+
+private:
+    QVector<HistoryIndex::KeyedEntry> m_rows; // sorted by key
+    QSet<QString> m_changedSince;
+    std::function<QString(quint64)> m_nameOf;
+};
