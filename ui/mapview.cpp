@@ -293,7 +293,7 @@ QWidget *MapView::buildKeysPanel()
     m_valueTabs->addTab(diffPanel, tr("Diff"));
 
     // The timeline: drag back to see the map as it was.
-    m_snapshotModel = new SnapshotModel(this);
+    m_snapshotModel = new SnapshotModel(m_keysModel, this);
     m_snapshotModel->setWriterNameResolver([this](quint64 peer) { return m_peersModel->displayName(peer); });
     m_timeline = new QSlider(Qt::Horizontal, panel);
     m_timeline->setObjectName(QStringLiteral("timeline"));

@@ -23,8 +23,9 @@ bool byKey(const HistoryIndex::KeyedEntry &a, const HistoryIndex::KeyedEntry &b)
 }
 } // namespace
 
-SnapshotModel::SnapshotModel(QObject *parent)
+SnapshotModel::SnapshotModel(const QAbstractItemModel *live, QObject *parent)
     : QAbstractTableModel(parent)
+    , m_live(live)
 {
 }
 
@@ -82,17 +83,5 @@ QVariant SnapshotModel::data(const QModelIndex &index, int role) const
 
 QVariant SnapshotModel::headerData(int section, Qt::Orientation orientation, int role) const
 {
-    if (orientation != Qt::Horizontal || role != Qt::DisplayRole)
-        return {};
-    switch (section) {
-    case KeyColumn:
-        return tr("Key");
-    case ValueColumn:
-        return tr("Value");
-    case WriterColumn:
-        return tr("Last writer");
-    case WhenColumn:
-        return tr("When");
-    }
-    return {};
+    return m_live->headerData(section, orientation, role);
 }

@@ -18,7 +18,8 @@ class SnapshotModel : public QAbstractTableModel
 public:
     enum Role { ChangedSinceRole = Qt::UserRole + 1 };
 
-    explicit SnapshotModel(QObject *parent = nullptr);
+    // Headers are live's own, so the table looks the same in the past.
+    explicit SnapshotModel(const QAbstractItemModel *live, QObject *parent = nullptr);
 
     void setSnapshot(QVector<HistoryIndex::KeyedEntry> entries, const QSet<QString> &changedSince);
     QString keyAt(int row) const { return row >= 0 && row < m_rows.size() ? m_rows.at(row).key : QString(); }
@@ -31,6 +32,7 @@ public:
     QVariant headerData(int section, Qt::Orientation orientation, int role = Qt::DisplayRole) const override;
 
 private:
+    const QAbstractItemModel *const m_live;
     QVector<HistoryIndex::KeyedEntry> m_rows; // sorted by key
     QSet<QString> m_changedSince;
     std::function<QString(quint64)> m_nameOf;
