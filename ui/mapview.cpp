@@ -358,7 +358,7 @@ QWidget *MapView::buildKeysPanel()
     // Sync chunks are left out: a 1,000,000-key sync would cost a second
     // of index inserts; each key's current write is added when shown.
     connect(m_map, &DistributedMap::changed, this, [this](const DistributedMap::Change &c) {
-        if ((m_store && m_store->history()) || c.source == DistributedMap::Source::Sync || c.source == DistributedMap::Source::Store)
+        if (hasStoreHistory() || c.source == DistributedMap::Source::Sync || c.source == DistributedMap::Source::Store)
             return;
         m_seen->insert(c.key, Entry{c.value, c.hlc, c.writer, c.deleted});
         // Bounded like a store's history (its default cap).
@@ -397,11 +397,14 @@ void MapView::setStore(LocalStore *store)
     refreshHistory(true);
 }
 
+bool MapView::hasStoreHistory() const
+{
+    return m_store && m_store->history();
+}
+
 const HistoryIndex *MapView::historySource() const
 {
-    if (m_store && m_store->history())
-        return m_store->history();
-    return m_seen.get();
+    return hasStoreHistory() ? m_store->history() : m_seen.get();
 }
 
 void MapView::refreshHistory(bool force)
@@ -422,7 +425,7 @@ void MapView::refreshHistory(bool force)
         && (writes.isEmpty() || writes.last().sameWrite(m_historyModel->writes().last())))
         return;
     m_historyModel->setWrites(m_shownKey, writes, current ? current.toEntry() : Entry());
-    const bool stored = m_store && m_store->history();
+    const bool stored = hasStoreHistory();
     m_historyLabel->setText(stored
         ? tr("%n write(s) of '%1' kept by this map's store.", nullptr, int(writes.size())).arg(m_shownKey)
         : tr("%n write(s) of '%1' seen since %2. This map has no store, so nothing older is known.", nullptr,
@@ -444,7 +447,7 @@ void MapView::connectKeySelection()
 qint64 MapView::timelineStartMs() const
 {
     // Without a store, nothing before this view opened is known.
-    if (!(m_store && m_store->history()))
+    if (!hasStoreHistory())
         return m_seenSinceMs;
     const quint64 oldest = m_store->history()->oldestHlc();
     return oldest ? HybridClock::physicalPart(oldest) : QDateTime::currentMSecsSinceEpoch();
@@ -455,7 +458,7 @@ void MapView::showMoment(qint64 ms)
     const quint64 t = HybridClock::pack(ms, 0xffff);
     const HistoryIndex *history = historySource();
     QVector<HistoryIndex::KeyedEntry> entries = history->asOf(t);
-    if (!(m_store && m_store->history())) {
+    if (!hasStoreHistory()) {
         // What this view saw lacks the keys a sync brought and nothing has
         // changed since: their current write, when it is older than t, was
         // already there.
@@ -520,7 +523,7 @@ int MapView::compareMoments(qint64 fromMs, qint64 toMs)
     const QString format = QStringLiteral("yyyy-MM-dd HH:mm:ss");
     QString text = tr("%n key(s) changed between %1 and %2.", nullptr, n)
                        .arg(QDateTime::fromMSecsSinceEpoch(fromMs).toString(format), QDateTime::fromMSecsSinceEpoch(toMs).toString(format));
-    if (!(m_store && m_store->history()))
+    if (!hasStoreHistory())
         text += QLatin1Char(' ') + tr("This map has no store: only changes this window saw since %1 count, and "
                                       "\"(none)\" may mean \"not seen\".")
                                        .arg(QDateTime::fromMSecsSinceEpoch(m_seenSinceMs).toString(QStringLiteral("HH:mm:ss")));

@@ -121,6 +121,7 @@ private:
     void updateKeyCount();
     void showValueOf(const QString &key);
     void refreshHistory(bool force);
+    bool hasStoreHistory() const;
     const HistoryIndex *historySource() const;
 
     DistributedMap *const m_map;
