@@ -347,7 +347,7 @@ QWidget *MapView::buildKeysPanel()
     // A remote change of the shown key: re-read it once per model batch
     // (listening to valueSet would parse every value of every burst).
     connect(m_keysModel, &KeysModel::batchApplied, this, [this] {
-        if (!m_shownKey.isEmpty() && m_map->value(m_shownKey) != m_valueModel->value())
+        if (m_live && !m_shownKey.isEmpty() && m_map->value(m_shownKey) != m_valueModel->value())
             showValueOf(m_shownKey);
         else
             refreshHistory(false);
@@ -386,7 +386,16 @@ QWidget *MapView::buildKeysPanel()
 void MapView::showValueOf(const QString &key)
 {
     m_shownKey = key;
-    m_valueModel->setValue(key.isEmpty() ? QJsonValue(QJsonValue::Undefined) : m_map->value(key));
+    QJsonValue value(QJsonValue::Undefined);
+    if (!key.isEmpty() && m_live) {
+        value = m_map->value(key);
+    } else if (!key.isEmpty()) {
+        // The timeline is back: the value as it was then.
+        const int row = m_snapshotModel->rowOf(key);
+        if (row >= 0)
+            value = DisplayFormat::parseJson(m_snapshotModel->entryAt(row).value);
+    }
+    m_valueModel->setValue(value);
     m_valueTree->expandToDepth(1);
     refreshHistory(true);
 }
@@ -480,6 +489,11 @@ void MapView::showMoment(qint64 ms)
         connectKeySelection();
         m_keysView->setEditTriggers(QAbstractItemView::NoEditTriggers);
     }
+    // The shown key stays shown, as it was then.
+    const int row = m_snapshotModel->rowOf(m_shownKey);
+    if (row >= 0)
+        m_keysView->setCurrentIndex(m_snapshotModel->index(row, KeysModel::KeyColumn));
+    showValueOf(m_shownKey);
     const QString when = QDateTime::fromMSecsSinceEpoch(ms).toString(QStringLiteral("HH:mm:ss"));
     m_timeLabel->setText(when);
     m_banner->setText(tr("Viewing the map at %1 \u2014 live edits paused. %n key(s) changed since are marked.", nullptr,
@@ -500,6 +514,10 @@ void MapView::goLive()
         connectKeySelection();
         m_keysView->setEditTriggers(QAbstractItemView::DoubleClicked | QAbstractItemView::EditKeyPressed
                                     | QAbstractItemView::AnyKeyPressed);
+        const QModelIndex shown = m_keysModel->indexOf(m_shownKey);
+        if (shown.isValid())
+            m_keysView->setCurrentIndex(shown);
+        showValueOf(m_shownKey); // live again
     }
     const QSignalBlocker block(m_timeline);
     m_timeline->setValue(m_timeline->maximum());

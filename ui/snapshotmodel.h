@@ -24,6 +24,7 @@ public:
     void setSnapshot(QVector<HistoryIndex::KeyedEntry> entries, const QSet<QString> &changedSince);
     QString keyAt(int row) const { return row >= 0 && row < m_rows.size() ? m_rows.at(row).key : QString(); }
     int rowOf(const QString &key) const;
+    const Entry &entryAt(int row) const { return m_rows.at(row).entry; }
     void setWriterNameResolver(const std::function<QString(quint64)> &resolver) { m_nameOf = resolver; }
 
     int rowCount(const QModelIndex &parent = QModelIndex()) const override;

@@ -470,18 +470,25 @@ void tst_Inspector::theTimelineShowsThePastReadOnly()
     QVERIFY2(view()->timelineBanner()->text().contains(QStringLiteral("live edits paused")), qPrintable(view()->timelineBanner()->text()));
     QCOMPARE(view()->keysView()->editTriggers(), QAbstractItemView::NoEditTriggers);
     QVERIFY(!view()->addButton()->isEnabled());
-    // Selecting a row of the past shows that key.
+    // Selecting a row of the past shows that key as it was then.
     view()->keysView()->setCurrentIndex(then->index(then->rowOf(QStringLiteral("b")), KeysModel::ValueColumn));
     QCOMPARE(view()->shownKey(), QStringLiteral("b"));
+    view()->keysView()->setCurrentIndex(then->index(then->rowOf(QStringLiteral("a")), KeysModel::ValueColumn));
+    QCOMPARE(view()->valueTreeModel()->value(), QJsonValue(1));
 
-    // Back to live: the table is the live map again, editable.
+    // Back to live: the table is the live map again, editable, and the
+    // shown key shows its live value.
     view()->goLive();
+    QCOMPARE(view()->shownKey(), QStringLiteral("a"));
+    QCOMPARE(view()->valueTreeModel()->value(), QJsonValue(2));
     QVERIFY(view()->isLive());
     QCOMPARE(view()->keysView()->model(), static_cast<QAbstractItemModel *>(view()->keysModel()));
     QVERIFY(!view()->timelineBanner()->isVisible());
     QVERIFY(view()->addButton()->isEnabled());
     QVERIFY(view()->keysView()->editTriggers() != QAbstractItemView::NoEditTriggers);
     QTRY_VERIFY_WITH_TIMEOUT(view()->keysModel()->indexOf(QStringLiteral("c")).isValid(), Timeout); // the model batches
+    view()->keysView()->setCurrentIndex(view()->keysModel()->indexOf(QStringLiteral("a"), KeysModel::ValueColumn));
+    QCOMPARE(view()->valueTreeModel()->value(), QJsonValue(2)); // live again
     QCOMPARE(view()->keysModel()->rowCount(), 3);
     view()->keysView()->setCurrentIndex(view()->keysModel()->indexOf(QStringLiteral("c"), KeysModel::ValueColumn));
     QCOMPARE(view()->shownKey(), QStringLiteral("c"));
