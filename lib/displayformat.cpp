@@ -32,6 +32,11 @@ QString elided(const QString &text, int maxChars)
     return text.left(maxChars - 1) + QChar(0x2026);
 }
 
+QString elidedUtf8(QByteArrayView utf8, int maxChars)
+{
+    return elided(QString::fromUtf8(utf8.first(qMin(utf8.size(), qsizetype(maxChars) * 4))), maxChars);
+}
+
 qint64 clockMsSinceEpoch(quint64 hlc)
 {
     return HybridClock::physicalPart(hlc);

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <QByteArray>
+#include <QByteArrayView>
 #include <QJsonValue>
 #include <QString>
 
@@ -19,6 +20,9 @@ QString shortPeerId(quint64 peer);
 QString clockTime(quint64 hlc);
 // text cut to maxChars with an ellipsis when longer (display only).
 QString elided(const QString &text, int maxChars);
+// The same for UTF-8 text (a value's JSON), reading at most 4 × maxChars
+// bytes of it: a long value is never converted whole for display.
+QString elidedUtf8(QByteArrayView utf8, int maxChars);
 
 // The wall-clock part of a write's hybrid clock stamp, ms since the epoch.
 qint64 clockMsSinceEpoch(quint64 hlc);

@@ -104,7 +104,7 @@ QVariant DistributedMapModel::data(const QModelIndex &index, int role) const
         case KeyColumn:
             return key;
         case ValueColumn:
-            return DisplayFormat::elided(QString::fromUtf8(head(entry.valueView(), DisplayChars * 4)), DisplayChars);
+            return DisplayFormat::elidedUtf8(entry.valueView(), DisplayChars);
         case WriterColumn:
             return m_nameOf ? m_nameOf(entry.writer()) : DisplayFormat::shortPeerId(entry.writer());
         case WhenColumn:
@@ -124,7 +124,7 @@ QVariant DistributedMapModel::data(const QModelIndex &index, int role) const
                 const QJsonDocument doc = value.isObject() ? QJsonDocument(value.toObject()) : QJsonDocument(value.toArray());
                 return DisplayFormat::elided(QString::fromUtf8(doc.toJson(QJsonDocument::Indented)), 4000);
             }
-            return DisplayFormat::elided(QString::fromUtf8(entry.value()), 4000);
+            return DisplayFormat::elidedUtf8(entry.valueView(), 4000);
         }
         if (index.column() == WhenColumn)
             return QDateTime::fromMSecsSinceEpoch(DisplayFormat::clockMsSinceEpoch(entry.hlc())).toString(Qt::ISODateWithMs);

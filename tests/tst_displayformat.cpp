@@ -17,6 +17,7 @@ private Q_SLOTS:
     void jsonTextRoundTripsAnyValue();
     void invalidJsonSaysWhy_data();
     void invalidJsonSaysWhy();
+    void elidedUtf8CutsLongTextOnly();
 };
 
 void tst_DisplayFormat::peerIdsAreSixteenHexDigits_data()
@@ -81,6 +82,18 @@ void tst_DisplayFormat::invalidJsonSaysWhy()
     QVERIFY(DisplayFormat::parseJson(text, &error).isUndefined());
     QVERIFY(!error.isEmpty());
     QVERIFY(DisplayFormat::jsonText(QJsonValue(QJsonValue::Undefined)).isEmpty());
+}
+
+void tst_DisplayFormat::elidedUtf8CutsLongTextOnly()
+{
+    QCOMPARE(DisplayFormat::elidedUtf8("\"short\"", 10), QStringLiteral("\"short\""));
+    QCOMPARE(DisplayFormat::elidedUtf8("abcdefghij", 10), QStringLiteral("abcdefghij"));
+    QCOMPARE(DisplayFormat::elidedUtf8("abcdefghijk", 10), QStringLiteral("abcdefghi\u2026"));
+    // Multi-byte characters count as characters, not bytes.
+    const QByteArray cyrillic = QStringLiteral("ключключключ").toUtf8(); // 12 characters, 24 bytes
+    QCOMPARE(DisplayFormat::elidedUtf8(cyrillic, 12), QStringLiteral("ключключключ"));
+    QCOMPARE(DisplayFormat::elidedUtf8(cyrillic, 5), QStringLiteral("ключ\u2026"));
+    QCOMPARE(DisplayFormat::elidedUtf8(QByteArray(), 5), QString());
 }
 
 QTEST_APPLESS_MAIN(tst_DisplayFormat)

@@ -34,7 +34,7 @@ QVariant KeyHistoryModel::data(const QModelIndex &index, int role) const
         return {};
     const Entry e = writeAt(index.row());
     if (role == Qt::ToolTipRole && index.column() == ValueColumn)
-        return e.tombstone ? tr("deleted") : DisplayFormat::elided(QString::fromUtf8(e.value), 4000);
+        return e.tombstone ? tr("deleted") : DisplayFormat::elidedUtf8(e.value, 4000);
     if (role == Qt::ToolTipRole && index.column() == WhenColumn)
         return QDateTime::fromMSecsSinceEpoch(DisplayFormat::clockMsSinceEpoch(e.hlc)).toString(Qt::ISODateWithMs);
     if (role != Qt::DisplayRole)
@@ -45,7 +45,7 @@ QVariant KeyHistoryModel::data(const QModelIndex &index, int role) const
     case WriterColumn:
         return m_nameOf ? m_nameOf(e.writer) : DisplayFormat::shortPeerId(e.writer);
     case ValueColumn:
-        return e.tombstone ? tr("(deleted)") : DisplayFormat::elided(QString::fromUtf8(e.value.left(400)), 100);
+        return e.tombstone ? tr("(deleted)") : DisplayFormat::elidedUtf8(e.value, 100);
     case NoteColumn:
         return e.sameWrite(m_current) ? tr("current") : QString();
     }

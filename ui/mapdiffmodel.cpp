@@ -12,7 +12,7 @@ QString stateText(const std::optional<Entry> &write, int maxChars)
         return MapDiffModel::tr("(none)");
     if (write->tombstone)
         return MapDiffModel::tr("(deleted)");
-    return DisplayFormat::elided(QString::fromUtf8(write->value.left(maxChars * 4)), maxChars);
+    return DisplayFormat::elidedUtf8(write->value, maxChars);
 }
 
 } // namespace

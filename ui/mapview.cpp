@@ -361,9 +361,12 @@ QWidget *MapView::buildKeysPanel()
         if (hasStoreHistory() || c.source == DistributedMap::Source::Sync || c.source == DistributedMap::Source::Store)
             return;
         m_seen->insert(c.key, Entry{c.value, c.hlc, c.writer, c.deleted});
-        // Bounded like a store's history (its default cap).
-        if (++m_seenInserts % 4096 == 0)
-            m_seen->retain(m_seen->windowStartForBytes(LocalStore::DefaultHistoryMaxBytes));
+        // Bounded like a store's history (its default cap). Trimmed to 3/4
+        // of it, so the walk over every key happens once per quarter of
+        // the cap, not on every change.
+        constexpr qint64 Cap = LocalStore::DefaultHistoryMaxBytes;
+        if (m_seen->bytes() > Cap)
+            m_seen->retain(m_seen->windowStartForBytes(Cap / 4 * 3));
     });
 
     auto *layout = new QVBoxLayout(panel);
@@ -474,7 +477,7 @@ void MapView::showMoment(qint64 ms)
         for (const EntryRef e : DistributedMapPrivate::get(m_map)->state().entries()) {
             if (!e.tombstone() && e.hlc() <= t) {
                 QString key = e.key();
-                if (history->keyHistory(key).isEmpty())
+                if (!history->at(key, std::numeric_limits<quint64>::max())) // seen no write of it
                     entries.append({std::move(key), e.toEntry()});
             }
         }

@@ -159,7 +159,6 @@ private:
     qint64 timelineStartMs() const;
     std::unique_ptr<HistoryIndex> m_seen; // without a store: writes seen since the view opened
     qint64 m_seenSinceMs = 0;
-    int m_seenInserts = 0;
     QTableView *m_peersView = nullptr;
     NetworkView *m_network = nullptr;
     DeltaLogView *m_logView = nullptr;

@@ -72,7 +72,7 @@ QVariant SnapshotModel::data(const QModelIndex &index, int role) const
     case KeyColumn:
         return row.key;
     case ValueColumn:
-        return DisplayFormat::elided(QString::fromUtf8(e.value.left(400)), 100);
+        return DisplayFormat::elidedUtf8(e.value, 100);
     case WriterColumn:
         return m_nameOf ? m_nameOf(e.writer) : DisplayFormat::shortPeerId(e.writer);
     case WhenColumn:

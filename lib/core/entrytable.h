@@ -106,7 +106,6 @@ public:
     void clear();
 
     EntryRef find(QByteArrayView utf8Key) const;
-    bool contains(QByteArrayView utf8Key) const { return bool(find(utf8Key)); }
 
     // Where a key is, or would go; valid until the table next changes.
     struct Position
