@@ -1,12 +1,13 @@
 #include "commands.h"
 
 #include "displayformat.h"
-#include "historyindex.h"
+#include "historyfile.h"
 #include "instant.h"
 #include "localstore.h"
 
 #include <QCommandLineParser>
 #include <QDateTime>
+#include <QFile>
 #include <QJsonDocument>
 #include <QJsonObject>
 
@@ -43,6 +44,37 @@ const HistorySpec Specs[] = {
 const char *const TimeHelp = "ISO 8601 (2024-05-01T14:02:17Z; local time without an offset), relative (-30s, -10m, "
                              "-2h, -1d), now, or hlc:N";
 
+// A store file mapped read-only, and its history index when there is one.
+struct StoreImage
+{
+    QFile file;
+    QByteArray copy; // when the file system cannot map
+    const char *data = nullptr;
+    qsizetype size = 0;
+    QByteArray index;
+
+    bool open(const QString &path, QString *message)
+    {
+        file.setFileName(path);
+        if (!file.open(QIODevice::ReadOnly)) {
+            *message = QStringLiteral("%1: %2").arg(path, file.errorString());
+            return false;
+        }
+        size = qsizetype(file.size());
+        if (size > 0)
+            data = reinterpret_cast<const char *>(file.map(0, size));
+        if (!data) {
+            copy = file.readAll();
+            data = copy.constData();
+            size = copy.size();
+        }
+        QFile indexFile(LocalStore::historyIndexPath(path));
+        if (indexFile.open(QIODevice::ReadOnly))
+            index = indexFile.readAll();
+        return true;
+    }
+};
+
 QJsonValue valueOf(const Entry &entry)
 {
     return DisplayFormat::parseJson(entry.value);
@@ -57,7 +89,7 @@ void describeWrite(QJsonObject &object, const Entry &entry)
     object.insert(QStringLiteral("writer"), DisplayFormat::peerId(entry.writer));
 }
 
-int printHistory(const HistoryIndex &history, const QString &key, const QString &path)
+int printHistory(const HistoryFile &history, const QString &key, const QString &path)
 {
     const QVector<Entry> writes = history.keyHistory(key);
     if (writes.isEmpty()) {
@@ -76,7 +108,7 @@ int printHistory(const HistoryIndex &history, const QString &key, const QString 
     return Commands::ExitOk;
 }
 
-int printDump(const HistoryIndex &history, quint64 at, QJsonDocument::JsonFormat format)
+int printDump(const HistoryFile &history, quint64 at, QJsonDocument::JsonFormat format)
 {
     QVector<HistoryIndex::KeyedEntry> entries = history.asOf(at);
     // QJsonObject keeps its keys sorted: inserting in order is linear.
@@ -90,7 +122,7 @@ int printDump(const HistoryIndex &history, quint64 at, QJsonDocument::JsonFormat
     return Commands::ExitOk;
 }
 
-int printDiff(const HistoryIndex &history, quint64 from, quint64 to)
+int printDiff(const HistoryFile &history, quint64 from, quint64 to)
 {
     QVector<HistoryIndex::Change> changes = history.changes(from, to);
     std::sort(changes.begin(), changes.end(), [](const auto &a, const auto &b) { return a.key < b.key; });
@@ -187,18 +219,31 @@ int Commands::history(const QString &command, const QStringList &arguments)
     }
 
     const QString path = parser.value(storeOption);
-    HistoryIndex history;
+    StoreImage image;
     QString message;
-    if (LocalStore::readHistory(path, parser.value(mapOption), &history, &message) != LocalStore::NoError) {
+    if (!image.open(path, &message)) {
         std::fprintf(stderr, "distmap %s: %s\n", spec->name, qPrintable(message));
         return ExitStore;
     }
-    if (!message.isEmpty())
-        std::fprintf(stderr, "distmap %s: warning: %s\n", spec->name, qPrintable(message));
+    HistoryFile history;
+    if (!history.open(image.data, image.size, image.index, parser.value(mapOption))) {
+        std::fprintf(stderr, "distmap %s: %s: %s\n", spec->name, qPrintable(path), qPrintable(history.errorString()));
+        return ExitStore;
+    }
 
+    int exitCode = ExitOk;
     if (command == QLatin1String("history"))
-        return printHistory(history, positional.first(), path);
-    if (command == QLatin1String("dump"))
-        return printDump(history, at, parser.isSet(prettyOption) ? QJsonDocument::Indented : QJsonDocument::Compact);
-    return printDiff(history, from, to);
+        exitCode = printHistory(history, positional.first(), path);
+    else if (command == QLatin1String("dump"))
+        exitCode = printDump(history, at, parser.isSet(prettyOption) ? QJsonDocument::Indented : QJsonDocument::Compact);
+    else
+        exitCode = printDiff(history, from, to);
+    // Damage is known once the records were read. A torn tail is the
+    // append in progress of the process that holds the store, or its last
+    // before a crash: nothing to mention.
+    const Journal::ReadResult &read = history.readResult();
+    if (!read.damage.isEmpty() && !read.tornTailOnly())
+        std::fprintf(stderr, "distmap %s: warning: %s: skipped %lld damaged bytes\n", spec->name, qPrintable(path),
+                     qint64(read.damagedBytes()));
+    return exitCode;
 }

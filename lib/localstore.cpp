@@ -3,6 +3,7 @@
 #include "connection.h"
 #include "distributedmap.h"
 #include "distributedmap_p.h"
+#include "historyfileindex.h"
 #include "historyindex.h"
 #include "journal.h"
 #include "logging.h"
@@ -19,6 +20,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
 
 #if defined(Q_OS_WIN)
 #include <io.h>
@@ -468,10 +470,15 @@ bool LocalStore::compact()
     m_flushTimer.stop();
     DistributedMapPrivate *const hooks = DistributedMapPrivate::get(m_map);
     QByteArray body = Journal::encodeHeader({Journal::FormatVersion, m_peerId, m_mapUri});
-    Journal::appendSnapshot(body, hooks->state(), hooks->clock().last());
+    // With history, an index of where each key's writes went lets the CLI
+    // read one key's past without decoding the file.
+    std::optional<HistoryFileIndex> index;
+    if (m_history)
+        index.emplace();
+    Journal::appendSnapshot(body, hooks->state(), hooks->clock().last(), index ? &*index : nullptr);
     if (m_history) {
         applyHistoryRetention();
-        Journal::appendHistory(body, *m_history, hooks->state());
+        Journal::appendHistory(body, *m_history, hooks->state(), &*index);
     }
     if (!writeSnapshot(body)) {
         // The old file is untouched: keep appending to it.
@@ -482,6 +489,8 @@ bool LocalStore::compact()
     m_run.clear();
     m_historyRun.clear();
     m_pending.clear();
+    writeHistoryIndex(index ? index->encode(body.constData(), body.size()) : QByteArray());
+    body.clear();
     if (!openForAppend())
         return false;
     m_snapshotBytes = m_fileBytes;
@@ -490,6 +499,29 @@ bool LocalStore::compact()
     Q_EMIT durable(m_durableSeq);
     Q_EMIT compacted(m_fileBytes);
     return true;
+}
+
+void LocalStore::writeHistoryIndex(const QByteArray &index)
+{
+    // Derived data, checked against the file by its readers: no fdatasync,
+    // and a failure costs readers a pass over the file, not an answer.
+    const QString path = historyIndexPath(m_path);
+    if (index.isEmpty()) {
+        QFile::remove(path);
+        return;
+    }
+    QSaveFile file(path);
+    file.setDirectWriteFallback(false);
+    if (!file.open(QIODevice::WriteOnly) || file.write(index) != index.size() || !file.commit()) {
+        QFile::remove(path);
+        qCWarning(lcStore).noquote() << path << "not written:" << file.errorString()
+                                     << "(history questions from the CLI will read the whole store)";
+    }
+}
+
+QString LocalStore::historyIndexPath(const QString &storePath)
+{
+    return storePath + QStringLiteral(".index");
 }
 
 int LocalStore::collectGarbage()

@@ -1,5 +1,6 @@
 #include "journal.h"
 
+#include "historyfileindex.h"
 #include "historyindex.h"
 #include "wire.h"
 
@@ -146,14 +147,23 @@ public:
         if (!m_run.isEmpty())
             appendRecord(m_out, m_type, m_run);
     }
-    void add(const QString &key, const Entry &entry)
+    void add(const QString &key, const Entry &entry, HistoryFileIndex *index)
     {
+        const qsizetype pos = m_run.size();
         Wire::appendEntry(m_run, key, entry);
+        if (index) {
+            // The key as just encoded: kind, hlc, writer, then its length.
+            const char *p = m_run.constData() + pos + 1 + 8 + 8;
+            index->addHistory(QByteArrayView(p + 4, qFromLittleEndian<quint32>(p)), m_out.size(), pos);
+        }
         sealIfFull();
     }
-    void add(const EntryRef &entry)
+    void add(const EntryRef &entry, HistoryFileIndex *index)
     {
+        const qsizetype pos = m_run.size();
         Wire::appendEntry(m_run, entry);
+        if (index)
+            index->addCurrent(entry.utf8Key(), m_out.size(), pos);
         sealIfFull();
     }
 
@@ -173,21 +183,21 @@ private:
 
 } // namespace
 
-void appendSnapshot(QByteArray &out, const MapState &state, quint64 clock)
+void appendSnapshot(QByteArray &out, const MapState &state, quint64 clock, HistoryFileIndex *index)
 {
     appendClockRecord(out, clock);
     RecordSealer sealer(out, RecordType::Entries);
     for (const EntryRef e : state.entries())
-        sealer.add(e);
+        sealer.add(e, index);
 }
 
-void appendHistory(QByteArray &out, const HistoryIndex &history, const MapState &state)
+void appendHistory(QByteArray &out, const HistoryIndex &history, const MapState &state, HistoryFileIndex *index)
 {
     RecordSealer sealer(out, RecordType::History);
     history.forEach([&](const QString &key, const Entry &entry) {
         const EntryRef current = state.find(key);
         if (!current || !current.sameWrite(entry))
-            sealer.add(key, entry);
+            sealer.add(key, entry, index);
     });
 }
 
@@ -231,14 +241,14 @@ qsizetype ReadResult::damagedBytes() const
     return n;
 }
 
-ReadResult read(const char *data, qsizetype size, const QString &expectedUri, HistoryIndex *history)
+bool readHeader(const char *data, qsizetype size, const QString &expectedUri, ReadResult *result)
 {
-    ReadResult r;
+    ReadResult &r = *result;
     r.fileSize = size;
     auto fail = [&r](Error error, const QString &message) {
         r.error = error;
         r.message = message;
-        return r;
+        return false;
     };
     if (size < qsizetype(sizeof(Magic)) || std::memcmp(data, Magic, sizeof(Magic)) != 0) {
         // A prefix of the magic is a store cut inside its header, not a stranger.
@@ -276,44 +286,24 @@ ReadResult read(const char *data, qsizetype size, const QString &expectedUri, Hi
     r.headerSize = headerSize;
     if (!expectedUri.isEmpty() && r.header.mapUri != expectedUri)
         return fail(Error::ForeignMap, QStringLiteral("the store holds map '%1', not '%2'").arg(r.header.mapUri, expectedUri));
+    r.goodEnd = headerSize;
+    return true;
+}
 
-    qsizetype offset = headerSize;
-    r.goodEnd = offset;
-    QVector<Wire::DecodedEntry> entries;
+RecordError checkRecordAt(const char *data, qsizetype size, qsizetype offset, RecordType *type, qsizetype *payloadLength)
+{
+    return checkRecord(data, size, offset, type, payloadLength);
+}
+
+void scanRecords(const char *data, qsizetype size, qsizetype offset, const RecordVisitor &visit, ReadResult *result)
+{
+    ReadResult &r = *result;
     while (offset < size) {
         RecordType type = RecordType::Entries;
         qsizetype length = 0;
         RecordError error = checkRecord(data, size, offset, &type, &length);
-        const char *payload = data + offset + RecordHeaderSize;
-        if (error == RecordError::NoError) {
-            if (type == RecordType::Clock) {
-                if (length == 8)
-                    r.clock = qMax(r.clock, load<quint64>(payload));
-                else
-                    error = RecordError::BadPayload;
-            } else if (type == RecordType::History) {
-                // Older than the state by construction: they move no clock.
-                if (!history) {
-                    // Not asked for: the checksum vouches for the bytes.
-                } else if (length == 0
-                           || Wire::decodeEntries(payload, length, &entries) != Wire::DecodeError::NoError) {
-                    error = RecordError::BadPayload;
-                } else {
-                    for (const Wire::DecodedEntry &d : std::as_const(entries))
-                        history->insert(d.key, d.entry);
-                }
-            } else if (length == 0
-                       || Wire::decodeEntries(payload, length, &entries) != Wire::DecodeError::NoError) {
-                error = RecordError::BadPayload;
-            } else {
-                for (const Wire::DecodedEntry &d : std::as_const(entries)) {
-                    r.clock = qMax(r.clock, d.entry.hlc);
-                    r.state.apply(d.key, d.entry);
-                    if (history)
-                        history->insert(d.key, d.entry);
-                }
-            }
-        }
+        if (error == RecordError::NoError)
+            error = visit(offset, type, data + offset + RecordHeaderSize, length);
         if (error == RecordError::NoError) {
             ++r.records;
             offset += RecordHeaderSize + length;
@@ -342,6 +332,39 @@ ReadResult read(const char *data, qsizetype size, const QString &expectedUri, Hi
             r.damage.append(damage);
         offset = next;
     }
+}
+
+ReadResult read(const char *data, qsizetype size, const QString &expectedUri, HistoryIndex *history)
+{
+    ReadResult r;
+    if (!readHeader(data, size, expectedUri, &r))
+        return r;
+    QVector<Wire::DecodedEntry> entries;
+    scanRecords(data, size, r.headerSize, [&](qsizetype, RecordType type, const char *payload, qsizetype length) {
+        if (type == RecordType::Clock) {
+            if (length != 8)
+                return RecordError::BadPayload;
+            r.clock = qMax(r.clock, load<quint64>(payload));
+            return RecordError::NoError;
+        }
+        if (type == RecordType::History && !history)
+            return RecordError::NoError; // not asked for: the checksum vouches for the bytes
+        if (length == 0 || Wire::decodeEntries(payload, length, &entries) != Wire::DecodeError::NoError)
+            return RecordError::BadPayload;
+        if (type == RecordType::History) {
+            // Older than the state by construction: they move no clock.
+            for (const Wire::DecodedEntry &d : std::as_const(entries))
+                history->insert(d.key, d.entry);
+            return RecordError::NoError;
+        }
+        for (const Wire::DecodedEntry &d : std::as_const(entries)) {
+            r.clock = qMax(r.clock, d.entry.hlc);
+            r.state.apply(d.key, d.entry);
+            if (history)
+                history->insert(d.key, d.entry);
+        }
+        return RecordError::NoError;
+    }, &r);
     return r;
 }
 

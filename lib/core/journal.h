@@ -2,11 +2,14 @@
 
 #include "mapstate.h"
 
+class HistoryFileIndex;
 class HistoryIndex;
 
 #include <QByteArray>
 #include <QString>
 #include <QVector>
+
+#include <functional>
 
 // The on-disk format of a local store, version 2 (docs/PERSISTENCE.md has
 // the layout table; version 1 files are read as well). Plain functions over byte buffers: no file, no QObject,
@@ -112,14 +115,27 @@ struct ReadResult
 // too; without, history records are checked but not decoded.
 ReadResult read(const char *data, qsizetype size, const QString &expectedUri, HistoryIndex *history = nullptr);
 
+// The pieces of read(), for readers that look at part of a file
+// (HistoryFile). readHeader fills header, headerSize and goodEnd, or error
+// and message (false). scanRecords walks the records from offset on: visit
+// gets each one whose checksum holds and answers NoError or BadPayload;
+// damage is skipped as read() does, and records, goodEnd and damage are
+// filled in.
+bool readHeader(const char *data, qsizetype size, const QString &expectedUri, ReadResult *result);
+using RecordVisitor = std::function<RecordError(qsizetype offset, RecordType type, const char *payload, qsizetype length)>;
+void scanRecords(const char *data, qsizetype size, qsizetype offset, const RecordVisitor &visit, ReadResult *result);
+// Checks the record at offset (length, type, checksum).
+RecordError checkRecordAt(const char *data, qsizetype size, qsizetype offset, RecordType *type, qsizetype *payloadLength);
+
 QString errorText(Error error);
 
 // The records of a snapshot of state: a clock record, then entries sealed
 // into records of about RecordTargetBytes.
-void appendSnapshot(QByteArray &out, const MapState &state, quint64 clock);
+// With index, notes where each entry went (HistoryFileIndex).
+void appendSnapshot(QByteArray &out, const MapState &state, quint64 clock, HistoryFileIndex *index = nullptr);
 
 // History records of every write in history that is not its key's current
 // write in state (appendSnapshot has those), sealed like a snapshot's.
-void appendHistory(QByteArray &out, const HistoryIndex &history, const MapState &state);
+void appendHistory(QByteArray &out, const HistoryIndex &history, const MapState &state, HistoryFileIndex *index = nullptr);
 
 } // namespace Journal

@@ -222,40 +222,66 @@ void appendEntry(QByteArray &out, const EntryRef &entry)
     }
 }
 
+QString keyFromUtf8(QByteArrayView utf8)
+{
+    QString key;
+    decodeUtf8(utf8.data(), utf8.size(), &key);
+    return key;
+}
+
+DecodeError readEntry(const char *data, qsizetype size, qsizetype *pos, EntryView *out)
+{
+    Reader r(data + *pos, size - *pos);
+    quint8 kind = 0;
+    quint32 keyLen = 0;
+    if (!r.read(&kind))
+        return DecodeError::Truncated;
+    if (kind != 1 && kind != 2)
+        return DecodeError::BadKind;
+    if (!r.read(&out->hlc) || !r.read(&out->writer) || !r.read(&keyLen))
+        return DecodeError::Truncated;
+    if (keyLen > MaxKeyBytes)
+        return DecodeError::KeyTooLong;
+    const char *key = nullptr;
+    if (!r.skip(keyLen, &key))
+        return DecodeError::Truncated;
+    out->key = QByteArrayView(key, keyLen);
+    if (!out->key.isValidUtf8())
+        return DecodeError::BadUtf8;
+    out->tombstone = kind == 2;
+    out->value = QByteArrayView();
+    if (kind == 1) {
+        quint32 valueLen = 0;
+        if (!r.read(&valueLen))
+            return DecodeError::Truncated;
+        if (valueLen > MaxValueBytes)
+            return DecodeError::ValueTooLong;
+        if (valueLen == 0)
+            return DecodeError::EmptyValue;
+        const char *value = nullptr;
+        if (!r.skip(valueLen, &value))
+            return DecodeError::Truncated;
+        out->value = QByteArrayView(value, valueLen);
+    }
+    *pos = size - r.remaining();
+    return DecodeError::NoError;
+}
+
 static DecodeError readEntries(Reader &r, QVector<DecodedEntry> *out)
 {
     QVector<DecodedEntry> entries;
-    while (!r.atEnd()) {
-        quint8 kind = 0;
+    const char *data = nullptr;
+    const qsizetype size = r.remaining();
+    r.skip(size, &data);
+    qsizetype pos = 0;
+    EntryView view;
+    while (pos < size) {
+        if (const DecodeError e = readEntry(data, size, &pos, &view); e != DecodeError::NoError)
+            return e;
         DecodedEntry d;
-        quint32 keyLen = 0;
-        if (!r.read(&kind))
-            return DecodeError::Truncated;
-        if (kind != 1 && kind != 2)
-            return DecodeError::BadKind;
-        if (!r.read(&d.entry.hlc) || !r.read(&d.entry.writer) || !r.read(&keyLen))
-            return DecodeError::Truncated;
-        if (keyLen > MaxKeyBytes)
-            return DecodeError::KeyTooLong;
-        const char *key = nullptr;
-        if (!r.skip(keyLen, &key))
-            return DecodeError::Truncated;
-        if (!decodeUtf8(key, keyLen, &d.key))
+        if (!decodeUtf8(view.key.data(), view.key.size(), &d.key))
             return DecodeError::BadUtf8;
-        d.entry.tombstone = kind == 2;
-        if (kind == 1) {
-            quint32 valueLen = 0;
-            if (!r.read(&valueLen))
-                return DecodeError::Truncated;
-            if (valueLen > MaxValueBytes)
-                return DecodeError::ValueTooLong;
-            if (valueLen == 0)
-                return DecodeError::EmptyValue;
-            const char *value = nullptr;
-            if (!r.skip(valueLen, &value))
-                return DecodeError::Truncated;
-            d.entry.value = QByteArray(value, valueLen);
-        }
+        d.entry = view.toEntry();
         entries.append(std::move(d));
     }
     *out = std::move(entries);

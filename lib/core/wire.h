@@ -92,6 +92,25 @@ struct DecodedEntry
 };
 DecodeError decodeEntries(const char *data, qsizetype size, QVector<DecodedEntry> *out);
 
+// One entry read in place: views into the buffer it was read from.
+struct EntryView
+{
+    quint64 hlc = 0;
+    quint64 writer = 0;
+    bool tombstone = false;
+    QByteArrayView key;   // UTF-8, checked
+    QByteArrayView value; // JSON text as sent; empty for a tombstone
+
+    Entry toEntry() const { return {value.toByteArray(), hlc, writer, tombstone}; }
+};
+// A key's text from its UTF-8 bytes as the decoders read it (a leading
+// U+FEFF is kept, not taken for a byte order mark).
+QString keyFromUtf8(QByteArrayView utf8);
+
+// Reads the entry at *pos in [data, data + size) and moves *pos past it.
+// The same checks as decodeEntries, without copying the key or the value.
+DecodeError readEntry(const char *data, qsizetype size, qsizetype *pos, EntryView *out);
+
 // Sync payloads ----------------------------------------------------------
 struct SyncRequest
 {
