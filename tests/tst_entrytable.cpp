@@ -100,6 +100,11 @@ void tst_EntryTable::storeFindReplace()
     t.store(pos, "k", first);
     QVERIFY(same(t.find("k"), first));
     QCOMPARE(t.find("k").key(), QStringLiteral("k"));
+    // A key may start with U+FEFF; it is not a byte order mark to drop.
+    const QString bom = QStringLiteral("\uFEFFk");
+    t.store(t.locate(EntryTable::Utf8Key(bom).view()), EntryTable::Utf8Key(bom).view(), first);
+    QCOMPARE(t.find(EntryTable::Utf8Key(bom).view()).key(), bom);
+    t.remove(EntryTable::Utf8Key(bom).view());
 
     const Entry gone{QByteArray(), 11, 2, true};
     pos = t.locate("k");

@@ -2,6 +2,7 @@
 
 #include <QHashFunctions>
 #include <QRandomGenerator>
+#include <QStringDecoder>
 #include <QStringEncoder>
 
 #include <cstdlib>
@@ -173,6 +174,12 @@ EntryTable::Position EntryTable::locate(QByteArrayView utf8Key) const
     }
     pos.slot = i;
     return pos;
+}
+
+QString EntryRef::key() const
+{
+    QStringDecoder utf8(QStringDecoder::Utf8, QStringDecoder::Flag::Stateless | QStringDecoder::Flag::ConvertInitialBom);
+    return utf8.decode(utf8Key());
 }
 
 EntryRef EntryTable::find(QByteArrayView utf8Key) const

@@ -40,7 +40,9 @@ public:
     explicit operator bool() const { return m_record != nullptr; }
 
     QByteArrayView utf8Key() const { return {m_record->keyData(), qsizetype(m_record->keySize)}; }
-    QString key() const { return QString::fromUtf8(utf8Key()); }
+    // The key's text; a leading U+FEFF is part of the key (QString::fromUtf8
+    // would drop it as a byte order mark).
+    QString key() const;
     // The value's compact JSON text; empty for a tombstone.
     QByteArrayView valueView() const
     {
