@@ -231,6 +231,12 @@ int Commands::history(const QString &command, const QStringList &arguments)
         return ExitStore;
     }
 
+    // Only slower without it, but worth knowing: the holder rewrites it at
+    // its next compaction.
+    if (!history.usesIndex() && !history.indexProblem().isEmpty())
+        std::fprintf(stderr, "distmap %s: note: %s: %s; reading the whole store\n", spec->name,
+                     qPrintable(LocalStore::historyIndexPath(path)), qPrintable(history.indexProblem()));
+
     int exitCode = ExitOk;
     if (command == QLatin1String("history"))
         exitCode = printHistory(history, positional.first(), path);
@@ -241,6 +247,8 @@ int Commands::history(const QString &command, const QStringList &arguments)
     // Damage is known once the records were read. A torn tail is the
     // append in progress of the process that holds the store, or its last
     // before a crash: nothing to mention.
+    if (!history.usesIndex() && history.indexProblem().startsWith(QLatin1String("a record")))
+        std::fprintf(stderr, "distmap %s: note: %s\n", spec->name, qPrintable(history.indexProblem()));
     const Journal::ReadResult &read = history.readResult();
     if (!read.damage.isEmpty() && !read.tornTailOnly())
         std::fprintf(stderr, "distmap %s: warning: %s: skipped %lld damaged bytes\n", spec->name, qPrintable(path),

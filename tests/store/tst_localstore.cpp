@@ -5,6 +5,7 @@
 #include "connection.h"
 #include "distributedmap_p.h"
 #include "distributedmap.h"
+#include "historyfile.h"
 #include "historyindex.h"
 #include "journal.h"
 #include "wire.h"
@@ -16,6 +17,7 @@
 #include <QFile>
 #include <QJsonArray>
 #include <QJsonObject>
+#include <QProcess>
 #include <QSignalSpy>
 #include <QTemporaryDir>
 #include <QTest>
@@ -98,6 +100,7 @@ private Q_SLOTS:
     void aVersionOneStoreOpensAndIsRewrittenAsVersionTwo();
     void readHistoryReadsAStoreAnotherProcessHolds();
     void zeroRetentionKeepsNoHistory();
+    void compactionWritesAHistoryIndex();
 
 private:
     std::unique_ptr<QTemporaryDir> m_dir;
@@ -611,6 +614,101 @@ void tst_LocalStore::readHistoryReadsAStoreAnotherProcessHolds()
     QCOMPARE(LocalStore::readHistory(missing, Uri, &history, &message), LocalStore::IoError);
     QVERIFY2(message.startsWith(missing), qPrintable(message));
     QVERIFY(!QFile::exists(missing)); // a reader creates nothing
+}
+
+void tst_LocalStore::compactionWritesAHistoryIndex()
+{
+    const QString indexPath = LocalStore::historyIndexPath(path());
+    StoredReplica a(path());
+    QVERIFY(a.open());
+    for (int i = 0; i < 300; ++i)
+        a.map.set(QStringLiteral("key-%1").arg(i % 30), i);
+    a.map.remove(QStringLiteral("key-3"));
+    QVERIFY(a.store.compact());
+    QVERIFY(QFile::exists(indexPath));
+    // Writes after the compaction are in the journal's tail, outside the index.
+    for (int i = 300; i < 330; ++i)
+        a.map.set(QStringLiteral("key-%1").arg(i % 7), i);
+    QVERIFY(a.store.flush());
+
+    auto readBoth = [&](HistoryFile *file, QByteArray *image, HistoryIndex *reference) {
+        QFile f(path());
+        QFile i(indexPath);
+        if (!f.open(QIODevice::ReadOnly))
+            return false;
+        *image = f.readAll();
+        const QByteArray index = i.open(QIODevice::ReadOnly) ? i.readAll() : QByteArray();
+        QString message;
+        return file->open(image->constData(), image->size(), index, Uri)
+            && LocalStore::readHistory(path(), Uri, reference, &message) == LocalStore::NoError;
+    };
+    {
+        HistoryFile file;
+        QByteArray image;
+        HistoryIndex reference;
+        QVERIFY(readBoth(&file, &image, &reference));
+        QVERIFY2(file.usesIndex(), qPrintable(file.indexProblem()));
+        for (int k = 0; k < 30; ++k) {
+            const QString key = QStringLiteral("key-%1").arg(k);
+            QCOMPARE(file.keyHistory(key).size(), reference.keyHistory(key).size());
+        }
+        QCOMPARE(file.keyHistory(QStringLiteral("key-3")).size(), 15); // ten sets, the delete, four sets after
+        QCOMPARE(file.asOf(reference.newestHlc()).size(), reference.asOf(reference.newestHlc()).size());
+        QVERIFY(file.usesIndex());
+    }
+
+    // The CLI reads the index, and answers the same without it.
+    const QString binary = qEnvironmentVariable("DISTMAP_BINARY");
+    if (!binary.isEmpty()) {
+        QByteArray notes;
+        auto cli = [&](const QStringList &arguments) {
+            QProcess p;
+            p.start(binary, arguments + QStringList{QStringLiteral("--store"), path()});
+            p.waitForFinished(60000);
+            notes += p.readAllStandardError();
+            return p.exitCode() == 0 ? p.readAllStandardOutput() : QByteArray("failed");
+        };
+        const QStringList questions[] = {{QStringLiteral("history"), QStringLiteral("key-3")},
+                                         {QStringLiteral("dump"), QStringLiteral("--at"), QStringLiteral("now")},
+                                         {QStringLiteral("diff"), QStringLiteral("--from"), QStringLiteral("-1h")}};
+        QVector<QByteArray> indexed;
+        for (const QStringList &q : questions)
+            indexed << cli(q);
+        QCOMPARE(indexed[0].count('\n'), 15);
+        QCOMPARE(notes, QByteArray());
+        QVERIFY(QFile::rename(indexPath, indexPath + QStringLiteral(".away")));
+        for (int q = 0; q < 3; ++q)
+            QCOMPARE(cli(questions[q]), indexed[q]);
+        QCOMPARE(notes, QByteArray()); // no index: nothing to say
+        // A damaged index is named, and not used.
+        QFile away(indexPath + QStringLiteral(".away"));
+        QVERIFY(away.open(QIODevice::ReadOnly));
+        QByteArray damaged = away.readAll();
+        away.close();
+        damaged[damaged.size() / 2] = char(damaged[damaged.size() / 2] ^ 0x40);
+        QFile bad(indexPath);
+        QVERIFY(bad.open(QIODevice::WriteOnly));
+        bad.write(damaged);
+        bad.close();
+        QCOMPARE(cli(questions[0]), indexed[0]);
+        QVERIFY2(notes.contains("the history index is damaged (checksum mismatch); reading the whole store"), notes.constData());
+        QVERIFY(QFile::remove(indexPath));
+        QVERIFY(QFile::rename(indexPath + QStringLiteral(".away"), indexPath));
+    }
+
+    // Without history, a compaction removes the index it would not keep up.
+    a.map.set(QStringLiteral("after"), 1);
+    QVERIFY(a.store.flush());
+    {
+        LocalStore::Options off;
+        off.historyRetentionMs = 0;
+        StoredReplica b(m_dir->filePath(QStringLiteral("other.distmap")), off);
+        QVERIFY(b.open());
+        QFile::copy(indexPath, LocalStore::historyIndexPath(b.store.path()));
+        b.map.set(QStringLiteral("k"), 1);
+        QVERIFY(b.store.compact());
+        QVERIFY(!QFile::exists(LocalStore::historyIndexPath(b.store.path())));
+    }
 }
 
 void tst_LocalStore::zeroRetentionKeepsNoHistory()
