@@ -68,7 +68,7 @@ struct StoreImage
             data = copy.constData();
             size = copy.size();
         }
-        QFile indexFile(LocalStore::historyIndexPath(path));
+        QFile indexFile(HistoryFileIndex::pathFor(path));
         if (indexFile.open(QIODevice::ReadOnly))
             index = indexFile.readAll();
         return true;
@@ -235,7 +235,7 @@ int Commands::history(const QString &command, const QStringList &arguments)
     // its next compaction.
     if (!history.usesIndex() && !history.indexProblem().isEmpty())
         std::fprintf(stderr, "distmap %s: note: %s: %s; reading the whole store\n", spec->name,
-                     qPrintable(LocalStore::historyIndexPath(path)), qPrintable(history.indexProblem()));
+                     qPrintable(HistoryFileIndex::pathFor(path)), qPrintable(history.indexProblem()));
 
     int exitCode = ExitOk;
     if (command == QLatin1String("history"))

@@ -2,18 +2,21 @@
 // N writes over K keys (default 10,000,000 over 100,000): disk bytes per
 // write against the journal's, load time, and the time of the history
 // questions, in the library (an index in memory, as the inspector has it)
-// and through the CLI (which reads the file first).
+// in place through the store's history index (as the CLI does), and through
+// the CLI itself, on the compacted file and again with a journal tail.
 //
 // Usage: bench_history [--writes N] [--keys K] [--dir DIR] [--distmap PATH]
 
 #include "connection.h"
 #include "distributedmap.h"
 #include "distributedmap_p.h"
+#include "historyfile.h"
 #include "historyindex.h"
 #include "hybridclock.h"
 #include "localstore.h"
 
 #include <QCoreApplication>
+#include <QDateTime>
 #include <QElapsedTimer>
 #include <QFile>
 #include <QFileInfo>
@@ -117,7 +120,10 @@ int main(int argc, char *argv[])
     std::printf("journal (history off, never compacted): %.1f bytes per write (%lld writes)\n", journalPerWrite, sample);
 
     const QString path = dir + QStringLiteral("/history.distmap");
-    LocalStore::Options history; // the defaults: 7 days, no cap
+    // Uncapped: the library caps history at 16 MiB by default, which would
+    // keep only the newest writes of the 10,000,000.
+    LocalStore::Options history;
+    history.historyMaxBytes = 0;
     const qint64 fileBytes = writeStore(path, writes, keys, history, &seconds);
     if (fileBytes < 0)
         return 1;
@@ -126,6 +132,8 @@ int main(int argc, char *argv[])
                 fileBytes, double(fileBytes) / double(writes), double(fileBytes) / double(writes) / journalPerWrite);
     std::fflush(stdout);
 
+    qint64 compactedBytes = 0;
+    quint64 firstHlc = 0, lastHlc = 0;
     // Open as the inspector does: the index in memory.
     {
         QElapsedTimer timer;
@@ -147,6 +155,9 @@ int main(int argc, char *argv[])
         timer.restart();
         store.compact();
         const qint64 compacted = QFileInfo(path).size();
+        compactedBytes = compacted;
+        firstHlc = index.oldestHlc();
+        lastHlc = index.newestHlc();
         std::printf("compaction: %.0f ms, %lld bytes = %.1f bytes per write (%.2fx the journal)\n", msSince(timer), compacted,
                     double(compacted) / double(writes), double(compacted) / double(writes) / journalPerWrite);
 
@@ -196,22 +207,100 @@ int main(int argc, char *argv[])
         std::printf("changes (in memory) over 1 s of writes: %.1f ms, %lld keys\n", msSince(timer), qint64(recent));
     }
 
-    // The CLI: reads the file, then answers.
-    if (QFileInfo::exists(distmap)) {
-        auto cli = [&](const QStringList &arguments, const char *label) {
+    // The CLI's way: the file in place, through its index (HistoryFile).
+    auto fileQuestions = [&](const char *label) {
+        QFile file(path);
+        QFile indexFile(HistoryFileIndex::pathFor(path));
+        if (!file.open(QIODevice::ReadOnly))
+            return;
+        const qint64 indexBytes = indexFile.size();
+        QElapsedTimer timer;
+        timer.start();
+        const char *data = reinterpret_cast<const char *>(file.map(0, file.size()));
+        const QByteArray index = indexFile.open(QIODevice::ReadOnly) ? indexFile.readAll() : QByteArray();
+        HistoryFile history;
+        history.open(data, file.size(), index, QString());
+        const double openMs = msSince(timer);
+        std::printf("%s: index %lld bytes (%.1f per write), used: %s; open (map, read the index, check the tail): %.1f ms\n",
+                    label, indexBytes, double(indexBytes) / double(writes), history.usesIndex() ? "yes" : "no", openMs);
+        QRandomGenerator rng(29);
+        double worst = 0, total = 0;
+        const int lookups = 200;
+        qsizetype count = 0;
+        for (int i = 0; i < lookups; ++i) {
+            const QString key = QStringLiteral("key-%1").arg(rng.bounded(keys));
+            timer.restart();
+            count += history.keyHistory(key).size();
+            const double ms = msSince(timer);
+            worst = qMax(worst, ms);
+            total += ms;
+        }
+        std::printf("%s: keyHistory %.3f ms mean, %.3f ms worst over %d keys (%.0f writes each)\n", label, total / lookups,
+                    worst, lookups, double(count) / lookups);
+        const quint64 newest = HybridClock::pack(QDateTime::currentMSecsSinceEpoch() + 1000, 0);
+        for (const double fraction : {1.0, 0.5, 0.0}) {
+            // An instant that far into the writes, by wall-clock time.
+            const quint64 t = firstHlc + quint64(double(lastHlc - firstHlc) * fraction);
+            timer.restart();
+            const qsizetype live = history.asOf(qMin(t, newest)).size();
+            std::printf("%s: asOf at %.0f%% of the writes: %.0f ms, %lld keys\n", label, fraction * 100, msSince(timer), qint64(live));
+        }
+    };
+
+    // The CLI: a new process that maps the file and answers.
+    auto cli = [&](const QStringList &arguments, const char *label) {
+        if (!QFileInfo::exists(distmap)) {
+            std::printf("CLI figures skipped: no %s (pass --distmap PATH)\n", qPrintable(distmap));
+            return;
+        }
+        double best = 1e9, worst = 0;
+        for (int run = 0; run < 5; ++run) {
             QProcess p;
             p.setStandardOutputFile(QProcess::nullDevice());
             QElapsedTimer timer;
             timer.start();
             p.start(distmap, arguments);
             p.waitForFinished(-1);
-            std::printf("CLI %s: %.0f ms (exit %d)\n", label, msSince(timer), p.exitCode());
-        };
+            best = qMin(best, msSince(timer));
+            worst = qMax(worst, msSince(timer));
+            if (p.exitCode() != 0)
+                std::printf("CLI %s: exit %d\n", label, p.exitCode());
+        }
+        std::printf("CLI %s: %.0f ms best, %.0f ms worst of 5\n", label, best, worst);
+    };
+    auto cliQuestions = [&](const char *when) {
+        const QString atHalf = QStringLiteral("hlc:%1").arg(firstHlc + (lastHlc - firstHlc) / 2);
+        const QString label = QString::fromLatin1(when);
         cli({QStringLiteral("dump"), QStringLiteral("--at"), QStringLiteral("-1s"), QStringLiteral("--store"), path},
-            "dump --at -1s");
-        cli({QStringLiteral("history"), QStringLiteral("key-7"), QStringLiteral("--store"), path}, "history key-7");
-    } else {
-        std::printf("CLI figures skipped: no %s (pass --distmap PATH)\n", qPrintable(distmap));
+            qPrintable(label + QStringLiteral(" dump --at -1s")));
+        cli({QStringLiteral("dump"), QStringLiteral("--at"), atHalf, QStringLiteral("--store"), path},
+            qPrintable(label + QStringLiteral(" dump --at (halfway)")));
+        cli({QStringLiteral("history"), QStringLiteral("key-7"), QStringLiteral("--store"), path},
+            qPrintable(label + QStringLiteral(" history key-7")));
+        cli({QStringLiteral("--version")}, "--version (process start)");
+    };
+    fileQuestions("compacted file");
+    cliQuestions("compacted:");
+
+    // A journal tail: writes after the compaction are outside the index and
+    // read whole by every question.
+    {
+        Connection connection(Nowhere);
+        DistributedMap map(&connection, Uri);
+        LocalStore store(path, Uri, history);
+        if (!store.open() || !store.attach(&map))
+            return 1;
+        const qint64 tailWrites = qMax<qint64>(1, writes / 20);
+        for (qint64 i = 0; i < tailWrites; ++i) {
+            map.set(QStringLiteral("key-%1").arg(i % keys), valueFor(writes + i));
+            if (i % 1000 == 999)
+                QCoreApplication::processEvents();
+        }
+        store.flush();
+        std::printf("after %lld more writes (a tail of %lld bytes outside the index):\n", tailWrites,
+                    QFileInfo(path).size() - compactedBytes);
     }
+    fileQuestions("file with a tail");
+    cliQuestions("with a tail:");
     return 0;
 }

@@ -505,7 +505,7 @@ void LocalStore::writeHistoryIndex(const QByteArray &index)
 {
     // Derived data, checked against the file by its readers: no fdatasync,
     // and a failure costs readers a pass over the file, not an answer.
-    const QString path = historyIndexPath(m_path);
+    const QString path = HistoryFileIndex::pathFor(m_path);
     if (index.isEmpty()) {
         QFile::remove(path);
         return;
@@ -517,11 +517,6 @@ void LocalStore::writeHistoryIndex(const QByteArray &index)
         qCWarning(lcStore).noquote() << path << "not written:" << file.errorString()
                                      << "(history questions from the CLI will read the whole store)";
     }
-}
-
-QString LocalStore::historyIndexPath(const QString &storePath)
-{
-    return storePath + QStringLiteral(".index");
 }
 
 int LocalStore::collectGarbage()

@@ -180,9 +180,6 @@ public:
     /// with a sentence in message; on success message says what damage was
     /// skipped, if any.
     static Error readHistory(const QString &path, const QString &expectedUri, HistoryIndex *history, QString *message);
-    /// The file beside a store that says where each key's writes are, written
-    /// at every compaction of a store with history (HistoryFile reads it).
-    static QString historyIndexPath(const QString &storePath);
 
     /// Where the desktop app keeps a map: AppDataLocation/maps/HOST-PORT/
     /// URI-HASH.distmap, a readable name plus a hash of relay URL and URI.

@@ -48,6 +48,8 @@ public:
         quint32 historyPos = 0;
     };
 
+    // The index of the store at storePath: FILE.index.
+    static QString pathFor(const QString &storePath) { return storePath + QStringLiteral(".index"); }
     static quint64 hashKey(QByteArrayView utf8Key);
 
     // While an image is written: the entry at pos in the payload of the

@@ -618,7 +618,7 @@ void tst_LocalStore::readHistoryReadsAStoreAnotherProcessHolds()
 
 void tst_LocalStore::compactionWritesAHistoryIndex()
 {
-    const QString indexPath = LocalStore::historyIndexPath(path());
+    const QString indexPath = HistoryFileIndex::pathFor(path());
     StoredReplica a(path());
     QVERIFY(a.open());
     for (int i = 0; i < 300; ++i)
@@ -704,10 +704,10 @@ void tst_LocalStore::compactionWritesAHistoryIndex()
         off.historyRetentionMs = 0;
         StoredReplica b(m_dir->filePath(QStringLiteral("other.distmap")), off);
         QVERIFY(b.open());
-        QFile::copy(indexPath, LocalStore::historyIndexPath(b.store.path()));
+        QFile::copy(indexPath, HistoryFileIndex::pathFor(b.store.path()));
         b.map.set(QStringLiteral("k"), 1);
         QVERIFY(b.store.compact());
-        QVERIFY(!QFile::exists(LocalStore::historyIndexPath(b.store.path())));
+        QVERIFY(!QFile::exists(HistoryFileIndex::pathFor(b.store.path())));
     }
 }
 

@@ -6,6 +6,7 @@
 // (default 200; the slow-labelled run uses more; the history test a quarter
 // of it, at most 100), DISTMAP_SEED replays.
 
+#include "historyfile.h"
 #include "historyindex.h"
 #include "journal.h"
 #include "jsontext.h"
@@ -206,6 +207,7 @@ void tst_StoreCrash::historySurvivesSigkill()
     auto opOf = [](const Entry &e) { return e.tombstone ? -1 : qint64(JsonText::decode(e.value).toDouble()); };
     auto keyName = [](int k) { return QStringLiteral("k%1").arg(k); };
     qint64 checkedWrites = 0;
+    int indexed = 0; // kills after which the history index was usable
     for (int run = 0; run < kills; ++run) {
         const qint64 first = qint64(run) * OpsPerRun;
         QVector<QPair<qint64, quint64>> printed; // op, hlc, in op order
@@ -262,6 +264,37 @@ void tst_StoreCrash::historySurvivesSigkill()
                      qPrintable(QStringLiteral("run %1 key %2: the state is not the newest write").arg(run).arg(k)));
             checkedWrites += got.size();
         }
+        // The CLI's reader, through the history index when the last
+        // compaction's index survived the kill, answers alike.
+        QFile image(path);
+        QFile indexFile(HistoryFileIndex::pathFor(path));
+        QVERIFY(image.open(QIODevice::ReadOnly));
+        const QByteArray bytes = image.readAll();
+        const QByteArray index = indexFile.open(QIODevice::ReadOnly) ? indexFile.readAll() : QByteArray();
+        HistoryFile file;
+        QVERIFY(file.open(bytes.constData(), bytes.size(), index, Uri));
+        indexed += file.usesIndex() ? 1 : 0;
+        auto sameWrites = [](const QVector<Entry> &a, const QVector<Entry> &b) {
+            return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](const Entry &x, const Entry &y) {
+                return x.sameWrite(y) && x.tombstone == y.tombstone && x.value == y.value;
+            });
+        };
+        for (int k = 0; k < Keys; ++k) {
+            QVERIFY2(sameWrites(file.keyHistory(keyName(k)), history.keyHistory(keyName(k))),
+                     qPrintable(QStringLiteral("run %1 key %2: HistoryFile differs (index %3)").arg(run).arg(k).arg(file.indexProblem())));
+        }
+        auto keyedWrites = [](QVector<HistoryIndex::KeyedEntry> list) {
+            QStringList out;
+            for (const HistoryIndex::KeyedEntry &e : list)
+                out << QStringLiteral("%1@%2").arg(e.key).arg(e.entry.hlc);
+            out.sort();
+            return out;
+        };
+        for (int i = 0; i < 5 && !instants.isEmpty(); ++i) {
+            const quint64 t = instants[int(rng.bounded(instants.size()))];
+            QCOMPARE(keyedWrites(file.asOf(t)), keyedWrites(history.asOf(t)));
+        }
+
         // The key's newest write at t: (hlc, op).
         auto modelAt = [&model](int k, quint64 t) -> std::optional<std::pair<quint64, qint64>> {
             const auto &writes = model[k];
@@ -304,7 +337,8 @@ void tst_StoreCrash::historySurvivesSigkill()
             QVERIFY2(changed == expectedChanged, qPrintable(QStringLiteral("run %1: diff (%2, %3] lists other keys").arg(run).arg(from).arg(t)));
         }
     }
-    qInfo("%d kills, %lld history entries checked, %lld writes held at the end", kills, checkedWrites, qint64(modelSize));
+    qInfo("%d kills, %lld history entries checked, %lld writes held at the end; the history index was in use after %d kills",
+          kills, checkedWrites, qint64(modelSize), indexed);
 }
 
 QTEST_GUILESS_MAIN(tst_StoreCrash)
