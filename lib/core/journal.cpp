@@ -78,9 +78,47 @@ RecordError checkRecord(const char *data, qsizetype size, qsizetype offset, Reco
     return RecordError::NoError;
 }
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define DISTMAP_HAVE_CRC32_INSTRUCTION 1
+// SSE 4.2's crc32 instruction computes this very polynomial, eight bytes
+// per instruction: several times the tables' speed, which matters when a
+// history question checks hundreds of megabytes of records.
+__attribute__((target("sse4.2"))) quint32 crc32cInstruction(const char *data, qsizetype size, quint32 crc)
+{
+    const auto *p = reinterpret_cast<const quint8 *>(data);
+    quint64 c = ~crc;
+    while (size >= 8) {
+        quint64 word;
+        std::memcpy(&word, p, 8);
+        c = __builtin_ia32_crc32di(c, word);
+        p += 8;
+        size -= 8;
+    }
+    auto c32 = quint32(c);
+    while (size-- > 0)
+        c32 = __builtin_ia32_crc32qi(c32, *p++);
+    return ~c32;
+}
+
+bool hasCrc32Instruction()
+{
+    static const bool has = __builtin_cpu_supports("sse4.2");
+    return has;
+}
+#endif
+
 } // namespace
 
 quint32 crc32c(const char *data, qsizetype size, quint32 crc)
+{
+#if defined(DISTMAP_HAVE_CRC32_INSTRUCTION)
+    if (hasCrc32Instruction())
+        return crc32cInstruction(data, size, crc);
+#endif
+    return crc32cPortable(data, size, crc);
+}
+
+quint32 crc32cPortable(const char *data, qsizetype size, quint32 crc)
 {
     const CrcTables &t = crcTables();
     const auto *p = reinterpret_cast<const quint8 *>(data);

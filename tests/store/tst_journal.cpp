@@ -127,6 +127,18 @@ void tst_Journal::crc32cMatchesTheStandardCheckValue()
     const QByteArray text = QByteArrayLiteral("the quick brown fox jumps over the lazy dog");
     QCOMPARE(Journal::crc32c(text.constData() + 10, text.size() - 10, Journal::crc32c(text.constData(), 10)),
              Journal::crc32c(text.constData(), text.size()));
+    // The tables and the CPU's instruction (where used) agree on every
+    // length and alignment.
+    QCOMPARE(Journal::crc32cPortable("123456789", 9), 0xE3069283u);
+    QByteArray bytes(4096 + 16, Qt::Uninitialized);
+    for (qsizetype i = 0; i < bytes.size(); ++i)
+        bytes[i] = char((i * 131 + 7) ^ (i >> 3));
+    for (qsizetype start = 0; start < 9; ++start) {
+        for (const qsizetype length : {qsizetype(0), qsizetype(1), qsizetype(7), qsizetype(8), qsizetype(9), qsizetype(63), qsizetype(4096)}) {
+            QCOMPARE(Journal::crc32c(bytes.constData() + start, length, 0x1234u),
+                     Journal::crc32cPortable(bytes.constData() + start, length, 0x1234u));
+        }
+    }
 }
 
 void tst_Journal::headerRoundTrips()
