@@ -469,7 +469,28 @@ void MapView::showMoment(qint64 ms)
 {
     const quint64 t = HybridClock::pack(ms, 0xffff);
     const HistoryIndex *history = historySource();
-    QVector<HistoryIndex::KeyedEntry> entries = history->asOf(t);
+    if (!m_live && hasStoreHistory() && history == m_snapshotSource && history->generation() == m_snapshotGeneration) {
+        // Nothing came or went since the last moment shown: move from it by
+        // the keys written in between. (Without a store the past also
+        // holds keys a sync brought, which the history does not see come.)
+        const quint64 shown = m_snapshotAt;
+        QVector<SnapshotModel::RowUpdate> updates;
+        for (HistoryIndex::Change &c : history->changes(qMin(shown, t), qMax(shown, t))) {
+            SnapshotModel::RowUpdate u;
+            u.entry = t < shown ? std::move(c.before) : std::move(c.after);
+            // Back in time, a key written in between was written since; forward,
+            // only if it has a write after t too.
+            u.changedSince = t < shown || history->at(c.key, std::numeric_limits<quint64>::max())->hlc > t;
+            u.key = std::move(c.key);
+            updates.append(std::move(u));
+        }
+        m_snapshotModel->applyUpdates(std::move(updates));
+        m_snapshotAt = t;
+        showSnapshot(ms);
+        return;
+    }
+    QSet<QString> changedSince;
+    QVector<HistoryIndex::KeyedEntry> entries = history->asOf(t, &changedSince);
     if (!hasStoreHistory()) {
         // What this view saw lacks the keys a sync brought and nothing has
         // changed since: their current write, when it is older than t, was
@@ -482,10 +503,15 @@ void MapView::showMoment(qint64 ms)
             }
         }
     }
-    QSet<QString> changedSince;
-    for (const HistoryIndex::Change &c : history->changes(t, std::numeric_limits<quint64>::max()))
-        changedSince.insert(c.key);
     m_snapshotModel->setSnapshot(std::move(entries), changedSince);
+    m_snapshotSource = history;
+    m_snapshotGeneration = history->generation();
+    m_snapshotAt = t;
+    showSnapshot(ms);
+}
+
+void MapView::showSnapshot(qint64 ms)
+{
     if (m_live) {
         m_live = false;
         m_keysView->setModel(m_snapshotModel);
@@ -500,7 +526,7 @@ void MapView::showMoment(qint64 ms)
     const QString when = QDateTime::fromMSecsSinceEpoch(ms).toString(QStringLiteral("HH:mm:ss"));
     m_timeLabel->setText(when);
     m_banner->setText(tr("Viewing the map at %1 \u2014 live edits paused. %n key(s) changed since are marked.", nullptr,
-                         int(changedSince.size())).arg(when));
+                         m_snapshotModel->changedSinceCount()).arg(when));
     m_banner->show();
     m_liveButton->show();
     m_addButton->setEnabled(false);

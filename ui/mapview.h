@@ -122,6 +122,7 @@ private:
     void showValueOf(const QString &key);
     void refreshHistory(bool force);
     bool hasStoreHistory() const;
+    void showSnapshot(qint64 ms);
     const HistoryIndex *historySource() const;
 
     DistributedMap *const m_map;
@@ -149,6 +150,11 @@ private:
     QDateTimeEdit *m_diffFrom = nullptr;
     QDateTimeEdit *m_diffTo = nullptr;
     SnapshotModel *m_snapshotModel = nullptr;
+    // What the snapshot model shows: the moment, and the history (and its
+    // generation) it was read from.
+    const HistoryIndex *m_snapshotSource = nullptr;
+    quint64 m_snapshotGeneration = 0;
+    quint64 m_snapshotAt = 0;
     QSlider *m_timeline = nullptr;
     QLabel *m_timeLabel = nullptr;
     QLabel *m_banner = nullptr;

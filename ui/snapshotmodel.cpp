@@ -38,6 +38,44 @@ void SnapshotModel::setSnapshot(QVector<HistoryIndex::KeyedEntry> entries, const
     endResetModel();
 }
 
+void SnapshotModel::applyUpdates(QVector<RowUpdate> updates)
+{
+    if (updates.isEmpty())
+        return;
+    std::sort(updates.begin(), updates.end(), [](const RowUpdate &a, const RowUpdate &b) { return a.key < b.key; });
+    // One merge of two sorted lists: the rows and the updates.
+    QVector<HistoryIndex::KeyedEntry> rows;
+    rows.reserve(m_rows.size() + updates.size());
+    bool rowsMoved = false;
+    auto row = m_rows.begin();
+    for (RowUpdate &u : updates) {
+        for (; row != m_rows.end() && row->key < u.key; ++row)
+            rows.append(std::move(*row));
+        const bool had = row != m_rows.end() && row->key == u.key;
+        const bool has = u.entry && !u.entry->tombstone;
+        if (has)
+            rows.append({u.key, std::move(*u.entry)});
+        if (had)
+            ++row;
+        rowsMoved = rowsMoved || had != has;
+        if (u.changedSince)
+            m_changedSince.insert(u.key);
+        else
+            m_changedSince.remove(u.key);
+    }
+    for (; row != m_rows.end(); ++row)
+        rows.append(std::move(*row));
+    if (!rowsMoved) {
+        m_rows = std::move(rows);
+        if (!m_rows.isEmpty())
+            Q_EMIT dataChanged(index(0, 0), index(int(m_rows.size()) - 1, ColumnCount - 1));
+        return;
+    }
+    beginResetModel();
+    m_rows = std::move(rows);
+    endResetModel();
+}
+
 int SnapshotModel::rowOf(const QString &key) const
 {
     const auto it = std::lower_bound(m_rows.cbegin(), m_rows.cend(), HistoryIndex::KeyedEntry{key, Entry()}, byKey);

@@ -7,6 +7,7 @@
 #include <QVector>
 
 #include <functional>
+#include <optional>
 
 // The map as it was at one moment, for the keys table while the timeline
 // is scrubbed back: a row per key that had a value then (sorted by key),
@@ -22,6 +23,18 @@ public:
     explicit SnapshotModel(const QAbstractItemModel *live, QObject *parent = nullptr);
 
     void setSnapshot(QVector<HistoryIndex::KeyedEntry> entries, const QSet<QString> &changedSince);
+    // One key at a new moment: its write then (none or a tombstone: no
+    // row), and whether it was written after that moment.
+    struct RowUpdate
+    {
+        QString key;
+        std::optional<Entry> entry;
+        bool changedSince = false;
+    };
+    // Moves the snapshot to a nearby moment by the keys written between
+    // the two: what a step of the timeline costs is what changed in it.
+    void applyUpdates(QVector<RowUpdate> updates);
+    int changedSinceCount() const { return int(m_changedSince.size()); }
     QString keyAt(int row) const { return row >= 0 && row < m_rows.size() ? m_rows.at(row).key : QString(); }
     int rowOf(const QString &key) const;
     const Entry &entryAt(int row) const { return m_rows.at(row).entry; }

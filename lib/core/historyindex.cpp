@@ -54,6 +54,7 @@ bool HistoryIndex::insert(const QString &key, const Entry &entry)
         ++m_sorted;
     m_time.push_back({entry.hlc, id, bytes});
     ++m_size;
+    ++m_generation;
     m_bytes += bytes;
     m_newest = qMax(m_newest, entry.hlc);
     return true;
@@ -91,8 +92,15 @@ std::optional<Entry> HistoryIndex::at(const QString &key, quint64 instant) const
 
 QVector<HistoryIndex::KeyedEntry> HistoryIndex::asOf(quint64 instant) const
 {
+    return asOf(instant, nullptr);
+}
+
+QVector<HistoryIndex::KeyedEntry> HistoryIndex::asOf(quint64 instant, QSet<QString> *writtenSince) const
+{
     QVector<KeyedEntry> out;
     for (const KeyWrites &k : m_keys) {
+        if (writtenSince && k.writes.back().hlc > instant)
+            writtenSince->insert(k.key);
         // Keys born after the instant cost one comparison.
         if (k.writes.front().hlc > instant)
             continue;
@@ -152,6 +160,7 @@ qsizetype HistoryIndex::retain(quint64 windowStart)
     if (dropped == 0)
         return 0;
     m_size -= dropped;
+    ++m_generation;
     // Ids change when keys go: rebuild both indexes.
     m_keys.erase(std::remove_if(m_keys.begin(), m_keys.end(), [](const KeyWrites &k) { return k.writes.empty(); }),
                  m_keys.end());
@@ -188,7 +197,9 @@ void HistoryIndex::forEach(const std::function<void(const QString &, const Entry
 
 void HistoryIndex::clear()
 {
+    const quint64 generation = m_generation;
     *this = HistoryIndex();
+    m_generation = generation + 1;
 }
 
 void HistoryIndex::sortTimeIndex() const

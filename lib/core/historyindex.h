@@ -3,6 +3,7 @@
 #include "entry.h"
 
 #include <QHash>
+#include <QSet>
 #include <QString>
 #include <QVector>
 
@@ -49,6 +50,9 @@ public:
     // Each key's newest write with hlc <= instant, tombstoned keys left out;
     // in no particular order. One binary search per key ever written.
     QVector<KeyedEntry> asOf(quint64 instant) const;
+    // The same, and into writtenSince every key with a write after the
+    // instant, in the same pass.
+    QVector<KeyedEntry> asOf(quint64 instant, QSet<QString> *writtenSince) const;
     // Every key with a write in (from, to], in no particular order. Empty
     // when to <= from.
     QVector<Change> changes(quint64 from, quint64 to) const;
@@ -61,6 +65,9 @@ public:
     // at most maxBytes (see bytes()); 0 when everything fits.
     quint64 windowStartForBytes(qint64 maxBytes) const;
 
+    // Changes whenever a write comes or goes: answers computed at one
+    // generation hold until it changes.
+    quint64 generation() const { return m_generation; }
     qsizetype size() const { return m_size; }           // writes held
     int keyCount() const { return int(m_keys.size()); } // keys with any write held
     bool isEmpty() const { return m_size == 0; }
@@ -107,4 +114,5 @@ private:
     qsizetype m_size = 0;
     qint64 m_bytes = 0;
     quint64 m_newest = 0;
+    quint64 m_generation = 0;
 };
