@@ -132,8 +132,8 @@ int main(int argc, char *argv[])
     std::printf("history spans %.1f s: a step of 1/%d is %.0f ms of writes, about %lld writes\n", double(span) / 1000.0,
                 steps, double(span) / steps, writes / steps);
 
-    std::printf("first step back (the full snapshot): %.1f ms, %d rows\n", step(newest - span / steps),
-                view->snapshotModel()->rowCount());
+    const double firstMs = step(newest - span / steps);
+    std::printf("first step back (the full snapshot): %.1f ms, %d rows\n", firstMs, view->snapshotModel()->rowCount());
     Steps back, forward, jumps;
     for (int i = 2; i <= steps; ++i)
         back.add(step(newest - span * i / steps));
