@@ -32,7 +32,8 @@ struct HistorySpec
 const HistorySpec Specs[] = {
     {"history", "KEY", 1, "--store FILE KEY",
      "Prints every write of KEY that the store keeps, oldest first, one JSON object per line: time (UTC), hlc, "
-     "writer, and value or \"deleted\": true. Reads the store file only. Exits with 1 when it holds no write of KEY."},
+     "writer, value or \"deleted\": true, and \"lost\": true for a write that lost a conflict (it arrived after a "
+     "newer write and never took effect). Reads the store file only. Exits with 1 when it holds no write of KEY."},
     {"diff", "", 0, "--from TIME [--to TIME] --store FILE",
      "Prints every key whose value differs between two moments, one JSON object per line: key, change (added, "
      "removed or changed), before and after, and the time and writer of the write that holds it at --to. Reads "
@@ -91,18 +92,22 @@ void describeWrite(QJsonObject &object, const Entry &entry)
 
 int printHistory(const HistoryFile &history, const QString &key, const QString &path)
 {
-    const QVector<Entry> writes = history.keyHistory(key);
+    QVector<bool> lost;
+    const QVector<Entry> writes = history.keyHistory(key, &lost);
     if (writes.isEmpty()) {
         std::fprintf(stderr, "distmap history: %s holds no write of '%s'\n", qPrintable(path), qPrintable(key));
         return Commands::ExitNotFound;
     }
-    for (const Entry &e : writes) {
+    for (qsizetype i = 0; i < writes.size(); ++i) {
+        const Entry &e = writes[i];
         QJsonObject line;
         describeWrite(line, e);
         if (e.tombstone)
             line.insert(QStringLiteral("deleted"), true);
         else
             line.insert(QStringLiteral("value"), valueOf(e));
+        if (lost[i])
+            line.insert(QStringLiteral("lost"), true);
         Commands::printJsonLine(line);
     }
     return Commands::ExitOk;

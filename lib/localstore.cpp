@@ -365,10 +365,10 @@ void LocalStore::journal(const QString &key, const Entry &entry, bool local)
 void LocalStore::keepSuperseded(const QString &key, const Entry &entry)
 {
     // A write delivered twice is kept once.
-    if (!m_history->insert(key, entry))
+    if (!m_history->insert(key, entry, true))
         return;
-    Wire::appendEntry(m_historyRun, key, entry);
-    if (m_historyRun.size() >= Journal::RecordTargetBytes)
+    Wire::appendEntry(m_lostRun, key, entry);
+    if (m_lostRun.size() >= Journal::RecordTargetBytes)
         sealRun();
     scheduleFlush(false);
 }
@@ -395,9 +395,9 @@ void LocalStore::sealRun()
         Journal::appendRecord(m_pending, Journal::RecordType::Entries, m_run);
         m_run.clear();
     }
-    if (!m_historyRun.isEmpty()) {
-        Journal::appendRecord(m_pending, Journal::RecordType::History, m_historyRun);
-        m_historyRun.clear();
+    if (!m_lostRun.isEmpty()) {
+        Journal::appendRecord(m_pending, Journal::RecordType::Lost, m_lostRun);
+        m_lostRun.clear();
     }
 }
 
@@ -487,7 +487,7 @@ bool LocalStore::compact()
         return false;
     }
     m_run.clear();
-    m_historyRun.clear();
+    m_lostRun.clear();
     m_pending.clear();
     writeHistoryIndex(index ? index->encode(body.constData(), body.size()) : QByteArray());
     body.clear();

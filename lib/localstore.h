@@ -225,7 +225,7 @@ private:
 
     std::unique_ptr<HistoryIndex> m_history;
     QByteArray m_run;     // entries not yet sealed into a record
-    QByteArray m_historyRun; // superseded writes not yet sealed into a record
+    QByteArray m_lostRun; // writes that lost a conflict, not yet sealed into a record
     QByteArray m_pending; // sealed records not yet written
     quint64 m_lastSeq = 0;
     quint64 m_durableSeq = 0;

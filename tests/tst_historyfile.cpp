@@ -77,8 +77,8 @@ Image makeImage(QRandomGenerator &rng)
     for (int i = 0; i < before; ++i) {
         const QString key = randomKey();
         const Entry e = randomWrite(rng, baseMs, spanMs, writers, i);
-        state.apply(key, e);
-        history.insert(key, e);
+        // A write older than the key's current one loses, as a store marks it.
+        history.insert(key, e, state.apply(key, e).outcome == MapState::Outcome::Superseded);
     }
     image.bytes = Journal::encodeHeader({Journal::FormatVersion, 42, Uri});
     HistoryFileIndex index;
@@ -102,7 +102,8 @@ Image makeImage(QRandomGenerator &rng)
             }
             Wire::appendEntry(run, key, e);
         }
-        Journal::appendRecord(image.bytes, rng.bounded(3) == 0 ? Journal::RecordType::History : Journal::RecordType::Entries, run);
+        const Journal::RecordType types[] = {Journal::RecordType::Entries, Journal::RecordType::History, Journal::RecordType::Lost};
+        Journal::appendRecord(image.bytes, types[rng.bounded(3)], run);
     }
     if (records > 0 && rng.bounded(3) == 0)
         image.bytes.chop(1 + int(rng.bounded(40))); // torn by a crash mid-append
@@ -136,10 +137,15 @@ void sortByKey(QVector<T> &list)
 bool answersAlike(const HistoryFile &file, const HistoryIndex &reference, const Image &image, QString *why)
 {
     for (const QString &key : image.keys) {
-        const QVector<Entry> got = file.keyHistory(key);
-        const QVector<Entry> want = reference.keyHistory(key);
+        QVector<bool> gotLost, wantLost;
+        const QVector<Entry> got = file.keyHistory(key, &gotLost);
+        const QVector<Entry> want = reference.keyHistory(key, &wantLost);
         if (got.size() != want.size() || !std::equal(got.begin(), got.end(), want.begin(), [](const Entry &a, const Entry &b) { return same(a, b); })) {
             *why = QStringLiteral("keyHistory(%1): %2 writes, expected %3").arg(key).arg(got.size()).arg(want.size());
+            return false;
+        }
+        if (gotLost != wantLost) {
+            *why = QStringLiteral("keyHistory(%1): the lost marks differ").arg(key);
             return false;
         }
         for (const quint64 t : image.instants) {

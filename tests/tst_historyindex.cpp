@@ -175,6 +175,7 @@ private Q_SLOTS:
     void changesListEveryKeyWrittenInTheInterval();
     void windowStartForBytesKeepsTheNewestWritesThatFit();
     void randomWritesMatchTheModel();
+    void lostWritesStayMarkedThroughRetention();
 
 private:
     quint32 m_seed = 0;
@@ -438,6 +439,46 @@ void tst_HistoryIndex::randomWritesMatchTheModel()
                 return;
         }
     }
+}
+
+void tst_HistoryIndex::lostWritesStayMarkedThroughRetention()
+{
+    HistoryIndex index;
+    // d first: retention removes the key, and the others' ids move.
+    QVERIFY(index.insert(QStringLiteral("d"), tombstone(3, 1)));
+    QVERIFY(index.insert(QStringLiteral("a"), value(10, 1, "1")));
+    QVERIFY(index.insert(QStringLiteral("a"), value(30, 1, "3")));
+    QVERIFY(index.insert(QStringLiteral("a"), value(20, 2, "2"), true)); // arrived after 30
+    QVERIFY(index.insert(QStringLiteral("b"), value(5, 2, "x"), true));
+    QVERIFY(index.insert(QStringLiteral("b"), tombstone(8, 1)));
+    QVERIFY(index.insert(QStringLiteral("b"), value(40, 1, "y")));
+    // Delivered again, as lost or not: the first word stands.
+    QVERIFY(!index.insert(QStringLiteral("a"), value(30, 1, "3"), true));
+    QVERIFY(!index.insert(QStringLiteral("a"), value(20, 2, "2"), false));
+    QCOMPARE(index.lostCount(), 2);
+    QVector<bool> lost;
+    QCOMPARE(index.keyHistory(QStringLiteral("a"), &lost).size(), 3);
+    QCOMPARE(lost, (QVector<bool>{false, true, false}));
+    QVERIFY(index.isLost(QStringLiteral("b"), value(5, 2, "x")));
+    QVERIFY(!index.isLost(QStringLiteral("b"), value(40, 1, "y")));
+    QVERIFY(!index.isLost(QStringLiteral("nope"), value(5, 2, "x")));
+    int visited = 0, visitedLost = 0;
+    index.forEach([&](const QString &, const Entry &, bool l) {
+        ++visited;
+        visitedLost += l ? 1 : 0;
+    });
+    QCOMPARE(visited, 7);
+    QCOMPARE(visitedLost, 2);
+
+    // From 25: d's tombstone, a@10, and b@5 and b@8 (b was deleted at 25)
+    // go; a@20 is a's value at 25 and stays, still lost.
+    QCOMPARE(index.retain(25), 4);
+    QCOMPARE(index.keyCount(), 2);
+    QCOMPARE(index.lostCount(), 1);
+    QCOMPARE(index.keyHistory(QStringLiteral("a"), &lost).size(), 2);
+    QCOMPARE(lost, (QVector<bool>{true, false}));
+    QCOMPARE(index.keyHistory(QStringLiteral("b"), &lost).size(), 1);
+    QCOMPARE(lost, (QVector<bool>{false}));
 }
 
 QTEST_APPLESS_MAIN(tst_HistoryIndex)

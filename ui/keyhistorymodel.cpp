@@ -2,6 +2,7 @@
 
 #include "displayformat.h"
 
+#include <QColor>
 #include <QDateTime>
 
 KeyHistoryModel::KeyHistoryModel(QObject *parent)
@@ -9,12 +10,14 @@ KeyHistoryModel::KeyHistoryModel(QObject *parent)
 {
 }
 
-void KeyHistoryModel::setWrites(const QString &key, const QVector<Entry> &writes, const Entry &current)
+void KeyHistoryModel::setWrites(const QString &key, const QVector<Entry> &writes, const Entry &current,
+                                const QVector<bool> &lost)
 {
     beginResetModel();
     m_key = key;
     m_writes = writes;
     m_current = current;
+    m_lost = lost;
     endResetModel();
 }
 
@@ -33,6 +36,15 @@ QVariant KeyHistoryModel::data(const QModelIndex &index, int role) const
     if (!checkIndex(index, CheckIndexOption::IndexIsValid | CheckIndexOption::ParentIsInvalid))
         return {};
     const Entry e = writeAt(index.row());
+    const bool lost = lostAt(index.row());
+    if (role == LostRole)
+        return lost;
+    if (lost && role == Qt::ToolTipRole && index.column() == NoteColumn)
+        return tr("This write arrived after a newer write of the key and never took effect here: it lost a "
+                  "last-writer-wins conflict. (A write replaced later cannot be told from one that lost: the "
+                  "clocks order writes, they do not say what each writer had seen.)");
+    if (lost && role == Qt::ForegroundRole)
+        return QColor(Qt::darkRed);
     if (role == Qt::ToolTipRole && index.column() == ValueColumn)
         return e.tombstone ? tr("deleted") : DisplayFormat::elidedUtf8(e.value, 4000);
     if (role == Qt::ToolTipRole && index.column() == WhenColumn)
@@ -47,7 +59,7 @@ QVariant KeyHistoryModel::data(const QModelIndex &index, int role) const
     case ValueColumn:
         return e.tombstone ? tr("(deleted)") : DisplayFormat::elidedUtf8(e.value, 100);
     case NoteColumn:
-        return e.sameWrite(m_current) ? tr("current") : QString();
+        return e.sameWrite(m_current) ? tr("current") : lost ? tr("lost a conflict") : QString();
     }
     return {};
 }

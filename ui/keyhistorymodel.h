@@ -20,8 +20,13 @@ public:
 
     // writes in clock order, oldest first (HistoryIndex::keyHistory());
     // current: the key's current write, to mark it.
-    void setWrites(const QString &key, const QVector<Entry> &writes, const Entry &current);
+    // lost: per write, whether it lost a conflict (empty: none did).
+    void setWrites(const QString &key, const QVector<Entry> &writes, const Entry &current, const QVector<bool> &lost = {});
     void clear() { setWrites(QString(), {}, Entry()); }
+    // Whether the write shown at row lost a conflict: it arrived after a
+    // newer write of its key and never became current here.
+    bool lostAt(int row) const { return m_lost.value(m_writes.size() - 1 - row); }
+    enum Role { LostRole = Qt::UserRole + 1 };
     QString key() const { return m_key; }
     // The write shown at row (newest first).
     Entry writeAt(int row) const { return m_writes.value(m_writes.size() - 1 - row); }
@@ -36,6 +41,7 @@ public:
 private:
     QString m_key;
     QVector<Entry> m_writes; // oldest first
+    QVector<bool> m_lost;    // the same order, or empty
     Entry m_current;
     std::function<QString(quint64)> m_nameOf;
 };

@@ -368,6 +368,21 @@ QWidget *MapView::buildKeysPanel()
         if (m_seen->bytes() > Cap)
             m_seen->retain(m_seen->windowStartForBytes(Cap / 4 * 3));
     });
+    // A delta that lost to a newer write never changes the map; kept as
+    // lost, as a store keeps it.
+    // (A store keeps it itself: it attached before this view was built, so
+    // its handler ran first and the panel reads it.)
+    connect(m_map, &DistributedMap::deltaObserved, this, [this](const DistributedMap::DeltaEvent &event) {
+        if (event.direction != DistributedMap::DeltaEvent::Incoming || event.outcome != distmap::Outcome::Superseded
+            || event.operation == DistributedMap::DeltaEvent::SyncChunk)
+            return;
+        if (!hasStoreHistory()) {
+            const bool deleted = event.operation == DistributedMap::DeltaEvent::Delete;
+            m_seen->insert(event.key, Entry{deleted ? QByteArray() : event.value, event.hlc, event.writer, deleted}, true);
+        }
+        if (event.key == m_shownKey)
+            refreshHistory(false);
+    });
 
     auto *layout = new QVBoxLayout(panel);
     layout->setContentsMargins(0, 0, 0, 0);
@@ -427,16 +442,19 @@ void MapView::refreshHistory(bool force)
         m_restoreButton->setEnabled(false);
         return;
     }
-    QVector<Entry> writes = historySource()->keyHistory(m_shownKey);
+    QVector<bool> lost;
+    QVector<Entry> writes = historySource()->keyHistory(m_shownKey, &lost);
     const EntryRef current = DistributedMapPrivate::get(m_map)->state().find(m_shownKey);
-    if (current && (writes.isEmpty() || current.newerThan(writes.last())))
+    if (current && (writes.isEmpty() || current.newerThan(writes.last()))) {
         writes.append(current.toEntry()); // learned by a sync, or older than what is kept
+        lost.append(false);
+    }
     // A burst elsewhere must not reset the rows (and the selection) of a
     // key that did not change.
     if (!force && m_shownKey == m_historyModel->key() && writes.size() == m_historyModel->writes().size()
         && (writes.isEmpty() || writes.last().sameWrite(m_historyModel->writes().last())))
         return;
-    m_historyModel->setWrites(m_shownKey, writes, current ? current.toEntry() : Entry());
+    m_historyModel->setWrites(m_shownKey, writes, current ? current.toEntry() : Entry(), lost);
     const bool stored = hasStoreHistory();
     m_historyLabel->setText(stored
         ? tr("%n write(s) of '%1' kept by this map's store.", nullptr, int(writes.size())).arg(m_shownKey)
@@ -469,11 +487,13 @@ void MapView::showMoment(qint64 ms)
 {
     const quint64 t = HybridClock::pack(ms, 0xffff);
     const HistoryIndex *history = historySource();
-    if (!m_live && hasStoreHistory() && history == m_snapshotSource && history->generation() == m_snapshotGeneration) {
-        // Nothing came or went since the last moment shown: move from it by
-        // the keys written in between. (Without a store the past also
-        // holds keys a sync brought, which the history does not see come.)
-        const quint64 shown = m_snapshotAt;
+    const quint64 shown = m_snapshotAt;
+    if (!m_live && hasStoreHistory() && history == m_snapshotSource && history->generation() == m_snapshotGeneration
+        && history->countBetween(qMin(shown, t), qMax(shown, t)) < history->keyCount()) {
+        // Nothing came or went since the last moment shown, and fewer writes
+        // lie between the two than a full snapshot reads: move from it by the
+        // keys written in between. (Without a store the past also holds keys
+        // a sync brought, which the history does not see come.)
         QVector<SnapshotModel::RowUpdate> updates;
         for (HistoryIndex::Change &c : history->changes(qMin(shown, t), qMax(shown, t))) {
             SnapshotModel::RowUpdate u;

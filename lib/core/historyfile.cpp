@@ -53,26 +53,25 @@ bool HistoryFile::open(const char *data, qsizetype size, QByteArrayView index, c
     m_indexProblem.clear();
     if (!Journal::readHeader(data, size, expectedUri, &m_read))
         return false;
-    qsizetype tailStart = m_read.headerSize;
-    if (!index.isEmpty()) {
-        if (m_index.decode(index, data, size, m_read.headerSize, &m_indexProblem)) {
-            m_useIndex = true;
-            tailStart = m_index.coveredEnd();
-            m_read.goodEnd = tailStart;
-        }
+    if (!index.isEmpty() && m_index.decode(index, data, size, m_read.headerSize, &m_indexProblem)) {
+        m_useIndex = true;
+        scanTail(m_index.lostStart(), m_index.coveredEnd());
+        m_read.goodEnd = m_index.coveredEnd();
+        scanTail(m_index.coveredEnd(), size);
+    } else {
+        scanTail(m_read.headerSize, size);
     }
-    scanTail(tailStart);
     return true;
 }
 
-void HistoryFile::scanTail(qsizetype from) const
+void HistoryFile::scanTail(qsizetype from, qsizetype to) const
 {
-    Journal::scanRecords(m_data, m_size, from, [this](qsizetype, Journal::RecordType type, const char *payload, qsizetype length) {
+    Journal::scanRecords(m_data, to, from, [this](qsizetype, Journal::RecordType type, const char *payload, qsizetype length) {
         if (type == Journal::RecordType::Clock)
             return length == 8 ? Journal::RecordError::NoError : Journal::RecordError::BadPayload;
         if (!entriesDecode(payload, length))
             return Journal::RecordError::BadPayload;
-        m_tail.push_back({payload - m_data, length});
+        m_tail.push_back({payload - m_data, length, type == Journal::RecordType::Lost});
         return Journal::RecordError::NoError;
     }, &m_read);
 }
@@ -85,7 +84,7 @@ void HistoryFile::dropIndex() const
     m_read.damage.clear();
     m_read.records = 0;
     m_read.goodEnd = m_read.headerSize;
-    scanTail(m_read.headerSize);
+    scanTail(m_read.headerSize, m_size);
 }
 
 template<typename F>
@@ -164,18 +163,20 @@ bool HistoryFile::readSlot(const HistoryFileIndex::Slot &slot, const std::functi
     return true;
 }
 
-QVector<Entry> HistoryFile::keyHistory(const QString &key) const
+QVector<Entry> HistoryFile::keyHistory(const QString &key, QVector<bool> *lost) const
 {
     const QByteArray utf8 = key.toUtf8();
     return guarded([&] {
-        std::vector<Entry> writes;
+        // In file order, so that a write held twice keeps what its first
+        // copy says, as Journal::read does.
+        std::vector<std::pair<Entry, bool>> writes;
         if (m_useIndex) {
             const auto [first, last] = m_index.find(HistoryFileIndex::hashKey(utf8));
             for (size_t i = first; i < last; ++i) {
                 readSlot(m_index.slots()[i], [&](const Wire::EntryView &view) {
                     if (view.key != QByteArrayView(utf8))
                         return false; // another key with the same hash
-                    writes.push_back(view.toEntry());
+                    writes.push_back({view.toEntry(), false});
                     return true;
                 });
             }
@@ -183,13 +184,22 @@ QVector<Entry> HistoryFile::keyHistory(const QString &key) const
         for (const Span &span : m_tail) {
             forEachEntry(m_data + span.payload, span.length, [&](const Wire::EntryView &view) {
                 if (view.key == QByteArrayView(utf8))
-                    writes.push_back(view.toEntry());
+                    writes.push_back({view.toEntry(), span.lost});
             });
         }
-        std::sort(writes.begin(), writes.end(), [](const Entry &a, const Entry &b) { return b.newerThan(a); });
-        writes.erase(std::unique(writes.begin(), writes.end(), [](const Entry &a, const Entry &b) { return a.sameWrite(b); }),
+        std::stable_sort(writes.begin(), writes.end(), [](const auto &a, const auto &b) { return b.first.newerThan(a.first); });
+        writes.erase(std::unique(writes.begin(), writes.end(), [](const auto &a, const auto &b) { return a.first.sameWrite(b.first); }),
                      writes.end());
-        return QVector<Entry>(writes.begin(), writes.end());
+        QVector<Entry> entries;
+        entries.reserve(qsizetype(writes.size()));
+        if (lost)
+            lost->clear();
+        for (auto &[entry, wasLost] : writes) {
+            entries.append(std::move(entry));
+            if (lost)
+                lost->append(wasLost);
+        }
+        return entries;
     });
 }
 

@@ -16,7 +16,9 @@
 // what they return. With a HistoryFileIndex that fits the file, a key's
 // history reads that key's writes only and "as of" reads one run per key;
 // the journal's tail (records appended since the compaction the index
-// describes) is read whole. Without a usable index the whole file is tail.
+// describes) is read whole, and so are the lost records at the end of the
+// compacted part (they are few). Without a usable index the whole file is
+// tail.
 //
 // Records are checked (checksum, every entry) before their writes are
 // used; the covered part lazily, the tail at open(). A covered record that
@@ -38,7 +40,8 @@ public:
     // Damage skipped so far, as Journal::ReadResult has it.
     const Journal::ReadResult &readResult() const { return m_read; }
 
-    QVector<Entry> keyHistory(const QString &key) const;
+    // With lost, whether each write lost a conflict (a lost record holds it).
+    QVector<Entry> keyHistory(const QString &key, QVector<bool> *lost = nullptr) const;
     std::optional<Entry> at(const QString &key, quint64 instant) const;
     QVector<HistoryIndex::KeyedEntry> asOf(quint64 instant) const;
     QVector<HistoryIndex::Change> changes(quint64 from, quint64 to) const;
@@ -48,6 +51,7 @@ private:
     {
         qsizetype payload;
         qsizetype length;
+        bool lost; // a lost record's
     };
     struct Newest
     {
@@ -60,7 +64,7 @@ private:
     auto guarded(F query) const;
     bool checkRecord(qsizetype record, Journal::RecordType type, qsizetype *payloadLength) const;
     bool readSlot(const HistoryFileIndex::Slot &slot, const std::function<bool(const Wire::EntryView &)> &visit) const;
-    void scanTail(qsizetype from) const;
+    void scanTail(qsizetype from, qsizetype to) const;
     bool forEachNewest(quint64 before, quint64 after, const KeyVisitor &visit) const;
     void dropIndex() const;
 

@@ -118,6 +118,7 @@ QByteArray HistoryFileIndex::encode(const char *image, qsizetype imageSize) cons
     put<quint32>(out, last ? crcField(image, header.headerSize) : 0);
     put<quint64>(out, quint64(last));
     put<quint32>(out, last ? crcField(image, last) : 0);
+    put<quint64>(out, quint64(m_lostStart > 0 ? m_lostStart : imageSize));
     put<quint32>(out, quint32(slots.size()));
     for (const Slot &s : slots) {
         put<quint64>(out, s.keyHash);
@@ -155,9 +156,12 @@ bool HistoryFileIndex::decode(QByteArrayView bytes, const char *image, qsizetype
     const quint32 firstCrc = get<quint32>(p + 24);
     const quint64 last = get<quint64>(p + 28);
     const quint32 lastCrc = get<quint32>(p + 36);
+    const quint64 lostStart = get<quint64>(p + 40);
     const QString stale = QStringLiteral("the history index belongs to another version of the store");
     if (coveredEnd > quint64(imageSize) || coveredEnd < quint64(headerSize) || crcField(image, headerSize - 4) != headerCrc)
         return fail(stale);
+    if (lostStart < quint64(headerSize) || lostStart > coveredEnd)
+        return fail(QStringLiteral("the history index is damaged (lost records outside the file)"));
     if (last == 0) {
         if (coveredEnd != quint64(headerSize))
             return fail(stale);
@@ -189,6 +193,7 @@ bool HistoryFileIndex::decode(QByteArrayView bytes, const char *image, qsizetype
     }
     m_slots = std::move(slots);
     m_coveredEnd = qsizetype(coveredEnd);
+    m_lostStart = qsizetype(lostStart);
     return true;
 }
 

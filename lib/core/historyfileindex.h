@@ -25,6 +25,8 @@
 //   u32 firstCrc       the first record's checksum field
 //   u64 lastRecord     offset of the image's last record
 //   u32 lastCrc        its checksum field
+//   u64 lostStart      where the lost records begin (coveredEnd: none);
+//                      readers read them whole, like the tail
 //   u32 slotCount, then slotCount slots of 40 bytes:
 //     u64 keyHash, u64 currentRecord, u32 currentPos, u32 historyCount,
 //     u64 historyRecord, u32 historyPos, u32 reserved (0)
@@ -35,7 +37,7 @@ class HistoryFileIndex
 public:
     static constexpr char Magic[8] = {'D', 'M', 'A', 'P', 'H', 'I', 'D', 'X'};
     static constexpr quint16 Version = 1;
-    static constexpr int FixedSize = 8 + 2 + 2 + 8 + 4 + 4 + 8 + 4 + 4;
+    static constexpr int FixedSize = 8 + 2 + 2 + 8 + 4 + 4 + 8 + 4 + 8 + 4;
     static constexpr int SlotSize = 40;
 
     struct Slot
@@ -57,6 +59,8 @@ public:
     // after another, in clock order.
     void addCurrent(QByteArrayView utf8Key, qsizetype record, qsizetype pos);
     void addHistory(QByteArrayView utf8Key, qsizetype record, qsizetype pos);
+    // Where the image's lost records begin (the end of its history records).
+    void setLostStart(qsizetype offset) { m_lostStart = offset; }
 
     // The index of image, the whole compacted file these offsets point into.
     QByteArray encode(const char *image, qsizetype imageSize) const;
@@ -67,6 +71,7 @@ public:
     bool decode(QByteArrayView bytes, const char *image, qsizetype imageSize, qsizetype headerSize, QString *why);
 
     qsizetype coveredEnd() const { return m_coveredEnd; }
+    qsizetype lostStart() const { return m_lostStart; }
     const std::vector<Slot> &slots() const { return m_slots; }
     // The slots whose key hash is hash: [first, last).
     std::pair<size_t, size_t> find(quint64 hash) const;
@@ -81,4 +86,5 @@ private:
     qsizetype m_lastHistory = -1; // the pending slot of the key being added to
     std::vector<Slot> m_slots;
     qsizetype m_coveredEnd = 0;
+    qsizetype m_lostStart = 0;
 };

@@ -29,7 +29,7 @@ quint32 writeBytes(qsizetype keyBytes, const Entry &entry)
 
 } // namespace
 
-bool HistoryIndex::insert(const QString &key, const Entry &entry)
+bool HistoryIndex::insert(const QString &key, const Entry &entry, bool lost)
 {
     quint32 id = 0;
     const auto found = m_ids.constFind(key);
@@ -53,6 +53,8 @@ bool HistoryIndex::insert(const QString &key, const Entry &entry)
     if (m_sorted == m_time.size() && (m_time.empty() || m_time.back().hlc <= entry.hlc))
         ++m_sorted;
     m_time.push_back({entry.hlc, id, bytes});
+    if (lost)
+        m_lost.insert({id, entry.hlc, entry.writer});
     ++m_size;
     ++m_generation;
     m_bytes += bytes;
@@ -76,12 +78,25 @@ std::optional<Entry> HistoryIndex::newestAtOrBefore(const std::vector<Entry> &wr
     return *(after - 1);
 }
 
-QVector<Entry> HistoryIndex::keyHistory(const QString &key) const
+QVector<Entry> HistoryIndex::keyHistory(const QString &key, QVector<bool> *lost) const
 {
     const KeyWrites *k = find(key);
+    if (lost)
+        lost->clear();
     if (!k)
         return {};
+    if (lost) {
+        const quint32 id = quint32(k - m_keys.data());
+        for (const Entry &e : k->writes)
+            lost->append(m_lost.count({id, e.hlc, e.writer}) > 0);
+    }
     return QVector<Entry>(k->writes.begin(), k->writes.end());
+}
+
+bool HistoryIndex::isLost(const QString &key, const Entry &write) const
+{
+    const KeyWrites *k = find(key);
+    return k && m_lost.count({quint32(k - m_keys.data()), write.hlc, write.writer}) > 0;
 }
 
 std::optional<Entry> HistoryIndex::at(const QString &key, quint64 instant) const
@@ -140,6 +155,16 @@ QVector<HistoryIndex::Change> HistoryIndex::changes(quint64 from, quint64 to) co
     return out;
 }
 
+qsizetype HistoryIndex::countBetween(quint64 from, quint64 to) const
+{
+    if (to <= from)
+        return 0;
+    sortTimeIndex();
+    auto byHlc = [](quint64 t, const Stamp &s) { return t < s.hlc; };
+    const auto first = std::upper_bound(m_time.begin(), m_time.end(), from, byHlc);
+    return std::upper_bound(first, m_time.end(), to, byHlc) - first;
+}
+
 qsizetype HistoryIndex::retain(quint64 windowStart)
 {
     qsizetype dropped = 0;
@@ -161,13 +186,24 @@ qsizetype HistoryIndex::retain(quint64 windowStart)
         return 0;
     m_size -= dropped;
     ++m_generation;
-    // Ids change when keys go: rebuild both indexes.
+    // Ids change when keys go: rebuild the indexes, the lost marks too.
+    std::vector<std::pair<QString, LostWrite>> lost;
+    for (const LostWrite &l : m_lost) {
+        const KeyWrites &k = m_keys[l.keyId];
+        const Entry probe{QByteArray(), l.hlc, l.writer, false};
+        const auto it = std::lower_bound(k.writes.begin(), k.writes.end(), probe, olderThan);
+        if (it != k.writes.end() && it->sameWrite(probe))
+            lost.push_back({k.key, l});
+    }
+    m_lost.clear();
     m_keys.erase(std::remove_if(m_keys.begin(), m_keys.end(), [](const KeyWrites &k) { return k.writes.empty(); }),
                  m_keys.end());
     m_ids.clear();
     m_ids.reserve(qsizetype(m_keys.size()));
     for (quint32 id = 0; id < m_keys.size(); ++id)
         m_ids.insert(m_keys[id].key, id);
+    for (auto &[key, l] : lost)
+        m_lost.insert({m_ids.value(key), l.hlc, l.writer});
     rebuildTimeIndex();
     return dropped;
 }
@@ -192,6 +228,14 @@ void HistoryIndex::forEach(const std::function<void(const QString &, const Entry
     for (const KeyWrites &k : m_keys) {
         for (const Entry &e : k.writes)
             visit(k.key, e);
+    }
+}
+
+void HistoryIndex::forEach(const std::function<void(const QString &, const Entry &, bool)> &visit) const
+{
+    for (quint32 id = 0; id < m_keys.size(); ++id) {
+        for (const Entry &e : m_keys[id].writes)
+            visit(m_keys[id].key, e, !m_lost.empty() && m_lost.count({id, e.hlc, e.writer}) > 0);
     }
 }
 

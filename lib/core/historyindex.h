@@ -9,6 +9,7 @@
 
 #include <functional>
 #include <optional>
+#include <set>
 #include <vector>
 
 // Every write a peer has kept of a map, superseded ones included, indexed by
@@ -41,10 +42,15 @@ public:
     };
 
     // Adds a write; false when this very write (key, hlc, writer) is held.
-    bool insert(const QString &key, const Entry &entry);
+    // lost: the write lost a conflict here: it arrived after a newer write
+    // of its key and never became the key's current write.
+    bool insert(const QString &key, const Entry &entry, bool lost = false);
 
-    // The key's writes in clock order, oldest first; empty when none.
-    QVector<Entry> keyHistory(const QString &key) const;
+    // The key's writes in clock order, oldest first; empty when none. With
+    // lost, whether each lost a conflict (see insert()).
+    QVector<Entry> keyHistory(const QString &key, QVector<bool> *lost = nullptr) const;
+    bool isLost(const QString &key, const Entry &write) const;
+    qsizetype lostCount() const { return qsizetype(m_lost.size()); }
     // The key's newest write with hlc <= instant (a tombstone included).
     std::optional<Entry> at(const QString &key, quint64 instant) const;
     // Each key's newest write with hlc <= instant, tombstoned keys left out;
@@ -56,6 +62,8 @@ public:
     // Every key with a write in (from, to], in no particular order. Empty
     // when to <= from.
     QVector<Change> changes(quint64 from, quint64 to) const;
+    // How many writes have from < hlc <= to: two binary searches.
+    qsizetype countBetween(quint64 from, quint64 to) const;
 
     // Drops writes older than windowStart (hlc < windowStart), except each
     // key's newest write at windowStart when it is a value: "as of" any
@@ -81,6 +89,8 @@ public:
     // Calls visit(key, entry) for every write, key by key, each key's
     // writes in clock order.
     void forEach(const std::function<void(const QString &, const Entry &)> &visit) const;
+    // The same with whether the write lost a conflict.
+    void forEach(const std::function<void(const QString &, const Entry &, bool lost)> &visit) const;
 
     void clear();
 
@@ -104,7 +114,20 @@ private:
     void sortTimeIndex() const;
     void rebuildTimeIndex();
 
+    // A write that lost a conflict: rare, so kept apart from the writes.
+    struct LostWrite
+    {
+        quint32 keyId;
+        quint64 hlc;
+        quint64 writer;
+        bool operator<(const LostWrite &o) const
+        {
+            return keyId != o.keyId ? keyId < o.keyId : hlc != o.hlc ? hlc < o.hlc : writer < o.writer;
+        }
+    };
+
     std::vector<KeyWrites> m_keys;
+    std::set<LostWrite> m_lost;
     QHash<QString, quint32> m_ids;
     // Appended as writes come; [0, m_sorted) is in hlc order. Queries sort
     // the tail and merge it in, which costs little when writes come in

@@ -67,7 +67,7 @@ RecordError checkRecord(const char *data, qsizetype size, qsizetype offset, Reco
     if (length > MaxRecordPayload)
         return RecordError::BadLength;
     if (rawType != quint8(RecordType::Entries) && rawType != quint8(RecordType::Clock)
-        && rawType != quint8(RecordType::History))
+        && rawType != quint8(RecordType::History) && rawType != quint8(RecordType::Lost))
         return RecordError::BadType;
     if (left - RecordHeaderSize < qsizetype(length))
         return RecordError::Truncated;
@@ -231,12 +231,25 @@ void appendSnapshot(QByteArray &out, const MapState &state, quint64 clock, Histo
 
 void appendHistory(QByteArray &out, const HistoryIndex &history, const MapState &state, HistoryFileIndex *index)
 {
-    RecordSealer sealer(out, RecordType::History);
-    history.forEach([&](const QString &key, const Entry &entry) {
-        const EntryRef current = state.find(key);
-        if (!current || !current.sameWrite(entry))
-            sealer.add(key, entry, index);
-    });
+    {
+        RecordSealer sealer(out, RecordType::History);
+        history.forEach([&](const QString &key, const Entry &entry, bool lost) {
+            const EntryRef current = state.find(key);
+            if (!lost && (!current || !current.sameWrite(entry)))
+                sealer.add(key, entry, index);
+        });
+    }
+    // Last, so that a reader with the index reads them all as it reads the
+    // journal's tail: they are few.
+    if (index)
+        index->setLostStart(out.size());
+    if (history.lostCount() > 0) {
+        RecordSealer sealer(out, RecordType::Lost);
+        history.forEach([&](const QString &key, const Entry &entry, bool lost) {
+            if (lost)
+                sealer.add(key, entry, nullptr);
+        });
+    }
 }
 
 QString recordErrorText(RecordError error)
@@ -385,14 +398,15 @@ ReadResult read(const char *data, qsizetype size, const QString &expectedUri, Hi
             r.clock = qMax(r.clock, load<quint64>(payload));
             return RecordError::NoError;
         }
-        if (type == RecordType::History && !history)
+        const bool historyOnly = type == RecordType::History || type == RecordType::Lost;
+        if (historyOnly && !history)
             return RecordError::NoError; // not asked for: the checksum vouches for the bytes
         if (length == 0 || Wire::decodeEntries(payload, length, &entries) != Wire::DecodeError::NoError)
             return RecordError::BadPayload;
-        if (type == RecordType::History) {
+        if (historyOnly) {
             // Older than the state by construction: they move no clock.
             for (const Wire::DecodedEntry &d : std::as_const(entries))
-                history->insert(d.key, d.entry);
+                history->insert(d.key, d.entry, type == RecordType::Lost);
             return RecordError::NoError;
         }
         for (const Wire::DecodedEntry &d : std::as_const(entries)) {

@@ -23,9 +23,9 @@ class HistoryIndex;
 namespace Journal {
 
 constexpr char Magic[8] = {'D', 'M', 'A', 'P', 'S', 'T', 'O', 'R'};
-// Version 2 added history records; a version 1 file is a version 2 file
-// without them, so both are read, and writers write version 2.
-constexpr quint16 FormatVersion = 2;
+// Version 2 added history records, version 3 lost records; an older file
+// is a newer one without them, so all are read, and writers write the newest.
+constexpr quint16 FormatVersion = 3;
 constexpr quint16 OldestReadableVersion = 1;
 constexpr int HeaderFixedSize = 8 + 2 + 2 + 8 + 4; // magic, version, flags, peer, uri length
 constexpr int RecordHeaderSize = 4 + 4 + 1;        // crc, payload length, type
@@ -40,6 +40,8 @@ enum class RecordType : quint8 {
     Clock = 2,   // 8 bytes: the replica's clock when the snapshot was written
     History = 3, // like Entries, but writes that are no longer (or never were)
                  // a key's current write: kept for history, never merged into the state
+    Lost = 4,    // like History, for writes that lost a conflict: they arrived
+                 // after a newer write of their key and never became current
 };
 
 // CRC-32C (Castagnoli), the checksum of iSCSI and ext4: better error
@@ -138,7 +140,9 @@ QString errorText(Error error);
 void appendSnapshot(QByteArray &out, const MapState &state, quint64 clock, HistoryFileIndex *index = nullptr);
 
 // History records of every write in history that is not its key's current
-// write in state (appendSnapshot has those), sealed like a snapshot's.
+// write in state (appendSnapshot has those), sealed like a snapshot's, each
+// key's writes together and oldest first; then lost records of the writes
+// that lost a conflict.
 void appendHistory(QByteArray &out, const HistoryIndex &history, const MapState &state, HistoryFileIndex *index = nullptr);
 
 } // namespace Journal

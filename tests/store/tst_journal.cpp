@@ -278,10 +278,10 @@ void tst_Journal::header_data()
     QTest::newRow("an empty file is a cut header") << QByteArray() << Uri << Journal::Error::TruncatedHeader << "cut short";
     QTest::newRow("a text file is not a store")
         << QByteArray("{\"hello\": \"world\"}\n") << Uri << Journal::Error::NotAStore << "not a distmap store";
-    QByteArray v3 = good;
-    v3[8] = 3;
-    QTest::newRow("version 3 is named as unsupported")
-        << v3 << Uri << Journal::Error::UnsupportedVersion << "format version 3 is not supported";
+    QByteArray v4 = good;
+    v4[8] = 4;
+    QTest::newRow("version 4 is named as unsupported")
+        << v4 << Uri << Journal::Error::UnsupportedVersion << "format version 4 is not supported";
     QByteArray v0 = good;
     v0[8] = 0;
     QTest::newRow("version 0 is named as unsupported")
@@ -362,9 +362,10 @@ void tst_Journal::historyRecordsRoundTripWithoutTouchingTheState()
         {QStringLiteral("c"), setEntry(QStringLiteral("lost"), 35, 8)},
     };
     for (const auto &[key, entry] : writes) {
-        history.insert(key, entry);
-        state.apply(key, entry);
+        // c's older write came last: it lost.
+        history.insert(key, entry, state.apply(key, entry).outcome == MapState::Outcome::Superseded);
     }
+    QCOMPARE(history.lostCount(), 1);
     state.purgeTombstones(26);
     QVERIFY(!state.find(QStringLiteral("b")));
     QByteArray image = Journal::encodeHeader({Journal::FormatVersion, 1, Uri});
@@ -375,22 +376,25 @@ void tst_Journal::historyRecordsRoundTripWithoutTouchingTheState()
     const Journal::ReadResult r = Journal::read(image.constData(), image.size(), Uri, &read);
     QCOMPARE(r.error, Journal::Error::NoError);
     QVERIFY(r.damage.isEmpty());
-    QCOMPARE(r.records, 3); // clock, entries, history
+    QCOMPARE(r.records, 4); // clock, entries, history, lost
     // History records never reach the state: b stays collected.
     QCOMPARE(r.state.entryCount(), 2);
     QVERIFY(!r.state.find(QStringLiteral("b")));
     QVERIFY(sameEntry(*r.state.find(QStringLiteral("c")), setEntry(QStringLiteral("new"), 40, 9)));
     QCOMPARE(read.size(), writes.size());
     for (const QString &key : {QStringLiteral("a"), QStringLiteral("b"), QStringLiteral("c")}) {
-        const QVector<Entry> expected = history.keyHistory(key);
-        const QVector<Entry> got = read.keyHistory(key);
+        QVector<bool> expectedLost, gotLost;
+        const QVector<Entry> expected = history.keyHistory(key, &expectedLost);
+        const QVector<Entry> got = read.keyHistory(key, &gotLost);
         QCOMPARE(got.size(), expected.size());
         for (int i = 0; i < got.size(); ++i)
             QVERIFY2(sameEntry(got[i], expected[i]), qPrintable(key));
+        QCOMPARE(gotLost, expectedLost); // the lost record keeps c's loser marked
     }
+    QVERIFY(read.isLost(QStringLiteral("c"), setEntry(QStringLiteral("lost"), 35, 8)));
     // Without an index the history records are checked, not decoded.
     const Journal::ReadResult plain = Journal::read(image.constData(), image.size(), Uri);
-    QCOMPARE(plain.records, 3);
+    QCOMPARE(plain.records, 4);
     QCOMPARE(plain.state.entryCount(), 2);
 }
 

@@ -6,6 +6,7 @@
 #include "distributedmap_p.h"
 #include "distributedmap.h"
 #include "historyfile.h"
+#include "historyfileindex.h"
 #include "historyindex.h"
 #include "journal.h"
 #include "wire.h"
@@ -97,7 +98,7 @@ private Q_SLOTS:
     void historyOlderThanTheWindowIsDroppedWithAnInjectedClock();
     void historyMaxBytesCapsTheHistory();
     void aDeltaThatLostToANewerWriteIsKeptInHistory();
-    void aVersionOneStoreOpensAndIsRewrittenAsVersionTwo();
+    void aVersionOneStoreOpensAndIsRewrittenInTheCurrentVersion();
     void readHistoryReadsAStoreAnotherProcessHolds();
     void zeroRetentionKeepsNoHistory();
     void compactionWritesAHistoryIndex();
@@ -545,20 +546,38 @@ void tst_LocalStore::aDeltaThatLostToANewerWriteIsKeptInHistory()
         QCOMPARE(deltas.size(), 2);
         QCOMPARE(deltas.first().first().value<DistributedMap::DeltaEvent>().outcome, distmap::Outcome::Superseded);
         QCOMPARE(a.map.value(QStringLiteral("k")), QJsonValue(QStringLiteral("mine")));
-        const QVector<Entry> history = a.store.history()->keyHistory(QStringLiteral("k"));
+        QVector<bool> lost;
+        const QVector<Entry> history = a.store.history()->keyHistory(QStringLiteral("k"), &lost);
         QCOMPARE(history.size(), 2); // kept once
         QCOMPARE(history.first().writer, other);
+        QCOMPARE(lost, (QVector<bool>{true, false})); // it lost; ours did not
     }
-    // Stored as a history record: there after a reload, not in the state.
-    StoredReplica b(path());
-    QVERIFY(b.open());
-    QCOMPARE(b.map.value(QStringLiteral("k")), QJsonValue(QStringLiteral("mine")));
-    const QVector<Entry> history = b.store.history()->keyHistory(QStringLiteral("k"));
-    QCOMPARE(history.size(), 2);
-    QCOMPARE(history.first().value, late.value);
+    // Stored as a lost record: there after a reload, still lost, not in the
+    // state; and so after a compaction, which rewrites it.
+    for (int reload = 0; reload < 2; ++reload) {
+        StoredReplica b(path());
+        QVERIFY(b.open());
+        QCOMPARE(b.map.value(QStringLiteral("k")), QJsonValue(QStringLiteral("mine")));
+        QVector<bool> lost;
+        const QVector<Entry> history = b.store.history()->keyHistory(QStringLiteral("k"), &lost);
+        QCOMPARE(history.size(), 2);
+        QCOMPARE(history.first().value, late.value);
+        QCOMPARE(lost, (QVector<bool>{true, false}));
+        QVERIFY(b.store.compact());
+        // The CLI's reader, through the index the compaction wrote.
+        QFile file(path());
+        QFile index(HistoryFileIndex::pathFor(path()));
+        QVERIFY(file.open(QIODevice::ReadOnly) && index.open(QIODevice::ReadOnly));
+        const QByteArray bytes = file.readAll();
+        HistoryFile reader;
+        QVERIFY(reader.open(bytes.constData(), bytes.size(), index.readAll(), Uri));
+        QVERIFY(reader.usesIndex());
+        QCOMPARE(reader.keyHistory(QStringLiteral("k"), &lost).size(), 2);
+        QCOMPARE(lost, (QVector<bool>{true, false}));
+    }
 }
 
-void tst_LocalStore::aVersionOneStoreOpensAndIsRewrittenAsVersionTwo()
+void tst_LocalStore::aVersionOneStoreOpensAndIsRewrittenInTheCurrentVersion()
 {
     // A store as the version 1 code wrote it: a snapshot and a journal.
     QByteArray image = Journal::encodeHeader({1, 0x5151, Uri});
@@ -586,10 +605,10 @@ void tst_LocalStore::aVersionOneStoreOpensAndIsRewrittenAsVersionTwo()
     QCOMPARE(a.store.peerId(), quint64(0x5151));
     QCOMPARE(a.map.value(QStringLiteral("k")), QJsonValue(2));
     QCOMPARE(historyValues(*a.store.history(), QStringLiteral("k")), (QVector<qint64>{1, 2}));
-    // attach() rewrote it in version 2, history included.
+    // attach() rewrote it in the current version, history included.
     HistoryIndex fromFile;
     const Journal::ReadResult r = readStoreFile(path(), Uri, &fromFile);
-    QCOMPARE(r.header.version, quint16(2));
+    QCOMPARE(r.header.version, Journal::FormatVersion);
     QCOMPARE(historyValues(fromFile, QStringLiteral("k")), (QVector<qint64>{1, 2}));
 }
 

@@ -2,6 +2,8 @@
 #include "deltalogmodel.h"
 #include "deltalogview.h"
 #include "distributedmap.h"
+#include "distributedmap_p.h"
+#include "hybridclock.h"
 #include "flashdelegate.h"
 #include "hostedrelay.h"
 #include "jsontreemodel.h"
@@ -59,6 +61,7 @@ private Q_SLOTS:
     void exportAndImportTheMapAsJson();
     void theCurrentKeysValueShowsAsATree();
     void aKeysHistoryShowsItsWritesAndRestoresOne();
+    void aWriteThatLostAConflictIsMarked();
     void theMapAtTwoMomentsIsCompared();
     void theTimelineShowsThePastReadOnly();
     void hostsARelayWhenNothingAnswers();
@@ -357,6 +360,33 @@ void tst_Inspector::theCurrentKeysValueShowsAsATree()
     QCOMPARE(text({}, 0, JsonTreeModel::TypeColumn), QStringLiteral("number"));
     m_bob->map->remove(key);
     QTRY_COMPARE_WITH_TIMEOUT(tree->rowCount(), 0, Timeout);
+}
+
+void tst_Inspector::aWriteThatLostAConflictIsMarked()
+{
+    // Bob's clock runs ten seconds behind: his write, made before Alice's
+    // reached him, is older than hers and loses when it reaches her.
+    DistributedMap *alice = view()->map();
+    const qint64 behindMs = 10000;
+    DistributedMapPrivate::get(m_bob->map.get())->clock() =
+        HybridClock([behindMs] { return QDateTime::currentMSecsSinceEpoch() - behindMs; });
+    alice->set(QStringLiteral("contested"), QStringLiteral("alice"));
+    m_bob->map->set(QStringLiteral("contested"), QStringLiteral("bob"));
+    QTRY_COMPARE_WITH_TIMEOUT(m_bob->map->value(QStringLiteral("contested")), QJsonValue(QStringLiteral("alice")), Timeout);
+    QCOMPARE(alice->value(QStringLiteral("contested")), QJsonValue(QStringLiteral("alice")));
+
+    view()->keysModel()->flush();
+    view()->keysView()->setCurrentIndex(view()->keysModel()->indexOf(QStringLiteral("contested")));
+    KeyHistoryModel *panel = view()->keyHistoryModel();
+    QTRY_COMPARE_WITH_TIMEOUT(panel->rowCount(), 2, Timeout); // no store: what this view saw, the loser included
+    QCOMPARE(panel->writeAt(0).value, QByteArray("\"alice\""));
+    QVERIFY(!panel->lostAt(0));
+    QCOMPARE(panel->index(0, KeyHistoryModel::NoteColumn).data().toString(), QStringLiteral("current"));
+    QCOMPARE(panel->writeAt(1).value, QByteArray("\"bob\""));
+    QVERIFY(panel->lostAt(1));
+    QCOMPARE(panel->index(1, KeyHistoryModel::NoteColumn).data().toString(), QStringLiteral("lost a conflict"));
+    QVERIFY(panel->index(1, KeyHistoryModel::NoteColumn).data(Qt::ToolTipRole).toString().contains(QLatin1String("never took effect")));
+    QCOMPARE(panel->index(1, 0).data(KeyHistoryModel::LostRole), QVariant(true));
 }
 
 void tst_Inspector::aKeysHistoryShowsItsWritesAndRestoresOne()

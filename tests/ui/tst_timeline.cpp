@@ -15,6 +15,7 @@
 #include "localstore.h"
 #include "mapview.h"
 #include "snapshotmodel.h"
+#include "wire.h"
 
 #include <QAbstractItemModelTester>
 #include <QLabel>
@@ -129,6 +130,26 @@ void tst_Timeline::theKeyPanelShowsTheStoresPast()
     QTRY_COMPARE(panel->rowCount(), 7);
     QCOMPARE(panel->writeAt(0).value, QByteArray("1"));
     QCOMPARE(m_store->history()->keyHistory(QStringLiteral("k")).size(), 7);
+
+    // Another peer's write made before the restore, delivered after it:
+    // it loses, the store keeps it as lost, and the panel marks it.
+    Entry late;
+    late.hlc = HybridClock::pack(m_nowMs - 500, 0);
+    late.writer = 0xb0b;
+    late.value = "\"late\"";
+    QByteArray frame;
+    Wire::Header header;
+    header.peer = late.writer;
+    Wire::appendHeader(frame, header);
+    Wire::appendEntry(frame, QStringLiteral("k"), late);
+    DistributedMapPrivate::get(m_map.get())->frameReceived(header, frame);
+    QCOMPARE(m_map->value(QStringLiteral("k")), QJsonValue(1));
+    QTRY_COMPARE(panel->rowCount(), 8);
+    QCOMPARE(panel->writeAt(0).value, QByteArray("1")); // still current
+    QCOMPARE(panel->writeAt(1).value, late.value);
+    QVERIFY(panel->lostAt(1));
+    QVERIFY(!panel->lostAt(0) && !panel->lostAt(2));
+    QCOMPARE(panel->index(1, KeyHistoryModel::NoteColumn).data().toString(), QStringLiteral("lost a conflict"));
 }
 
 void tst_Timeline::everyStepShowsWhatAFullSnapshotShows()
