@@ -44,6 +44,8 @@ struct Steps
     void add(double v) { ms.push_back(v); }
     void print(const char *label) const
     {
+        if (ms.empty())
+            return;
         std::vector<double> sorted = ms;
         std::sort(sorted.begin(), sorted.end());
         double total = 0;
