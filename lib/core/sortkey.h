@@ -1,0 +1,41 @@
+#pragma once
+
+#include <QByteArray>
+#include <QByteArrayView>
+
+// Where a key's row goes when a table of keys is sorted by its value, its
+// writer's name or its write's clock. Plain data, one comparison for every
+// column (rank, then number, then text), so a model fetches each row's
+// SortKey once and sorts those: a comparator that looked entries up would
+// read a million scattered records twenty times each. Ties are the
+// caller's to break, by key, so that the order is total.
+class SortKey
+{
+public:
+    // Strings, arrays and objects compare on this many bytes at most: a
+    // sorted table holds a SortKey per row, and a 1 MiB value must not be
+    // copied to place it.
+    static constexpr qsizetype TextBytes = 64;
+
+    SortKey() = default; // the place of nothing: before every value
+
+    // A JSON value's place: null, false, true, then numbers by value, then
+    // strings by code point, then arrays, then objects by their compact JSON
+    // text. Text that is not JSON sorts as a string of its bytes.
+    static SortKey ofValue(QByteArrayView json);
+    // A write's place by its hybrid logical clock.
+    static SortKey ofClock(quint64 hlc);
+    // A name's place by code point (utf8 is shared, not copied).
+    static SortKey ofName(const QByteArray &utf8);
+
+    // <0, 0 or >0 as a sorts before, with or after b.
+    static int compare(const SortKey &a, const SortKey &b);
+    friend bool operator==(const SortKey &a, const SortKey &b) { return compare(a, b) == 0; }
+    friend bool operator!=(const SortKey &a, const SortKey &b) { return compare(a, b) != 0; }
+    friend bool operator<(const SortKey &a, const SortKey &b) { return compare(a, b) < 0; }
+
+private:
+    quint64 m_number = 0; // a clock, or a number's bits in an order-keeping form
+    QByteArray m_text;    // a name, or the head of a string's or JSON text's bytes
+    quint8 m_rank = 0;    // the JSON type's place (0 for names and clocks)
+};
