@@ -242,9 +242,14 @@ void DistributedMapModel::reorder(int column, Qt::SortOrder order)
     fromKeys.reserve(from.size());
     for (const QModelIndex &idx : from)
         fromKeys.append(m_keys.at(idx.row()));
+    // From the key order, ties need no key comparison: each row's rank in
+    // it settles them.
+    const bool byKey = m_column == KeyColumn;
+    if (byKey && m_order == Qt::DescendingOrder)
+        std::reverse(m_keys.begin(), m_keys.end());
     m_column = column;
     m_order = order;
-    sortRows();
+    sortRows(byKey);
     QModelIndexList to;
     to.reserve(from.size());
     for (int i = 0; i < from.size(); ++i)
@@ -253,7 +258,7 @@ void DistributedMapModel::reorder(int column, Qt::SortOrder order)
     Q_EMIT layoutChanged({}, QAbstractItemModel::VerticalSortHint);
 }
 
-void DistributedMapModel::sortRows()
+void DistributedMapModel::sortRows(bool keysAscending)
 {
     if (m_column == KeyColumn) {
         m_columnSort.reset();
@@ -262,34 +267,47 @@ void DistributedMapModel::sortRows()
         return;
     }
     m_columnSort = std::make_unique<ColumnSort>();
+    m_columnSort->placedBy.reserve(m_keys.size());
     // Each row's SortKey fetched once, then sorted as plain data.
     struct Row
     {
         SortKey sortKey;
+        int keyRank; // the row's place in key order, when keysAscending
         QString key;
     };
     std::vector<Row> rows;
     rows.reserve(m_keys.size());
-    for (QString &key : m_keys) {
+    for (int i = 0; i < m_keys.size(); ++i) {
+        QString &key = m_keys[i];
         SortKey sortKey = sortKeyOf(entryOf(key));
-        rows.push_back({std::move(sortKey), std::move(key)});
+        // Into the index now, while the key's characters are in the cache.
+        m_columnSort->placedBy.insert(key, sortKey);
+        rows.push_back({std::move(sortKey), i, std::move(key)});
     }
-    std::sort(rows.begin(), rows.end(),
-              [this](const Row &a, const Row &b) { return before(a.sortKey, a.key, b.sortKey, b.key); });
-    m_columnSort->placedBy.reserve(qsizetype(rows.size()));
-    for (size_t i = 0; i < rows.size(); ++i) {
-        m_keys[qsizetype(i)] = rows[i].key;
-        m_columnSort->placedBy.insert(rows[i].key, std::move(rows[i].sortKey));
+    const bool ascending = m_order == Qt::AscendingOrder;
+    if (keysAscending) {
+        std::sort(rows.begin(), rows.end(), [ascending](const Row &a, const Row &b) {
+            int c = SortKey::compare(a.sortKey, b.sortKey);
+            if (c == 0)
+                c = a.keyRank - b.keyRank;
+            return ascending ? c < 0 : c > 0;
+        });
+    } else {
+        std::sort(rows.begin(), rows.end(),
+                  [this](const Row &a, const Row &b) { return before(a.sortKey, a.key, b.sortKey, b.key); });
     }
+    for (size_t i = 0; i < rows.size(); ++i)
+        m_keys[qsizetype(i)] = std::move(rows[i].key);
 }
 
 bool DistributedMapModel::before(const SortKey &sortKey, const QString &key, const SortKey &otherSortKey,
                                  const QString &otherKey) const
 {
-    int c = SortKey::compare(sortKey, otherSortKey);
-    if (c == 0)
-        c = key.compare(otherKey);
-    return m_order == Qt::AscendingOrder ? c < 0 : c > 0;
+    // Sorted by key, both are NoSortKey: compare() returns at once.
+    const int c = SortKey::compare(sortKey, otherSortKey);
+    if (c != 0)
+        return m_order == Qt::AscendingOrder ? c < 0 : c > 0;
+    return m_order == Qt::AscendingOrder ? key < otherKey : otherKey < key;
 }
 
 const SortKey &DistributedMapModel::placedBy(const QString &key) const

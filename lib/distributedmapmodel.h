@@ -143,7 +143,7 @@ Q_SIGNALS:
 private:
     void onChanged(const DistributedMap::Change &change);
     void rebuild();
-    void sortRows();
+    void sortRows(bool keysAscending = false); // keysAscending: m_keys are in ascending key order
     void reorder(int column, Qt::SortOrder order);
     // Whether the row (sortKey, key) goes before the row (otherSortKey, otherKey).
     bool before(const SortKey &sortKey, const QString &key, const SortKey &otherSortKey, const QString &otherKey) const;

@@ -307,6 +307,14 @@ void tst_DistributedMapModel::sortsByEachColumnInBothOrders()
     model.sort(DistributedMapModel::KeyColumn, Qt::AscendingOrder);
     QCOMPARE(shownKeys(model).join(QString()), QStringLiteral("abcdefghij"));
     QCOMPARE(e.row(), 4);
+
+    // From another column's order (ties then compare keys): the same.
+    const int other = column == DistributedMapModel::ValueColumn ? DistributedMapModel::WriterColumn
+                                                                  : DistributedMapModel::ValueColumn;
+    model.sort(other, Qt::DescendingOrder);
+    model.sort(column, order);
+    QCOMPARE(shownKeys(model).join(QString()), keys);
+    QCOMPARE(e.row(), keys.indexOf(QLatin1Char('e')));
 }
 
 void tst_DistributedMapModel::aRemoteUpdateMovesItsRow_data()

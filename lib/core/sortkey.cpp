@@ -88,15 +88,15 @@ SortKey SortKey::ofValue(QByteArrayView json)
         break;
     case '"':
         k.m_rank = StringRank;
-        k.m_text = stringText(json);
+        k.setText(stringText(json));
         break;
     case '[':
         k.m_rank = ArrayRank;
-        k.m_text = head(json);
+        k.setText(head(json));
         break;
     case '{':
         k.m_rank = ObjectRank;
-        k.m_text = head(json);
+        k.setText(head(json));
         break;
     default:
         if (json.front() == '-' || (json.front() >= '0' && json.front() <= '9')) {
@@ -104,7 +104,7 @@ SortKey SortKey::ofValue(QByteArrayView json)
             k.m_number = orderedBits(numberOf(json));
         } else {
             k.m_rank = StringRank;
-            k.m_text = head(json);
+            k.setText(head(json));
         }
         break;
     }
@@ -121,16 +121,20 @@ SortKey SortKey::ofClock(quint64 hlc)
 SortKey SortKey::ofName(const QByteArray &utf8)
 {
     SortKey k;
-    k.m_text = utf8;
+    k.setText(utf8);
     return k;
 }
 
-int SortKey::compare(const SortKey &a, const SortKey &b)
+void SortKey::setText(QByteArray text)
 {
-    if (a.m_rank != b.m_rank)
-        return a.m_rank < b.m_rank ? -1 : 1;
-    if (a.m_number != b.m_number)
-        return a.m_number < b.m_number ? -1 : 1;
+    m_head = 0;
+    for (qsizetype i = 0; i < 8; ++i)
+        m_head = (m_head << 8) | (i < text.size() ? quint8(text.at(i)) : 0);
+    m_text = std::move(text);
+}
+
+int SortKey::compareText(const SortKey &a, const SortKey &b)
+{
     // One writer's rows share one name: no need to read it.
     if (a.m_text.constData() == b.m_text.constData() && a.m_text.size() == b.m_text.size())
         return 0;

@@ -28,14 +28,31 @@ public:
     // A name's place by code point (utf8 is shared, not copied).
     static SortKey ofName(const QByteArray &utf8);
 
-    // <0, 0 or >0 as a sorts before, with or after b.
-    static int compare(const SortKey &a, const SortKey &b);
+    // <0, 0 or >0 as a sorts before, with or after b. Inline: a sort of a
+    // million rows calls it twenty million times, and the text's first
+    // bytes, kept beside the number, settle most calls without reading it.
+    static int compare(const SortKey &a, const SortKey &b)
+    {
+        if (&a == &b)
+            return 0;
+        if (a.m_rank != b.m_rank)
+            return a.m_rank < b.m_rank ? -1 : 1;
+        if (a.m_number != b.m_number)
+            return a.m_number < b.m_number ? -1 : 1;
+        if (a.m_head != b.m_head)
+            return a.m_head < b.m_head ? -1 : 1;
+        return compareText(a, b);
+    }
     friend bool operator==(const SortKey &a, const SortKey &b) { return compare(a, b) == 0; }
     friend bool operator!=(const SortKey &a, const SortKey &b) { return compare(a, b) != 0; }
     friend bool operator<(const SortKey &a, const SortKey &b) { return compare(a, b) < 0; }
 
 private:
+    static int compareText(const SortKey &a, const SortKey &b);
+    void setText(QByteArray text);
+
     quint64 m_number = 0; // a clock, or a number's bits in an order-keeping form
+    quint64 m_head = 0;   // m_text's first 8 bytes, big-endian, zero-padded
     QByteArray m_text;    // a name, or the head of a string's or JSON text's bytes
     quint8 m_rank = 0;    // the JSON type's place (0 for names and clocks)
 };
