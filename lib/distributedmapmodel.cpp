@@ -20,6 +20,11 @@ constexpr int BatchBudget = 8000;
 // Up to this many scattered inserts or removals go out one row at a time;
 // beyond it, one contiguous change plus a layout change is cheaper for views.
 constexpr int SmallChange = 16;
+// Sorted by another column, a row moves or arrives one at a time only while
+// the rows shifted for it stay few: a changed row crosses any distance (to
+// the top, sorted by time), and each shift moves a key and its SortKey. A
+// 1,000,000-row table takes one row at a time; more share a layout change.
+constexpr qint64 SmallShift = 1000000;
 constexpr int DisplayChars = 200;
 
 char asciiLower(char c)
@@ -50,6 +55,27 @@ bool containsCaseless(QByteArrayView haystack, const QByteArray &needleLower)
     return false;
 }
 
+// Moves the items at indices (ascending) to the end; both parts keep their order.
+template<typename T>
+void moveToEnd(QVector<T> &items, const QVector<int> &indices)
+{
+    QVector<T> reordered;
+    reordered.reserve(items.size());
+    QVector<T> tail;
+    tail.reserve(indices.size());
+    for (int i = 0, next = 0; i < items.size(); ++i) {
+        if (next < indices.size() && indices.at(next) == i) {
+            tail.append(std::move(items[i]));
+            ++next;
+        } else {
+            reordered.append(std::move(items[i]));
+        }
+    }
+    for (T &item : tail)
+        reordered.append(std::move(item));
+    items = std::move(reordered);
+}
+
 // The row of nothing, and every row's SortKey while sorted by key: rows
 // then compare by key alone.
 const SortKey NoSortKey;
@@ -59,6 +85,9 @@ const SortKey NoSortKey;
 struct DistributedMapModel::ColumnSort
 {
     QHash<QString, SortKey> placedBy; // each shown key's SortKey as its row was placed
+    // The same per row, beside m_keys: a binary search reads these, not
+    // the index (a hash lookup per probe made a 8,000-key batch take 200 ms).
+    QVector<SortKey> rowKeys;
     // Each writer's name as the sort first took it, so one writer's rows
     // stay together when the resolver renames it.
     QHash<quint64, QByteArray> writerNames;
@@ -225,6 +254,8 @@ void DistributedMapModel::sort(int column, Qt::SortOrder order)
     const QModelIndexList from = persistentIndexList();
     m_order = order;
     std::reverse(m_keys.begin(), m_keys.end());
+    if (m_columnSort)
+        std::reverse(m_columnSort->rowKeys.begin(), m_columnSort->rowKeys.end());
     const int n = int(m_keys.size());
     QModelIndexList to;
     to.reserve(from.size());
@@ -238,10 +269,7 @@ void DistributedMapModel::reorder(int column, Qt::SortOrder order)
 {
     Q_EMIT layoutAboutToBeChanged({}, QAbstractItemModel::VerticalSortHint);
     const QModelIndexList from = persistentIndexList();
-    QVector<QString> fromKeys;
-    fromKeys.reserve(from.size());
-    for (const QModelIndex &idx : from)
-        fromKeys.append(m_keys.at(idx.row()));
+    const QVector<QString> fromKeys = keysOf(from);
     // From the key order, ties need no key comparison: each row's rank in
     // it settles them.
     const bool byKey = m_column == KeyColumn;
@@ -250,12 +278,26 @@ void DistributedMapModel::reorder(int column, Qt::SortOrder order)
     m_column = column;
     m_order = order;
     sortRows(byKey);
+    changePersistentIndexesByKey(from, fromKeys);
+    Q_EMIT layoutChanged({}, QAbstractItemModel::VerticalSortHint);
+}
+
+QVector<QString> DistributedMapModel::keysOf(const QModelIndexList &indexes) const
+{
+    QVector<QString> keys;
+    keys.reserve(indexes.size());
+    for (const QModelIndex &idx : indexes)
+        keys.append(m_keys.at(idx.row()));
+    return keys;
+}
+
+void DistributedMapModel::changePersistentIndexesByKey(const QModelIndexList &from, const QVector<QString> &keys)
+{
     QModelIndexList to;
     to.reserve(from.size());
     for (int i = 0; i < from.size(); ++i)
-        to.append(index(rowOf(fromKeys.at(i)), from.at(i).column()));
+        to.append(index(rowOf(keys.at(i)), from.at(i).column()));
     changePersistentIndexList(from, to);
-    Q_EMIT layoutChanged({}, QAbstractItemModel::VerticalSortHint);
 }
 
 void DistributedMapModel::sortRows(bool keysAscending)
@@ -296,8 +338,11 @@ void DistributedMapModel::sortRows(bool keysAscending)
         std::sort(rows.begin(), rows.end(),
                   [this](const Row &a, const Row &b) { return before(a.sortKey, a.key, b.sortKey, b.key); });
     }
-    for (size_t i = 0; i < rows.size(); ++i)
+    m_columnSort->rowKeys.reserve(m_keys.size());
+    for (size_t i = 0; i < rows.size(); ++i) {
         m_keys[qsizetype(i)] = std::move(rows[i].key);
+        m_columnSort->rowKeys.append(std::move(rows[i].sortKey));
+    }
 }
 
 bool DistributedMapModel::before(const SortKey &sortKey, const QString &key, const SortKey &otherSortKey,
@@ -308,6 +353,11 @@ bool DistributedMapModel::before(const SortKey &sortKey, const QString &key, con
     if (c != 0)
         return m_order == Qt::AscendingOrder ? c < 0 : c > 0;
     return m_order == Qt::AscendingOrder ? key < otherKey : otherKey < key;
+}
+
+const SortKey &DistributedMapModel::sortKeyAt(int row) const
+{
+    return m_columnSort ? m_columnSort->rowKeys.at(row) : NoSortKey;
 }
 
 const SortKey &DistributedMapModel::placedBy(const QString &key) const
@@ -354,8 +404,10 @@ void DistributedMapModel::setFilterText(const QString &text)
 void DistributedMapModel::rebuild()
 {
     m_keys.clear();
-    if (m_columnSort)
+    if (m_columnSort) {
         m_columnSort->placedBy.clear();
+        m_columnSort->rowKeys.clear();
+    }
     m_pending.clear();
     m_pendingKeys.clear();
     m_pendingHead = 0;
@@ -389,7 +441,7 @@ int DistributedMapModel::lowerBound(const SortKey &sortKey, const QString &key, 
 {
     const auto it = std::lower_bound(m_keys.cbegin() + first, m_keys.cbegin() + last, key,
                                      [&](const QString &shown, const QString &) {
-                                         return before(placedBy(shown), shown, sortKey, key);
+                                         return before(sortKeyAt(int(&shown - m_keys.constData())), shown, sortKey, key);
                                      });
     return int(it - m_keys.cbegin());
 }
@@ -483,7 +535,8 @@ void DistributedMapModel::flush()
     }
     // Rows placed again: a changed SortKey (found by the old one, then
     // replaced) and new keys. A few go one by one, many in one layout change.
-    if (moves.size() + inserts.size() <= SmallChange) {
+    const qsizetype placed = moves.size() + inserts.size();
+    if (placed <= SmallChange && (!m_columnSort || placed * m_keys.size() <= SmallShift)) {
         for (auto &move : moves) {
             const int row = rowOf(move.first);
             m_columnSort->placedBy[move.first] = std::move(move.second);
@@ -507,8 +560,10 @@ void DistributedMapModel::flush()
             beginInsertRows({}, end, end + int(inserts.size()) - 1);
             for (auto &insert : inserts) {
                 rows.append(int(m_keys.size()));
-                if (m_columnSort)
+                if (m_columnSort) {
+                    m_columnSort->rowKeys.append(insert.second);
                     m_columnSort->placedBy.insert(insert.first, std::move(insert.second));
+                }
                 m_keys.append(insert.first);
             }
             endInsertRows();
@@ -538,6 +593,8 @@ void DistributedMapModel::removeIndices(const QVector<int> &unsortedIndices)
         for (auto it = indices.crbegin(); it != indices.crend(); ++it) {
             beginRemoveRows({}, *it, *it);
             m_keys.remove(*it);
+            if (m_columnSort)
+                m_columnSort->rowKeys.remove(*it);
             endRemoveRows();
         }
         return;
@@ -545,23 +602,11 @@ void DistributedMapModel::removeIndices(const QVector<int> &unsortedIndices)
     // Gather the doomed rows at the end (a reorder), then drop the tail in one go.
     Q_EMIT layoutAboutToBeChanged({}, QAbstractItemModel::VerticalSortHint);
     const int n = int(m_keys.size());
-    QVector<QString> reordered;
-    reordered.reserve(n);
-    QVector<QString> tail;
-    tail.reserve(indices.size());
-    int next = 0;
-    for (int i = 0; i < n; ++i) {
-        if (next < indices.size() && indices.at(next) == i) {
-            tail.append(std::move(m_keys[i]));
-            ++next;
-        } else {
-            reordered.append(std::move(m_keys[i]));
-        }
-    }
-    const int kept = int(reordered.size());
+    const int kept = n - int(indices.size());
     const QModelIndexList from = persistentIndexList();
-    reordered.append(tail);
-    m_keys = std::move(reordered);
+    moveToEnd(m_keys, indices);
+    if (m_columnSort)
+        moveToEnd(m_columnSort->rowKeys, indices);
     QModelIndexList to;
     to.reserve(from.size());
     for (const QModelIndex &idx : from) {
@@ -577,14 +622,19 @@ void DistributedMapModel::removeIndices(const QVector<int> &unsortedIndices)
     Q_EMIT layoutChanged({}, QAbstractItemModel::VerticalSortHint);
     beginRemoveRows({}, kept, n - 1);
     m_keys.resize(kept);
+    if (m_columnSort)
+        m_columnSort->rowKeys.resize(kept);
     endRemoveRows();
 }
 
 void DistributedMapModel::insertKey(const QString &key)
 {
-    const int pos = lowerBound(placedBy(key), key, 0, int(m_keys.size()));
+    const SortKey &sortKey = placedBy(key);
+    const int pos = lowerBound(sortKey, key, 0, int(m_keys.size()));
     beginInsertRows({}, pos, pos);
     m_keys.insert(pos, key);
+    if (m_columnSort)
+        m_columnSort->rowKeys.insert(pos, sortKey);
     endInsertRows();
 }
 
@@ -593,14 +643,19 @@ void DistributedMapModel::moveRow(int row)
     // The other rows are in order: the row's new place is among them,
     // before it or after it.
     const QString key = m_keys.at(row);
-    const SortKey &sortKey = placedBy(key);
+    const SortKey &sortKey = placedBy(key); // the new one; the row's own is still the old
     int to = lowerBound(sortKey, key, 0, row);
     if (to == row)
         to = lowerBound(sortKey, key, row + 1, int(m_keys.size()));
-    if (to == row || to == row + 1)
-        return; // its place did not change
+    if (to == row || to == row + 1) {
+        m_columnSort->rowKeys[row] = sortKey; // its place did not change
+        return;
+    }
     beginMoveRows({}, row, row, {}, to);
-    m_keys.move(row, to > row ? to - 1 : to);
+    const int dest = to > row ? to - 1 : to;
+    m_keys.move(row, dest);
+    m_columnSort->rowKeys.move(row, dest);
+    m_columnSort->rowKeys[dest] = sortKey;
     endMoveRows();
 }
 
@@ -608,33 +663,41 @@ void DistributedMapModel::placeRows(QVector<int> rows)
 {
     Q_EMIT layoutAboutToBeChanged({}, QAbstractItemModel::VerticalSortHint);
     const QModelIndexList from = persistentIndexList();
-    QVector<QString> fromKeys;
-    fromKeys.reserve(from.size());
-    for (const QModelIndex &idx : from)
-        fromKeys.append(m_keys.at(idx.row()));
+    const QVector<QString> fromKeys = keysOf(from);
 
     // Take the rows out; the others keep their order, so each taken row's
     // place among them is one binary search.
     std::sort(rows.begin(), rows.end());
     const int n = int(m_keys.size());
-    QVector<QPair<int, QString>> taken; // (position among the rows kept, key)
+    QVector<SortKey> *rowKeys = m_columnSort ? &m_columnSort->rowKeys : nullptr;
+    struct Taken
+    {
+        int pos; // among the rows kept
+        QString key;
+        SortKey sortKey; // the new one, from the index
+    };
+    QVector<Taken> taken;
     taken.reserve(rows.size());
     // Rows before the first taken one stay where they are.
     int kept = rows.isEmpty() ? n : rows.first();
     for (int i = kept, next = 0; i < n; ++i) {
         if (next < rows.size() && rows.at(next) == i) {
-            taken.append({0, std::move(m_keys[i])});
+            taken.append({0, std::move(m_keys[i]), SortKey()});
             ++next;
         } else {
+            if (rowKeys)
+                (*rowKeys)[kept] = std::move((*rowKeys)[i]);
             m_keys[kept++] = std::move(m_keys[i]);
         }
     }
-    for (auto &row : taken)
-        row.first = lowerBound(placedBy(row.second), row.second, 0, kept);
+    for (Taken &row : taken) {
+        row.sortKey = placedBy(row.key);
+        row.pos = lowerBound(row.sortKey, row.key, 0, kept);
+    }
     // Positions first: comparing ints is cheap, comparing keys reads their
     // characters from all over the heap. Keys only break ties.
-    std::sort(taken.begin(), taken.end(), [this](const QPair<int, QString> &a, const QPair<int, QString> &b) {
-        return a.first != b.first ? a.first < b.first : before(placedBy(a.second), a.second, placedBy(b.second), b.second);
+    std::sort(taken.begin(), taken.end(), [this](const Taken &a, const Taken &b) {
+        return a.pos != b.pos ? a.pos < b.pos : before(a.sortKey, a.key, b.sortKey, b.key);
     });
     // A merge by comparisons would read every key's characters, scattered
     // over the heap; shifting blocks by the known positions touches only the
@@ -642,16 +705,17 @@ void DistributedMapModel::placeRows(QVector<int> rows)
     int write = n;
     int readEnd = kept;
     for (int i = int(taken.size()) - 1; i >= 0; --i) {
-        const int pos = taken.at(i).first;
+        const int pos = taken.at(i).pos;
         std::move_backward(m_keys.begin() + pos, m_keys.begin() + readEnd, m_keys.begin() + write);
+        if (rowKeys)
+            std::move_backward(rowKeys->begin() + pos, rowKeys->begin() + readEnd, rowKeys->begin() + write);
         write -= readEnd - pos;
         readEnd = pos;
-        m_keys[--write] = std::move(taken[i].second);
+        --write;
+        m_keys[write] = std::move(taken[i].key);
+        if (rowKeys)
+            (*rowKeys)[write] = std::move(taken[i].sortKey);
     }
-    QModelIndexList to;
-    to.reserve(from.size());
-    for (int i = 0; i < from.size(); ++i)
-        to.append(index(rowOf(fromKeys.at(i)), from.at(i).column()));
-    changePersistentIndexList(from, to);
+    changePersistentIndexesByKey(from, fromKeys);
     Q_EMIT layoutChanged({}, QAbstractItemModel::VerticalSortHint);
 }

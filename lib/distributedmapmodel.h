@@ -145,10 +145,15 @@ private:
     void rebuild();
     void sortRows(bool keysAscending = false); // keysAscending: m_keys are in ascending key order
     void reorder(int column, Qt::SortOrder order);
+    // Persistent indexes follow their keys through a reorder: their keys
+    // before it, their rows found again after.
+    QVector<QString> keysOf(const QModelIndexList &indexes) const;
+    void changePersistentIndexesByKey(const QModelIndexList &from, const QVector<QString> &keys);
     // Whether the row (sortKey, key) goes before the row (otherSortKey, otherKey).
     bool before(const SortKey &sortKey, const QString &key, const SortKey &otherSortKey, const QString &otherKey) const;
     // What a shown key's row was placed by (an empty SortKey when sorted by key).
     const SortKey &placedBy(const QString &key) const;
+    const SortKey &sortKeyAt(int row) const; // the same for the key in row
     SortKey sortKeyOf(const EntryRef &entry);
     int lowerBound(const SortKey &sortKey, const QString &key, int first, int last) const;
     bool matches(const QString &key, const EntryRef &entry) const;

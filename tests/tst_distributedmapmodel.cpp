@@ -72,6 +72,26 @@ bool rowsMatchMap(const DistributedMapModel &model, const DistributedMap &map,
     return true;
 }
 
+// A writing peer and a viewing peer on one relay, and the viewer's model
+// (5 ms batches) under QAbstractItemModelTester.
+struct WatchedMap
+{
+    explicit WatchedMap(const QUrl &relay)
+        : writer(relay, Uri, QStringLiteral("writer"))
+        , viewer(relay, Uri, QStringLiteral("viewer"))
+        , model(viewer.map.get())
+        , tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest)
+    {
+        model.setBatchInterval(5);
+    }
+    bool isReady() const { return writer->isReady() && viewer->isReady(); }
+
+    TestPeer writer;
+    TestPeer viewer;
+    DistributedMapModel model;
+    QAbstractItemModelTester tester;
+};
+
 Wire::DecodedEntry entry(const char *key, const char *json, quint64 hlc, quint64 writer)
 {
     return {QString::fromLatin1(key), Entry{QByteArray(json), hlc, writer, false}};
@@ -131,13 +151,11 @@ void tst_DistributedMapModel::followsRemoteBurstsDeletesAndAResync()
     qInfo("seed %u (replay with DISTMAP_SEED=%u)", seed, seed);
     QRandomGenerator rng(seed);
 
-    TestPeer writer(m_relay->url(), Uri, QStringLiteral("writer"));
-    TestPeer viewer(m_relay->url(), Uri, QStringLiteral("viewer"));
-    QTRY_VERIFY_WITH_TIMEOUT(writer->isReady() && viewer->isReady(), Timeout);
-
-    DistributedMapModel model(viewer.map.get());
-    model.setBatchInterval(5);
-    QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+    WatchedMap watched(m_relay->url());
+    QTRY_VERIFY_WITH_TIMEOUT(watched.isReady(), Timeout);
+    TestPeer &writer = watched.writer;
+    TestPeer &viewer = watched.viewer;
+    DistributedMapModel &model = watched.model;
     model.sort(column, order);
     QSignalSpy resets(&model, &QAbstractItemModel::modelAboutToBeReset);
     QSignalSpy inserts(&model, &QAbstractItemModel::rowsInserted);
@@ -333,17 +351,15 @@ void tst_DistributedMapModel::aRemoteUpdateMovesItsRow()
     QFETCH(int, column);
     QFETCH(Qt::SortOrder, order);
     QFETCH(int, rowAfter);
-    TestPeer writer(m_relay->url(), Uri, QStringLiteral("writer"));
-    TestPeer viewer(m_relay->url(), Uri, QStringLiteral("viewer"));
-    QTRY_VERIFY_WITH_TIMEOUT(writer->isReady() && viewer->isReady(), Timeout);
-    DistributedMapModel model(viewer.map.get());
-    model.setBatchInterval(5);
-    QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+    WatchedMap watched(m_relay->url());
+    QTRY_VERIFY_WITH_TIMEOUT(watched.isReady(), Timeout);
+    TestPeer &writer = watched.writer;
+    DistributedMapModel &model = watched.model;
     for (int i = 0; i < 10; ++i)
         writer->set(QStringLiteral("k%1").arg(i), i);
     QTRY_COMPARE_WITH_TIMEOUT(model.rowCount(), 10, Timeout);
     model.sort(column, order);
-    QVERIFY(rowsMatchMap(model, *viewer.map));
+    QVERIFY(rowsMatchMap(model, *watched.viewer.map));
     const QPersistentModelIndex moved(model.indexOf(QStringLiteral("k3"), DistributedMapModel::ValueColumn));
     const QPersistentModelIndex still(model.indexOf(QStringLiteral("k5")));
     QVERIFY(moved.row() != rowAfter);
@@ -353,7 +369,7 @@ void tst_DistributedMapModel::aRemoteUpdateMovesItsRow()
 
     writer->set(QStringLiteral("k3"), 100);
     QTRY_COMPARE_WITH_TIMEOUT(model.keyAt(rowAfter), QStringLiteral("k3"), Timeout);
-    QVERIFY(rowsMatchMap(model, *viewer.map));
+    QVERIFY(rowsMatchMap(model, *watched.viewer.map));
     QCOMPARE(model.index(rowAfter, DistributedMapModel::ValueColumn).data().toString(), QStringLiteral("100"));
     // One precise move; the selection follows it.
     QCOMPARE(moves.size(), 1);
@@ -413,12 +429,10 @@ void tst_DistributedMapModel::remoteInsertsAndDeletesKeepTheWriterOrder()
 
 void tst_DistributedMapModel::filterAndSortCombine()
 {
-    TestPeer writer(m_relay->url(), Uri, QStringLiteral("writer"));
-    TestPeer viewer(m_relay->url(), Uri, QStringLiteral("viewer"));
-    QTRY_VERIFY_WITH_TIMEOUT(writer->isReady() && viewer->isReady(), Timeout);
-    DistributedMapModel model(viewer.map.get());
-    model.setBatchInterval(5);
-    QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+    WatchedMap watched(m_relay->url());
+    QTRY_VERIFY_WITH_TIMEOUT(watched.isReady(), Timeout);
+    TestPeer &writer = watched.writer;
+    DistributedMapModel &model = watched.model;
     writer->set(QStringLiteral("fruit:1"), QStringLiteral("pear"));
     writer->set(QStringLiteral("fruit:2"), QStringLiteral("apple"));
     writer->set(QStringLiteral("fruit:3"), QStringLiteral("banana"));

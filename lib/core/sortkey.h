@@ -2,6 +2,7 @@
 
 #include <QByteArray>
 #include <QByteArrayView>
+#include <QTypeInfo>
 
 // Where a key's row goes when a table of keys is sorted by its value, its
 // writer's name or its write's clock. Plain data, one comparison for every
@@ -56,3 +57,5 @@ private:
     QByteArray m_text;    // a name, or the head of a string's or JSON text's bytes
     quint8 m_rank = 0;    // the JSON type's place (0 for names and clocks)
 };
+// Plain members: a QVector of them moves rows with memmove, not one by one.
+Q_DECLARE_TYPEINFO(SortKey, Q_RELOCATABLE_TYPE);
