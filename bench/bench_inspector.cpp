@@ -11,6 +11,12 @@
 // 4. Burst: the writer sends 100,000 deltas at once (90% updates, 10% new
 //    keys); time until the keys model shows the last one, worst stall.
 //
+// With --sort-times, after 1, the shown model is sorted by each column in turn (the map's
+// clocks and writers shuffled, so no column is already in order). With
+// --sort COLUMN (and --descending), the tab of 2-4 is sorted so before it
+// syncs: sorted by time, newest first, every update of the burst moves a
+// row to the top.
+//
 // The relay and the writer run in a worker thread so the GUI thread carries
 // only what the inspector itself does. Run with QT_QPA_PLATFORM=offscreen.
 
@@ -75,6 +81,29 @@ QVector<Wire::DecodedEntry> makeEntries(int count, quint64 writer)
     for (int i = 0; i < count; ++i)
         entries.append({keyName(i), Entry{valueText(i), hlc + quint64(i), writer, false}});
     return entries;
+}
+
+// Writes whose clocks and writers (one of five) follow no key order.
+QVector<Wire::DecodedEntry> makeShuffledEntries(int count)
+{
+    QVector<Wire::DecodedEntry> entries = makeEntries(count, 1);
+    QRandomGenerator rng(17);
+    for (int i = count - 1; i > 0; --i)
+        std::swap(entries[i].entry.hlc, entries[int(rng.bounded(i + 1))].entry.hlc);
+    for (auto &e : entries)
+        e.entry.writer = 1 + rng.bounded(5);
+    return entries;
+}
+
+const char *const ColumnNames[] = {"key", "value", "writer", "when"};
+
+int columnNamed(const QString &name)
+{
+    for (int c = 0; c < KeysModel::ColumnCount; ++c) {
+        if (name == QLatin1String(ColumnNames[c]))
+            return c;
+    }
+    return -1;
 }
 
 // Measures how late a 10 ms timer fires: the GUI's answer time.
@@ -198,10 +227,21 @@ int main(int argc, char *argv[])
                                    QStringLiteral("LIST"), QStringLiteral("5000,10000,20000,40000"));
     QCommandLineOption secondsOption(QStringLiteral("seconds"), QStringLiteral("Seconds per rate (default 4)."),
                                      QStringLiteral("S"), QStringLiteral("4"));
-    parser.addOptions({keysOption, ratesOption, secondsOption});
+    QCommandLineOption sortOption(QStringLiteral("sort"),
+                                  QStringLiteral("Sort the tab's keys by COLUMN (key, value, writer, when) before it syncs."),
+                                  QStringLiteral("COLUMN"), QStringLiteral("key"));
+    QCommandLineOption descendingOption(QStringLiteral("descending"), QStringLiteral("With --sort: in descending order."));
+    QCommandLineOption sortTimesOption(QStringLiteral("sort-times"),
+                                       QStringLiteral("Time sorting the map of 1. by each column (it leaves the heap "
+                                                      "fragmented for what follows)."));
+    parser.addOptions({keysOption, ratesOption, secondsOption, sortOption, descendingOption, sortTimesOption});
     parser.process(app);
     const int keys = parser.value(keysOption).toInt();
     const int seconds = parser.value(secondsOption).toInt();
+    const int sortColumn = columnNamed(parser.value(sortOption));
+    const Qt::SortOrder sortOrder = parser.isSet(descendingOption) ? Qt::DescendingOrder : Qt::AscendingOrder;
+    if (sortColumn < 0)
+        parser.showHelp(2);
 
     std::printf("bench_inspector: %d keys, platform %s\n", keys, qPrintable(QGuiApplication::platformName()));
     LoopProbe probe;
@@ -210,7 +250,7 @@ int main(int argc, char *argv[])
     {
         const double before = heapMiB();
         DistributedMap map(nullptr, MapUri);
-        DistributedMapPrivate::get(&map)->load(makeEntries(keys, 1));
+        DistributedMapPrivate::get(&map)->load(makeShuffledEntries(keys));
         const double withMap = heapMiB();
         QElapsedTimer t;
         t.start();
@@ -228,6 +268,29 @@ int main(int argc, char *argv[])
         std::printf("memory (heap in use): map of %d keys %.0f MiB; keys model + table view over it +%.0f MiB "
                     "(built and shown in %lld ms, rows %d); process RSS %.0f MiB\n",
                     keys, withMap - before, withView - withMap, buildMs, model->rowCount(), rssMiB());
+        // Each column in turn, through the view as a header click does:
+        // from the key order (where a session starts), the reverse, then
+        // on to the next column (ties then compare keys), and back to key.
+        const auto timed = [&](int column, Qt::SortOrder order) {
+            t.restart();
+            table->sortByColumn(column, order);
+            QCoreApplication::processEvents();
+            return t.elapsed();
+        };
+        const int columns[] = {KeysModel::ValueColumn, KeysModel::WriterColumn, KeysModel::WhenColumn};
+        for (int i = 0; i < (parser.isSet(sortTimesOption) ? 3 : 0); ++i) {
+            const int column = columns[i];
+            const int next = columns[(i + 1) % 3];
+            const qint64 fromKey = timed(column, Qt::AscendingOrder);
+            const double heap = heapMiB() - withView;
+            const qint64 reversed = timed(column, Qt::DescendingOrder);
+            const qint64 fromOther = timed(next, Qt::AscendingOrder);
+            const qint64 backToKey = timed(KeysModel::KeyColumn, Qt::AscendingOrder);
+            std::printf("sort: %d keys by %s in %lld ms from the key order (heap +%.0f MiB), reversed in %lld ms; "
+                        "then by %s in %lld ms; back to key in %lld ms\n",
+                        model->rowCount(), ColumnNames[column], fromKey, heap, reversed, ColumnNames[next], fromOther,
+                        backToKey);
+        }
         delete table;
         delete model;
     }
@@ -248,6 +311,9 @@ int main(int argc, char *argv[])
     auto *view = new MapView(&map);
     view->resize(1280, 800);
     view->show();
+    view->keysView()->sortByColumn(sortColumn, sortOrder);
+    std::printf("the tab's keys sorted by %s, %s\n", ColumnNames[sortColumn],
+                sortOrder == Qt::AscendingOrder ? "ascending" : "descending");
     QElapsedTimer sync;
     sync.start();
     probe.start();

@@ -3,12 +3,14 @@
 
 #include "displayformat.h"
 #include "entrytable.h"
+#include "sortkey.h"
 
 #include <QDateTime>
 #include <QJsonArray>
 #include <QJsonDocument>
 
 #include <algorithm>
+#include <vector>
 
 namespace {
 
@@ -18,6 +20,11 @@ constexpr int BatchBudget = 8000;
 // Up to this many scattered inserts or removals go out one row at a time;
 // beyond it, one contiguous change plus a layout change is cheaper for views.
 constexpr int SmallChange = 16;
+// Sorted by another column, a row moves or arrives one at a time only while
+// the rows shifted for it stay few: a changed row crosses any distance (to
+// the top, sorted by time), and each shift moves a key and its SortKey. A
+// 1,000,000-row table takes one row at a time; more share a layout change.
+constexpr qint64 SmallShift = 1000000;
 constexpr int DisplayChars = 200;
 
 char asciiLower(char c)
@@ -48,7 +55,43 @@ bool containsCaseless(QByteArrayView haystack, const QByteArray &needleLower)
     return false;
 }
 
+// Moves the items at indices (ascending) to the end; both parts keep their order.
+template<typename T>
+void moveToEnd(QVector<T> &items, const QVector<int> &indices)
+{
+    QVector<T> reordered;
+    reordered.reserve(items.size());
+    QVector<T> tail;
+    tail.reserve(indices.size());
+    for (int i = 0, next = 0; i < items.size(); ++i) {
+        if (next < indices.size() && indices.at(next) == i) {
+            tail.append(std::move(items[i]));
+            ++next;
+        } else {
+            reordered.append(std::move(items[i]));
+        }
+    }
+    for (T &item : tail)
+        reordered.append(std::move(item));
+    items = std::move(reordered);
+}
+
+// The row of nothing, and every row's SortKey while sorted by key: rows
+// then compare by key alone.
+const SortKey NoSortKey;
+
 } // namespace
+
+struct DistributedMapModel::ColumnSort
+{
+    QHash<QString, SortKey> placedBy; // each shown key's SortKey as its row was placed
+    // The same per row, beside m_keys: a binary search reads these, not
+    // the index (a hash lookup per probe made a 8,000-key batch take 200 ms).
+    QVector<SortKey> rowKeys;
+    // Each writer's name as the sort first took it, so one writer's rows
+    // stay together when the resolver renames it.
+    QHash<quint64, QByteArray> writerNames;
+};
 
 DistributedMapModel::DistributedMapModel(DistributedMap *map, QObject *parent)
     : QAbstractTableModel(parent)
@@ -199,12 +242,20 @@ QHash<int, QByteArray> DistributedMapModel::roleNames() const
 
 void DistributedMapModel::sort(int column, Qt::SortOrder order)
 {
-    if (column != KeyColumn || order == m_order)
+    if (column < 0 || column >= ColumnCount || (column == m_column && order == m_order))
         return;
+    if (column != m_column) {
+        reorder(column, order);
+        return;
+    }
+    // Ties go by key in the sort's direction too: the other order is this
+    // one reversed, no comparison needed.
     Q_EMIT layoutAboutToBeChanged({}, QAbstractItemModel::VerticalSortHint);
     const QModelIndexList from = persistentIndexList();
     m_order = order;
     std::reverse(m_keys.begin(), m_keys.end());
+    if (m_columnSort)
+        std::reverse(m_columnSort->rowKeys.begin(), m_columnSort->rowKeys.end());
     const int n = int(m_keys.size());
     QModelIndexList to;
     to.reserve(from.size());
@@ -212,6 +263,130 @@ void DistributedMapModel::sort(int column, Qt::SortOrder order)
         to.append(index(n - 1 - idx.row(), idx.column()));
     changePersistentIndexList(from, to);
     Q_EMIT layoutChanged({}, QAbstractItemModel::VerticalSortHint);
+}
+
+void DistributedMapModel::reorder(int column, Qt::SortOrder order)
+{
+    Q_EMIT layoutAboutToBeChanged({}, QAbstractItemModel::VerticalSortHint);
+    const QModelIndexList from = persistentIndexList();
+    const QVector<QString> fromKeys = keysOf(from);
+    // From the key order, ties need no key comparison: each row's rank in
+    // it settles them.
+    const bool byKey = m_column == KeyColumn;
+    if (byKey && m_order == Qt::DescendingOrder)
+        std::reverse(m_keys.begin(), m_keys.end());
+    m_column = column;
+    m_order = order;
+    sortRows(byKey);
+    changePersistentIndexesByKey(from, fromKeys);
+    Q_EMIT layoutChanged({}, QAbstractItemModel::VerticalSortHint);
+}
+
+QVector<QString> DistributedMapModel::keysOf(const QModelIndexList &indexes) const
+{
+    QVector<QString> keys;
+    keys.reserve(indexes.size());
+    for (const QModelIndex &idx : indexes)
+        keys.append(m_keys.at(idx.row()));
+    return keys;
+}
+
+void DistributedMapModel::changePersistentIndexesByKey(const QModelIndexList &from, const QVector<QString> &keys)
+{
+    QModelIndexList to;
+    to.reserve(from.size());
+    for (int i = 0; i < from.size(); ++i)
+        to.append(index(rowOf(keys.at(i)), from.at(i).column()));
+    changePersistentIndexList(from, to);
+}
+
+void DistributedMapModel::sortRows(bool keysAscending)
+{
+    if (m_column == KeyColumn) {
+        m_columnSort.reset();
+        std::sort(m_keys.begin(), m_keys.end(),
+                  [this](const QString &a, const QString &b) { return before(NoSortKey, a, NoSortKey, b); });
+        return;
+    }
+    m_columnSort = std::make_unique<ColumnSort>();
+    m_columnSort->placedBy.reserve(m_keys.size());
+    // Each row's SortKey fetched once, then sorted as plain data.
+    struct Row
+    {
+        SortKey sortKey;
+        int keyRank; // the row's place in key order, when keysAscending
+        QString key;
+    };
+    std::vector<Row> rows;
+    rows.reserve(m_keys.size());
+    for (int i = 0; i < m_keys.size(); ++i) {
+        QString &key = m_keys[i];
+        SortKey sortKey = sortKeyOf(entryOf(key));
+        // Into the index now, while the key's characters are in the cache.
+        m_columnSort->placedBy.insert(key, sortKey);
+        rows.push_back({std::move(sortKey), i, std::move(key)});
+    }
+    const bool ascending = m_order == Qt::AscendingOrder;
+    if (keysAscending) {
+        std::sort(rows.begin(), rows.end(), [ascending](const Row &a, const Row &b) {
+            int c = SortKey::compare(a.sortKey, b.sortKey);
+            if (c == 0)
+                c = a.keyRank - b.keyRank;
+            return ascending ? c < 0 : c > 0;
+        });
+    } else {
+        std::sort(rows.begin(), rows.end(),
+                  [this](const Row &a, const Row &b) { return before(a.sortKey, a.key, b.sortKey, b.key); });
+    }
+    m_columnSort->rowKeys.reserve(m_keys.size());
+    for (size_t i = 0; i < rows.size(); ++i) {
+        m_keys[qsizetype(i)] = std::move(rows[i].key);
+        m_columnSort->rowKeys.append(std::move(rows[i].sortKey));
+    }
+}
+
+bool DistributedMapModel::before(const SortKey &sortKey, const QString &key, const SortKey &otherSortKey,
+                                 const QString &otherKey) const
+{
+    // Sorted by key, both are NoSortKey: compare() returns at once.
+    const int c = SortKey::compare(sortKey, otherSortKey);
+    if (c != 0)
+        return m_order == Qt::AscendingOrder ? c < 0 : c > 0;
+    return m_order == Qt::AscendingOrder ? key < otherKey : otherKey < key;
+}
+
+const SortKey &DistributedMapModel::sortKeyAt(int row) const
+{
+    return m_columnSort ? m_columnSort->rowKeys.at(row) : NoSortKey;
+}
+
+const SortKey &DistributedMapModel::placedBy(const QString &key) const
+{
+    if (!m_columnSort)
+        return NoSortKey;
+    const auto it = m_columnSort->placedBy.constFind(key);
+    return it == m_columnSort->placedBy.cend() ? NoSortKey : *it;
+}
+
+SortKey DistributedMapModel::sortKeyOf(const EntryRef &entry)
+{
+    if (!entry || entry.tombstone())
+        return SortKey();
+    switch (m_column) {
+    case ValueColumn:
+        return SortKey::ofValue(entry.valueView());
+    case WhenColumn:
+        return SortKey::ofClock(entry.hlc());
+    case WriterColumn: {
+        auto it = m_columnSort->writerNames.find(entry.writer());
+        if (it == m_columnSort->writerNames.end()) {
+            const QString name = m_nameOf ? m_nameOf(entry.writer()) : DisplayFormat::shortPeerId(entry.writer());
+            it = m_columnSort->writerNames.insert(entry.writer(), name.toUtf8());
+        }
+        return SortKey::ofName(*it);
+    }
+    }
+    return SortKey();
 }
 
 void DistributedMapModel::setFilterText(const QString &text)
@@ -229,6 +404,10 @@ void DistributedMapModel::setFilterText(const QString &text)
 void DistributedMapModel::rebuild()
 {
     m_keys.clear();
+    if (m_columnSort) {
+        m_columnSort->placedBy.clear();
+        m_columnSort->rowKeys.clear();
+    }
     m_pending.clear();
     m_pendingKeys.clear();
     m_pendingHead = 0;
@@ -243,7 +422,7 @@ void DistributedMapModel::rebuild()
         if (matches(key, e))
             m_keys.append(std::move(key));
     }
-    std::sort(m_keys.begin(), m_keys.end(), [this](const QString &a, const QString &b) { return lessKey(a, b); });
+    sortRows();
 }
 
 bool DistributedMapModel::matches(const QString &key, const EntryRef &entry) const
@@ -258,16 +437,18 @@ QString DistributedMapModel::keyAt(int row) const
     return row >= 0 && row < m_keys.size() ? m_keys.at(row) : QString();
 }
 
-int DistributedMapModel::lowerBound(const QString &key, int first, int last) const
+int DistributedMapModel::lowerBound(const SortKey &sortKey, const QString &key, int first, int last) const
 {
     const auto it = std::lower_bound(m_keys.cbegin() + first, m_keys.cbegin() + last, key,
-                                     [this](const QString &a, const QString &b) { return lessKey(a, b); });
+                                     [&](const QString &shown, const QString &) {
+                                         return before(sortKeyAt(int(&shown - m_keys.constData())), shown, sortKey, key);
+                                     });
     return int(it - m_keys.cbegin());
 }
 
 int DistributedMapModel::rowOf(const QString &key) const
 {
-    const int pos = lowerBound(key, 0, int(m_keys.size()));
+    const int pos = lowerBound(placedBy(key), key, 0, int(m_keys.size()));
     return pos < m_keys.size() && m_keys.at(pos) == key ? pos : -1;
 }
 
@@ -280,6 +461,8 @@ QModelIndex DistributedMapModel::indexOf(const QString &key, int column) const
 void DistributedMapModel::setWriterNameResolver(const std::function<QString(quint64)> &resolver)
 {
     m_nameOf = resolver;
+    if (m_column == WriterColumn)
+        reorder(m_column, m_order);
     if (!m_keys.isEmpty())
         Q_EMIT dataChanged(index(0, 0), index(int(m_keys.size()) - 1, ColumnCount - 1), {Qt::DisplayRole, WriterNameRole});
 }
@@ -321,37 +504,77 @@ void DistributedMapModel::flush()
 
     const int n = int(m_keys.size());
     QVector<int> removals;
-    QVector<QPair<int, QString>> inserts; // (position among the old rows, key)
+    QVector<QPair<QString, SortKey>> moves;   // shown keys whose SortKey changed, with the new one
+    QVector<QPair<QString, SortKey>> inserts; // new keys with their SortKey
     int firstUpdated = n, lastUpdated = -1, updated = 0;
     for (const QString &key : std::as_const(batch)) {
         const EntryRef entry = entryOf(key);
         const bool live = entry && !entry.tombstone() && matches(key, entry);
-        const int pos = lowerBound(key, 0, n);
-        const bool shown = pos < n && m_keys.at(pos) == key;
-        if (shown && live) {
+        const int pos = rowOf(key);
+        if (pos >= 0 && live) {
+            SortKey sortKey = m_columnSort ? sortKeyOf(entry) : SortKey();
+            if (m_columnSort && sortKey != placedBy(key)) {
+                moves.append({key, std::move(sortKey)});
+                continue;
+            }
             ++updated;
             firstUpdated = qMin(firstUpdated, pos);
             lastUpdated = qMax(lastUpdated, pos);
-        } else if (shown) {
+        } else if (pos >= 0) {
             removals.append(pos);
         } else if (live) {
-            inserts.append({pos, key});
+            inserts.append({key, m_columnSort ? sortKeyOf(entry) : SortKey()});
         }
     }
-    if (!inserts.isEmpty() && !removals.isEmpty()) {
-        // Removals shift the positions found above: find them again after.
-        removeIndices(removals);
-        for (auto &insert : inserts)
-            insert.first = lowerBound(insert.second, 0, int(m_keys.size()));
-    } else if (!removals.isEmpty()) {
+    if (!removals.isEmpty()) {
+        if (m_columnSort) {
+            for (int row : std::as_const(removals))
+                m_columnSort->placedBy.remove(m_keys.at(row));
+        }
         removeIndices(removals);
     }
-    if (!inserts.isEmpty())
-        insertKeys(inserts);
+    // Rows placed again: a changed SortKey (found by the old one, then
+    // replaced) and new keys. A few go one by one, many in one layout change.
+    const qsizetype placed = moves.size() + inserts.size();
+    if (placed <= SmallChange && (!m_columnSort || placed * m_keys.size() <= SmallShift)) {
+        for (auto &move : moves) {
+            const int row = rowOf(move.first);
+            m_columnSort->placedBy[move.first] = std::move(move.second);
+            moveRow(row);
+        }
+        for (auto &insert : inserts) {
+            if (m_columnSort)
+                m_columnSort->placedBy.insert(insert.first, std::move(insert.second));
+            insertKey(insert.first);
+        }
+    } else {
+        QVector<int> rows;
+        rows.reserve(moves.size() + inserts.size());
+        for (const auto &move : std::as_const(moves))
+            rows.append(rowOf(move.first));
+        for (auto &move : moves)
+            m_columnSort->placedBy[move.first] = std::move(move.second);
+        if (!inserts.isEmpty()) {
+            // New rows arrive as one block at the end, then take their places.
+            const int end = int(m_keys.size());
+            beginInsertRows({}, end, end + int(inserts.size()) - 1);
+            for (auto &insert : inserts) {
+                rows.append(int(m_keys.size()));
+                if (m_columnSort) {
+                    m_columnSort->rowKeys.append(insert.second);
+                    m_columnSort->placedBy.insert(insert.first, std::move(insert.second));
+                }
+                m_keys.append(insert.first);
+            }
+            endInsertRows();
+        }
+        placeRows(std::move(rows));
+    }
+    updated += int(moves.size());
     if (updated > 0 && !m_keys.isEmpty()) {
-        // Rows moved if anything was inserted or removed; repainting the
-        // whole range is still cheap, views only redraw what is visible.
-        if (!removals.isEmpty() || !inserts.isEmpty()) {
+        // Rows moved if anything was moved, inserted or removed; repainting
+        // the whole range is still cheap, views only redraw what is visible.
+        if (!removals.isEmpty() || !inserts.isEmpty() || !moves.isEmpty()) {
             firstUpdated = 0;
             lastUpdated = int(m_keys.size()) - 1;
         }
@@ -370,6 +593,8 @@ void DistributedMapModel::removeIndices(const QVector<int> &unsortedIndices)
         for (auto it = indices.crbegin(); it != indices.crend(); ++it) {
             beginRemoveRows({}, *it, *it);
             m_keys.remove(*it);
+            if (m_columnSort)
+                m_columnSort->rowKeys.remove(*it);
             endRemoveRows();
         }
         return;
@@ -377,23 +602,11 @@ void DistributedMapModel::removeIndices(const QVector<int> &unsortedIndices)
     // Gather the doomed rows at the end (a reorder), then drop the tail in one go.
     Q_EMIT layoutAboutToBeChanged({}, QAbstractItemModel::VerticalSortHint);
     const int n = int(m_keys.size());
-    QVector<QString> reordered;
-    reordered.reserve(n);
-    QVector<QString> tail;
-    tail.reserve(indices.size());
-    int next = 0;
-    for (int i = 0; i < n; ++i) {
-        if (next < indices.size() && indices.at(next) == i) {
-            tail.append(std::move(m_keys[i]));
-            ++next;
-        } else {
-            reordered.append(std::move(m_keys[i]));
-        }
-    }
-    const int kept = int(reordered.size());
+    const int kept = n - int(indices.size());
     const QModelIndexList from = persistentIndexList();
-    reordered.append(tail);
-    m_keys = std::move(reordered);
+    moveToEnd(m_keys, indices);
+    if (m_columnSort)
+        moveToEnd(m_columnSort->rowKeys, indices);
     QModelIndexList to;
     to.reserve(from.size());
     for (const QModelIndex &idx : from) {
@@ -409,57 +622,100 @@ void DistributedMapModel::removeIndices(const QVector<int> &unsortedIndices)
     Q_EMIT layoutChanged({}, QAbstractItemModel::VerticalSortHint);
     beginRemoveRows({}, kept, n - 1);
     m_keys.resize(kept);
+    if (m_columnSort)
+        m_columnSort->rowKeys.resize(kept);
     endRemoveRows();
 }
 
-void DistributedMapModel::insertKeys(QVector<QPair<int, QString>> keys)
+void DistributedMapModel::insertKey(const QString &key)
 {
-    // Positions first: comparing ints is cheap, comparing keys reads their
-    // characters from all over the heap. Keys only break ties.
-    std::sort(keys.begin(), keys.end(), [this](const QPair<int, QString> &a, const QPair<int, QString> &b) {
-        return a.first != b.first ? a.first < b.first : lessKey(a.second, b.second);
-    });
-    if (keys.size() <= SmallChange) {
-        for (int i = 0; i < keys.size(); ++i) {
-            // Each insert shifts the rows after it by one.
-            const int pos = keys.at(i).first + i;
-            beginInsertRows({}, pos, pos);
-            m_keys.insert(pos, keys.at(i).second);
-            endInsertRows();
-        }
+    const SortKey &sortKey = placedBy(key);
+    const int pos = lowerBound(sortKey, key, 0, int(m_keys.size()));
+    beginInsertRows({}, pos, pos);
+    m_keys.insert(pos, key);
+    if (m_columnSort)
+        m_columnSort->rowKeys.insert(pos, sortKey);
+    endInsertRows();
+}
+
+void DistributedMapModel::moveRow(int row)
+{
+    // The other rows are in order: the row's new place is among them,
+    // before it or after it.
+    const QString key = m_keys.at(row);
+    const SortKey &sortKey = placedBy(key); // the new one; the row's own is still the old
+    int to = lowerBound(sortKey, key, 0, row);
+    if (to == row)
+        to = lowerBound(sortKey, key, row + 1, int(m_keys.size()));
+    if (to == row || to == row + 1) {
+        m_columnSort->rowKeys[row] = sortKey; // its place did not change
         return;
     }
-    const int n = int(m_keys.size());
-    const int k = int(keys.size());
+    beginMoveRows({}, row, row, {}, to);
+    const int dest = to > row ? to - 1 : to;
+    m_keys.move(row, dest);
+    m_columnSort->rowKeys.move(row, dest);
+    m_columnSort->rowKeys[dest] = sortKey;
+    endMoveRows();
+}
 
-    // Append the new rows as one block, then move them into place as a reorder.
-    beginInsertRows({}, n, n + k - 1);
-    for (const auto &key : std::as_const(keys))
-        m_keys.append(key.second);
-    endInsertRows();
-
+void DistributedMapModel::placeRows(QVector<int> rows)
+{
     Q_EMIT layoutAboutToBeChanged({}, QAbstractItemModel::VerticalSortHint);
     const QModelIndexList from = persistentIndexList();
-    QVector<QString> oldKeys;
-    oldKeys.reserve(from.size());
-    for (const QModelIndex &idx : from)
-        oldKeys.append(m_keys.at(idx.row()));
+    const QVector<QString> fromKeys = keysOf(from);
+
+    // Take the rows out; the others keep their order, so each taken row's
+    // place among them is one binary search.
+    std::sort(rows.begin(), rows.end());
+    const int n = int(m_keys.size());
+    QVector<SortKey> *rowKeys = m_columnSort ? &m_columnSort->rowKeys : nullptr;
+    struct Taken
+    {
+        int pos; // among the rows kept
+        QString key;
+        SortKey sortKey; // the new one, from the index
+    };
+    QVector<Taken> taken;
+    taken.reserve(rows.size());
+    // Rows before the first taken one stay where they are.
+    int kept = rows.isEmpty() ? n : rows.first();
+    for (int i = kept, next = 0; i < n; ++i) {
+        if (next < rows.size() && rows.at(next) == i) {
+            taken.append({0, std::move(m_keys[i]), SortKey()});
+            ++next;
+        } else {
+            if (rowKeys)
+                (*rowKeys)[kept] = std::move((*rowKeys)[i]);
+            m_keys[kept++] = std::move(m_keys[i]);
+        }
+    }
+    for (Taken &row : taken) {
+        row.sortKey = placedBy(row.key);
+        row.pos = lowerBound(row.sortKey, row.key, 0, kept);
+    }
+    // Positions first: comparing ints is cheap, comparing keys reads their
+    // characters from all over the heap. Keys only break ties.
+    std::sort(taken.begin(), taken.end(), [this](const Taken &a, const Taken &b) {
+        return a.pos != b.pos ? a.pos < b.pos : before(a.sortKey, a.key, b.sortKey, b.key);
+    });
     // A merge by comparisons would read every key's characters, scattered
     // over the heap; shifting blocks by the known positions touches only the
     // index itself, which is what keeps a 1M-row merge in milliseconds.
-    int write = n + k;
-    int readEnd = n;
-    for (int i = k - 1; i >= 0; --i) {
-        const int pos = keys.at(i).first;
+    int write = n;
+    int readEnd = kept;
+    for (int i = int(taken.size()) - 1; i >= 0; --i) {
+        const int pos = taken.at(i).pos;
         std::move_backward(m_keys.begin() + pos, m_keys.begin() + readEnd, m_keys.begin() + write);
+        if (rowKeys)
+            std::move_backward(rowKeys->begin() + pos, rowKeys->begin() + readEnd, rowKeys->begin() + write);
         write -= readEnd - pos;
         readEnd = pos;
-        m_keys[--write] = std::move(keys[i].second);
+        --write;
+        m_keys[write] = std::move(taken[i].key);
+        if (rowKeys)
+            (*rowKeys)[write] = std::move(taken[i].sortKey);
     }
-    QModelIndexList to;
-    to.reserve(from.size());
-    for (int i = 0; i < from.size(); ++i)
-        to.append(index(lowerBound(oldKeys.at(i), 0, int(m_keys.size())), from.at(i).column()));
-    changePersistentIndexList(from, to);
+    changePersistentIndexesByKey(from, fromKeys);
     Q_EMIT layoutChanged({}, QAbstractItemModel::VerticalSortHint);
 }

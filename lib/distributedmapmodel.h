@@ -10,11 +10,14 @@
 #include <QVector>
 
 #include <functional>
+#include <memory>
 
 class EntryRef;
+class SortKey;
 
 /// A Qt item model over a DistributedMap: one row per live key, kept sorted
-/// by key, for QTableView, QListView (column 0 with the roles) or QML.
+/// (by key unless sort() says otherwise), for QTableView, QListView (column
+/// 0 with the roles) or QML.
 ///
 /// The model keeps an index of keys only; values, writers and clocks are read
 /// from the map when a view asks. Changes from any source are collected by
@@ -25,10 +28,15 @@ class EntryRef;
 /// layout change: views pay O(rows) once, not once per key. Batches are
 /// bounded, so a million-key sync never blocks the event loop for long.
 ///
-/// Sorting (by key, either order) and filtering (a case-insensitive
+/// Sorting (by any column, either order) and filtering (a case-insensitive
 /// substring of the key or of the value's JSON text) run inside the model:
 /// a QSortFilterProxyModel over a million rows keeps a mapping entry per row
-/// and re-sorts in seconds (docs/BENCHMARKS.md has the figures).
+/// and re-sorts in seconds (docs/BENCHMARKS.md has the figures). Sorted by
+/// value, writer or time, the model also keeps, per shown key, the sort key
+/// it placed the row by: a change can move a row, and finding the row again
+/// needs where it was put, not what the map holds now. A changed row moves
+/// with beginMoveRows(), or, in a large batch, within the batch's layout
+/// change; persistent indexes follow their keys either way.
 ///
 /// Editable: setData() on the value column (or ValueRole, JsonTextRole)
 /// writes to the map; the row shows the write with the next batch, like
@@ -83,13 +91,24 @@ public:
     /// a QVariant as DistributedMap::set(key, QVariant) takes it.
     /// JsonTextRole: JSON text. False when the map refuses the write.
     bool setData(const QModelIndex &index, const QVariant &value, int role = Qt::EditRole) override;
-    /// Only the key column sorts; other columns are ignored.
+    /// Orders the rows by column (a Column; others are ignored), ties by
+    /// key so the order is total; descending is ascending reversed. Values
+    /// sort by JSON type (null, false, true, numbers, strings, arrays,
+    /// objects), numbers by value, strings by code point, arrays and
+    /// objects by their compact JSON text; strings, arrays and objects
+    /// compare on their first 64 bytes. Writers sort by the resolver's name,
+    /// by code point, as it was when the sort ran (a writer first seen later
+    /// is named then; setWriterNameResolver() sorts again); times by the
+    /// write's clock. A layout change, not a reset: persistent indexes keep
+    /// their keys. Nothing happens when column and order are the current ones.
     void sort(int column, Qt::SortOrder order = Qt::AscendingOrder) override;
     /// Qt's names plus one per Role, for QML: key, value, jsonText,
     /// writerId, writerName, time, hlc, local.
     QHash<int, QByteArray> roleNames() const override;
 
-    /// The order of the rows by key (ascending by default; sort()).
+    /// The column the rows are sorted by (KeyColumn by default; sort()).
+    int sortColumn() const { return m_column; }
+    /// The order of the rows (ascending by default; sort()).
     Qt::SortOrder sortOrder() const { return m_order; }
     /// Shows only keys whose name or JSON text contains text, ignoring case
     /// (ASCII case for the JSON text). Resets the model: a user action.
@@ -104,7 +123,8 @@ public:
     QModelIndex indexOf(const QString &key, int column = KeyColumn) const;
 
     /// How writers are named in the writer column and WriterNameRole
-    /// (default: the short peer id).
+    /// (default: the short peer id). Sorted by writer, the rows are sorted
+    /// again by the new names.
     void setWriterNameResolver(const std::function<QString(quint64)> &resolver);
     /// Batch interval in ms (default 50; 0: at the next event-loop pass).
     void setBatchInterval(int ms) { m_batchTimer.setInterval(ms); }
@@ -116,25 +136,41 @@ public:
     void flush();
 
 Q_SIGNALS:
-    /// After each applied batch: rows updated in place, inserted and removed.
+    /// After each applied batch: rows updated (in place, or moved to a new
+    /// place when sorted by another column than the key), inserted and removed.
     void batchApplied(int updated, int inserted, int removed);
 
 private:
     void onChanged(const DistributedMap::Change &change);
     void rebuild();
-    bool lessKey(const QString &a, const QString &b) const
-    {
-        return m_order == Qt::AscendingOrder ? a < b : b < a;
-    }
-    int lowerBound(const QString &key, int first, int last) const;
+    void sortRows(bool keysAscending = false); // keysAscending: m_keys are in ascending key order
+    void reorder(int column, Qt::SortOrder order);
+    // Persistent indexes follow their keys through a reorder: their keys
+    // before it, their rows found again after.
+    QVector<QString> keysOf(const QModelIndexList &indexes) const;
+    void changePersistentIndexesByKey(const QModelIndexList &from, const QVector<QString> &keys);
+    // Whether the row (sortKey, key) goes before the row (otherSortKey, otherKey).
+    bool before(const SortKey &sortKey, const QString &key, const SortKey &otherSortKey, const QString &otherKey) const;
+    // What a shown key's row was placed by (an empty SortKey when sorted by key).
+    const SortKey &placedBy(const QString &key) const;
+    const SortKey &sortKeyAt(int row) const; // the same for the key in row
+    SortKey sortKeyOf(const EntryRef &entry);
+    int lowerBound(const SortKey &sortKey, const QString &key, int first, int last) const;
     bool matches(const QString &key, const EntryRef &entry) const;
     EntryRef entryOf(const QString &key) const;
     void removeIndices(const QVector<int> &indices);
-    void insertKeys(QVector<QPair<int, QString>> keys); // (position among current rows, key)
+    void insertKey(const QString &key);
+    void moveRow(int row);
+    void placeRows(QVector<int> rows);
 
     QPointer<DistributedMap> m_map;
     QVector<QString> m_keys; // shown keys in display order
+    int m_column = KeyColumn;
     Qt::SortOrder m_order = Qt::AscendingOrder;
+    // What sorting by another column than the key keeps (null otherwise);
+    // in the .cpp, as SortKey is not part of the installed headers.
+    struct ColumnSort;
+    std::unique_ptr<ColumnSort> m_columnSort;
     QString m_filter;
     QByteArray m_filterUtf8Lower;
     // Keys changed since the last batch, oldest first, each once. Taken

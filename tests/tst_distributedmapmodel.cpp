@@ -1,10 +1,13 @@
 // DistributedMapModel, the library's item model, over a map fed by a real
 // relay on loopback: bursts of remote sets and deletes, and a resync after
-// a disconnect, all under QAbstractItemModelTester. A seeded run: the seed
-// is printed; DISTMAP_SEED=S replays it.
+// a disconnect, sorted by each column, all under QAbstractItemModelTester.
+// A seeded run: the seed is printed; DISTMAP_SEED=S replays it.
+#include "displayformat.h"
 #include "distributedmapmodel.h"
 #include "peerfixture.h"
 #include "relay.h"
+#include "sortkey.h"
+#include "wire.h"
 
 #include <QAbstractItemModelTester>
 #include <QDateTime>
@@ -17,18 +20,81 @@ namespace {
 constexpr int Timeout = 30000;
 const QString Uri = QStringLiteral("/model");
 
-// The model's rows, which must be the map's live keys, sorted.
-bool rowsMatchMap(const DistributedMapModel &model, const DistributedMap &map)
+using NameOf = std::function<QString(quint64)>;
+
+QStringList shownKeys(const DistributedMapModel &model)
 {
+    QStringList keys;
+    for (int row = 0; row < model.rowCount(); ++row)
+        keys.append(model.keyAt(row));
+    return keys;
+}
+
+// The map's live keys in the model's order, worked out from the map's own
+// entries: by the sort column, ties by key, descending as the reverse.
+QStringList expectedOrder(const DistributedMapModel &model, const DistributedMap &map, const NameOf &nameOf)
+{
+    const MapState &state = DistributedMapPrivate::get(&map)->state();
+    const auto sortKey = [&](const QString &key) {
+        const EntryRef e = state.find(key);
+        switch (model.sortColumn()) {
+        case DistributedMapModel::ValueColumn:
+            return SortKey::ofValue(e.valueView());
+        case DistributedMapModel::WriterColumn:
+            return SortKey::ofName(nameOf(e.writer()).toUtf8());
+        case DistributedMapModel::WhenColumn:
+            return SortKey::ofClock(e.hlc());
+        }
+        return SortKey();
+    };
     QStringList keys = map.keys();
-    keys.sort();
-    if (model.rowCount() != keys.size())
+    std::sort(keys.begin(), keys.end(), [&](const QString &a, const QString &b) {
+        const int c = SortKey::compare(sortKey(a), sortKey(b));
+        return c != 0 ? c < 0 : a < b;
+    });
+    if (model.sortOrder() == Qt::DescendingOrder)
+        std::reverse(keys.begin(), keys.end());
+    return keys;
+}
+
+// The model's rows, which must be the map's live keys in the model's
+// order, each found again by rowOf().
+bool rowsMatchMap(const DistributedMapModel &model, const DistributedMap &map,
+                  const NameOf &nameOf = &DisplayFormat::shortPeerId)
+{
+    const QStringList keys = expectedOrder(model, map, nameOf);
+    if (shownKeys(model) != keys)
         return false;
     for (int row = 0; row < keys.size(); ++row) {
-        if (model.keyAt(row) != keys.at(row))
+        if (model.rowOf(keys.at(row)) != row)
             return false;
     }
     return true;
+}
+
+// A writing peer and a viewing peer on one relay, and the viewer's model
+// (5 ms batches) under QAbstractItemModelTester.
+struct WatchedMap
+{
+    explicit WatchedMap(const QUrl &relay)
+        : writer(relay, Uri, QStringLiteral("writer"))
+        , viewer(relay, Uri, QStringLiteral("viewer"))
+        , model(viewer.map.get())
+        , tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest)
+    {
+        model.setBatchInterval(5);
+    }
+    bool isReady() const { return writer->isReady() && viewer->isReady(); }
+
+    TestPeer writer;
+    TestPeer viewer;
+    DistributedMapModel model;
+    QAbstractItemModelTester tester;
+};
+
+Wire::DecodedEntry entry(const char *key, const char *json, quint64 hlc, quint64 writer)
+{
+    return {QString::fromLatin1(key), Entry{QByteArray(json), hlc, writer, false}};
 }
 
 } // namespace
@@ -39,9 +105,16 @@ class tst_DistributedMapModel : public QObject
 private Q_SLOTS:
     void init();
     void cleanup();
+    void followsRemoteBurstsDeletesAndAResync_data();
     void followsRemoteBurstsDeletesAndAResync();
     void rolesDescribeEachKeysWrite();
     void setDataWritesToTheMap();
+    void sortsByEachColumnInBothOrders_data();
+    void sortsByEachColumnInBothOrders();
+    void aRemoteUpdateMovesItsRow_data();
+    void aRemoteUpdateMovesItsRow();
+    void remoteInsertsAndDeletesKeepTheWriterOrder();
+    void filterAndSortCombine();
 
 private:
     std::unique_ptr<Relay> m_relay;
@@ -58,43 +131,63 @@ void tst_DistributedMapModel::cleanup()
     m_relay.reset();
 }
 
+void tst_DistributedMapModel::followsRemoteBurstsDeletesAndAResync_data()
+{
+    QTest::addColumn<int>("column");
+    QTest::addColumn<Qt::SortOrder>("order");
+    QTest::newRow("sorted by key") << int(DistributedMapModel::KeyColumn) << Qt::AscendingOrder;
+    QTest::newRow("sorted by value, descending") << int(DistributedMapModel::ValueColumn) << Qt::DescendingOrder;
+    QTest::newRow("sorted by writer") << int(DistributedMapModel::WriterColumn) << Qt::AscendingOrder;
+    QTest::newRow("sorted by time, newest first") << int(DistributedMapModel::WhenColumn) << Qt::DescendingOrder;
+}
+
 void tst_DistributedMapModel::followsRemoteBurstsDeletesAndAResync()
 {
+    QFETCH(int, column);
+    QFETCH(Qt::SortOrder, order);
     quint32 seed = quint32(qEnvironmentVariableIntValue("DISTMAP_SEED"));
     if (!seed)
         seed = QRandomGenerator::global()->bounded(1u, 1u << 30);
     qInfo("seed %u (replay with DISTMAP_SEED=%u)", seed, seed);
     QRandomGenerator rng(seed);
 
-    TestPeer writer(m_relay->url(), Uri, QStringLiteral("writer"));
-    TestPeer viewer(m_relay->url(), Uri, QStringLiteral("viewer"));
-    QTRY_VERIFY_WITH_TIMEOUT(writer->isReady() && viewer->isReady(), Timeout);
-
-    DistributedMapModel model(viewer.map.get());
-    model.setBatchInterval(5);
-    QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+    WatchedMap watched(m_relay->url());
+    QTRY_VERIFY_WITH_TIMEOUT(watched.isReady(), Timeout);
+    TestPeer &writer = watched.writer;
+    TestPeer &viewer = watched.viewer;
+    DistributedMapModel &model = watched.model;
+    model.sort(column, order);
     QSignalSpy resets(&model, &QAbstractItemModel::modelAboutToBeReset);
     QSignalSpy inserts(&model, &QAbstractItemModel::rowsInserted);
     QSignalSpy removes(&model, &QAbstractItemModel::rowsRemoved);
-    // A persistent index must follow its key through everything below.
+    // Persistent indexes must follow their keys through everything below:
+    // one key never written again, one rewritten (so moved) every round.
     writer->set(QStringLiteral("anchor"), 0);
-    QTRY_VERIFY_WITH_TIMEOUT(model.rowOf(QStringLiteral("anchor")) >= 0, Timeout);
+    writer->set(QStringLiteral("mover"), 0);
+    QTRY_VERIFY_WITH_TIMEOUT(model.rowOf(QStringLiteral("anchor")) >= 0 && model.rowOf(QStringLiteral("mover")) >= 0,
+                             Timeout);
     const QPersistentModelIndex anchor(model.indexOf(QStringLiteral("anchor")));
+    const QPersistentModelIndex mover(model.indexOf(QStringLiteral("mover"), DistributedMapModel::ValueColumn));
 
     for (int round = 0; round < 6; ++round) {
-        // A burst: new keys, overwrites and deletes in one event-loop pass.
+        // A burst: new keys, overwrites and deletes in one event-loop pass,
+        // a tenth of them the viewer's own (another writer, new values).
         const int writes = 50 + int(rng.bounded(2000));
         for (int i = 0; i < writes; ++i) {
             const QString key = QStringLiteral("k%1").arg(rng.bounded(3000));
+            DistributedMap *by = rng.bounded(10) == 0 ? viewer.map.get() : writer.map.get();
             if (rng.bounded(100) < 25)
-                writer->remove(key);
+                by->remove(key);
             else
-                writer->set(key, int(rng.bounded(1000000)));
+                by->set(key, int(rng.bounded(1000000)));
         }
+        writer->set(QStringLiteral("mover"), int(rng.bounded(1000000)));
         QTRY_VERIFY_WITH_TIMEOUT(viewer->size() == writer->size() && model.pendingCount() == 0
                                      && rowsMatchMap(model, *viewer.map),
                                  Timeout);
         QCOMPARE(anchor.data(DistributedMapModel::KeyRole).toString(), QStringLiteral("anchor"));
+        QCOMPARE(mover.data(DistributedMapModel::KeyRole).toString(), QStringLiteral("mover"));
+        QCOMPARE(mover.column(), int(DistributedMapModel::ValueColumn));
     }
 
     // Away while the writer changes a lot, then back: the resync's
@@ -114,6 +207,7 @@ void tst_DistributedMapModel::followsRemoteBurstsDeletesAndAResync()
                                  && rowsMatchMap(model, *viewer.map),
                              Timeout);
     QCOMPARE(anchor.data(DistributedMapModel::KeyRole).toString(), QStringLiteral("anchor"));
+    QCOMPARE(mover.data(DistributedMapModel::KeyRole).toString(), QStringLiteral("mover"));
     QCOMPARE(resets.size(), 0); // precise signals only, never a reset
     QVERIFY(inserts.size() > 0);
     QVERIFY(removes.size() > 0);
@@ -172,6 +266,199 @@ void tst_DistributedMapModel::setDataWritesToTheMap()
     QVERIFY(!model.setData(row, QStringLiteral("not json"), Qt::EditRole));
     QVERIFY(!model.setData(row, QVariant(QDateTime::currentDateTime()), DistributedMapModel::ValueRole));
     QTRY_VERIFY_WITH_TIMEOUT(row.data(DistributedMapModel::LocalRole).toBool(), Timeout);
+}
+
+void tst_DistributedMapModel::sortsByEachColumnInBothOrders_data()
+{
+    QTest::addColumn<int>("column");
+    QTest::addColumn<Qt::SortOrder>("order");
+    QTest::addColumn<QString>("keys");
+    QTest::newRow("by key, descending") << int(DistributedMapModel::KeyColumn) << Qt::DescendingOrder << "jihgfedcba";
+    // null, true, 9, 10 (b and i tie: by key), "Pear", "pear" (a and j), [1], {}
+    QTest::newRow("by value: JSON type, then content, ties by key")
+        << int(DistributedMapModel::ValueColumn) << Qt::AscendingOrder << "dgcbifajhe";
+    QTest::newRow("by value, descending: the reverse") << int(DistributedMapModel::ValueColumn) << Qt::DescendingOrder
+                                                       << "ehjafibcgd";
+    // Cy before ann before bob: by code point.
+    QTest::newRow("by writer's name, ties by key") << int(DistributedMapModel::WriterColumn) << Qt::AscendingOrder
+                                                   << "cfibdgjaeh";
+    QTest::newRow("by writer's name, descending") << int(DistributedMapModel::WriterColumn) << Qt::DescendingOrder
+                                                  << "heajgdbifc";
+    QTest::newRow("by time, ties by key") << int(DistributedMapModel::WhenColumn) << Qt::AscendingOrder << "hibecdagfj";
+    QTest::newRow("by time, newest first") << int(DistributedMapModel::WhenColumn) << Qt::DescendingOrder << "jfgadcebih";
+}
+
+void tst_DistributedMapModel::sortsByEachColumnInBothOrders()
+{
+    QFETCH(int, column);
+    QFETCH(Qt::SortOrder, order);
+    QFETCH(QString, keys);
+    // Known writes, loaded as a store would: values of every JSON type,
+    // three writers, clocks with ties.
+    DistributedMap map(nullptr, Uri);
+    DistributedMapPrivate::get(&map)->load({
+        entry("a", "\"pear\"", 300, 2), entry("b", "10", 100, 1), entry("c", "9", 200, 3),
+        entry("d", "null", 200, 1), entry("e", "{\"x\":1}", 100, 2), entry("f", "\"Pear\"", 400, 3),
+        entry("g", "true", 300, 1), entry("h", "[1]", 50, 2), entry("i", "1e1", 50, 3),
+        entry("j", "\"pear\"", 400, 1),
+    });
+    DistributedMapModel model(&map);
+    QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+    const QStringList names{{}, QStringLiteral("ann"), QStringLiteral("bob"), QStringLiteral("Cy")};
+    model.setWriterNameResolver([&](quint64 id) { return names.value(int(id)); });
+    QCOMPARE(shownKeys(model).join(QString()), QStringLiteral("abcdefghij"));
+    const QPersistentModelIndex e(model.indexOf(QStringLiteral("e"), DistributedMapModel::WhenColumn));
+    QSignalSpy resets(&model, &QAbstractItemModel::modelAboutToBeReset);
+
+    model.sort(column, order);
+    QCOMPARE(model.sortColumn(), column);
+    QCOMPARE(model.sortOrder(), order);
+    QCOMPARE(shownKeys(model).join(QString()), keys);
+    for (int row = 0; row < keys.size(); ++row)
+        QCOMPARE(model.rowOf(keys.mid(row, 1)), row);
+    QCOMPARE(model.indexOf(QStringLiteral("e")).row(), keys.indexOf(QLatin1Char('e')));
+    QCOMPARE(e.row(), keys.indexOf(QLatin1Char('e')));
+    QCOMPARE(e.column(), int(DistributedMapModel::WhenColumn));
+    QCOMPARE(resets.size(), 0);
+
+    // Back to the key: the first order again.
+    model.sort(DistributedMapModel::KeyColumn, Qt::AscendingOrder);
+    QCOMPARE(shownKeys(model).join(QString()), QStringLiteral("abcdefghij"));
+    QCOMPARE(e.row(), 4);
+
+    // From another column's order (ties then compare keys): the same.
+    const int other = column == DistributedMapModel::ValueColumn ? DistributedMapModel::WriterColumn
+                                                                  : DistributedMapModel::ValueColumn;
+    model.sort(other, Qt::DescendingOrder);
+    model.sort(column, order);
+    QCOMPARE(shownKeys(model).join(QString()), keys);
+    QCOMPARE(e.row(), keys.indexOf(QLatin1Char('e')));
+}
+
+void tst_DistributedMapModel::aRemoteUpdateMovesItsRow_data()
+{
+    QTest::addColumn<int>("column");
+    QTest::addColumn<Qt::SortOrder>("order");
+    QTest::addColumn<int>("rowAfter");
+    QTest::newRow("sorted by value, a bigger value moves the row down")
+        << int(DistributedMapModel::ValueColumn) << Qt::AscendingOrder << 9;
+    QTest::newRow("sorted by time, newest first, a new write moves the row to the top")
+        << int(DistributedMapModel::WhenColumn) << Qt::DescendingOrder << 0;
+}
+
+void tst_DistributedMapModel::aRemoteUpdateMovesItsRow()
+{
+    QFETCH(int, column);
+    QFETCH(Qt::SortOrder, order);
+    QFETCH(int, rowAfter);
+    WatchedMap watched(m_relay->url());
+    QTRY_VERIFY_WITH_TIMEOUT(watched.isReady(), Timeout);
+    TestPeer &writer = watched.writer;
+    DistributedMapModel &model = watched.model;
+    for (int i = 0; i < 10; ++i)
+        writer->set(QStringLiteral("k%1").arg(i), i);
+    QTRY_COMPARE_WITH_TIMEOUT(model.rowCount(), 10, Timeout);
+    model.sort(column, order);
+    QVERIFY(rowsMatchMap(model, *watched.viewer.map));
+    const QPersistentModelIndex moved(model.indexOf(QStringLiteral("k3"), DistributedMapModel::ValueColumn));
+    const QPersistentModelIndex still(model.indexOf(QStringLiteral("k5")));
+    QVERIFY(moved.row() != rowAfter);
+    QSignalSpy moves(&model, &QAbstractItemModel::rowsMoved);
+    QSignalSpy resets(&model, &QAbstractItemModel::modelAboutToBeReset);
+    QSignalSpy layouts(&model, &QAbstractItemModel::layoutChanged);
+
+    writer->set(QStringLiteral("k3"), 100);
+    QTRY_COMPARE_WITH_TIMEOUT(model.keyAt(rowAfter), QStringLiteral("k3"), Timeout);
+    QVERIFY(rowsMatchMap(model, *watched.viewer.map));
+    QCOMPARE(model.index(rowAfter, DistributedMapModel::ValueColumn).data().toString(), QStringLiteral("100"));
+    // One precise move; the selection follows it.
+    QCOMPARE(moves.size(), 1);
+    QCOMPARE(layouts.size(), 0);
+    QCOMPARE(resets.size(), 0);
+    QCOMPARE(moved.row(), rowAfter);
+    QCOMPARE(moved.column(), int(DistributedMapModel::ValueColumn));
+    QCOMPARE(moved.data(DistributedMapModel::KeyRole).toString(), QStringLiteral("k3"));
+    QCOMPARE(still.data(DistributedMapModel::KeyRole).toString(), QStringLiteral("k5"));
+}
+
+void tst_DistributedMapModel::remoteInsertsAndDeletesKeepTheWriterOrder()
+{
+    TestPeer ann(m_relay->url(), Uri, QStringLiteral("ann"));
+    TestPeer bob(m_relay->url(), Uri, QStringLiteral("bob"));
+    TestPeer viewer(m_relay->url(), Uri, QStringLiteral("viewer"));
+    QTRY_VERIFY_WITH_TIMEOUT(ann->isReady() && bob->isReady() && viewer->isReady(), Timeout);
+    const NameOf nameOf = [&](quint64 id) {
+        return id == ann.id() ? QStringLiteral("ann") : id == bob.id() ? QStringLiteral("bob") : QStringLiteral("?");
+    };
+    DistributedMapModel model(viewer.map.get());
+    model.setBatchInterval(5);
+    QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+    model.setWriterNameResolver(nameOf);
+    model.sort(DistributedMapModel::WriterColumn, Qt::AscendingOrder);
+    // The writers' keys interleave so that the writer order is not the key order.
+    ann->set(QStringLiteral("z1"), 1);
+    ann->set(QStringLiteral("z2"), 1);
+    bob->set(QStringLiteral("a1"), 1);
+    bob->set(QStringLiteral("a2"), 1);
+    QTRY_COMPARE_WITH_TIMEOUT(shownKeys(model), (QStringList{"z1", "z2", "a1", "a2"}), Timeout);
+    QVERIFY(rowsMatchMap(model, *viewer.map, nameOf));
+    const QPersistentModelIndex a2(model.indexOf(QStringLiteral("a2")));
+    QSignalSpy inserts(&model, &QAbstractItemModel::rowsInserted);
+    QSignalSpy removes(&model, &QAbstractItemModel::rowsRemoved);
+    QSignalSpy moves(&model, &QAbstractItemModel::rowsMoved);
+    QSignalSpy resets(&model, &QAbstractItemModel::modelAboutToBeReset);
+
+    bob->set(QStringLiteral("m"), 1); // among bob's rows, after a2
+    QTRY_COMPARE_WITH_TIMEOUT(shownKeys(model), (QStringList{"z1", "z2", "a1", "a2", "m"}), Timeout);
+    QCOMPARE(inserts.size(), 1);
+    QCOMPARE(inserts.first().at(1).toInt(), 4);
+
+    ann->remove(QStringLiteral("z1"));
+    QTRY_COMPARE_WITH_TIMEOUT(shownKeys(model), (QStringList{"z2", "a1", "a2", "m"}), Timeout);
+    QCOMPARE(removes.size(), 1);
+    QCOMPARE(removes.first().at(1).toInt(), 0);
+    QCOMPARE(a2.row(), 2);
+
+    bob->set(QStringLiteral("z2"), 2); // now bob's: it moves to his rows
+    QTRY_COMPARE_WITH_TIMEOUT(shownKeys(model), (QStringList{"a1", "a2", "m", "z2"}), Timeout);
+    QCOMPARE(moves.size(), 1);
+    QCOMPARE(a2.row(), 1);
+    QVERIFY(rowsMatchMap(model, *viewer.map, nameOf));
+    QCOMPARE(resets.size(), 0);
+}
+
+void tst_DistributedMapModel::filterAndSortCombine()
+{
+    WatchedMap watched(m_relay->url());
+    QTRY_VERIFY_WITH_TIMEOUT(watched.isReady(), Timeout);
+    TestPeer &writer = watched.writer;
+    DistributedMapModel &model = watched.model;
+    writer->set(QStringLiteral("fruit:1"), QStringLiteral("pear"));
+    writer->set(QStringLiteral("fruit:2"), QStringLiteral("apple"));
+    writer->set(QStringLiteral("fruit:3"), QStringLiteral("banana"));
+    writer->set(QStringLiteral("veg:1"), QStringLiteral("aubergine"));
+    QTRY_COMPARE_WITH_TIMEOUT(model.rowCount(), 4, Timeout);
+
+    // Filter then sort, and sort then filter: the same rows in the same order.
+    model.setFilterText(QStringLiteral("FRUIT"));
+    model.sort(DistributedMapModel::ValueColumn, Qt::AscendingOrder);
+    QCOMPARE(shownKeys(model), (QStringList{"fruit:2", "fruit:3", "fruit:1"}));
+    model.setFilterText(QString());
+    QCOMPARE(shownKeys(model), (QStringList{"fruit:2", "veg:1", "fruit:3", "fruit:1"}));
+    model.setFilterText(QStringLiteral("fruit"));
+    QCOMPARE(shownKeys(model), (QStringList{"fruit:2", "fruit:3", "fruit:1"}));
+
+    // Remote changes: a new match lands in its place, a changed value
+    // moves, a key that stops matching goes.
+    writer->set(QStringLiteral("fruit:4"), QStringLiteral("cherry"));
+    writer->set(QStringLiteral("veg:2"), QStringLiteral("artichoke")); // filtered out
+    QTRY_COMPARE_WITH_TIMEOUT(shownKeys(model), (QStringList{"fruit:2", "fruit:3", "fruit:4", "fruit:1"}), Timeout);
+    writer->set(QStringLiteral("fruit:2"), QStringLiteral("quince"));
+    QTRY_COMPARE_WITH_TIMEOUT(shownKeys(model), (QStringList{"fruit:3", "fruit:4", "fruit:1", "fruit:2"}), Timeout);
+    model.setFilterText(QStringLiteral("e")); // key or value: pear, cherry, quince, aubergine, artichoke
+    QCOMPARE(shownKeys(model), (QStringList{"veg:2", "veg:1", "fruit:4", "fruit:1", "fruit:2"}));
+    writer->set(QStringLiteral("fruit:4"), QStringLiteral("fig"));
+    QTRY_COMPARE_WITH_TIMEOUT(shownKeys(model), (QStringList{"veg:2", "veg:1", "fruit:1", "fruit:2"}), Timeout);
 }
 
 QTEST_GUILESS_MAIN(tst_DistributedMapModel)

@@ -177,10 +177,11 @@ QWidget *MapView::buildKeysPanel()
     m_keysView->setColumnWidth(KeysModel::KeyColumn, widthOf(QStringLiteral("MMMMMMMMMMMMMMMM")));
     m_keysView->setColumnWidth(KeysModel::WriterColumn, widthOf(QStringLiteral("MMMMMMMMMM")));
     m_keysView->setColumnWidth(KeysModel::WhenColumn, widthOf(QStringLiteral("00:00:00.000")));
-    // The model sorts by key only: keep the indicator honest.
-    connect(header, &QHeaderView::sortIndicatorChanged, this, [header](int column, Qt::SortOrder order) {
-        if (column != KeysModel::KeyColumn)
-            header->setSortIndicator(KeysModel::KeyColumn, order);
+    // Any column sorts; the selection follows its keys (persistent
+    // indexes), and the current key stays in sight.
+    connect(header, &QHeaderView::sortIndicatorChanged, this, [this] {
+        if (m_keysView->currentIndex().isValid())
+            m_keysView->scrollTo(m_keysView->currentIndex());
     });
 
     m_newKey = new QLineEdit(panel);
@@ -523,6 +524,9 @@ void MapView::showMoment(qint64 ms)
             }
         }
     }
+    // The past sorts as the table does (a header click while there sorts it).
+    const QHeaderView *header = m_keysView->horizontalHeader();
+    m_snapshotModel->sort(header->sortIndicatorSection(), header->sortIndicatorOrder());
     m_snapshotModel->setSnapshot(std::move(entries), changedSince);
     m_snapshotSource = history;
     m_snapshotGeneration = history->generation();
@@ -559,6 +563,9 @@ void MapView::goLive()
 {
     if (!m_live) {
         m_live = true;
+        // The header may have been clicked while the past was shown.
+        const QHeaderView *header = m_keysView->horizontalHeader();
+        m_keysModel->sort(header->sortIndicatorSection(), header->sortIndicatorOrder());
         m_keysView->setModel(m_keysModel);
         connectKeySelection();
         m_keysView->setEditTriggers(QAbstractItemView::DoubleClicked | QAbstractItemView::EditKeyPressed

@@ -2,12 +2,15 @@
 
 #include "displayformat.h"
 #include "distributedmapmodel.h"
+#include "sortkey.h"
 #include "uiformat.h"
 
 #include <QApplication>
+#include <QHash>
 #include <QPalette>
 
 #include <algorithm>
+#include <utility>
 
 namespace {
 // The live model's columns, so the table keeps its layout when it switches.
@@ -31,9 +34,9 @@ SnapshotModel::SnapshotModel(const QAbstractItemModel *live, QObject *parent)
 
 void SnapshotModel::setSnapshot(QVector<HistoryIndex::KeyedEntry> entries, const QSet<QString> &changedSince)
 {
-    std::sort(entries.begin(), entries.end(), byKey);
     beginResetModel();
     m_rows = std::move(entries);
+    sortRows();
     m_changedSince = changedSince;
     endResetModel();
 }
@@ -42,6 +45,10 @@ void SnapshotModel::applyUpdates(QVector<RowUpdate> updates)
 {
     if (updates.isEmpty())
         return;
+    if (m_column != KeyColumn || m_order != Qt::AscendingOrder) {
+        applyUpdatesAndSort(std::move(updates));
+        return;
+    }
     std::sort(updates.begin(), updates.end(), [](const RowUpdate &a, const RowUpdate &b) { return a.key < b.key; });
     // One merge of two sorted lists: the rows and the updates.
     QVector<HistoryIndex::KeyedEntry> rows;
@@ -76,10 +83,114 @@ void SnapshotModel::applyUpdates(QVector<RowUpdate> updates)
     endResetModel();
 }
 
+void SnapshotModel::applyUpdatesAndSort(QVector<RowUpdate> updates)
+{
+    // Sorted by another column: each update in place, then the order anew.
+    QHash<QString, int> rowOfKey;
+    rowOfKey.reserve(m_rows.size());
+    for (int i = 0; i < m_rows.size(); ++i)
+        rowOfKey.insert(m_rows.at(i).key, i);
+    QVector<bool> gone(m_rows.size(), false);
+    for (RowUpdate &u : updates) {
+        const auto found = rowOfKey.constFind(u.key);
+        const bool has = u.entry && !u.entry->tombstone;
+        if (found != rowOfKey.cend()) {
+            if (has)
+                m_rows[*found].entry = std::move(*u.entry);
+            else
+                gone[*found] = true;
+        } else if (has) {
+            m_rows.append({u.key, std::move(*u.entry)});
+        }
+        if (u.changedSince)
+            m_changedSince.insert(u.key);
+        else
+            m_changedSince.remove(u.key);
+    }
+    beginResetModel();
+    int kept = 0;
+    for (int i = 0; i < m_rows.size(); ++i) {
+        if (i < gone.size() && gone.at(i))
+            continue;
+        if (kept != i)
+            m_rows[kept] = std::move(m_rows[i]);
+        ++kept;
+    }
+    m_rows.resize(kept);
+    sortRows();
+    endResetModel();
+}
+
+void SnapshotModel::sort(int column, Qt::SortOrder order)
+{
+    if (column < 0 || column >= ColumnCount || (column == m_column && order == m_order))
+        return;
+    Q_EMIT layoutAboutToBeChanged({}, QAbstractItemModel::VerticalSortHint);
+    const QModelIndexList from = persistentIndexList();
+    QStringList fromKeys;
+    for (const QModelIndex &idx : from)
+        fromKeys.append(keyAt(idx.row()));
+    m_column = column;
+    m_order = order;
+    sortRows();
+    QModelIndexList to;
+    for (int i = 0; i < from.size(); ++i)
+        to.append(index(rowOf(fromKeys.at(i)), from.at(i).column()));
+    changePersistentIndexList(from, to);
+    Q_EMIT layoutChanged({}, QAbstractItemModel::VerticalSortHint);
+}
+
+void SnapshotModel::sortRows()
+{
+    if (m_column == KeyColumn) {
+        std::sort(m_rows.begin(), m_rows.end(), byKey);
+    } else {
+        // Each row's SortKey once; one name per writer.
+        QHash<quint64, QByteArray> names;
+        QVector<std::pair<SortKey, int>> places;
+        places.reserve(m_rows.size());
+        for (int i = 0; i < m_rows.size(); ++i) {
+            const Entry &e = m_rows.at(i).entry;
+            if (m_column == ValueColumn) {
+                places.append({SortKey::ofValue(e.value), i});
+            } else if (m_column == WhenColumn) {
+                places.append({SortKey::ofClock(e.hlc), i});
+            } else {
+                auto name = names.find(e.writer);
+                if (name == names.end())
+                    name = names.insert(e.writer, (m_nameOf ? m_nameOf(e.writer) : DisplayFormat::shortPeerId(e.writer)).toUtf8());
+                places.append({SortKey::ofName(*name), i});
+            }
+        }
+        std::sort(places.begin(), places.end(), [this](const std::pair<SortKey, int> &a, const std::pair<SortKey, int> &b) {
+            const int c = SortKey::compare(a.first, b.first);
+            return c != 0 ? c < 0 : m_rows.at(a.second).key < m_rows.at(b.second).key;
+        });
+        QVector<HistoryIndex::KeyedEntry> sorted;
+        sorted.reserve(m_rows.size());
+        for (const auto &place : std::as_const(places))
+            sorted.append(std::move(m_rows[place.second]));
+        m_rows = std::move(sorted);
+    }
+    // Descending is ascending reversed, ties included, as in the live model.
+    if (m_order == Qt::DescendingOrder)
+        std::reverse(m_rows.begin(), m_rows.end());
+}
+
 int SnapshotModel::rowOf(const QString &key) const
 {
-    const auto it = std::lower_bound(m_rows.cbegin(), m_rows.cend(), HistoryIndex::KeyedEntry{key, Entry()}, byKey);
-    return it != m_rows.cend() && it->key == key ? int(it - m_rows.cbegin()) : -1;
+    if (m_column == KeyColumn) {
+        const auto less = [this](const HistoryIndex::KeyedEntry &a, const HistoryIndex::KeyedEntry &b) {
+            return m_order == Qt::AscendingOrder ? a.key < b.key : b.key < a.key;
+        };
+        const auto it = std::lower_bound(m_rows.cbegin(), m_rows.cend(), HistoryIndex::KeyedEntry{key, Entry()}, less);
+        return it != m_rows.cend() && it->key == key ? int(it - m_rows.cbegin()) : -1;
+    }
+    for (int row = 0; row < m_rows.size(); ++row) {
+        if (m_rows.at(row).key == key)
+            return row;
+    }
+    return -1;
 }
 
 int SnapshotModel::rowCount(const QModelIndex &parent) const

@@ -10,9 +10,10 @@
 #include <optional>
 
 // The map as it was at one moment, for the keys table while the timeline
-// is scrubbed back: a row per key that had a value then (sorted by key),
-// the same columns as the live keys model, and the keys that changed since
-// marked. Read-only: the past is not edited, only restored key by key.
+// is scrubbed back: a row per key that had a value then, the same columns
+// as the live keys model, sorted as it sorts (by key unless sort() says
+// otherwise), and the keys that changed since marked. Read-only: the past
+// is not edited, only restored key by key.
 class SnapshotModel : public QAbstractTableModel
 {
     Q_OBJECT
@@ -22,6 +23,7 @@ public:
     // Headers are live's own, so the table looks the same in the past.
     explicit SnapshotModel(const QAbstractItemModel *live, QObject *parent = nullptr);
 
+    // Rows in the current sort order.
     void setSnapshot(QVector<HistoryIndex::KeyedEntry> entries, const QSet<QString> &changedSince);
     // One key at a new moment: its write then (none or a tombstone: no
     // row), and whether it was written after that moment.
@@ -36,6 +38,8 @@ public:
     void applyUpdates(QVector<RowUpdate> updates);
     int changedSinceCount() const { return int(m_changedSince.size()); }
     QString keyAt(int row) const { return row >= 0 && row < m_rows.size() ? m_rows.at(row).key : QString(); }
+    // A binary search when sorted by key, a scan otherwise: the past is
+    // looked up a key at a time, on a user's action.
     int rowOf(const QString &key) const;
     const Entry &entryAt(int row) const { return m_rows.at(row).entry; }
     void setWriterNameResolver(const std::function<QString(quint64)> &resolver) { m_nameOf = resolver; }
@@ -44,10 +48,18 @@ public:
     int columnCount(const QModelIndex &parent = QModelIndex()) const override;
     QVariant data(const QModelIndex &index, int role = Qt::DisplayRole) const override;
     QVariant headerData(int section, Qt::Orientation orientation, int role = Qt::DisplayRole) const override;
+    // By any column, in DistributedMapModel's order (ties by key); the
+    // writer column by the resolver's names.
+    void sort(int column, Qt::SortOrder order = Qt::AscendingOrder) override;
 
 private:
+    void sortRows();
+    void applyUpdatesAndSort(QVector<RowUpdate> updates);
+
     const QAbstractItemModel *const m_live;
-    QVector<HistoryIndex::KeyedEntry> m_rows; // sorted by key
+    QVector<HistoryIndex::KeyedEntry> m_rows; // in the sort order
+    int m_column = 0;                          // DistributedMapModel::KeyColumn
+    Qt::SortOrder m_order = Qt::AscendingOrder;
     QSet<QString> m_changedSince;
     std::function<QString(quint64)> m_nameOf;
 };

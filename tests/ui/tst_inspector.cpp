@@ -21,6 +21,7 @@
 #include <QAbstractItemModelTester>
 #include <QAction>
 #include <QFile>
+#include <QHeaderView>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QJsonArray>
@@ -64,6 +65,7 @@ private Q_SLOTS:
     void aWriteThatLostAConflictIsMarked();
     void theMapAtTwoMomentsIsCompared();
     void theTimelineShowsThePastReadOnly();
+    void clickingAHeaderSortsTheKeysByThatColumn();
     void hostsARelayWhenNothingAnswers();
 
 private:
@@ -528,6 +530,66 @@ void tst_Inspector::theTimelineShowsThePastReadOnly()
     QTRY_VERIFY_WITH_TIMEOUT(!view()->isLive(), Timeout);
     view()->timeline()->setValue(view()->timeline()->maximum());
     QTRY_VERIFY_WITH_TIMEOUT(view()->isLive(), Timeout);
+}
+
+void tst_Inspector::clickingAHeaderSortsTheKeysByThatColumn()
+{
+    KeysModel *model = view()->keysModel();
+    m_bob->map->set(QStringLiteral("a"), 3);
+    m_bob->map->set(QStringLiteral("b"), 1);
+    m_bob->map->set(QStringLiteral("c"), 2);
+    QTRY_COMPARE_WITH_TIMEOUT(model->rowCount(), 3, Timeout);
+    QTableView *table = view()->keysView();
+    const auto shownKeys = [table] {
+        QStringList keys;
+        for (int row = 0; row < table->model()->rowCount(); ++row)
+            keys.append(table->model()->index(row, KeysModel::KeyColumn).data().toString());
+        return keys;
+    };
+    const auto currentKey = [table] { return table->currentIndex().siblingAtColumn(KeysModel::KeyColumn).data().toString(); };
+    QCOMPARE(shownKeys(), (QStringList{"a", "b", "c"}));
+    table->setCurrentIndex(model->indexOf(QStringLiteral("a"), KeysModel::ValueColumn));
+    QHeaderView *header = table->horizontalHeader();
+    const auto clickHeader = [header](int column) {
+        const QPoint middle(header->sectionViewportPosition(column) + header->sectionSize(column) / 2, header->height() / 2);
+        QTest::mouseClick(header->viewport(), Qt::LeftButton, {}, middle);
+    };
+
+    // By value, then the other way: the indicator, the model and the rows
+    // agree, and the selection stays on its key.
+    clickHeader(KeysModel::ValueColumn);
+    QCOMPARE(header->sortIndicatorSection(), int(KeysModel::ValueColumn));
+    QCOMPARE(model->sortColumn(), int(KeysModel::ValueColumn));
+    QCOMPARE(model->sortOrder(), header->sortIndicatorOrder());
+    const QStringList ascending{"b", "c", "a"};
+    const QStringList descending{"a", "c", "b"};
+    QCOMPARE(shownKeys(), model->sortOrder() == Qt::AscendingOrder ? ascending : descending);
+    QCOMPARE(currentKey(), QStringLiteral("a"));
+    QVERIFY(table->selectionModel()->isRowSelected(model->rowOf(QStringLiteral("a")), {}));
+    clickHeader(KeysModel::ValueColumn);
+    QCOMPARE(model->sortOrder(), header->sortIndicatorOrder());
+    QCOMPARE(shownKeys(), model->sortOrder() == Qt::AscendingOrder ? ascending : descending);
+    QCOMPARE(currentKey(), QStringLiteral("a"));
+    table->sortByColumn(KeysModel::ValueColumn, Qt::AscendingOrder);
+    QCOMPARE(shownKeys(), ascending);
+
+    // A remote change moves its row; the current key stays current.
+    m_bob->map->set(QStringLiteral("b"), 10);
+    QTRY_COMPARE_WITH_TIMEOUT(shownKeys(), (QStringList{"c", "a", "b"}), Timeout);
+    QCOMPARE(currentKey(), QStringLiteral("a"));
+
+    // The past sorts as the header says, and so does live again after a
+    // click there.
+    view()->showMoment(QDateTime::currentMSecsSinceEpoch());
+    QCOMPARE(table->model(), static_cast<QAbstractItemModel *>(view()->snapshotModel()));
+    QCOMPARE(shownKeys(), (QStringList{"c", "a", "b"}));
+    table->sortByColumn(KeysModel::KeyColumn, Qt::DescendingOrder);
+    QCOMPARE(shownKeys(), (QStringList{"c", "b", "a"}));
+    view()->goLive();
+    QCOMPARE(table->model(), static_cast<QAbstractItemModel *>(model));
+    QCOMPARE(model->sortColumn(), int(KeysModel::KeyColumn));
+    QCOMPARE(shownKeys(), (QStringList{"c", "b", "a"}));
+    QCOMPARE(currentKey(), QStringLiteral("a"));
 }
 
 void tst_Inspector::hostsARelayWhenNothingAnswers()

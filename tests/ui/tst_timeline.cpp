@@ -168,10 +168,18 @@ void tst_Timeline::everyStepShowsWhatAFullSnapshotShows()
     openTab();
     const HistoryIndex *history = m_store->history();
     const SnapshotModel *shown = m_view->snapshotModel();
+    // The rows in the table's order: by key, or (second half) newest first.
+    bool byTime = false;
     auto check = [&](qint64 ms, const QString &where) {
         QSet<QString> changed;
         QVector<HistoryIndex::KeyedEntry> expected = history->asOf(HybridClock::pack(ms, 0xffff), &changed);
-        std::sort(expected.begin(), expected.end(), [](const auto &a, const auto &b) { return a.key < b.key; });
+        std::sort(expected.begin(), expected.end(), [byTime](const auto &a, const auto &b) {
+            if (byTime && a.entry.hlc != b.entry.hlc)
+                return a.entry.hlc < b.entry.hlc;
+            return a.key < b.key;
+        });
+        if (byTime)
+            std::reverse(expected.begin(), expected.end()); // descending reverses ties too
         QVERIFY2(shown->rowCount() == expected.size(),
                  qPrintable(QStringLiteral("%1: %2 rows, expected %3").arg(where).arg(shown->rowCount()).arg(expected.size())));
         for (int r = 0; r < expected.size(); ++r) {
@@ -183,7 +191,11 @@ void tst_Timeline::everyStepShowsWhatAFullSnapshotShows()
         QVERIFY2(m_view->timelineBanner()->text().contains(QStringLiteral(" %1 key").arg(changed.size())),
                  qPrintable(where + QStringLiteral(": ") + m_view->timelineBanner()->text()));
     };
-    for (int step = 0; step < 60; ++step) {
+    for (int step = 0; step < 120; ++step) {
+        if (step == 60) {
+            byTime = true;
+            m_view->keysView()->sortByColumn(KeysModel::WhenColumn, Qt::DescendingOrder);
+        }
         const qint64 ms = StartMs + qint64(rng.bounded(double(m_nowMs - StartMs + 40)));
         m_view->showMoment(ms);
         QVERIFY(!m_view->isLive());
