@@ -304,8 +304,9 @@ void DistributedMapModel::sortRows(bool keysAscending)
 {
     if (m_column == KeyColumn) {
         m_columnSort.reset();
+        const bool ascending = m_order == Qt::AscendingOrder;
         std::sort(m_keys.begin(), m_keys.end(),
-                  [this](const QString &a, const QString &b) { return before(NoSortKey, a, NoSortKey, b); });
+                  [ascending](const QString &a, const QString &b) { return ascending ? a < b : b < a; });
         return;
     }
     m_columnSort = std::make_unique<ColumnSort>();
@@ -439,6 +440,14 @@ QString DistributedMapModel::keyAt(int row) const
 
 int DistributedMapModel::lowerBound(const SortKey &sortKey, const QString &key, int first, int last) const
 {
+    if (!m_columnSort) {
+        // Sorted by key, the common case (a sync, a burst): plain string
+        // comparisons, no SortKey per probe.
+        const bool ascending = m_order == Qt::AscendingOrder;
+        const auto it = std::lower_bound(m_keys.cbegin() + first, m_keys.cbegin() + last, key,
+                                         [ascending](const QString &a, const QString &b) { return ascending ? a < b : b < a; });
+        return int(it - m_keys.cbegin());
+    }
     const auto it = std::lower_bound(m_keys.cbegin() + first, m_keys.cbegin() + last, key,
                                      [&](const QString &shown, const QString &) {
                                          return before(sortKeyAt(int(&shown - m_keys.constData())), shown, sortKey, key);
