@@ -11,8 +11,11 @@
 #include <QString>
 #include <QTcpServer>
 #include <QTcpSocket>
+#include <QTimer>
 
 #include <functional>
+#include <vector>
+#include <algorithm>
 
 namespace BenchUtil {
 
@@ -66,5 +69,41 @@ inline qint64 statusKb(qint64 pid, const char *field)
     }
     return -1;
 }
+
+// Measures how late a 10 ms timer fires: the GUI's answer time.
+class LoopProbe : public QObject
+{
+public:
+    LoopProbe()
+    {
+        m_timer.setTimerType(Qt::PreciseTimer);
+        m_timer.setInterval(10);
+        connect(&m_timer, &QTimer::timeout, this, [this] {
+            const qint64 gap = m_clock.restart();
+            m_lateness.push_back(int(gap - 10));
+        });
+    }
+    void start()
+    {
+        m_lateness.clear();
+        m_clock.start();
+        m_timer.start();
+    }
+    void stop() { m_timer.stop(); }
+    int worst() const { return m_lateness.empty() ? 0 : *std::max_element(m_lateness.begin(), m_lateness.end()); }
+    int percentile(double p) const
+    {
+        if (m_lateness.empty())
+            return 0;
+        std::vector<int> sorted = m_lateness;
+        std::sort(sorted.begin(), sorted.end());
+        return sorted[std::min(sorted.size() - 1, size_t(p * sorted.size()))];
+    }
+
+private:
+    QTimer m_timer;
+    QElapsedTimer m_clock;
+    std::vector<int> m_lateness;
+};
 
 } // namespace BenchUtil

@@ -11,6 +11,7 @@
 #include <QElapsedTimer>
 #include <QPointer>
 #include <QVector>
+#include <QMetaMethod>
 #include <QTimer>
 
 #include <deque>
@@ -35,6 +36,12 @@ public:
     // Loads entries (a stored replica) without sending anything; the next
     // sync merges them with the network in both directions.
     void load(const QVector<Wire::DecodedEntry> &entries) { replica.load(entries); }
+    // The same for a state read from a store: taken over whole unless
+    // someone listens for changes already (each key is then reported).
+    void load(MapState &&state)
+    {
+        replica.load(std::move(state), q->isSignalConnected(QMetaMethod::fromSignal(&DistributedMap::changed)));
+    }
     // Called for every write that becomes a key's current write, tombstones
     // included, from any source but Store (loading). One observer: the store.
     using EntryObserver = std::function<void(const QString &key, const Entry &entry, Replica::Source source)>;

@@ -3,6 +3,7 @@
 
 #include "displayformat.h"
 #include "entrytable.h"
+#include "mapstate.h"
 #include "sortkey.h"
 
 #include <QDateTime>
@@ -26,6 +27,9 @@ constexpr int SmallChange = 16;
 // 1,000,000-row table takes one row at a time; more share a layout change.
 constexpr qint64 SmallShift = 1000000;
 constexpr int DisplayChars = 200;
+// A map with more keys than this is shown a batch at a time (isFilling()):
+// sorting a million keys at once froze the window for most of a second.
+constexpr int FillAtOnce = 50000;
 
 char asciiLower(char c)
 {
@@ -93,6 +97,21 @@ struct DistributedMapModel::ColumnSort
     QHash<quint64, QByteArray> writerNames;
 };
 
+// The keys of a large map not yet in the rows: a copy of the map's table
+// taken when the fill began (it shares the entries), and how far it got.
+// Writes since then come as changes, like any other, so the copy need not
+// follow them: a batch reads each key's entry from the map itself.
+struct DistributedMapModel::Fill
+{
+    explicit Fill(const MapState &state)
+        : snapshot(state)
+        , next(snapshot.entries().begin())
+    {
+    }
+    MapState snapshot;
+    EntryTable::const_iterator next;
+};
+
 DistributedMapModel::DistributedMapModel(DistributedMap *map, QObject *parent)
     : QAbstractTableModel(parent)
     , m_map(map)
@@ -100,6 +119,8 @@ DistributedMapModel::DistributedMapModel(DistributedMap *map, QObject *parent)
     m_batchTimer.setSingleShot(true);
     m_batchTimer.setInterval(50);
     connect(&m_batchTimer, &QTimer::timeout, this, &DistributedMapModel::flush);
+    m_fillTimer.setSingleShot(true);
+    connect(&m_fillTimer, &QTimer::timeout, this, &DistributedMapModel::fillSome);
     if (map)
         connect(map, &DistributedMap::changed, this, &DistributedMapModel::onChanged);
     rebuild();
@@ -411,6 +432,14 @@ void DistributedMapModel::rebuild()
     }
     m_pending.clear();
     m_pendingKeys.clear();
+    m_fill.reset();
+    m_fillTimer.stop();
+    if (m_map && DistributedMapPrivate::get(m_map)->state().size() > FillAtOnce) {
+        m_pendingHead = 0;
+        m_fill = std::make_unique<Fill>(DistributedMapPrivate::get(m_map)->state());
+        m_fillTimer.start(0);
+        return;
+    }
     m_pendingHead = 0;
     if (!m_map)
         return;
@@ -483,12 +512,37 @@ EntryRef DistributedMapModel::entryOf(const QString &key) const
 
 void DistributedMapModel::onChanged(const DistributedMap::Change &change)
 {
-    const qsizetype before = m_pending.size();
-    m_pending.insert(change.key);
-    if (m_pending.size() != before)
-        m_pendingKeys.append(change.key);
+    enqueue(change.key);
     if (!m_batchTimer.isActive())
         m_batchTimer.start();
+}
+
+void DistributedMapModel::enqueue(const QString &key)
+{
+    const qsizetype before = m_pending.size();
+    m_pending.insert(key);
+    if (m_pending.size() != before)
+        m_pendingKeys.append(key);
+}
+
+void DistributedMapModel::fillSome()
+{
+    if (!m_fill)
+        return;
+    // One batch's worth per turn: the batch that shows them runs right after.
+    const EntryTable::const_iterator end = m_fill->snapshot.entries().end();
+    for (int taken = 0; m_fill->next != end && taken < BatchBudget; ++m_fill->next) {
+        const EntryRef e = *m_fill->next;
+        if (e.tombstone())
+            continue;
+        enqueue(e.key());
+        ++taken;
+    }
+    if (m_fill->next == end)
+        m_fill.reset();
+    else
+        m_fillTimer.start(0);
+    flush();
 }
 
 void DistributedMapModel::flush()

@@ -67,8 +67,11 @@ public:
     };
     Q_ENUM(Role)
 
-    /// A model over map's live keys, filled at once; later changes follow
-    /// in batches.
+    /// A model over map's live keys; later changes follow in batches. A
+    /// map of up to 50,000 keys is shown at once; the keys of a larger one
+    /// join the rows over the next event-loop turns, the way a sync's keys
+    /// do (isFilling()), so that a view over a million keys never freezes
+    /// the window while it opens. setFilterText() fills the same way.
     explicit DistributedMapModel(DistributedMap *map, QObject *parent = nullptr);
     ~DistributedMapModel() override;
 
@@ -132,6 +135,9 @@ public:
     int batchInterval() const { return m_batchTimer.interval(); }
     /// Changes received and not shown yet (counted by key).
     int pendingCount() const { return int(m_pending.size()); }
+    /// Whether the keys of a large map are still joining the rows (see the
+    /// constructor); once false, pendingCount() keys remain to be shown.
+    bool isFilling() const { return m_fill != nullptr; }
     /// Applies pending changes now (at most one batch budget per call).
     void flush();
 
@@ -142,7 +148,9 @@ Q_SIGNALS:
 
 private:
     void onChanged(const DistributedMap::Change &change);
+    void enqueue(const QString &key);
     void rebuild();
+    void fillSome();
     void sortRows(bool keysAscending = false); // keysAscending: m_keys are in ascending key order
     void reorder(int column, Qt::SortOrder order);
     // Persistent indexes follow their keys through a reorder: their keys
@@ -180,5 +188,8 @@ private:
     qsizetype m_pendingHead = 0; // m_pendingKeys before this are taken
     QSet<QString> m_pending;     // the same keys, to take each once
     QTimer m_batchTimer;
+    struct Fill;
+    std::unique_ptr<Fill> m_fill; // the keys still to add to the rows
+    QTimer m_fillTimer;
     std::function<QString(quint64)> m_nameOf;
 };

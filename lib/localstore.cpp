@@ -17,6 +17,7 @@
 #include <QRandomGenerator>
 #include <QSaveFile>
 #include <QStandardPaths>
+#include <QThread>
 
 #include <cerrno>
 #include <cstring>
@@ -141,6 +142,11 @@ LocalStore::LocalStore(const QString &path, const QString &mapUri, const Options
 
 LocalStore::~LocalStore()
 {
+    if (m_reader) {
+        // Its result is dropped with it; the read touches nothing of ours.
+        m_reader->wait();
+        delete m_reader;
+    }
     if (m_file.isOpen())
         flush();
 }
@@ -160,12 +166,72 @@ void LocalStore::ioError(const QString &message)
     fail(IoError, QStringLiteral("%1: %2").arg(m_path, message));
 }
 
+struct LocalStore::Loaded
+{
+    bool readable = false;
+    QString ioError;
+    Journal::ReadResult result;
+    std::unique_ptr<HistoryIndex> history;
+};
+
+std::unique_ptr<LocalStore::Loaded> LocalStore::readFile(const QString &path, const QString &mapUri, bool withHistory)
+{
+    auto loaded = std::make_unique<Loaded>();
+    if (withHistory)
+        loaded->history = std::make_unique<HistoryIndex>();
+    QFile file(path);
+    loaded->readable = readImage(file, mapUri, loaded->history.get(), &loaded->result);
+    if (!loaded->readable)
+        loaded->ioError = file.errorString();
+    return loaded;
+}
+
 bool LocalStore::open()
 {
     if (m_file.isOpen())
         return true;
-    QElapsedTimer timer;
-    timer.start();
+    bool exists = false;
+    if (!beginOpen(&exists))
+        return false;
+    if (!exists)
+        return createFile();
+    return finishOpen(readFile(m_path, m_mapUri, m_options.historyRetentionMs > 0));
+}
+
+void LocalStore::openInBackground()
+{
+    auto finished = [this](bool ok) {
+        QMetaObject::invokeMethod(this, [this, ok] { Q_EMIT openFinished(ok); }, Qt::QueuedConnection);
+    };
+    if (m_file.isOpen() || m_reader) {
+        finished(m_file.isOpen());
+        return;
+    }
+    bool exists = false;
+    if (!beginOpen(&exists)) {
+        finished(false);
+        return;
+    }
+    if (!exists) {
+        finished(createFile());
+        return;
+    }
+    // Only the reading runs there: it touches nothing of this object.
+    auto loaded = std::make_shared<std::unique_ptr<Loaded>>();
+    m_reader = QThread::create([loaded, path = m_path, uri = m_mapUri, history = m_options.historyRetentionMs > 0] {
+        *loaded = readFile(path, uri, history);
+    });
+    connect(m_reader, &QThread::finished, this, [this, loaded] {
+        m_reader->deleteLater();
+        m_reader = nullptr;
+        Q_EMIT openFinished(finishOpen(std::move(*loaded)));
+    });
+    m_reader->start();
+}
+
+bool LocalStore::beginOpen(bool *exists)
+{
+    m_openTimer.start();
     m_error = NoError;
     m_errorString.clear();
     m_report = LoadReport();
@@ -190,26 +256,37 @@ bool LocalStore::open()
                          .arg(host.isEmpty() ? QStringLiteral("this host") : host));
         return false;
     }
+    *exists = info.exists();
+    return true;
+}
 
+bool LocalStore::createFile()
+{
     m_loaded = std::make_unique<Journal::ReadResult>();
     if (m_options.historyRetentionMs > 0)
         m_history = std::make_unique<HistoryIndex>();
-    if (!info.exists()) {
-        m_peerId = randomPeerId();
-        if (!writeSnapshot(Journal::encodeHeader({Journal::FormatVersion, m_peerId, m_mapUri}))) {
+    m_peerId = randomPeerId();
+    if (!writeSnapshot(Journal::encodeHeader({Journal::FormatVersion, m_peerId, m_mapUri}))) {
+        m_loaded.reset();
+        m_history.reset();
+        m_lock.reset();
+        return false;
+    }
+    m_report.created = true;
+    qCInfo(lcStore).noquote() << "created" << m_path << "for" << m_mapUri;
+    return finishOpen(nullptr);
+}
+
+bool LocalStore::finishOpen(std::unique_ptr<Loaded> loaded)
+{
+    if (loaded) {
+        if (!loaded->readable) {
+            ioError(loaded->ioError);
             m_lock.reset();
             return false;
         }
-        m_report.created = true;
-        qCInfo(lcStore).noquote() << "created" << m_path << "for" << m_mapUri;
-    } else {
-        QFile file(m_path);
-        if (!readImage(file, m_mapUri, m_history.get(), m_loaded.get())) {
-            ioError(file.errorString());
-            m_history.reset();
-            m_lock.reset();
-            return false;
-        }
+        m_loaded = std::make_unique<Journal::ReadResult>(std::move(loaded->result));
+        m_history = std::move(loaded->history);
         if (m_loaded->error != Journal::Error::NoError) {
             fail(storeError(m_loaded->error), QStringLiteral("%1: %2").arg(m_path, m_loaded->message));
             m_loaded.reset();
@@ -264,7 +341,7 @@ bool LocalStore::open()
     m_report.entries = m_loaded->state.entryCount();
     m_report.tombstones = m_loaded->state.tombstoneCount();
     m_report.historyWrites = m_history ? m_history->size() : 0;
-    m_report.elapsedMs = timer.elapsed();
+    m_report.elapsedMs = m_openTimer.elapsed();
     return true;
 }
 
@@ -302,16 +379,11 @@ bool LocalStore::attach(DistributedMap *map)
     // The map rejoins instead of resurrecting deletes when it has been away
     // longer than this store keeps tombstones.
     map->setTombstoneRetention(m_options.tombstoneMaxAgeMs);
-    QVector<Wire::DecodedEntry> entries;
-    entries.reserve(m_loaded->state.entryCount());
     qint64 liveBytes = 0;
-    for (const EntryRef e : m_loaded->state.entries()) {
+    for (const EntryRef e : m_loaded->state.entries())
         liveBytes += Wire::EntryFixedSize + 4 + e.utf8Key().size() + e.valueView().size();
-        entries.append({e.key(), e.toEntry()});
-    }
+    hooks->load(std::move(m_loaded->state));
     m_loaded.reset();
-    hooks->load(entries);
-    entries.clear();
     hooks->setEntryObserver([this](const QString &key, const Entry &entry, Replica::Source source) {
         journal(key, entry, source == Replica::Source::Local);
     });

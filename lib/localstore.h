@@ -7,6 +7,7 @@
 #include <QLockFile>
 #include <QObject>
 #include <QPointer>
+#include <QElapsedTimer>
 #include <QTimer>
 #include <QUrl>
 
@@ -14,6 +15,7 @@
 
 class DistributedMap;
 class HistoryIndex;
+class QThread;
 struct Entry;
 namespace Journal {
 struct ReadResult;
@@ -122,6 +124,11 @@ public:
     /// tail is cut off; a file with other damage is copied aside and rewritten
     /// at attach(). False on errors that leave nothing to load (error()).
     bool open();
+    /// The same, reading the file in a worker thread: returns at once, and
+    /// openFinished() says how it went. The lock is taken (and a missing
+    /// file created) in the calling thread first. A large store takes
+    /// seconds to read; this keeps a window responsive meanwhile.
+    void openInBackground();
     /// Whether the file is open for appending (open() succeeded).
     bool isOpen() const { return m_file.isOpen(); }
     /// The last error reported through errorOccurred (NoError if none yet;
@@ -188,6 +195,8 @@ public:
     static QString fileNameFor(const QString &mapUri);
 
 Q_SIGNALS:
+    /// openInBackground() is done: ok as open() would have returned.
+    void openFinished(bool ok);
     /// Every journaled write up to upToSeq is on disk.
     void durable(quint64 upToSeq);
     /// The file was replaced with a snapshot; bytes is its new size.
@@ -202,6 +211,13 @@ private:
     void journal(const QString &key, const Entry &entry, bool local);
     void keepSuperseded(const QString &key, const Entry &entry);
     void scheduleFlush(bool now);
+    // What reading the file gives (readFile(), a pure function of the
+    // file, so that openInBackground() can run it in a worker thread).
+    struct Loaded;
+    static std::unique_ptr<Loaded> readFile(const QString &path, const QString &mapUri, bool withHistory);
+    bool beginOpen(bool *exists);
+    bool createFile();
+    bool finishOpen(std::unique_ptr<Loaded> loaded);
     qsizetype applyHistoryRetention();
     void writeHistoryIndex(const QByteArray &index);
     void sealRun();
@@ -224,6 +240,8 @@ private:
     QPointer<DistributedMap> m_map;
 
     std::unique_ptr<HistoryIndex> m_history;
+    QThread *m_reader = nullptr; // openInBackground()'s, while it reads
+    QElapsedTimer m_openTimer;
     QByteArray m_run;     // entries not yet sealed into a record
     QByteArray m_lostRun; // writes that lost a conflict, not yet sealed into a record
     QByteArray m_pending; // sealed records not yet written

@@ -4,6 +4,7 @@
 // A seeded run: the seed is printed; DISTMAP_SEED=S replays it.
 #include "displayformat.h"
 #include "distributedmapmodel.h"
+#include "hybridclock.h"
 #include "peerfixture.h"
 #include "relay.h"
 #include "sortkey.h"
@@ -115,6 +116,7 @@ private Q_SLOTS:
     void aRemoteUpdateMovesItsRow();
     void remoteInsertsAndDeletesKeepTheWriterOrder();
     void filterAndSortCombine();
+    void aLargeMapFillsItsRowsOverSeveralTurns();
 
 private:
     std::unique_ptr<Relay> m_relay;
@@ -459,6 +461,53 @@ void tst_DistributedMapModel::filterAndSortCombine()
     QCOMPARE(shownKeys(model), (QStringList{"veg:2", "veg:1", "fruit:4", "fruit:1", "fruit:2"}));
     writer->set(QStringLiteral("fruit:4"), QStringLiteral("fig"));
     QTRY_COMPARE_WITH_TIMEOUT(shownKeys(model), (QStringList{"veg:2", "veg:1", "fruit:1", "fruit:2"}), Timeout);
+}
+
+void tst_DistributedMapModel::aLargeMapFillsItsRowsOverSeveralTurns()
+{
+    // The viewer holds 120,000 keys before it connects, as a store would
+    // have loaded them; a model over it must not sort them all in one go.
+    const int keys = 120000;
+    TestPeer viewer(m_relay->url(), Uri, QStringLiteral("viewer"), false);
+    QVector<Wire::DecodedEntry> entries;
+    entries.reserve(keys);
+    const quint64 hlc = HybridClock::pack(QDateTime::currentMSecsSinceEpoch() - 60000, 0);
+    for (int i = 0; i < keys; ++i)
+        entries.append({QStringLiteral("key-%1").arg(i, 6, 10, QLatin1Char('0')), Entry{QByteArray::number(i), hlc + quint64(i), 0x51, false}});
+    viewer.internals()->load(entries);
+    viewer.connection->open();
+    TestPeer writer(m_relay->url(), Uri, QStringLiteral("writer"));
+    QTRY_VERIFY_WITH_TIMEOUT(viewer->isReady() && writer->isReady() && writer->size() == keys, Timeout);
+
+    DistributedMapModel model(viewer.map.get());
+    QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+    model.setBatchInterval(5);
+    QVERIFY(model.isFilling());
+    QCOMPARE(model.rowCount(), 0);
+    // While it fills: a new key, a removed one and a changed one.
+    writer->set(QStringLiteral("key-new"), 1);
+    writer->remove(QStringLiteral("key-000007"));
+    writer->set(QStringLiteral("key-119999"), QStringLiteral("changed"));
+    QSignalSpy batches(&model, &DistributedMapModel::batchApplied);
+    QTRY_VERIFY_WITH_TIMEOUT(!model.isFilling() && model.pendingCount() == 0 && viewer->contains(QStringLiteral("key-new"))
+                                 && !viewer->contains(QStringLiteral("key-000007"))
+                                 && viewer->value(QStringLiteral("key-119999")) == QJsonValue(QStringLiteral("changed")),
+                             Timeout);
+    model.flush();
+    QVERIFY2(batches.size() > 5, qPrintable(QString::number(batches.size()))); // not in one go
+    QCOMPARE(model.rowCount(), keys);
+    QVERIFY(rowsMatchMap(model, *viewer.map));
+    QCOMPARE(model.index(model.rowOf(QStringLiteral("key-119999")), DistributedMapModel::ValueColumn).data().toString(),
+             QStringLiteral("\"changed\""));
+
+    // A filter over a large map fills the same way.
+    model.setFilterText(QStringLiteral("KEY-0001"));
+    QVERIFY(model.isFilling());
+    QTRY_VERIFY_WITH_TIMEOUT(!model.isFilling() && model.pendingCount() == 0, Timeout);
+    model.flush();
+    QCOMPARE(model.rowCount(), 100); // key-000100 .. key-000199
+    QCOMPARE(model.keyAt(0), QStringLiteral("key-000100"));
+    QCOMPARE(model.keyAt(99), QStringLiteral("key-000199"));
 }
 
 QTEST_GUILESS_MAIN(tst_DistributedMapModel)

@@ -34,6 +34,7 @@ InspectorSession::InspectorSession(const Options &options, QObject *parent)
 
 InspectorSession::~InspectorSession()
 {
+    qDeleteAll(m_opening);
     // Maps say goodbye over the connection, so they go first.
     for (const OpenMap &open : std::as_const(m_maps))
         delete open.map;
@@ -105,50 +106,63 @@ void InspectorSession::reconnect()
 
 DistributedMap *InspectorSession::openMap(const QString &uri)
 {
-    if (uri.isEmpty())
+    if (uri.isEmpty() || m_opening.contains(uri))
         return nullptr;
     if (DistributedMap *existing = map(uri))
         return existing;
+    if (!m_options.useStore || !m_connection) {
+        finishOpening(uri, nullptr, false);
+        return m_maps.constLast().map;
+    }
+    // The relay keeps nothing: this file is what keeps the map alive when
+    // every peer has closed it. It is read in a worker thread (a store of a
+    // million keys took seconds, with the window frozen), and the map is
+    // made once it is, so that it joins the network with what it kept.
+    const QString path = LocalStore::defaultPathFor(m_connection->url(), uri);
+    auto *store = new LocalStore(path, uri, this);
+    m_opening.insert(uri, store);
+    connect(store, &LocalStore::openFinished, this, [this, uri, store](bool ok) {
+        if (m_opening.value(uri) == store) {
+            m_opening.remove(uri);
+            finishOpening(uri, store, ok);
+        }
+    });
+    store->openInBackground();
+    return nullptr;
+}
+
+void InspectorSession::finishOpening(const QString &uri, LocalStore *store, bool stored)
+{
     OpenMap open;
     open.map = new DistributedMap(m_connection, uri, this);
     open.map->setPresence(presenceFor(m_options.name));
-    attachStore(&open);
-    m_maps.append(open);
-    Q_EMIT mapOpened(open.map);
-    return open.map;
-}
-
-void InspectorSession::attachStore(OpenMap *open)
-{
-    if (!m_options.useStore || !m_connection) {
-        open->storeStatus = tr("Not stored on this computer");
-        return;
-    }
-    // The relay keeps nothing: this file is what keeps the map alive when
-    // every peer has closed it. A child of the map, so it goes first.
-    const QString uri = open->map->uri();
-    const QString path = LocalStore::defaultPathFor(m_connection->url(), uri);
-    auto *store = new LocalStore(path, uri, open->map);
-    if (!store->open() || !store->attach(open->map)) {
+    if (!store) {
+        open.storeStatus = tr("Not stored on this computer");
+    } else if (!stored || !store->attach(open.map)) {
         const QString why = store->errorString();
         delete store;
         Q_EMIT message(tr("Not storing %1: %2").arg(uri, why));
-        open->storeStatus = tr("Not stored: %1").arg(why);
-        return;
+        open.storeStatus = tr("Not stored: %1").arg(why);
+    } else {
+        // A child of the map, so it goes first.
+        store->setParent(open.map);
+        connect(store, &LocalStore::errorOccurred, this,
+                [this](LocalStore::Error, const QString &text) { Q_EMIT message(tr("Store: %1").arg(text)); });
+        const auto &report = store->loadReport();
+        if (report.entries > 0)
+            Q_EMIT message(tr("Loaded %1 keys of %2 from %3").arg(report.entries).arg(uri, store->path()));
+        if (!report.damagedCopy.isEmpty())
+            Q_EMIT message(tr("The store of %1 was damaged; a copy is at %2").arg(uri, report.damagedCopy));
+        open.store = store;
+        open.storeStatus = tr("Stored in %1").arg(store->path());
     }
-    connect(store, &LocalStore::errorOccurred, this,
-            [this](LocalStore::Error, const QString &text) { Q_EMIT message(tr("Store: %1").arg(text)); });
-    const auto &report = store->loadReport();
-    if (report.entries > 0)
-        Q_EMIT message(tr("Loaded %1 keys of %2 from %3").arg(report.entries).arg(uri, path));
-    if (!report.damagedCopy.isEmpty())
-        Q_EMIT message(tr("The store of %1 was damaged; a copy is at %2").arg(uri, report.damagedCopy));
-    open->store = store;
-    open->storeStatus = tr("Stored in %1").arg(path);
+    m_maps.append(open);
+    Q_EMIT mapOpened(open.map);
 }
 
 void InspectorSession::closeMap(const QString &uri)
 {
+    delete m_opening.take(uri);
     const int index = indexOf(uri);
     if (index < 0)
         return;
@@ -159,6 +173,9 @@ void InspectorSession::closeMap(const QString &uri)
 
 void InspectorSession::closeAllMaps()
 {
+    // A store still being read belongs to the relay being left.
+    qDeleteAll(m_opening);
+    m_opening.clear();
     while (!m_maps.isEmpty())
         closeMap(m_maps.constLast().map->uri());
 }
@@ -184,6 +201,7 @@ QStringList InspectorSession::mapUris() const
     uris.reserve(m_maps.size());
     for (const OpenMap &open : m_maps)
         uris.append(open.map->uri());
+    uris += m_opening.keys(); // opening: they count as open
     return uris;
 }
 

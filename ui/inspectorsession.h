@@ -1,5 +1,6 @@
 #pragma once
 
+#include <QHash>
 #include <QObject>
 #include <QPointer>
 #include <QStringList>
@@ -59,7 +60,9 @@ public:
     void reconnect();
 
     // Opens uri on the current connection and attaches its store; returns
-    // the map already open under uri, or nullptr for an empty uri.
+    // the map already open under uri, or nullptr for an empty uri. With a
+    // store, the store is read in a worker thread first and the map made
+    // when it is: this returns nullptr meanwhile, and mapOpened() brings it.
     DistributedMap *openMap(const QString &uri);
     void closeMap(const QString &uri);
     DistributedMap *map(const QString &uri) const;
@@ -97,7 +100,7 @@ private:
     };
 
     void probeThenConnect(const QUrl &url);
-    void attachStore(OpenMap *open);
+    void finishOpening(const QString &uri, LocalStore *store, bool stored);
     void closeAllMaps();
     int indexOf(const QString &uri) const;
 
@@ -106,4 +109,6 @@ private:
     HostedRelay *m_relay = nullptr;
     QTcpSocket *m_probe = nullptr;
     QVector<OpenMap> m_maps;
+    // Maps whose store is being read (openMap()): made when it is.
+    QHash<QString, LocalStore *> m_opening;
 };

@@ -107,6 +107,10 @@ public:
 
     void setPresence(const QJsonObject &presence);
     void load(const QVector<Wire::DecodedEntry> &entries);
+    // The same for a whole state, taken over as it is when this replica
+    // holds nothing yet (no change is reported: nothing listens before a
+    // map is loaded), else loaded entry by entry.
+    void load(MapState &&state, bool reportChanges);
     int purgeTombstones(qint64 olderThanMs);
 
     // The largest message the relay accepts (from its welcome; default

@@ -301,8 +301,9 @@ void tst_InspectorSession::aStoreInTheDataDirectoryKeepsTheMapAcrossSessions()
     {
         InspectorSession session(options);
         session.start();
+        // The store is read in a worker thread; the map comes after it.
+        QTRY_VERIFY_WITH_TIMEOUT(session.store(MapUri), Timeout);
         LocalStore *store = session.store(MapUri);
-        QVERIFY(store);
         path = store->path();
         QVERIFY2(path.startsWith(m_dataHome.path() + QLatin1Char('/')), qPrintable(path));
         QCOMPARE(path, LocalStore::defaultPathFor(relay.url(), MapUri));
@@ -316,8 +317,12 @@ void tst_InspectorSession::aStoreInTheDataDirectoryKeepsTheMapAcrossSessions()
 
     InspectorSession again(options);
     QSignalSpy messages(&again, &InspectorSession::message);
+    QSignalSpy opened(&again, &InspectorSession::mapOpened);
     again.start();
-    // Loaded before any sync, and said so.
+    QCOMPARE(again.mapUris(), QStringList{MapUri}); // opening counts as open
+    QVERIFY(!again.map(MapUri));
+    QVERIFY(opened.wait(Timeout));
+    // Loaded before any sync (the map exists once its store is read), and said so.
     QCOMPARE(again.map(MapUri)->value(QStringLiteral("kept")),
              QJsonValue(QJsonObject{{QStringLiteral("by"), QStringLiteral("store")}}));
     QVERIFY(!messages.isEmpty());
@@ -326,9 +331,19 @@ void tst_InspectorSession::aStoreInTheDataDirectoryKeepsTheMapAcrossSessions()
     // A second session cannot take a store that is in use: it says why.
     InspectorSession other(options);
     other.start();
+    QTRY_VERIFY_WITH_TIMEOUT(other.map(MapUri), Timeout);
     QVERIFY(!other.store(MapUri));
     QVERIFY(other.storeStatus(MapUri).startsWith(QStringLiteral("Not stored: ")));
     QVERIFY(other.map(MapUri));
+
+    // Closed while its store is read: it never opens, and the store goes.
+    QVERIFY(!again.openMap(QStringLiteral("/closing")));
+    QVERIFY(again.mapUris().contains(QStringLiteral("/closing")));
+    again.closeMap(QStringLiteral("/closing"));
+    QVERIFY(!again.mapUris().contains(QStringLiteral("/closing")));
+    QVERIFY(!again.openMap(QStringLiteral("/after")));
+    QTRY_VERIFY_WITH_TIMEOUT(again.map(QStringLiteral("/after")), Timeout);
+    QVERIFY(!again.map(QStringLiteral("/closing")));
 }
 
 QTEST_GUILESS_MAIN(tst_InspectorSession)
