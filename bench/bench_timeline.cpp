@@ -127,6 +127,7 @@ int main(int argc, char *argv[])
         return 1;
     }
     const double attachMs = msSince(timer);
+    QCoreApplication::processEvents(); // the tab comes in the next turn, as in the inspector
     timer.restart();
     auto *view = new MapView(&map);
     view->setStore(&store);

@@ -10,6 +10,8 @@
 #include <QLatin1Char>
 #include <QVector>
 
+#include <cstdio>
+
 bool Bench::resync(int keys, int changed)
 {
     std::vector<QJsonObject> results;
@@ -19,11 +21,15 @@ bool Bench::resync(int keys, int changed)
         for (int i = 0; i < keys; ++i)
             a.map->set(QStringLiteral("key-%1").arg(i, 7, 10, QLatin1Char('0')), QStringLiteral("0123456789abcdef0123456789abcdef"));
         a.connection->open();
-        if (!BenchUtil::waitUntil([&] { return a.map->isReady(); }, 60000))
+        if (!BenchUtil::waitUntil([&] { return a.map->isReady(); }, 60000)) {
+            std::fprintf(stderr, "resync: the first peer never became ready\n");
             return false;
+        }
         Peer b(m_relay.url, uri);
-        if (!BenchUtil::waitUntil([&] { return b.map->isReady(); }, 60000))
+        if (!BenchUtil::waitUntil([&] { return b.map->isReady(); }, 60000)) {
+            std::fprintf(stderr, "resync: the second peer never became ready\n");
             return false;
+        }
         b.connection->close();
         qint64 changedBytes = 0;
         const int step = qMax(1, keys / changed);
@@ -42,8 +48,14 @@ bool Bench::resync(int keys, int changed)
         if (!BenchUtil::waitUntil([&] {
                 return b.connection->state() == Connection::Connected && !b.map->isSyncing()
                     && DistributedMapPrivate::get(b.map.get())->state().digest(1024) == target;
-            }, 60000))
+            }, 60000)) {
+            // Why, for the flake this has shown now and then on a loaded machine.
+            std::fprintf(stderr, "resync: no convergence in 60 s: b %s, syncing %d, %d of %d keys, digest %s\n",
+                         b.connection->state() == Connection::Connected ? "connected" : "not connected",
+                         int(b.map->isSyncing()), b.map->size(), a.map->size(),
+                         DistributedMapPrivate::get(b.map.get())->state().digest(1024) == target ? "equal" : "differs");
             return false;
+        }
         const double ms = double(nowNs() - t0) / 1e6;
         const double bytes = double(b.bytes() - before);
         results.push_back({{QStringLiteral("ms"), ms},

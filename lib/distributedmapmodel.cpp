@@ -97,19 +97,16 @@ struct DistributedMapModel::ColumnSort
     QHash<quint64, QByteArray> writerNames;
 };
 
-// The keys of a large map not yet in the rows: a copy of the map's table
-// taken when the fill began (it shares the entries), and how far it got.
-// Writes since then come as changes, like any other, so the copy need not
-// follow them: a batch reads each key's entry from the map itself.
+// How far the walk over a large map's table got. Writes made meanwhile
+// come as changes, like any other, and a batch reads each key's entry from
+// the map itself, so the walk only has to see every key once. (A copy of
+// the table would have to touch every entry's reference count, a
+// million cache misses in one turn; walking the live table costs nothing
+// up front, and starts over if a rehash or a removal moves its slots.)
 struct DistributedMapModel::Fill
 {
-    explicit Fill(const MapState &state)
-        : snapshot(state)
-        , next(snapshot.entries().begin())
-    {
-    }
-    MapState snapshot;
-    EntryTable::const_iterator next;
+    qsizetype slot = 0;
+    quint64 layout = 0;
 };
 
 DistributedMapModel::DistributedMapModel(DistributedMap *map, QObject *parent)
@@ -436,7 +433,8 @@ void DistributedMapModel::rebuild()
     m_fillTimer.stop();
     if (m_map && DistributedMapPrivate::get(m_map)->state().size() > FillAtOnce) {
         m_pendingHead = 0;
-        m_fill = std::make_unique<Fill>(DistributedMapPrivate::get(m_map)->state());
+        m_fill = std::make_unique<Fill>();
+        m_fill->layout = DistributedMapPrivate::get(m_map)->state().entries().layoutVersion();
         m_fillTimer.start(0);
         return;
     }
@@ -527,18 +525,24 @@ void DistributedMapModel::enqueue(const QString &key)
 
 void DistributedMapModel::fillSome()
 {
-    if (!m_fill)
+    if (!m_fill || !m_map)
         return;
+    const EntryTable &table = DistributedMapPrivate::get(m_map)->state().entries();
+    if (table.layoutVersion() != m_fill->layout) {
+        // Slots moved: a key not seen yet may now sit behind the walk. Keys
+        // seen twice are only shown again.
+        m_fill->slot = 0;
+        m_fill->layout = table.layoutVersion();
+    }
     // One batch's worth per turn: the batch that shows them runs right after.
-    const EntryTable::const_iterator end = m_fill->snapshot.entries().end();
-    for (int taken = 0; m_fill->next != end && taken < BatchBudget; ++m_fill->next) {
-        const EntryRef e = *m_fill->next;
-        if (e.tombstone())
+    for (int taken = 0; m_fill->slot < table.capacity() && taken < BatchBudget; ++m_fill->slot) {
+        const EntryRef e = table.slot(m_fill->slot);
+        if (!e || e.tombstone())
             continue;
         enqueue(e.key());
         ++taken;
     }
-    if (m_fill->next == end)
+    if (m_fill->slot >= table.capacity())
         m_fill.reset();
     else
         m_fillTimer.start(0);

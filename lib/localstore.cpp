@@ -172,6 +172,7 @@ struct LocalStore::Loaded
     QString ioError;
     Journal::ReadResult result;
     std::unique_ptr<HistoryIndex> history;
+    qint64 liveBytes = 0; // the state's entries in the record format
 };
 
 std::unique_ptr<LocalStore::Loaded> LocalStore::readFile(const QString &path, const QString &mapUri, bool withHistory)
@@ -183,6 +184,13 @@ std::unique_ptr<LocalStore::Loaded> LocalStore::readFile(const QString &path, co
     loaded->readable = readImage(file, mapUri, loaded->history.get(), &loaded->result);
     if (!loaded->readable)
         loaded->ioError = file.errorString();
+    // Sort the history's time index and size the state here, in
+    // openInBackground()'s worker: each is a pass over a million entries
+    // that the caller's thread would otherwise make at attach().
+    if (loaded->history)
+        loaded->history->oldestHlc();
+    for (const EntryRef e : loaded->result.state.entries())
+        loaded->liveBytes += Wire::EntryFixedSize + 4 + e.utf8Key().size() + e.valueView().size();
     return loaded;
 }
 
@@ -262,6 +270,7 @@ bool LocalStore::beginOpen(bool *exists)
 
 bool LocalStore::createFile()
 {
+    m_liveBytes = 0;
     m_loaded = std::make_unique<Journal::ReadResult>();
     if (m_options.historyRetentionMs > 0)
         m_history = std::make_unique<HistoryIndex>();
@@ -286,6 +295,7 @@ bool LocalStore::finishOpen(std::unique_ptr<Loaded> loaded)
             return false;
         }
         m_loaded = std::make_unique<Journal::ReadResult>(std::move(loaded->result));
+        m_liveBytes = loaded->liveBytes;
         m_history = std::move(loaded->history);
         if (m_loaded->error != Journal::Error::NoError) {
             fail(storeError(m_loaded->error), QStringLiteral("%1: %2").arg(m_path, m_loaded->message));
@@ -379,9 +389,7 @@ bool LocalStore::attach(DistributedMap *map)
     // The map rejoins instead of resurrecting deletes when it has been away
     // longer than this store keeps tombstones.
     map->setTombstoneRetention(m_options.tombstoneMaxAgeMs);
-    qint64 liveBytes = 0;
-    for (const EntryRef e : m_loaded->state.entries())
-        liveBytes += Wire::EntryFixedSize + 4 + e.utf8Key().size() + e.valueView().size();
+    const qint64 liveBytes = m_liveBytes;
     hooks->load(std::move(m_loaded->state));
     m_loaded.reset();
     hooks->setEntryObserver([this](const QString &key, const Entry &entry, Replica::Source source) {

@@ -241,6 +241,7 @@ private:
 
     std::unique_ptr<HistoryIndex> m_history;
     QThread *m_reader = nullptr; // openInBackground()'s, while it reads
+    qint64 m_liveBytes = 0;      // of the state read, for attach()
     QElapsedTimer m_openTimer;
     QByteArray m_run;     // entries not yet sealed into a record
     QByteArray m_lostRun; // writes that lost a conflict, not yet sealed into a record

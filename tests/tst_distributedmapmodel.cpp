@@ -484,18 +484,24 @@ void tst_DistributedMapModel::aLargeMapFillsItsRowsOverSeveralTurns()
     model.setBatchInterval(5);
     QVERIFY(model.isFilling());
     QCOMPARE(model.rowCount(), 0);
-    // While it fills: a new key, a removed one and a changed one.
+    // While it fills: a new key, a removed one and a changed one, then
+    // 80,000 more keys, enough for the viewer's table to grow (a rehash
+    // moves every slot under the walk).
     writer->set(QStringLiteral("key-new"), 1);
     writer->remove(QStringLiteral("key-000007"));
     writer->set(QStringLiteral("key-119999"), QStringLiteral("changed"));
     QSignalSpy batches(&model, &DistributedMapModel::batchApplied);
+    const int more = 80000;
+    for (int i = 0; i < more; ++i)
+        writer->set(QStringLiteral("more-%1").arg(i), i);
     QTRY_VERIFY_WITH_TIMEOUT(!model.isFilling() && model.pendingCount() == 0 && viewer->contains(QStringLiteral("key-new"))
                                  && !viewer->contains(QStringLiteral("key-000007"))
-                                 && viewer->value(QStringLiteral("key-119999")) == QJsonValue(QStringLiteral("changed")),
+                                 && viewer->value(QStringLiteral("key-119999")) == QJsonValue(QStringLiteral("changed"))
+                                 && viewer->size() == keys + more,
                              Timeout);
     model.flush();
     QVERIFY2(batches.size() > 5, qPrintable(QString::number(batches.size()))); // not in one go
-    QCOMPARE(model.rowCount(), keys);
+    QCOMPARE(model.rowCount(), keys + more);
     QVERIFY(rowsMatchMap(model, *viewer.map));
     QCOMPARE(model.index(model.rowOf(QStringLiteral("key-119999")), DistributedMapModel::ValueColumn).data().toString(),
              QStringLiteral("\"changed\""));

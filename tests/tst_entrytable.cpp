@@ -77,6 +77,7 @@ private Q_SLOTS:
     void removeIfKeepsTheRest();
     void utf8KeyMatchesToUtf8();
     void eachTableHasItsOwnOrder();
+    void theLayoutVersionChangesWhenSlotsMove();
 };
 
 void tst_EntryTable::emptyTable()
@@ -250,6 +251,41 @@ void tst_EntryTable::eachTableHasItsOwnOrder()
     };
     QVERIFY(order(a) != order(b));
     QCOMPARE(order(EntryTable(a)), order(a));
+}
+
+void tst_EntryTable::theLayoutVersionChangesWhenSlotsMove()
+{
+    EntryTable t;
+    const Entry e{QByteArray("1"), 1, 1, false};
+    t.store(t.locate("a"), "a", e);
+    quint64 v = t.layoutVersion();
+    // A new write of a key, or a new key with room to spare: no slot moves.
+    t.store(t.locate("a"), "a", Entry{QByteArray("2"), 2, 1, false});
+    t.store(t.locate("b"), "b", e);
+    QCOMPARE(t.layoutVersion(), v);
+    // Growth rehashes.
+    const qsizetype capacity = t.capacity();
+    for (int i = 0; t.capacity() == capacity; ++i)
+        t.store(t.locate(QByteArray::number(i)), QByteArray::number(i), e);
+    QVERIFY(t.layoutVersion() != v);
+    v = t.layoutVersion();
+    QVERIFY(t.remove("a"));
+    QVERIFY(t.layoutVersion() != v);
+    v = t.layoutVersion();
+    QVERIFY(t.removeIf([](const EntryRef &r) { return r.utf8Key() == QByteArrayView("b"); }) == 1);
+    QVERIFY(t.layoutVersion() != v);
+    // Another table moved in: never the version the old contents had.
+    v = t.layoutVersion();
+    EntryTable other;
+    other.store(other.locate("z"), "z", e);
+    const quint64 otherVersion = other.layoutVersion();
+    t = std::move(other);
+    QVERIFY(t.layoutVersion() != v && t.layoutVersion() != otherVersion);
+    // The slots hold what iteration visits.
+    int seen = 0;
+    for (qsizetype i = 0; i < t.capacity(); ++i)
+        seen += t.slot(i) ? 1 : 0;
+    QCOMPARE(seen, int(t.size()));
 }
 
 QTEST_APPLESS_MAIN(tst_EntryTable)

@@ -6,6 +6,7 @@
 #include "localstore.h"
 
 #include <QJsonObject>
+#include <QPointer>
 #include <QTcpSocket>
 #include <QTimer>
 
@@ -157,7 +158,17 @@ void InspectorSession::finishOpening(const QString &uri, LocalStore *store, bool
         open.storeStatus = tr("Stored in %1").arg(store->path());
     }
     m_maps.append(open);
-    Q_EMIT mapOpened(open.map);
+    if (!store) {
+        Q_EMIT mapOpened(open.map);
+        return;
+    }
+    // Its view is built in the next turn: a large map's attach and its
+    // tab each take tens of milliseconds, and together they would stall
+    // the window for their sum.
+    QMetaObject::invokeMethod(this, [this, map = QPointer<DistributedMap>(open.map)] {
+        if (map)
+            Q_EMIT mapOpened(map);
+    }, Qt::QueuedConnection);
 }
 
 void InspectorSession::closeMap(const QString &uri)

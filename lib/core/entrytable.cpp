@@ -5,6 +5,7 @@
 #include <QStringDecoder>
 #include <QStringEncoder>
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -40,8 +41,19 @@ EntryTable::Utf8Key::Utf8Key(const QString &key)
 
 static_assert(offsetof(EntryRecord, valueSize) + sizeof(quint32) == EntryRecord::HeaderBytes);
 
+namespace {
+// Layout versions come from one counter, so that no two tables (or two
+// layouts of one) share one.
+quint64 nextLayout()
+{
+    static std::atomic<quint64> counter{0};
+    return ++counter;
+}
+} // namespace
+
 EntryTable::EntryTable()
     : m_seed(std::size_t(QRandomGenerator::global()->generate64()))
+    , m_layout(nextLayout())
 {
 }
 
@@ -54,6 +66,7 @@ EntryTable::EntryTable(const EntryTable &other)
     : m_capacity(other.m_capacity)
     , m_size(other.m_size)
     , m_seed(other.m_seed)
+    , m_layout(nextLayout())
 {
     if (!m_capacity)
         return;
@@ -82,9 +95,11 @@ EntryTable::EntryTable(EntryTable &&other) noexcept
     , m_capacity(other.m_capacity)
     , m_size(other.m_size)
     , m_seed(other.m_seed)
+    , m_layout(nextLayout())
 {
     other.m_capacity = 0;
     other.m_size = 0;
+    other.m_layout = nextLayout();
 }
 
 EntryTable &EntryTable::operator=(EntryTable &&other) noexcept
@@ -96,14 +111,17 @@ EntryTable &EntryTable::operator=(EntryTable &&other) noexcept
         m_capacity = other.m_capacity;
         m_size = other.m_size;
         m_seed = other.m_seed;
+        m_layout = nextLayout();
         other.m_capacity = 0;
         other.m_size = 0;
+        other.m_layout = nextLayout();
     }
     return *this;
 }
 
 void EntryTable::clear()
 {
+    m_layout = nextLayout();
     releaseAll();
     m_records.reset();
     m_hashes.reset();
@@ -237,6 +255,7 @@ void EntryTable::placeNew(std::size_t hash, EntryRecord *record)
 
 void EntryTable::rehash(qsizetype capacity)
 {
+    m_layout = nextLayout();
     std::unique_ptr<EntryRecord *[]> records(std::move(m_records));
     std::unique_ptr<quint32[]> hashes(std::move(m_hashes));
     const qsizetype old = m_capacity;
@@ -251,6 +270,7 @@ void EntryTable::rehash(qsizetype capacity)
 
 void EntryTable::eraseSlot(qsizetype slot)
 {
+    m_layout = nextLayout();
     release(m_records[slot]);
     m_records[slot] = nullptr;
     --m_size;

@@ -156,6 +156,15 @@ public:
     const_iterator begin() const { return const_iterator(this, 0); }
     const_iterator end() const { return const_iterator(this, m_capacity); }
 
+    // A walk in slot order that may span many event-loop turns (a view
+    // filling its rows): the slots, the record in one (null if empty), and
+    // a number that changes whenever records may have changed slots (a
+    // rehash, a removal, or another table's contents moved in), so that the
+    // walk knows to start over.
+    qsizetype capacity() const { return m_capacity; }
+    EntryRef slot(qsizetype index) const { return EntryRef(m_records[index]); }
+    quint64 layoutVersion() const { return m_layout; }
+
 private:
     std::size_t hashOf(QByteArrayView utf8Key) const;
     static EntryRecord *makeRecord(QByteArrayView utf8Key, const Entry &entry);
@@ -175,6 +184,7 @@ private:
     // sync between peers of one process) packs keys into long probe runs:
     // a 1,000,000-key sync took 35 s instead of seconds.
     std::size_t m_seed;
+    quint64 m_layout; // see layoutVersion(); unique across tables
 };
 
 template <typename Pred>

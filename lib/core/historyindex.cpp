@@ -167,6 +167,10 @@ qsizetype HistoryIndex::countBetween(quint64 from, quint64 to) const
 
 qsizetype HistoryIndex::retain(quint64 windowStart)
 {
+    // Nothing older than the window: no pass over every key (a store of a
+    // million keys runs this when it opens).
+    if (m_size == 0 || windowStart <= oldestHlc())
+        return 0;
     qsizetype dropped = 0;
     for (KeyWrites &k : m_keys) {
         auto inside = std::lower_bound(k.writes.begin(), k.writes.end(), windowStart,
