@@ -198,6 +198,8 @@ bool LocalStore::open()
 {
     if (m_file.isOpen())
         return true;
+    if (m_reader) // openInBackground() holds the lock and will finish
+        return false;
     bool exists = false;
     if (!beginOpen(&exists))
         return false;

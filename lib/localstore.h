@@ -127,7 +127,8 @@ public:
     /// The same, reading the file in a worker thread: returns at once, and
     /// openFinished() says how it went. The lock is taken (and a missing
     /// file created) in the calling thread first. A large store takes
-    /// seconds to read; this keeps a window responsive meanwhile.
+    /// seconds to read; this keeps a window responsive meanwhile. open()
+    /// returns false while a read started here is running.
     void openInBackground();
     /// Whether the file is open for appending (open() succeeded).
     bool isOpen() const { return m_file.isOpen(); }

@@ -102,6 +102,7 @@ private Q_SLOTS:
     void readHistoryReadsAStoreAnotherProcessHolds();
     void zeroRetentionKeepsNoHistory();
     void compactionWritesAHistoryIndex();
+    void openInBackgroundLoadsWhatOpenLoads();
 
 private:
     std::unique_ptr<QTemporaryDir> m_dir;
@@ -728,6 +729,57 @@ void tst_LocalStore::compactionWritesAHistoryIndex()
         QVERIFY(b.store.compact());
         QVERIFY(!QFile::exists(HistoryFileIndex::pathFor(b.store.path())));
     }
+}
+
+void tst_LocalStore::openInBackgroundLoadsWhatOpenLoads()
+{
+    {
+        StoredReplica a(path());
+        QVERIFY(a.open());
+        a.map.set(QStringLiteral("k"), 1);
+        a.map.set(QStringLiteral("k"), 2);
+        a.map.set(QStringLiteral("gone"), 3);
+        a.map.remove(QStringLiteral("gone"));
+        QVERIFY(a.store.flush());
+    }
+    QVERIFY(QFile::copy(path(), m_dir->filePath(QStringLiteral("copy.distmap"))));
+
+    LocalStore store(path(), Uri);
+    QSignalSpy finished(&store, &LocalStore::openFinished);
+    store.openInBackground();
+    QVERIFY(!store.open()); // the read holds the lock and finishes the open
+    QVERIFY(finished.wait(10000));
+    QCOMPARE(finished.first().first().toBool(), true);
+    QVERIFY(store.isOpen());
+    Connection connection(Nowhere);
+    DistributedMap map(&connection, Uri);
+    QVERIFY(store.attach(&map));
+    QCOMPARE(map.value(QStringLiteral("k")), QJsonValue(2));
+    QVERIFY(!map.contains(QStringLiteral("gone")));
+    QCOMPARE(DistributedMapPrivate::get(&map)->state().tombstoneCount(), 1);
+    QCOMPARE(store.history()->keyHistory(QStringLiteral("k")).size(), 2);
+    QCOMPARE(store.loadReport().entries, 2);
+
+    // Held: a second one says so, through the signal too.
+    LocalStore second(path(), Uri);
+    QSignalSpy refused(&second, &LocalStore::openFinished);
+    second.openInBackground();
+    QVERIFY(refused.wait(10000));
+    QCOMPARE(refused.first().first().toBool(), false);
+    QCOMPARE(second.error(), LocalStore::Locked);
+
+    // Gone while it reads: the read is waited for and dropped.
+    {
+        LocalStore third(m_dir->filePath(QStringLiteral("copy.distmap")), Uri);
+        third.openInBackground();
+    }
+    // A missing file is created, and said so the same way.
+    LocalStore fresh(m_dir->filePath(QStringLiteral("fresh.distmap")), Uri);
+    QSignalSpy created(&fresh, &LocalStore::openFinished);
+    fresh.openInBackground();
+    QVERIFY(created.wait(10000));
+    QCOMPARE(created.first().first().toBool(), true);
+    QVERIFY(fresh.loadReport().created);
 }
 
 void tst_LocalStore::zeroRetentionKeepsNoHistory()
