@@ -184,11 +184,12 @@ std::unique_ptr<LocalStore::Loaded> LocalStore::readFile(const QString &path, co
     loaded->readable = readImage(file, mapUri, loaded->history.get(), &loaded->result);
     if (!loaded->readable)
         loaded->ioError = file.errorString();
-    // Sort the history's time index and size the state here, in
+    // Sort the history's indexes and size the state here, in
     // openInBackground()'s worker: each is a pass over a million entries
-    // that the caller's thread would otherwise make at attach().
+    // that the caller's thread would otherwise make at attach() or at the
+    // first look at the past.
     if (loaded->history)
-        loaded->history->oldestHlc();
+        loaded->history->prepareQueries();
     for (const EntryRef e : loaded->result.state.entries())
         loaded->liveBytes += Wire::EntryFixedSize + 4 + e.utf8Key().size() + e.valueView().size();
     return loaded;

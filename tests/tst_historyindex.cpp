@@ -175,6 +175,7 @@ private Q_SLOTS:
     void changesListEveryKeyWrittenInTheInterval();
     void windowStartForBytesKeepsTheNewestWritesThatFit();
     void randomWritesMatchTheModel();
+    void keyOrderIsQStringOrder();
     void lostWritesStayMarkedThroughRetention();
 
 private:
@@ -336,6 +337,42 @@ void tst_HistoryIndex::windowStartForBytesKeepsTheNewestWritesThatFit()
     QCOMPARE(index.size(), 30 + 10);
 }
 
+void tst_HistoryIndex::keyOrderIsQStringOrder()
+{
+    // Answers come sorted by key through a sort that reads a few units at a
+    // time: keys that share long prefixes, end inside a pass, hold NULs,
+    // Latin-1, the last BMP unit and surrogate pairs sort as QString does.
+    QRandomGenerator rng(m_seed);
+    const QVector<QString> units{QStringLiteral("a"), QStringLiteral("b"), QString(QChar(0)), QStringLiteral("\u00e9"),
+                                 QString(QChar(0xffff)), QStringLiteral("\U0001F600"), QStringLiteral("-")};
+    const QString prefix = QStringLiteral("a shared prefix, longer than a pass:");
+    QSet<QString> keys{QString()};
+    while (keys.size() < 3000) {
+        QString key = rng.bounded(3) == 0 ? prefix : QString();
+        const int length = int(rng.bounded(12));
+        for (int i = 0; i < length; ++i)
+            key += units[int(rng.bounded(units.size()))];
+        keys.insert(key);
+    }
+    HistoryIndex index;
+    for (const QString &key : std::as_const(keys))
+        index.insert(key, value(HybridClock::pack(1'700'000'000'000, 0), 1, "1"));
+    QStringList expected(keys.cbegin(), keys.cend());
+    std::sort(expected.begin(), expected.end());
+    QStringList got;
+    for (const HistoryIndex::KeyedEntry &e : index.asOf(~quint64(0)))
+        got.append(e.key);
+    QCOMPARE(got, expected);
+    // A key added later takes its place too.
+    index.insert(prefix + QStringLiteral("c"), value(HybridClock::pack(1'700'000'000'001, 0), 1, "2"));
+    expected.insert(std::lower_bound(expected.begin(), expected.end(), prefix + QStringLiteral("c")) - expected.begin(),
+                    prefix + QStringLiteral("c"));
+    got.clear();
+    for (const HistoryIndex::Change &c : index.changes(0, ~quint64(0)))
+        got.append(c.key);
+    QCOMPARE(got, expected);
+}
+
 void tst_HistoryIndex::randomWritesMatchTheModel()
 {
     for (int round = 0; round < 40; ++round) {
@@ -394,8 +431,25 @@ void tst_HistoryIndex::randomWritesMatchTheModel()
             for (const quint64 t : std::as_const(instants)) {
                 if (t < windowStart)
                     continue;
-                if (toMap(idx.asOf(t)) != full.asOf(t))
+                const QVector<HistoryIndex::KeyedEntry> state = idx.asOf(t);
+                if (toMap(state) != full.asOf(t))
                     QFAIL(qPrintable(QStringLiteral("%1 %2: as of %3 differs").arg(where, when).arg(t)));
+                for (int i = 1; i < state.size(); ++i) {
+                    if (!(state[i - 1].key < state[i].key))
+                        QFAIL(qPrintable(QStringLiteral("%1 %2: as of %3 not sorted by key at %4").arg(where, when).arg(t).arg(i)));
+                }
+                // The snapshot: the same entries, each marked when its key
+                // has a write after t, and every such key counted.
+                const HistoryIndex::Snapshot snapshot = idx.snapshot(t);
+                const QSet<QString> since = exact.keysWrittenIn(t, ~quint64(0));
+                QCOMPARE(snapshot.entries.size(), state.size());
+                QCOMPARE(snapshot.writtenSince.size(), state.size());
+                QCOMPARE(snapshot.keysWrittenSince, since.size());
+                for (int i = 0; i < state.size(); ++i) {
+                    QCOMPARE(snapshot.entries[i].key, state[i].key);
+                    QVERIFY(same(snapshot.entries[i].entry, state[i].entry));
+                    QCOMPARE(snapshot.writtenSince[i], since.contains(state[i].key));
+                }
             }
             for (int i = 0; i < 40; ++i) {
                 quint64 from = instants[int(rng.bounded(instants.size()))];
@@ -409,6 +463,8 @@ void tst_HistoryIndex::randomWritesMatchTheModel()
                 for (const HistoryIndex::Change &c : changes) {
                     const QString what = QStringLiteral("%1 %2: diff (%3, %4] of %5").arg(where, when).arg(from).arg(to).arg(c.key);
                     QVERIFY2(!changed.contains(c.key), qPrintable(what + QStringLiteral(" listed twice")));
+                    QVERIFY2(&c == changes.constData() || (&c - 1)->key < c.key, qPrintable(what + QStringLiteral(" out of key order")));
+                    QVERIFY2(c.latest == exact.at(c.key, ~quint64(0))->hlc, qPrintable(what + QStringLiteral(": latest")));
                     changed.insert(c.key);
                     QVERIFY2(same(c.before, exact.at(c.key, from)),
                              qPrintable(what + QStringLiteral(": before %1, expected %2").arg(describe(c.before), describe(exact.at(c.key, from)))));

@@ -495,23 +495,21 @@ void MapView::showMoment(qint64 ms)
         // lie between the two than a full snapshot reads: move from it by the
         // keys written in between. (Without a store the past also holds keys
         // a sync brought, which the history does not see come.)
+        QVector<HistoryIndex::Change> changes = history->changes(qMin(shown, t), qMax(shown, t));
         QVector<SnapshotModel::RowUpdate> updates;
-        for (HistoryIndex::Change &c : history->changes(qMin(shown, t), qMax(shown, t))) {
-            SnapshotModel::RowUpdate u;
-            u.entry = t < shown ? std::move(c.before) : std::move(c.after);
-            // Back in time, a key written in between was written since; forward,
-            // only if it has a write after t too.
-            u.changedSince = t < shown || history->at(c.key, std::numeric_limits<quint64>::max())->hlc > t;
-            u.key = std::move(c.key);
-            updates.append(std::move(u));
+        updates.reserve(changes.size());
+        qsizetype changedSince = m_snapshotModel->changedSinceCount();
+        for (HistoryIndex::Change &c : changes) {
+            // Only keys written in between change their mark.
+            changedSince += int(c.latest > t) - int(c.latest > shown);
+            updates.append({std::move(c.key), t < shown ? std::move(c.before) : std::move(c.after), c.latest > t});
         }
-        m_snapshotModel->applyUpdates(std::move(updates));
+        m_snapshotModel->applyUpdates(std::move(updates), changedSince);
         m_snapshotAt = t;
         showSnapshot(ms);
         return;
     }
-    QSet<QString> changedSince;
-    QVector<HistoryIndex::KeyedEntry> entries = history->asOf(t, &changedSince);
+    HistoryIndex::Snapshot snapshot = history->snapshot(t);
     if (!hasStoreHistory()) {
         // What this view saw lacks the keys a sync brought and nothing has
         // changed since: their current write, when it is older than t, was
@@ -519,15 +517,17 @@ void MapView::showMoment(qint64 ms)
         for (const EntryRef e : DistributedMapPrivate::get(m_map)->state().entries()) {
             if (!e.tombstone() && e.hlc() <= t) {
                 QString key = e.key();
-                if (!history->at(key, std::numeric_limits<quint64>::max())) // seen no write of it
-                    entries.append({std::move(key), e.toEntry()});
+                if (!history->at(key, std::numeric_limits<quint64>::max())) { // seen no write of it
+                    snapshot.entries.append({std::move(key), e.toEntry()});
+                    snapshot.writtenSince.append(false);
+                }
             }
         }
     }
     // The past sorts as the table does (a header click while there sorts it).
     const QHeaderView *header = m_keysView->horizontalHeader();
     m_snapshotModel->sort(header->sortIndicatorSection(), header->sortIndicatorOrder());
-    m_snapshotModel->setSnapshot(std::move(entries), changedSince);
+    m_snapshotModel->setSnapshot(std::move(snapshot));
     m_snapshotSource = history;
     m_snapshotGeneration = history->generation();
     m_snapshotAt = t;

@@ -20,9 +20,10 @@ constexpr int WriterColumn = DistributedMapModel::WriterColumn;
 constexpr int WhenColumn = DistributedMapModel::WhenColumn;
 constexpr int ColumnCount = DistributedMapModel::ColumnCount;
 
-bool byKey(const HistoryIndex::KeyedEntry &a, const HistoryIndex::KeyedEntry &b)
+// QString's operator<, as HistoryIndex sorts its answers.
+bool lessKey(const QString &a, const QString &b, Qt::SortOrder order)
 {
-    return a.key < b.key;
+    return order == Qt::AscendingOrder ? a < b : b < a;
 }
 } // namespace
 
@@ -32,55 +33,86 @@ SnapshotModel::SnapshotModel(const QAbstractItemModel *live, QObject *parent)
 {
 }
 
-void SnapshotModel::setSnapshot(QVector<HistoryIndex::KeyedEntry> entries, const QSet<QString> &changedSince)
+void SnapshotModel::setSnapshot(HistoryIndex::Snapshot snapshot)
 {
     beginResetModel();
-    m_rows = std::move(entries);
+    m_rows.clear();
+    m_rows.reserve(snapshot.entries.size());
+    for (qsizetype i = 0; i < snapshot.entries.size(); ++i) {
+        HistoryIndex::KeyedEntry &e = snapshot.entries[i];
+        m_rows.append({std::move(e.key), std::move(e.entry), snapshot.writtenSince.value(i)});
+    }
+    m_changedSinceCount = snapshot.keysWrittenSince;
     sortRows();
-    m_changedSince = changedSince;
     endResetModel();
 }
 
-void SnapshotModel::applyUpdates(QVector<RowUpdate> updates)
+void SnapshotModel::applyUpdates(QVector<RowUpdate> updates, qsizetype changedSinceCount)
 {
+    m_changedSinceCount = changedSinceCount;
     if (updates.isEmpty())
         return;
-    if (m_column != KeyColumn || m_order != Qt::AscendingOrder) {
+    if (m_column != KeyColumn) {
         applyUpdatesAndSort(std::move(updates));
         return;
     }
-    std::sort(updates.begin(), updates.end(), [](const RowUpdate &a, const RowUpdate &b) { return a.key < b.key; });
-    // One merge of two sorted lists: the rows and the updates.
-    QVector<HistoryIndex::KeyedEntry> rows;
+    const Qt::SortOrder order = m_order;
+    const auto less = [order](const RowUpdate &a, const RowUpdate &b) { return lessKey(a.key, b.key, order); };
+    if (!std::is_sorted(updates.cbegin(), updates.cend(), less))
+        std::sort(updates.begin(), updates.end(), less);
+    if (updateInPlace(updates))
+        return;
+    // Keys came or went: one merge of two sorted lists, the rows and the
+    // updates, into new rows.
+    QVector<Row> rows;
     rows.reserve(m_rows.size() + updates.size());
-    bool rowsMoved = false;
     auto row = m_rows.begin();
     for (RowUpdate &u : updates) {
-        for (; row != m_rows.end() && row->key < u.key; ++row)
+        for (; row != m_rows.end() && lessKey(row->key, u.key, order); ++row)
             rows.append(std::move(*row));
-        const bool had = row != m_rows.end() && row->key == u.key;
-        const bool has = u.entry && !u.entry->tombstone;
-        if (has)
-            rows.append({u.key, std::move(*u.entry)});
-        if (had)
+        if (row != m_rows.end() && row->key == u.key)
             ++row;
-        rowsMoved = rowsMoved || had != has;
-        if (u.changedSince)
-            m_changedSince.insert(u.key);
-        else
-            m_changedSince.remove(u.key);
+        if (u.entry && !u.entry->tombstone)
+            rows.append({std::move(u.key), std::move(*u.entry), u.changedSince});
     }
     for (; row != m_rows.end(); ++row)
         rows.append(std::move(*row));
-    if (!rowsMoved) {
-        m_rows = std::move(rows);
-        if (!m_rows.isEmpty())
-            Q_EMIT dataChanged(index(0, 0), index(int(m_rows.size()) - 1, ColumnCount - 1));
-        return;
-    }
     beginResetModel();
     m_rows = std::move(rows);
     endResetModel();
+}
+
+bool SnapshotModel::updateInPlace(QVector<RowUpdate> &updates)
+{
+    // Sorted by key, with updates in the same order: each found by a binary
+    // search from the last one's row. The common step (values changed, no
+    // key came or went) touches only the rows it changes.
+    const Qt::SortOrder order = m_order;
+    const auto rowBefore = [order](const Row &r, const QString &key) { return lessKey(r.key, key, order); };
+    QVector<int> rowOfUpdate;
+    rowOfUpdate.reserve(updates.size());
+    auto from = m_rows.cbegin();
+    for (const RowUpdate &u : std::as_const(updates)) {
+        from = std::lower_bound(from, m_rows.cend(), u.key, rowBefore);
+        const bool had = from != m_rows.cend() && from->key == u.key;
+        const bool has = u.entry && !u.entry->tombstone;
+        if (had != has)
+            return false;
+        rowOfUpdate.append(had ? int(from - m_rows.cbegin()) : -1);
+    }
+    int first = int(m_rows.size()), last = -1;
+    for (qsizetype i = 0; i < updates.size(); ++i) {
+        const int r = rowOfUpdate.at(i);
+        if (r < 0)
+            continue;
+        m_rows[r].entry = std::move(*updates[i].entry);
+        m_rows[r].changedSince = updates.at(i).changedSince;
+        first = qMin(first, r);
+        last = qMax(last, r);
+    }
+    if (last >= 0)
+        Q_EMIT dataChanged(index(first, 0), index(last, ColumnCount - 1));
+    return true;
 }
 
 void SnapshotModel::applyUpdatesAndSort(QVector<RowUpdate> updates)
@@ -96,16 +128,12 @@ void SnapshotModel::applyUpdatesAndSort(QVector<RowUpdate> updates)
         const bool has = u.entry && !u.entry->tombstone;
         if (found != rowOfKey.cend()) {
             if (has)
-                m_rows[*found].entry = std::move(*u.entry);
+                m_rows[*found] = {std::move(u.key), std::move(*u.entry), u.changedSince};
             else
                 gone[*found] = true;
         } else if (has) {
-            m_rows.append({u.key, std::move(*u.entry)});
+            m_rows.append({std::move(u.key), std::move(*u.entry), u.changedSince});
         }
-        if (u.changedSince)
-            m_changedSince.insert(u.key);
-        else
-            m_changedSince.remove(u.key);
     }
     beginResetModel();
     int kept = 0;
@@ -143,7 +171,11 @@ void SnapshotModel::sort(int column, Qt::SortOrder order)
 void SnapshotModel::sortRows()
 {
     if (m_column == KeyColumn) {
-        std::sort(m_rows.begin(), m_rows.end(), byKey);
+        // A snapshot comes sorted by key (HistoryIndex), unless a key a
+        // sync brought joined it.
+        const auto byKey = [](const Row &a, const Row &b) { return a.key < b.key; };
+        if (!std::is_sorted(m_rows.cbegin(), m_rows.cend(), byKey))
+            std::sort(m_rows.begin(), m_rows.end(), byKey);
     } else {
         // Each row's SortKey once; one name per writer.
         QHash<quint64, QByteArray> names;
@@ -166,7 +198,7 @@ void SnapshotModel::sortRows()
             const int c = SortKey::compare(a.first, b.first);
             return c != 0 ? c < 0 : m_rows.at(a.second).key < m_rows.at(b.second).key;
         });
-        QVector<HistoryIndex::KeyedEntry> sorted;
+        QVector<Row> sorted;
         sorted.reserve(m_rows.size());
         for (const auto &place : std::as_const(places))
             sorted.append(std::move(m_rows[place.second]));
@@ -180,10 +212,9 @@ void SnapshotModel::sortRows()
 int SnapshotModel::rowOf(const QString &key) const
 {
     if (m_column == KeyColumn) {
-        const auto less = [this](const HistoryIndex::KeyedEntry &a, const HistoryIndex::KeyedEntry &b) {
-            return m_order == Qt::AscendingOrder ? a.key < b.key : b.key < a.key;
-        };
-        const auto it = std::lower_bound(m_rows.cbegin(), m_rows.cend(), HistoryIndex::KeyedEntry{key, Entry()}, less);
+        const Qt::SortOrder order = m_order;
+        const auto rowBefore = [order](const Row &r, const QString &k) { return lessKey(r.key, k, order); };
+        const auto it = std::lower_bound(m_rows.cbegin(), m_rows.cend(), key, rowBefore);
         return it != m_rows.cend() && it->key == key ? int(it - m_rows.cbegin()) : -1;
     }
     for (int row = 0; row < m_rows.size(); ++row) {
@@ -207,13 +238,13 @@ QVariant SnapshotModel::data(const QModelIndex &index, int role) const
 {
     if (!checkIndex(index, CheckIndexOption::IndexIsValid | CheckIndexOption::ParentIsInvalid))
         return {};
-    const HistoryIndex::KeyedEntry &row = m_rows.at(index.row());
+    const Row &row = m_rows.at(index.row());
     const Entry &e = row.entry;
     if (role == ChangedSinceRole)
-        return m_changedSince.contains(row.key);
+        return row.changedSince;
     if (role == Qt::BackgroundRole)
-        return m_changedSince.contains(row.key) ? QVariant(UiFormat::warningRowColor(QApplication::palette())) : QVariant();
-    if (role == Qt::ToolTipRole && m_changedSince.contains(row.key))
+        return row.changedSince ? QVariant(UiFormat::warningRowColor(QApplication::palette())) : QVariant();
+    if (role == Qt::ToolTipRole && row.changedSince)
         return tr("Changed since this moment");
     if (role != Qt::DisplayRole)
         return {};

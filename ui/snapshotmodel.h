@@ -3,7 +3,6 @@
 #include "historyindex.h"
 
 #include <QAbstractTableModel>
-#include <QSet>
 #include <QVector>
 
 #include <functional>
@@ -23,8 +22,8 @@ public:
     // Headers are live's own, so the table looks the same in the past.
     explicit SnapshotModel(const QAbstractItemModel *live, QObject *parent = nullptr);
 
-    // Rows in the current sort order.
-    void setSnapshot(QVector<HistoryIndex::KeyedEntry> entries, const QSet<QString> &changedSince);
+    // The rows, sorted here in the current order.
+    void setSnapshot(HistoryIndex::Snapshot snapshot);
     // One key at a new moment: its write then (none or a tombstone: no
     // row), and whether it was written after that moment.
     struct RowUpdate
@@ -35,8 +34,10 @@ public:
     };
     // Moves the snapshot to a nearby moment by the keys written between
     // the two: what a step of the timeline costs is what changed in it.
-    void applyUpdates(QVector<RowUpdate> updates);
-    int changedSinceCount() const { return int(m_changedSince.size()); }
+    // changedSinceCount: keys written after the new moment, with a row or
+    // not (see HistoryIndex::Snapshot).
+    void applyUpdates(QVector<RowUpdate> updates, qsizetype changedSinceCount);
+    int changedSinceCount() const { return int(m_changedSinceCount); }
     QString keyAt(int row) const { return row >= 0 && row < m_rows.size() ? m_rows.at(row).key : QString(); }
     // A binary search when sorted by key, a scan otherwise: the past is
     // looked up a key at a time, on a user's action.
@@ -53,13 +54,20 @@ public:
     void sort(int column, Qt::SortOrder order = Qt::AscendingOrder) override;
 
 private:
+    struct Row
+    {
+        QString key;
+        Entry entry;
+        bool changedSince = false;
+    };
     void sortRows();
+    bool updateInPlace(QVector<RowUpdate> &updates);
     void applyUpdatesAndSort(QVector<RowUpdate> updates);
 
     const QAbstractItemModel *const m_live;
-    QVector<HistoryIndex::KeyedEntry> m_rows; // in the sort order
-    int m_column = 0;                          // DistributedMapModel::KeyColumn
+    QVector<Row> m_rows; // in the sort order
+    int m_column = 0;    // DistributedMapModel::KeyColumn
     Qt::SortOrder m_order = Qt::AscendingOrder;
-    QSet<QString> m_changedSince;
+    qsizetype m_changedSinceCount = 0;
     std::function<QString(quint64)> m_nameOf;
 };

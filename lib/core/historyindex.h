@@ -3,7 +3,6 @@
 #include "entry.h"
 
 #include <QHash>
-#include <QSet>
 #include <QString>
 #include <QVector>
 
@@ -39,6 +38,18 @@ public:
         QString key;
         std::optional<Entry> before;
         std::optional<Entry> after;
+        quint64 latest = 0; // the hlc of the key's newest write of all
+    };
+
+    // The map as of an instant, for a view of the past: asOf(instant), and
+    // for each entry whether its key was written after the instant.
+    struct Snapshot
+    {
+        QVector<KeyedEntry> entries; // sorted by key
+        QVector<bool> writtenSince;  // one per entry
+        // Keys written after the instant, with an entry or not (a key made
+        // or deleted since has none).
+        qsizetype keysWrittenSince = 0;
     };
 
     // Adds a write; false when this very write (key, hlc, writer) is held.
@@ -54,13 +65,13 @@ public:
     // The key's newest write with hlc <= instant (a tombstone included).
     std::optional<Entry> at(const QString &key, quint64 instant) const;
     // Each key's newest write with hlc <= instant, tombstoned keys left out;
-    // in no particular order. One binary search per key ever written.
+    // sorted by key (QString's operator<). One binary search per key ever
+    // written.
     QVector<KeyedEntry> asOf(quint64 instant) const;
-    // The same, and into writtenSince every key with a write after the
-    // instant, in the same pass.
-    QVector<KeyedEntry> asOf(quint64 instant, QSet<QString> *writtenSince) const;
-    // Every key with a write in (from, to], in no particular order. Empty
-    // when to <= from.
+    // The same with what was written since, in the same pass.
+    Snapshot snapshot(quint64 instant) const;
+    // Every key with a write in (from, to], sorted by key. Empty when
+    // to <= from.
     QVector<Change> changes(quint64 from, quint64 to) const;
     // How many writes have from < hlc <= to: two binary searches.
     qsizetype countBetween(quint64 from, quint64 to) const;
@@ -86,6 +97,11 @@ public:
     // The oldest write held (0: none).
     quint64 oldestHlc() const;
 
+    // Sorts what queries sort lazily (the time index, the key order) now,
+    // so that the first query costs what later ones do: a store reading
+    // its file in a worker thread calls it there.
+    void prepareQueries() const;
+
     // Calls visit(key, entry) for every write, key by key, each key's
     // writes in clock order.
     void forEach(const std::function<void(const QString &, const Entry &)> &visit) const;
@@ -110,6 +126,9 @@ private:
     };
 
     const KeyWrites *find(const QString &key) const;
+    void sortKeyOrder() const;
+    template<typename Visit>
+    void visitAsOf(quint64 instant, Visit &&visit) const;
     static std::optional<Entry> newestAtOrBefore(const std::vector<Entry> &writes, quint64 instant);
     void sortTimeIndex() const;
     void rebuildTimeIndex();
@@ -134,6 +153,11 @@ private:
     // roughly clock order, as they do.
     mutable std::vector<Stamp> m_time;
     mutable size_t m_sorted = 0;
+    // Key ids in key order, and each id's place in it: sorted again by the
+    // first query after keys came (a view of the past lists keys in order,
+    // and re-sorting the answers cost more than the queries).
+    mutable std::vector<quint32> m_byKey;
+    mutable std::vector<quint32> m_rank;
     qsizetype m_size = 0;
     qint64 m_bytes = 0;
     quint64 m_newest = 0;

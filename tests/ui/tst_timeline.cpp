@@ -168,17 +168,32 @@ void tst_Timeline::everyStepShowsWhatAFullSnapshotShows()
     openTab();
     const HistoryIndex *history = m_store->history();
     const SnapshotModel *shown = m_view->snapshotModel();
-    // The rows in the table's order: by key, or (second half) newest first.
+    // The rows in the table's order: by key, then newest first, then by
+    // key descending.
     bool byTime = false;
+    bool descending = false;
     auto check = [&](qint64 ms, const QString &where) {
+        // Worked out from every write, apart from the index's queries.
+        const quint64 at = HybridClock::pack(ms, 0xffff);
+        QHash<QString, Entry> then;
         QSet<QString> changed;
-        QVector<HistoryIndex::KeyedEntry> expected = history->asOf(HybridClock::pack(ms, 0xffff), &changed);
+        history->forEach([&](const QString &key, const Entry &e) {
+            if (e.hlc <= at)
+                then.insert(key, e); // a key's writes come oldest first
+            else
+                changed.insert(key);
+        });
+        QVector<HistoryIndex::KeyedEntry> expected;
+        for (auto it = then.cbegin(); it != then.cend(); ++it) {
+            if (!it->tombstone)
+                expected.append({it.key(), it.value()});
+        }
         std::sort(expected.begin(), expected.end(), [byTime](const auto &a, const auto &b) {
             if (byTime && a.entry.hlc != b.entry.hlc)
                 return a.entry.hlc < b.entry.hlc;
             return a.key < b.key;
         });
-        if (byTime)
+        if (descending)
             std::reverse(expected.begin(), expected.end()); // descending reverses ties too
         QVERIFY2(shown->rowCount() == expected.size(),
                  qPrintable(QStringLiteral("%1: %2 rows, expected %3").arg(where).arg(shown->rowCount()).arg(expected.size())));
@@ -191,12 +206,26 @@ void tst_Timeline::everyStepShowsWhatAFullSnapshotShows()
         QVERIFY2(m_view->timelineBanner()->text().contains(QStringLiteral(" %1 key").arg(changed.size())),
                  qPrintable(where + QStringLiteral(": ") + m_view->timelineBanner()->text()));
     };
-    for (int step = 0; step < 120; ++step) {
-        if (step == 60) {
-            byTime = true;
+    qint64 ms = StartMs;
+    for (int step = 0; step < 240; ++step) {
+        if (step == 120) {
+            byTime = descending = true;
             m_view->keysView()->sortByColumn(KeysModel::WhenColumn, Qt::DescendingOrder);
+        } else if (step == 180) {
+            byTime = false;
+            m_view->keysView()->sortByColumn(KeysModel::KeyColumn, Qt::DescendingOrder);
         }
-        const qint64 ms = StartMs + qint64(rng.bounded(double(m_nowMs - StartMs + 40)));
+        // Mostly a step to a nearby moment, which moves the shown rows by
+        // what changed (fewer writes than keys in between); now and then a
+        // jump, which reads a whole snapshot: anywhere, or near the end,
+        // where each key's last write is and the marks change.
+        const qint64 span = m_nowMs - StartMs + 40;
+        if (step == 0 || rng.bounded(8) == 0)
+            ms = StartMs + qint64(rng.bounded(double(span)));
+        else if (rng.bounded(8) == 0)
+            ms = StartMs + span - qint64(rng.bounded(keys * 40));
+        else
+            ms = qBound(StartMs, ms + qint64(rng.bounded(keys * 16)) - keys * 8, StartMs + span);
         m_view->showMoment(ms);
         QVERIFY(!m_view->isLive());
         check(ms, QStringLiteral("seed %1 step %2 at +%3 ms").arg(m_seed).arg(step).arg(ms - StartMs));
