@@ -43,6 +43,8 @@ public:
     // With lost, whether each write lost a conflict (a lost record holds it).
     QVector<Entry> keyHistory(const QString &key, QVector<bool> *lost = nullptr) const;
     std::optional<Entry> at(const QString &key, quint64 instant) const;
+    // As HistoryIndex answers them, but in no particular order (the CLI
+    // sorts what it prints) and with Change::latest left 0.
     QVector<HistoryIndex::KeyedEntry> asOf(quint64 instant) const;
     QVector<HistoryIndex::Change> changes(quint64 from, quint64 to) const;
 
