@@ -173,7 +173,7 @@ QVector<Entry> HistoryFile::keyHistory(const QString &key, QVector<bool> *lost) 
         if (m_useIndex) {
             const auto [first, last] = m_index.find(HistoryFileIndex::hashKey(utf8));
             for (size_t i = first; i < last; ++i) {
-                readSlot(m_index.slots()[i], [&](const Wire::EntryView &view) {
+                readSlot(m_index.slot(i), [&](const Wire::EntryView &view) {
                     if (view.key != QByteArrayView(utf8))
                         return false; // another key with the same hash
                     writes.push_back({view.toEntry(), false});
@@ -229,7 +229,8 @@ bool HistoryFile::forEachNewest(quint64 before, quint64 after, const KeyVisitor 
         });
     }
     if (m_useIndex) {
-        for (const HistoryFileIndex::Slot &slot : m_index.slots()) {
+        for (size_t i = 0; i < m_index.slotCount(); ++i) {
+            const HistoryFileIndex::Slot slot = m_index.slot(i);
             Newest n;
             QByteArrayView key;
             bool current = slot.currentRecord != 0;

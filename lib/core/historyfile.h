@@ -29,7 +29,8 @@ class HistoryFile
 {
 public:
     // Reads the header and checks the tail; index may be empty. False on a
-    // header problem (error()).
+    // header problem (error()). data and index are read in place, not
+    // copied: both must stay valid while this object answers.
     bool open(const char *data, qsizetype size, QByteArrayView index, const QString &expectedUri);
 
     Journal::Error error() const { return m_read.error; }

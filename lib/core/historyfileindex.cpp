@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <type_traits>
 
 namespace {
 
@@ -27,6 +26,19 @@ T get(const char *p)
 quint32 crcField(const char *image, qsizetype offset)
 {
     return get<quint32>(image + offset);
+}
+
+HistoryFileIndex::Slot slotAt(const char *first, size_t i)
+{
+    const char *s = first + i * HistoryFileIndex::SlotSize;
+    HistoryFileIndex::Slot slot;
+    slot.keyHash = get<quint64>(s);
+    slot.currentRecord = get<quint64>(s + 8);
+    slot.currentPos = get<quint32>(s + 16);
+    slot.historyCount = get<quint32>(s + 20);
+    slot.historyRecord = get<quint64>(s + 24);
+    slot.historyPos = get<quint32>(s + 32);
+    return slot;
 }
 
 } // namespace
@@ -175,35 +187,47 @@ bool HistoryFileIndex::decode(QByteArrayView bytes, const char *image, qsizetype
             return fail(stale);
     }
 
-    std::vector<Slot> slots(count);
-    const char *s = p + FixedSize;
-    for (quint32 i = 0; i < count; ++i, s += SlotSize) {
-        Slot &slot = slots[i];
-        slot.keyHash = get<quint64>(s);
-        slot.currentRecord = get<quint64>(s + 8);
-        slot.currentPos = get<quint32>(s + 16);
-        slot.historyCount = get<quint32>(s + 20);
-        slot.historyRecord = get<quint64>(s + 24);
-        slot.historyPos = get<quint32>(s + 32);
-        if (i > 0 && slot.keyHash < slots[i - 1].keyHash)
+    // Every slot checked once here, in place, so that slot() and find()
+    // need not check again.
+    const char *const first = p + FixedSize;
+    quint64 previousHash = 0;
+    for (quint32 i = 0; i < count; ++i) {
+        const Slot slot = slotAt(first, i);
+        if (slot.keyHash < previousHash)
             return fail(QStringLiteral("the history index is damaged (slots out of order)"));
+        previousHash = slot.keyHash;
         if (slot.currentRecord >= coveredEnd || slot.historyRecord >= coveredEnd
             || (slot.historyRecord != 0) != (slot.historyCount != 0) || (!slot.currentRecord && !slot.historyRecord))
             return fail(QStringLiteral("the history index is damaged (a slot points outside the file)"));
     }
-    m_slots = std::move(slots);
+    m_slotData = first;
+    m_slotCount = count;
     m_coveredEnd = qsizetype(coveredEnd);
     m_lostStart = qsizetype(lostStart);
     return true;
 }
 
+HistoryFileIndex::Slot HistoryFileIndex::slot(size_t i) const
+{
+    return slotAt(m_slotData, i);
+}
+
 std::pair<size_t, size_t> HistoryFileIndex::find(quint64 hash) const
 {
-    const auto range = std::equal_range(m_slots.begin(), m_slots.end(), hash, [](const auto &a, const auto &b) {
-        if constexpr (std::is_same_v<std::decay_t<decltype(a)>, Slot>)
-            return a.keyHash < b;
-        else
-            return a < b.keyHash;
-    });
-    return {size_t(range.first - m_slots.begin()), size_t(range.second - m_slots.begin())};
+    // Binary search over the slots' hashes where they lie.
+    auto hashAt = [this](size_t i) { return get<quint64>(m_slotData + i * SlotSize); };
+    size_t first = 0, count = m_slotCount;
+    while (count > 0) {
+        const size_t half = count / 2;
+        if (hashAt(first + half) < hash) {
+            first += half + 1;
+            count -= half + 1;
+        } else {
+            count = half;
+        }
+    }
+    size_t last = first;
+    while (last < m_slotCount && hashAt(last) == hash)
+        ++last;
+    return {first, last};
 }

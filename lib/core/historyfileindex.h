@@ -65,14 +65,17 @@ public:
     // The index of image, the whole compacted file these offsets point into.
     QByteArray encode(const char *image, qsizetype imageSize) const;
 
-    // Reads an index and checks it belongs to image (a store file whose
+    // Checks an index and that it belongs to image (a store file whose
     // header ends at headerSize). False with why when it does not; then
-    // nothing is filled in.
+    // nothing is filled in. The slots are read from bytes when asked for,
+    // not copied: bytes must outlive this object's use (a reader maps the
+    // file; copying a million slots cost more than the question asked).
     bool decode(QByteArrayView bytes, const char *image, qsizetype imageSize, qsizetype headerSize, QString *why);
 
     qsizetype coveredEnd() const { return m_coveredEnd; }
     qsizetype lostStart() const { return m_lostStart; }
-    const std::vector<Slot> &slots() const { return m_slots; }
+    size_t slotCount() const { return m_slotCount; }
+    Slot slot(size_t i) const;
     // The slots whose key hash is hash: [first, last).
     std::pair<size_t, size_t> find(quint64 hash) const;
 
@@ -84,7 +87,8 @@ private:
     };
     std::vector<Pending> m_pending;
     qsizetype m_lastHistory = -1; // the pending slot of the key being added to
-    std::vector<Slot> m_slots;
+    const char *m_slotData = nullptr; // decode()'s bytes, at the first slot
+    size_t m_slotCount = 0;
     qsizetype m_coveredEnd = 0;
     qsizetype m_lostStart = 0;
 };

@@ -651,22 +651,23 @@ void tst_LocalStore::compactionWritesAHistoryIndex()
         a.map.set(QStringLiteral("key-%1").arg(i % 7), i);
     QVERIFY(a.store.flush());
 
-    auto readBoth = [&](HistoryFile *file, QByteArray *image, HistoryIndex *reference) {
+    // HistoryFile reads image and index in place: the caller keeps both.
+    auto readBoth = [&](HistoryFile *file, QByteArray *image, QByteArray *index, HistoryIndex *reference) {
         QFile f(path());
         QFile i(indexPath);
         if (!f.open(QIODevice::ReadOnly))
             return false;
         *image = f.readAll();
-        const QByteArray index = i.open(QIODevice::ReadOnly) ? i.readAll() : QByteArray();
+        *index = i.open(QIODevice::ReadOnly) ? i.readAll() : QByteArray();
         QString message;
-        return file->open(image->constData(), image->size(), index, Uri)
+        return file->open(image->constData(), image->size(), *index, Uri)
             && LocalStore::readHistory(path(), Uri, reference, &message) == LocalStore::NoError;
     };
     {
         HistoryFile file;
-        QByteArray image;
+        QByteArray image, index;
         HistoryIndex reference;
-        QVERIFY(readBoth(&file, &image, &reference));
+        QVERIFY(readBoth(&file, &image, &index, &reference));
         QVERIFY2(file.usesIndex(), qPrintable(file.indexProblem()));
         for (int k = 0; k < 30; ++k) {
             const QString key = QStringLiteral("key-%1").arg(k);
