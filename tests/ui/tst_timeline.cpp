@@ -20,7 +20,9 @@
 #include <QAbstractItemModelTester>
 #include <QLabel>
 #include <QRandomGenerator>
+#include <QTabWidget>
 #include <QTableView>
+#include <QJsonObject>
 #include <QTemporaryDir>
 #include <QtTest>
 
@@ -48,6 +50,7 @@ private Q_SLOTS:
     void cleanup();
     void theKeyPanelShowsTheStoresPast();
     void everyStepShowsWhatAFullSnapshotShows();
+    void docScreenshots();
 
 private:
     // Opens the map, its store and a tab over both, with the clock at m_nowMs.
@@ -239,6 +242,70 @@ void tst_Timeline::everyStepShowsWhatAFullSnapshotShows()
     }
     m_view->goLive();
     QVERIFY(m_view->isLive());
+}
+
+void tst_Timeline::docScreenshots()
+{
+    // docs/inspector-history.png and docs/inspector-timeline.png, taken
+    // from the state this test builds: DISTMAP_SCREENSHOTS=docs.
+    const QString dir = qEnvironmentVariable("DISTMAP_SCREENSHOTS");
+    if (dir.isEmpty())
+        QSKIP("set DISTMAP_SCREENSHOTS=DIR to save the inspector's timeline and key history screenshots");
+    const QList<QPair<QString, QJsonValue>> writes{
+        {QStringLiteral("theme"), QStringLiteral("light")},
+        {QStringLiteral("language"), QStringLiteral("en")},
+        {QStringLiteral("counter"), 1},
+        {QStringLiteral("owner"), QJsonObject{{QStringLiteral("name"), QStringLiteral("Grace")}}},
+        {QStringLiteral("counter"), 2},
+        {QStringLiteral("theme"), QStringLiteral("dark")},
+        {QStringLiteral("counter"), 3},
+        {QStringLiteral("region"), QStringLiteral("eu-west")},
+        {QStringLiteral("language"), QStringLiteral("fr")},
+        {QStringLiteral("counter"), 4},
+        {QStringLiteral("theme"), QStringLiteral("solarized")},
+    };
+    // The slider ends at the wall clock: the writes end a few seconds ago.
+    m_nowMs = QDateTime::currentMSecsSinceEpoch() - 1700 * (writes.size() + 3);
+    for (const auto &[key, value] : writes) {
+        m_nowMs += 1700;
+        m_map->set(key, value);
+    }
+    m_nowMs += 1700;
+    m_map->remove(QStringLiteral("region"));
+    // A write another peer made offline before the last theme, delivered
+    // after it: it loses, and the key history says so.
+    Entry late;
+    late.hlc = HybridClock::pack(m_nowMs - 2500, 0);
+    late.writer = 0x5eedb0b0c0ffee01;
+    late.value = "\"high-contrast\"";
+    QByteArray frame;
+    Wire::Header header;
+    header.peer = late.writer;
+    Wire::appendHeader(frame, header);
+    Wire::appendEntry(frame, QStringLiteral("theme"), late);
+    DistributedMapPrivate::get(m_map.get())->frameReceived(header, frame);
+    QCOMPARE(m_map->value(QStringLiteral("theme")), QJsonValue(QStringLiteral("solarized")));
+
+    openTab();
+    m_view->resize(1000, 900);
+    // The keys panel (table, timeline, value and history), not the network.
+    QWidget *panel = m_view->keysView()->parentWidget()->parentWidget()->parentWidget();
+    auto *tabs = m_view->findChild<QTabWidget *>();
+    QVERIFY(tabs);
+    m_view->keysModel()->flush();
+    m_view->keysView()->setCurrentIndex(m_view->keysModel()->indexOf(QStringLiteral("theme")));
+    QTRY_COMPARE(m_view->keyHistoryModel()->key(), QStringLiteral("theme"));
+    tabs->setCurrentWidget(m_view->keyHistoryView()->parentWidget());
+    QTRY_VERIFY(m_view->keyHistoryModel()->lostAt(1));
+    QVERIFY(panel->grab().save(dir + QStringLiteral("/inspector-history.png")));
+
+    // Dragged back to between the third and fourth counter writes.
+    m_view->keysView()->setCurrentIndex(m_view->keysModel()->indexOf(QStringLiteral("counter")));
+    tabs->setCurrentIndex(0);
+    m_view->timeline()->setValue(m_view->timeline()->maximum() * 62 / 100);
+    QTRY_VERIFY(!m_view->isLive());
+    QTRY_VERIFY(m_view->timelineBanner()->isVisible());
+    QVERIFY(panel->grab().save(dir + QStringLiteral("/inspector-timeline.png")));
 }
 
 QTEST_MAIN(tst_Timeline)
