@@ -53,8 +53,9 @@ struct StoreImage
     const char *data = nullptr;
     qsizetype size = 0;
     QFile indexFile;
-    QByteArrayView index; // mapped: reading 4 MB into memory took longer than a key's question
-    QByteArray indexCopy;
+    // Mapped (fromRawData, no copy): reading 4 MB into memory took longer
+    // than a key's question.
+    QByteArray index;
 
     bool open(const QString &path, QString *message)
     {
@@ -74,9 +75,9 @@ struct StoreImage
         indexFile.setFileName(HistoryFileIndex::pathFor(path));
         if (indexFile.open(QIODevice::ReadOnly) && indexFile.size() > 0) {
             if (const uchar *mapped = indexFile.map(0, indexFile.size()))
-                index = QByteArrayView(mapped, qsizetype(indexFile.size()));
+                index = QByteArray::fromRawData(reinterpret_cast<const char *>(mapped), qsizetype(indexFile.size()));
             else
-                index = indexCopy = indexFile.readAll();
+                index = indexFile.readAll();
         }
         return true;
     }

@@ -218,9 +218,10 @@ int main(int argc, char *argv[])
         timer.start();
         const char *data = reinterpret_cast<const char *>(file.map(0, file.size()));
         // Mapped, as the CLI maps it.
-        QByteArrayView index;
-        if (indexFile.open(QIODevice::ReadOnly) && indexBytes > 0)
-            index = QByteArrayView(indexFile.map(0, indexBytes), qsizetype(indexBytes));
+        QByteArray index;
+        const uchar *mapped = indexFile.open(QIODevice::ReadOnly) && indexBytes > 0 ? indexFile.map(0, indexBytes) : nullptr;
+        if (mapped)
+            index = QByteArray::fromRawData(reinterpret_cast<const char *>(mapped), qsizetype(indexBytes));
         HistoryFile history;
         history.open(data, file.size(), index, QString());
         const double openMs = msSince(timer);

@@ -255,7 +255,7 @@ void tst_HistoryFile::answersAsReadingTheWholeFileDoes()
         QVERIFY2(indexed.usesIndex(), qPrintable(where));
 
         HistoryFile scanned;
-        QVERIFY(scanned.open(image.bytes.constData(), image.bytes.size(), QByteArrayView(), Uri));
+        QVERIFY(scanned.open(image.bytes.constData(), image.bytes.size(), QByteArray(), Uri));
         QVERIFY(!scanned.usesIndex());
         QVERIFY(scanned.indexProblem().isEmpty());
         QVERIFY2(answersAlike(scanned, reference, image, &why), qPrintable(where + QStringLiteral(", without: ") + why));
@@ -340,13 +340,13 @@ void tst_HistoryFile::headerProblemsAreReported()
 {
     HistoryFile file;
     const QByteArray notAStore("hello, world, this is not a store at all");
-    QVERIFY(!file.open(notAStore.constData(), notAStore.size(), QByteArrayView(), QString()));
+    QVERIFY(!file.open(notAStore.constData(), notAStore.size(), QByteArray(), QString()));
     QCOMPARE(file.error(), Journal::Error::NotAStore);
     const QByteArray header = Journal::encodeHeader({Journal::FormatVersion, 42, Uri});
-    QVERIFY(!file.open(header.constData(), header.size(), QByteArrayView(), QStringLiteral("/other")));
+    QVERIFY(!file.open(header.constData(), header.size(), QByteArray(), QStringLiteral("/other")));
     QCOMPARE(file.error(), Journal::Error::ForeignMap);
     QVERIFY(file.errorString().contains(QLatin1String("/other")));
-    QVERIFY(file.open(header.constData(), header.size(), QByteArrayView(), Uri));
+    QVERIFY(file.open(header.constData(), header.size(), QByteArray(), Uri));
     QVERIFY(file.keyHistory(QStringLiteral("k")).isEmpty());
     QVERIFY(file.asOf(~quint64(0)).isEmpty());
 }

@@ -42,8 +42,9 @@ bool entriesDecode(const char *payload, qsizetype length)
 
 } // namespace
 
-bool HistoryFile::open(const char *data, qsizetype size, QByteArrayView index, const QString &expectedUri)
+bool HistoryFile::open(const char *data, qsizetype size, const QByteArray &index, const QString &expectedUri)
 {
+    m_indexBytes = index;
     m_data = data;
     m_size = size;
     m_read = Journal::ReadResult();
@@ -53,7 +54,7 @@ bool HistoryFile::open(const char *data, qsizetype size, QByteArrayView index, c
     m_indexProblem.clear();
     if (!Journal::readHeader(data, size, expectedUri, &m_read))
         return false;
-    if (!index.isEmpty() && m_index.decode(index, data, size, m_read.headerSize, &m_indexProblem)) {
+    if (!index.isEmpty() && m_index.decode(m_indexBytes, data, size, m_read.headerSize, &m_indexProblem)) {
         m_useIndex = true;
         scanTail(m_index.lostStart(), m_index.coveredEnd());
         m_read.goodEnd = m_index.coveredEnd();

@@ -29,9 +29,10 @@ class HistoryFile
 {
 public:
     // Reads the header and checks the tail; index may be empty. False on a
-    // header problem (error()). data and index are read in place, not
-    // copied: both must stay valid while this object answers.
-    bool open(const char *data, qsizetype size, QByteArrayView index, const QString &expectedUri);
+    // header problem (error()). data is read in place and must stay valid
+    // while this object answers; index is kept (a mapped index comes as
+    // QByteArray::fromRawData: its slots are read where they lie).
+    bool open(const char *data, qsizetype size, const QByteArray &index, const QString &expectedUri);
 
     Journal::Error error() const { return m_read.error; }
     QString errorString() const { return m_read.message; }
@@ -73,6 +74,7 @@ private:
 
     const char *m_data = nullptr;
     qsizetype m_size = 0;
+    QByteArray m_indexBytes; // what m_index reads its slots from
     HistoryFileIndex m_index;
     mutable bool m_useIndex = false;
     mutable bool m_indexFailed = false;

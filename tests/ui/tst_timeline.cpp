@@ -55,6 +55,8 @@ private Q_SLOTS:
 private:
     // Opens the map, its store and a tab over both, with the clock at m_nowMs.
     void openTab();
+    // Another peer's write of key at ms, as the relay would deliver it.
+    Entry deliverRemoteWrite(const QString &key, qint64 ms, quint64 writer, const QByteArray &json);
 
     quint32 m_seed = 0;
     qint64 m_nowMs = StartMs;
@@ -100,6 +102,21 @@ void tst_Timeline::openTab()
     m_testers.push_back(std::make_unique<QAbstractItemModelTester>(m_view->snapshotModel(), mode));
 }
 
+Entry tst_Timeline::deliverRemoteWrite(const QString &key, qint64 ms, quint64 writer, const QByteArray &json)
+{
+    Entry e;
+    e.hlc = HybridClock::pack(ms, 0);
+    e.writer = writer;
+    e.value = json;
+    QByteArray frame;
+    Wire::Header header;
+    header.peer = writer;
+    Wire::appendHeader(frame, header);
+    Wire::appendEntry(frame, key, e);
+    DistributedMapPrivate::get(m_map.get())->frameReceived(header, frame);
+    return e;
+}
+
 void tst_Timeline::theKeyPanelShowsTheStoresPast()
 {
     // Written before the tab opens: only the store knows these.
@@ -136,16 +153,7 @@ void tst_Timeline::theKeyPanelShowsTheStoresPast()
 
     // Another peer's write made before the restore, delivered after it:
     // it loses, the store keeps it as lost, and the panel marks it.
-    Entry late;
-    late.hlc = HybridClock::pack(m_nowMs - 500, 0);
-    late.writer = 0xb0b;
-    late.value = "\"late\"";
-    QByteArray frame;
-    Wire::Header header;
-    header.peer = late.writer;
-    Wire::appendHeader(frame, header);
-    Wire::appendEntry(frame, QStringLiteral("k"), late);
-    DistributedMapPrivate::get(m_map.get())->frameReceived(header, frame);
+    const Entry late = deliverRemoteWrite(QStringLiteral("k"), m_nowMs - 500, 0xb0b, "\"late\"");
     QCOMPARE(m_map->value(QStringLiteral("k")), QJsonValue(1));
     QTRY_COMPARE(panel->rowCount(), 8);
     QCOMPARE(panel->writeAt(0).value, QByteArray("1")); // still current
@@ -274,16 +282,7 @@ void tst_Timeline::docScreenshots()
     m_map->remove(QStringLiteral("region"));
     // A write another peer made offline before the last theme, delivered
     // after it: it loses, and the key history says so.
-    Entry late;
-    late.hlc = HybridClock::pack(m_nowMs - 2500, 0);
-    late.writer = 0x5eedb0b0c0ffee01;
-    late.value = "\"high-contrast\"";
-    QByteArray frame;
-    Wire::Header header;
-    header.peer = late.writer;
-    Wire::appendHeader(frame, header);
-    Wire::appendEntry(frame, QStringLiteral("theme"), late);
-    DistributedMapPrivate::get(m_map.get())->frameReceived(header, frame);
+    deliverRemoteWrite(QStringLiteral("theme"), m_nowMs - 2500, 0x5eedb0b0c0ffee01, "\"high-contrast\"");
     QCOMPARE(m_map->value(QStringLiteral("theme")), QJsonValue(QStringLiteral("solarized")));
 
     openTab();
