@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 build=build-asan
 # -Og -g1: with ASan and UBSan, -O1 took 17 s to compile tst_sync.cpp and
-# -Og 10.6 s (-O0 9.5 s, but slower tests); reports still carry file:line.
+# -Og 10.6 s (-O0 9.5 s, with no optimisation at all for the tests to run
+# under); reports still carry file:line.
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDISTMAP_SANITIZE=ON -DDISTMAP_BENCH=OFF \
     "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-Og -g1 -DNDEBUG" >/dev/null
 # The build lock keeps builds on a shared machine from running at once.

@@ -25,6 +25,12 @@ bool lessKey(const QString &a, const QString &b, Qt::SortOrder order)
 {
     return order == Qt::AscendingOrder ? a < b : b < a;
 }
+
+// For lower_bound over rows sorted by key in order.
+auto rowBeforeKey(Qt::SortOrder order)
+{
+    return [order](const auto &row, const QString &key) { return lessKey(row.key, key, order); };
+}
 } // namespace
 
 SnapshotModel::SnapshotModel(const QAbstractItemModel *live, QObject *parent)
@@ -87,8 +93,7 @@ bool SnapshotModel::updateInPlace(QVector<RowUpdate> &updates)
     // Sorted by key, with updates in the same order: each found by a binary
     // search from the last one's row. The common step (values changed, no
     // key came or went) touches only the rows it changes.
-    const Qt::SortOrder order = m_order;
-    const auto rowBefore = [order](const Row &r, const QString &key) { return lessKey(r.key, key, order); };
+    const auto rowBefore = rowBeforeKey(m_order);
     QVector<int> rowOfUpdate;
     rowOfUpdate.reserve(updates.size());
     auto from = m_rows.cbegin();
@@ -212,9 +217,7 @@ void SnapshotModel::sortRows()
 int SnapshotModel::rowOf(const QString &key) const
 {
     if (m_column == KeyColumn) {
-        const Qt::SortOrder order = m_order;
-        const auto rowBefore = [order](const Row &r, const QString &k) { return lessKey(r.key, k, order); };
-        const auto it = std::lower_bound(m_rows.cbegin(), m_rows.cend(), key, rowBefore);
+        const auto it = std::lower_bound(m_rows.cbegin(), m_rows.cend(), key, rowBeforeKey(m_order));
         return it != m_rows.cend() && it->key == key ? int(it - m_rows.cbegin()) : -1;
     }
     for (int row = 0; row < m_rows.size(); ++row) {

@@ -651,23 +651,23 @@ void tst_LocalStore::compactionWritesAHistoryIndex()
         a.map.set(QStringLiteral("key-%1").arg(i % 7), i);
     QVERIFY(a.store.flush());
 
-    // HistoryFile reads image and index in place: the caller keeps both.
-    auto readBoth = [&](HistoryFile *file, QByteArray *image, QByteArray *index, HistoryIndex *reference) {
+    // HistoryFile reads the image in place: the caller keeps it.
+    auto readBoth = [&](HistoryFile *file, QByteArray *image, HistoryIndex *reference) {
         QFile f(path());
         QFile i(indexPath);
         if (!f.open(QIODevice::ReadOnly))
             return false;
         *image = f.readAll();
-        *index = i.open(QIODevice::ReadOnly) ? i.readAll() : QByteArray();
+        const QByteArray index = i.open(QIODevice::ReadOnly) ? i.readAll() : QByteArray();
         QString message;
-        return file->open(image->constData(), image->size(), *index, Uri)
+        return file->open(image->constData(), image->size(), index, Uri)
             && LocalStore::readHistory(path(), Uri, reference, &message) == LocalStore::NoError;
     };
     {
         HistoryFile file;
-        QByteArray image, index;
+        QByteArray image;
         HistoryIndex reference;
-        QVERIFY(readBoth(&file, &image, &index, &reference));
+        QVERIFY(readBoth(&file, &image, &reference));
         QVERIFY2(file.usesIndex(), qPrintable(file.indexProblem()));
         for (int k = 0; k < 30; ++k) {
             const QString key = QStringLiteral("key-%1").arg(k);
@@ -769,11 +769,14 @@ void tst_LocalStore::openInBackgroundLoadsWhatOpenLoads()
     QCOMPARE(refused.first().first().toBool(), false);
     QCOMPARE(second.error(), LocalStore::Locked);
 
-    // Gone while it reads: the read is waited for and dropped.
+    // Gone while it reads: the read is waited for and dropped, and the
+    // lock with it.
     {
         LocalStore third(m_dir->filePath(QStringLiteral("copy.distmap")), Uri);
         third.openInBackground();
     }
+    LocalStore reopened(m_dir->filePath(QStringLiteral("copy.distmap")), Uri);
+    QVERIFY2(reopened.open(), qPrintable(reopened.errorString()));
     // A missing file is created, and said so the same way.
     LocalStore fresh(m_dir->filePath(QStringLiteral("fresh.distmap")), Uri);
     QSignalSpy created(&fresh, &LocalStore::openFinished);
