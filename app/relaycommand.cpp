@@ -60,6 +60,9 @@ struct RelayCli
         "Messages per second a connection may send on average; 0 for no limit (default %1).", "N", defaults.messagesPerSecond);
     const QCommandLineOption burst = numeric("burst", "Messages a connection may send at once above --max-rate (default %1).", "N",
                                              defaults.messageBurst);
+    const QCommandLineOption rateCutoff = numeric("rate-cutoff",
+        "A connection over --max-rate is slowed (not read for a while); cut it off once it has been over for this long, "
+        "in ms; 0 never cuts (default %1).", "MS", defaults.rateCutoffMs);
     const QCommandLineOption backlog = numeric("max-backlog",
         "Unsent bytes a peer may have queued before it is cut off (default %1, or twice --max-message if larger).", "BYTES",
         defaults.maxBacklogBytes);
@@ -88,7 +91,7 @@ struct RelayCli
 
     QList<QCommandLineOption> all() const
     {
-        return {host, port, config, log, logFormat, logLevel, maxMessage, maxConnections, perAddress, handshake, rate, burst,
+        return {host, port, config, log, logFormat, logLevel, maxMessage, maxConnections, perAddress, handshake, rate, burst, rateCutoff,
                 backlog, ping, pingTimeout, tokens, cert, key, origin, noHttp, redis, relayId, metrics};
     }
 };
@@ -160,6 +163,7 @@ bool readSettings(const RelayCli &cli, const CommandConfig &config, RelaySetting
                                IntOption{&cli.handshake, &options.handshakeTimeoutMs, 100},
                                IntOption{&cli.rate, &options.messagesPerSecond, 0},
                                IntOption{&cli.burst, &options.messageBurst, 1},
+                               IntOption{&cli.rateCutoff, &options.rateCutoffMs, 0},
                                IntOption{&cli.ping, &options.pingIntervalMs, 0},
                                IntOption{&cli.pingTimeout, &options.pingTimeoutMs, 100}}) {
         *o.value = parser.value(*o.option).toInt(&ok);

@@ -79,6 +79,7 @@ public:
     bool idleConnections(int count); // workload_memory.cpp
     bool peerMemory(int keys); // workload_memory.cpp
     bool flood(int flooders, int messages); // workload_flood.cpp
+    bool steadyWriter(int perSecond, int seconds); // workload_flood.cpp
     bool heartbeats(int others, int seconds); // workload_heartbeats.cpp (with --redis)
     bool commandLine(const QString &binary, int keys); // workload_cli.cpp: dump, get, watch
 

@@ -132,6 +132,9 @@ int main(int argc, char *argv[])
             }
             Bench floodBench(limited, runs, true);
             good = good && floodBench.flood(qEnvironmentVariableIsSet("BENCH_FLOODERS") ? qEnvironmentVariableIntValue("BENCH_FLOODERS") : 3, smoke ? 200 : 5000);
+            // Longer than the rate cutoff, so a writer at the target rate
+            // would be cut off if the relay took it for a flood.
+            good = good && floodBench.steadyWriter(smoke ? 10000 : 100000, smoke ? 1 : Relay::Options().rateCutoffMs / 1000 + 5);
             bench.rows.append(floodBench.rows);
             limited.stop();
         } else if (w == QLatin1String("heartbeats")) {

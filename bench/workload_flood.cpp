@@ -1,5 +1,7 @@
 // Flood: unloaded latency of real peers while flooders, in a child process,
-// hammer a relay that runs with its default rate limit.
+// hammer a relay that runs with its default rate limit. Steady: a writer
+// that sends one delta per message at a fixed rate through the same relay,
+// for longer than its rate cutoff.
 
 #include "bench.h"
 
@@ -10,7 +12,9 @@
 #include <QByteArray>
 #include <QCoreApplication>
 #include <QProcess>
+#include <QElapsedTimer>
 #include <QSocketNotifier>
+#include <QTcpSocket>
 #include <QTimer>
 #include <QWebSocket>
 
@@ -156,4 +160,108 @@ bool Bench::flood(int flooders, int messages)
     say(QStringLiteral("flood: %1 flood messages sent, %2 cut-offs, p99 %3 ms").arg(sent).arg(closes)
             .arg(r.value(QStringLiteral("p99ms")).toDouble()));
     return true;
+}
+
+namespace {
+
+// One sample of the relay's /metrics, by name (0 when it is missing).
+double metricsSample(const QUrl &relay, const QByteArray &name)
+{
+    QTcpSocket socket;
+    socket.connectToHost(relay.host(), quint16(relay.port()));
+    if (!socket.waitForConnected(5000))
+        return 0;
+    socket.write("GET /metrics HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n");
+    QByteArray reply;
+    while (socket.waitForReadyRead(5000))
+        reply += socket.readAll();
+    reply += socket.readAll();
+    for (const QByteArray &line : reply.split('\n')) {
+        if (line.startsWith(name + ' '))
+            return line.mid(name.size() + 1).toDouble();
+    }
+    return 0;
+}
+
+} // namespace
+
+// A writer sending one delta per message at perSecond for `seconds`
+// (paced every millisecond) to one reader, through the relay with its
+// default limits: it must never be cut off.
+bool Bench::steadyWriter(int perSecond, int seconds)
+{
+    Peer reader(m_relay.url, QStringLiteral("/bench-steady"));
+    QWebSocket writer;
+    quint32 mapId = 0;
+    quint64 writerId = 0;
+    int rateLimited = 0, closes = 0;
+    QObject::connect(&writer, &QWebSocket::connected, &writer, [&] {
+        writer.sendTextMessage(QString::fromUtf8(Control::encodeHello(Control::Hello())));
+    });
+    QObject::connect(&writer, &QWebSocket::disconnected, &writer, [&] { ++closes; });
+    QObject::connect(&writer, &QWebSocket::textMessageReceived, &writer, [&](const QString &text) {
+        Control::Message message;
+        if (Control::decodeMessage(text.toUtf8(), &message) != Control::DecodeError::NoError)
+            return;
+        if (message.type == Control::Type::Welcome) {
+            Control::Welcome welcome;
+            Control::decodeWelcome(message.object, &welcome);
+            writerId = welcome.peer; // a peer's deltas must name it as their writer
+            Control::Open open;
+            open.map = QStringLiteral("/bench-steady");
+            writer.sendTextMessage(QString::fromUtf8(Control::encodeOpen(open)));
+        } else if (message.type == Control::Type::Opened) {
+            Control::Opened opened;
+            if (Control::decodeOpened(message.object, &opened) == Control::DecodeError::NoError)
+                mapId = opened.id;
+        } else if (message.type == Control::Type::Error) {
+            Control::Error error;
+            if (Control::decodeError(message.object, &error) == Control::DecodeError::NoError && error.code == Wire::ErrorCode::RateLimited)
+                ++rateLimited;
+        }
+    });
+    writer.open(m_relay.url);
+    if (!BenchUtil::waitUntil([&] { return mapId != 0 && reader.map->isReady(); }, 10000))
+        return false;
+    const double slowedBefore = metricsSample(m_relay.url, "distmap_relay_slowed_total");
+    const qint64 total = qint64(perSecond) * seconds;
+    qint64 sent = 0;
+    QElapsedTimer clock;
+    clock.start();
+    QTimer tick;
+    tick.setTimerType(Qt::PreciseTimer);
+    QObject::connect(&tick, &QTimer::timeout, &writer, [&] {
+        // As many as the clock says are due: a late tick catches up.
+        const qint64 due = qMin(total, clock.nsecsElapsed() * perSecond / 1000000000);
+        for (; sent < due && writer.isValid(); ++sent) {
+            QByteArray frame;
+            Wire::appendHeader(frame, {Wire::Type::Delta, 0, mapId, 0});
+            Wire::appendEntry(frame, QStringLiteral("k%1").arg(sent % 1000), Entry{QByteArray::number(sent), quint64(sent + 1) << 16, writerId, false});
+            writer.sendBinaryMessage(frame);
+        }
+        if (sent >= total)
+            tick.stop();
+    });
+    tick.start(1);
+    const QString last = QStringLiteral("k%1").arg((total - 1) % 1000);
+    const bool done = BenchUtil::waitUntil([&] {
+        return sent >= total && reader.map->value(last).toInteger(-1) == total - 1;
+    }, (seconds + 60) * 1000);
+    const double elapsed = double(clock.nsecsElapsed()) / 1e9;
+    const double slowed = metricsSample(m_relay.url, "distmap_relay_slowed_total") - slowedBefore;
+    const int closesWhileWriting = closes;
+    writer.close();
+    QJsonObject r;
+    r.insert(QStringLiteral("sent"), double(sent));
+    r.insert(QStringLiteral("seconds"), elapsed);
+    r.insert(QStringLiteral("deliveredPerSecond"), done ? double(total) / elapsed : 0);
+    r.insert(QStringLiteral("rateLimitedErrors"), rateLimited);
+    r.insert(QStringLiteral("closes"), closesWhileWriting);
+    r.insert(QStringLiteral("slowdowns"), slowed);
+    rows.append({QStringLiteral("steady writer, one delta per message"),
+                 {{QStringLiteral("perSecond"), perSecond}, {QStringLiteral("seconds"), seconds}}, r});
+    say(QStringLiteral("steady writer: %1 deltas at %2/s in %3 s, %4 rate-limited, %5 closes, %6 slowdowns%7")
+            .arg(sent).arg(perSecond).arg(elapsed, 0, 'f', 2).arg(rateLimited).arg(closesWhileWriting).arg(slowed)
+            .arg(done ? QString() : QStringLiteral(" (the reader did not get the last one)")));
+    return done && rateLimited == 0 && closesWhileWriting == 0;
 }

@@ -31,6 +31,10 @@ struct Client
     qint64 connectedMs = 0;
     qint64 lastHeardMs = 0;          // last message or pong: the heartbeat's evidence of life
     bool closing = false;            // cut off: nothing more is read from it or sent to it
+    // Over its rate: its socket is not read for now (Relay::slowDown), and
+    // since when it has been over without its bucket refilling to full.
+    bool slowed = false;
+    qint64 overRateSinceNs = -1;
 
     bool isMember(quint32 mapId) const { return maps.contains(mapId); }
     bool isWritable(quint32 mapId) const;

@@ -259,11 +259,95 @@ bool Relay::admit(Client *client)
         return false;
     const qint64 now = m_clock.nsecsElapsed();
     client->lastHeardMs = now / 1000000;
-    if (client->bucket.take(now))
+    TokenBucket &bucket = client->bucket;
+    if (client->overRateSinceNs >= 0 && bucket.tokens(now) >= bucket.burst()) {
+        // It stayed under its rate long enough to refill: that run is over.
+        client->overRateSinceNs = -1;
+        client->tcp->setReadBufferSize(0);
+    }
+    if (bucket.spend(now) >= 0)
         return true;
-    cutOff(client, Wire::ErrorCode::RateLimited,
-           QStringLiteral("more than %1 messages per second (burst %2)").arg(m_options.messagesPerSecond).arg(m_options.messageBurst));
-    return false;
+    // Over its rate. This message is already read, so it is served (the
+    // bucket owes it); what follows is read later.
+    if (client->overRateSinceNs < 0)
+        client->overRateSinceNs = now;
+    if (!client->slowed)
+        slowDown(client, now);
+    return !client->closing;
+}
+
+namespace {
+// While a connection is over its rate, Qt reads at most this much of it
+// ahead of QWebSocket; the rest waits in the kernel, whose buffers fill
+// until TCP pushes back on the sender. It also bounds what one pass can
+// serve on credit.
+constexpr qint64 SlowedReadBufferBytes = 64 * 1024;
+// QWebSocket gives up on a frame it has waited 5 s for the rest of, so a
+// slowed connection is read at least this often, on credit if need be.
+constexpr qint64 LongestSlowdownNs = 2000 * 1000000LL;
+} // namespace
+
+// A connection over its rate is not read until its bucket holds a tenth
+// of a second's messages again; one that would still be over its rate
+// after rateCutoffMs is cut off.
+void Relay::slowDown(Client *client, qint64 nowNs)
+{
+    const TokenBucket &bucket = client->bucket;
+    const qint64 waitNs = bucket.nsUntil(qMax(1.0, bucket.perSecond() / 10.0), nowNs);
+    if (m_options.rateCutoffMs > 0 && nowNs + waitNs - client->overRateSinceNs > qint64(m_options.rateCutoffMs) * 1000000) {
+        cutOff(client, Wire::ErrorCode::RateLimited,
+               QStringLiteral("more than %1 messages per second (burst %2) for %3 ms")
+                   .arg(m_options.messagesPerSecond).arg(m_options.messageBurst).arg(m_options.rateCutoffMs));
+        return;
+    }
+    client->slowed = true;
+    ++m_stats.slowed;
+    // Qt stops reading a socket whose capped buffer is full, and reading
+    // from the buffer does not always turn that back on; setting the size
+    // does, if there is room.
+    client->tcp->setReadBufferSize(0);
+    client->tcp->setReadBufferSize(SlowedReadBufferBytes);
+    // QWebSocket reads when its socket signals readyRead: with the
+    // socket's signals blocked it reads nothing until onSlowedTimeout.
+    client->tcp->blockSignals(true);
+    const qint64 ms = (qMin(waitNs, LongestSlowdownNs) + 999999) / 1000000;
+    QTimer::singleShot(int(qMax<qint64>(1, ms)), client->socket, [this, socket = client->socket] {
+        if (Client *c = m_clients.value(socket))
+            onSlowedTimeout(c);
+    });
+}
+
+void Relay::onSlowedTimeout(Client *client)
+{
+    if (!client->slowed || client->closing)
+        return;
+    client->lastHeardMs = m_clock.elapsed(); // it was not being listened to
+    stopSlowing(client);
+    QTcpSocket *tcp = client->tcp;
+    // What the socket signalled while blocked was lost: signal it again.
+    // Data first, so QWebSocket serves what was read before a close (and
+    // may slow the connection down again); the close after that.
+    if (tcp->bytesAvailable() > 0)
+        Q_EMIT tcp->readyRead();
+    if (tcp->state() == QAbstractSocket::UnconnectedState) {
+        QMetaObject::invokeMethod(tcp, [this, socket = client->socket, tcp] {
+            Client *c = m_clients.value(socket);
+            // QWebSocket learns of a close from its socket's stateChanged.
+            if (c && !c->slowed && tcp->state() == QAbstractSocket::UnconnectedState)
+                Q_EMIT tcp->stateChanged(QAbstractSocket::UnconnectedState);
+        }, Qt::QueuedConnection);
+    }
+}
+
+// Lets the socket's signals through again (a close for cause needs them);
+// reads nothing by itself. Its read buffer stays small until the
+// connection is back under its rate (admit).
+void Relay::stopSlowing(Client *client)
+{
+    if (!client->slowed)
+        return;
+    client->slowed = false;
+    client->tcp->blockSignals(false);
 }
 
 void Relay::cutOff(Client *client, Wire::ErrorCode code, const QString &message)
@@ -273,6 +357,7 @@ void Relay::cutOff(Client *client, Wire::ErrorCode code, const QString &message)
     // From now on nothing is read from or sent to it. The rest is deferred:
     // cutOff can be called from inside a loop over a map's members.
     client->closing = true;
+    stopSlowing(client);
     ++m_stats.cutOff;
     ++m_stats.cutOffBy[Wire::errorName(code)];
     QPointer<QWebSocket> socket = client->socket;
@@ -309,7 +394,8 @@ void Relay::onHeartbeat()
     for (Client *client : std::as_const(m_clients)) {
         if (client->closing)
             continue;
-        if (m_options.pingIntervalMs > 0 && now - client->lastHeardMs > m_options.pingTimeoutMs) {
+        // A slowed connection is not being read: its silence proves nothing.
+        if (m_options.pingIntervalMs > 0 && !client->slowed && now - client->lastHeardMs > m_options.pingTimeoutMs) {
             silent.append(client->socket);
         } else if (ping) {
             client->socket->ping();
@@ -321,6 +407,7 @@ void Relay::onHeartbeat()
             Q_EMIT logMessage(QStringLiteral("heartbeat: nothing from %1 for %2 ms, dropping it").arg(client->describe()).arg(now - client->lastHeardMs));
             ++m_stats.heartbeatDrops;
             ++m_stats.cutOffBy[QStringLiteral("heartbeat")];
+            stopSlowing(client); // so that QWebSocket hears the abort
             socket->abort(); // emits disconnected: the client is gone after this
         }
     }

@@ -51,12 +51,16 @@ public:
         int maxConnectionsPerAddress = 2000;       // the same, per remote address
         int handshakeTimeoutMs = 5000;             // TLS + HTTP upgrade, and again upgrade to hello
         // Token bucket per connection over every message it sends: refilled
-        // at messagesPerSecond up to messageBurst. An empty bucket gets
-        // `rate-limited` and a close. 0 turns the limit off.
-        // Generous: an interactive peer flushing every write can send several
-        // thousand messages a second (the unloaded benchmark: ~9,000/s).
-        int messagesPerSecond = 20000;
-        int messageBurst = 40000;
+        // at messagesPerSecond up to messageBurst. A connection that empties
+        // it is slowed, not cut: the relay stops reading it until the bucket
+        // holds a tenth of a second's messages again, and TCP pushes back on
+        // the sender. Only one still over its rate after rateCutoffMs of
+        // being slowed gets `rate-limited` and a close (0: never). 0 turns
+        // the limit off. The default lets a writer send 100,000 deltas a
+        // second one per message without being slowed.
+        int messagesPerSecond = 100000;
+        int messageBurst = 200000;
+        int rateCutoffMs = 10000;
         // Unsent bytes queued for one peer; past this it is cut off with
         // `backlog` (its backlog is then dropped). Keep it above
         // maxMessageBytes, or one large message cuts a peer off.
@@ -93,6 +97,7 @@ public:
         quint64 refused = 0;     // connections refused by a limit, origin or token
         quint64 cutOff = 0;      // connections closed by the relay for cause
         quint64 heartbeatDrops = 0;
+        quint64 slowed = 0;      // times a connection over its rate stopped being read
         // For /metrics (docs/OPERATIONS.md): the same counters, in more detail.
         int peers = 0;       // connections past their hello
         int handshakes = 0;  // sockets still in TLS or the HTTP upgrade
@@ -177,6 +182,9 @@ private:
     void installHttpEndpoints(HttpFront *front);
     void countDrop(const char *reason) { ++m_stats.droppedBy[QString::fromLatin1(reason)]; }
     bool admit(Client *client); // rate limit; false when the client is being cut off
+    void slowDown(Client *client, qint64 nowNs);
+    void onSlowedTimeout(Client *client);
+    void stopSlowing(Client *client);
     void cutOff(Client *client, Wire::ErrorCode code, const QString &message);
     void finishCutOff(Client *client, Wire::ErrorCode code, const QString &message);
     void onText(Client *client, const QString &text);

@@ -78,6 +78,7 @@ QByteArray Relay::metricsText() const
     w.counter("distmap_relay_messages_sent_total", "Messages sent to peers.", double(s.framesOut));
     w.counter("distmap_relay_received_bytes_total", "Message bytes received from peers.", double(s.bytesIn));
     w.counter("distmap_relay_sent_bytes_total", "Message bytes sent to peers.", double(s.bytesOut));
+    w.counter("distmap_relay_slowed_total", "Times a connection over its message rate stopped being read for a while.", double(s.slowed));
     w.counter("distmap_relay_deliveries_total", "Binary frames delivered to peers.", double(s.deliveries));
     w.counter("distmap_relay_sync_requests_total", "Sync requests routed.", double(s.syncRequests));
     w.gauge("distmap_relay_event_loop_lag_seconds", "Longest delay of the event loop in the last 10 to 20 s.", s.loopLagSeconds);
@@ -141,6 +142,7 @@ QStringList Relay::setLimits(const Options &limits)
     };
     update(m_options.messagesPerSecond, limits.messagesPerSecond, "max-rate");
     update(m_options.messageBurst, limits.messageBurst, "burst");
+    update(m_options.rateCutoffMs, limits.rateCutoffMs, "rate-cutoff");
     update(m_options.maxBacklogBytes, limits.maxBacklogBytes, "max-backlog");
     update(m_options.pingIntervalMs, limits.pingIntervalMs, "ping-interval");
     update(m_options.pingTimeoutMs, limits.pingTimeoutMs, "ping-timeout");
@@ -155,8 +157,10 @@ QStringList Relay::setLimits(const Options &limits)
     // A new rate applies at once, with a full bucket: a reload never cuts
     // anyone off by itself.
     const qint64 now = m_clock.nsecsElapsed();
-    for (Client *client : std::as_const(m_clients))
+    for (Client *client : std::as_const(m_clients)) {
         client->bucket = TokenBucket(m_options.messagesPerSecond, m_options.messageBurst, now);
+        client->overRateSinceNs = -1;
+    }
     m_heartbeat.setInterval(qMax(10, m_options.pingIntervalMs > 0 ? m_options.pingIntervalMs : 1000));
     Q_EMIT logMessage(QStringLiteral("limits changed: %1").arg(changed.join(QStringLiteral(", "))));
     return changed;

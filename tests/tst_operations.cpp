@@ -195,7 +195,7 @@ void tst_Operations::sighupReloadsLimitsFromTheConfig()
     }, Timeout));
     QVERIFY2(err.contains("changed: max-rate, burst"), err.constData());
     QVERIFY2(err.contains("restart applies it: host/port"), err.constData());
-    // Under the old burst of 3 these would cut the connection off.
+    // Under the old limits these would be slowed to a ping a second.
     RawClient a{QUrl(url)};
     QVERIFY(a.waitConnected() && a.hello());
     for (int i = 0; i < 50; ++i)

@@ -54,7 +54,9 @@ private Q_SLOTS:
     void connectionLimitsCountSocketsInTheirHandshake();
     void aConnectionThatNeverSaysHelloIsClosed();
     void theHelloDeadlineIsKeptToTheTimeoutNotTheHeartbeat();
-    void aFloodingPeerIsRateLimitedWhileOthersWork();
+    void aPeerOverItsRateIsSlowedAndLosesNothing();
+    void aPeerThatKeepsFloodingIsCutOff();
+    void aSlowedPeerThatDisconnectsIsForgotten();
     void aPeerThatStopsReadingIsCutOffAtTheBacklogCap();
     void heartbeatDropsAHalfOpenConnection();
     void aNonAsciiCloseReasonIsCutToBytes_data();
@@ -623,11 +625,81 @@ void tst_Relay::theHelloDeadlineIsKeptToTheTimeoutNotTheHeartbeat()
     QVERIFY2(elapsed >= 900 && elapsed < 1600, qPrintable(QString::number(elapsed)));
 }
 
-void tst_Relay::aFloodingPeerIsRateLimitedWhileOthersWork()
+namespace {
+// A delta frame of one entry, key f<i>, from peer 0xf1, with a value of
+// about 1 KiB: the relay reads a connection over its rate 64 KiB at a time.
+QByteArray floodDelta(quint32 mapId, int i)
+{
+    QByteArray entries;
+    Entry entry;
+    entry.value = '"' + QByteArray(1000, 'a' + char(i % 26)) + '"';
+    entry.hlc = quint64(i + 1) << 16;
+    entry.writer = 0xf1;
+    Wire::appendEntry(entries, QStringLiteral("f%1").arg(i), entry);
+    return frame(Wire::Type::Delta, mapId, 0, entries);
+}
+} // namespace
+
+void tst_Relay::aPeerOverItsRateIsSlowedAndLosesNothing()
 {
     Relay::Options options;
     options.messagesPerSecond = 200;
-    options.messageBurst = 400;
+    options.messageBurst = 10;
+    options.rateCutoffMs = 0; // slowed for as long as it takes, never cut
+    Relay relay(options);
+    QVERIFY(relay.listen(QHostAddress::LocalHost, 0));
+    TestPeer a(relay.url(), QStringLiteral("/others"), QStringLiteral("a"));
+    TestPeer b(relay.url(), QStringLiteral("/others"), QStringLiteral("b"));
+    QTRY_VERIFY_WITH_TIMEOUT(a->isReady() && b->isReady(), Timeout);
+    RawClient reader(relay.url());
+    QVERIFY(reader.waitConnected() && reader.hello(QStringLiteral("00000000000000e1")));
+    QVERIFY(reader.open(QStringLiteral("/flood")));
+    RawClient writer(relay.url());
+    QVERIFY(writer.waitConnected() && writer.hello(QStringLiteral("00000000000000f1")));
+    const quint32 id = writer.open(QStringLiteral("/flood"));
+    QVERIFY(id);
+    QVERIFY(reader.waitFor(Control::Type::Joined));
+
+    // Past its burst of 10 the writer is slowed; then it sends the rest
+    // at once: about 490 / 200 s = 2.5 s of messages.
+    const int count = 500;
+    QElapsedTimer clock;
+    clock.start();
+    for (int i = 0; i < 20; ++i)
+        writer.sendBinary(floodDelta(id, i));
+    QTRY_VERIFY_WITH_TIMEOUT(relay.stats().slowed > 0, Timeout);
+    for (int i = 20; i < count; ++i)
+        writer.sendBinary(floodDelta(id, i));
+    // The others are served meanwhile: a's write reaches b while most of
+    // the writer's messages are still held back.
+    a->set(QStringLiteral("after"), 1);
+    QTRY_COMPARE_WITH_TIMEOUT(b->value(QStringLiteral("after")).toInt(), 1, Timeout);
+    const int deliveredBefore = reader.frames.size();
+    qInfo("a's write reached b after %lld ms, with %d of %d flood messages delivered", clock.elapsed(), deliveredBefore, count);
+    QVERIFY2(deliveredBefore < count, qPrintable(QString::number(deliveredBefore)));
+
+    // Every message arrives, in order, and the writer was never cut off.
+    QTRY_COMPARE_WITH_TIMEOUT(reader.frames.size(), count, 4 * Timeout);
+    const qint64 elapsed = clock.elapsed();
+    qInfo("%d messages delivered in %lld ms at a limit of 200/s, burst 10 (%llu slowdowns)", count, elapsed,
+          static_cast<unsigned long long>(relay.stats().slowed));
+    QVERIFY2(elapsed >= 1500, qPrintable(QString::number(elapsed))); // without a limit: well under 0.1 s
+    constexpr int HeaderBytes = 16; // the map id in it is the receiver's
+    for (int i = 0; i < count; ++i)
+        QCOMPARE(reader.frames.at(i).mid(HeaderBytes), floodDelta(id, i).mid(HeaderBytes));
+    QVERIFY(!writer.closed);
+    QVERIFY(writer.stillServed());
+    QCOMPARE(relay.stats().cutOff, 0u);
+    QCOMPARE(a.connection->state(), Connection::Connected);
+    QCOMPARE(b.connection->state(), Connection::Connected);
+}
+
+void tst_Relay::aPeerThatKeepsFloodingIsCutOff()
+{
+    Relay::Options options;
+    options.messagesPerSecond = 200;
+    options.messageBurst = 10;
+    options.rateCutoffMs = 1500;
     Relay relay(options);
     QVERIFY(relay.listen(QHostAddress::LocalHost, 0));
     TestPeer a(relay.url(), QStringLiteral("/flood"), QStringLiteral("a"));
@@ -638,27 +710,59 @@ void tst_Relay::aFloodingPeerIsRateLimitedWhileOthersWork()
     QVERIFY(flooder.hello(QStringLiteral("00000000000000f1")));
     const quint32 id = flooder.open(QStringLiteral("/flood"));
     QVERIFY(id);
-    // Valid deltas, so a and b have real work to do with what gets through.
-    for (int i = 0; i < 5000 && !flooder.closed; ++i) {
-        QByteArray entries;
-        Entry entry;
-        entry.value = QByteArray::number(i);
-        entry.hlc = quint64(i + 1) << 16;
-        entry.writer = 0xf1;
-        Wire::appendEntry(entries, QStringLiteral("f%1").arg(i % 50), entry);
-        flooder.sendBinary(frame(Wire::Type::Delta, id, 0, entries));
-        if (i % 500 == 499)
-            QCoreApplication::processEvents();
-    }
+    for (int i = 0; i < 20; ++i)
+        flooder.sendBinary(floodDelta(id, i));
+    QTRY_VERIFY_WITH_TIMEOUT(relay.stats().slowed > 0, Timeout);
+    QElapsedTimer clock;
+    clock.start();
+    // Ten seconds' worth at its rate: slowed first, then cut off once it
+    // would still be over its rate 1.5 s after it first was.
+    for (int i = 20; i < 2000; ++i)
+        flooder.sendBinary(floodDelta(id, i));
     QVERIFY(flooder.waitError(int(Wire::ErrorCode::RateLimited)));
+    qInfo("cut off %lld ms after it was first slowed, after %llu slowdowns", clock.elapsed(),
+          static_cast<unsigned long long>(relay.stats().slowed));
+    QVERIFY2(clock.elapsed() >= 800, qPrintable(QString::number(clock.elapsed())));
+    QVERIFY(relay.stats().slowed > 1);
     QTRY_VERIFY_WITH_TIMEOUT(flooder.closed, Timeout);
     QCOMPARE(flooder.socket.closeCode(), QWebSocketProtocol::CloseCodePolicyViolated);
     QVERIFY(flooder.socket.closeReason().contains(QLatin1String("messages per second")));
+    QVERIFY(flooder.socket.closeReason().contains(QLatin1String("for 1500 ms")));
     // The others never noticed beyond the flooder's `left`.
     a->set(QStringLiteral("after"), 1);
     QTRY_COMPARE_WITH_TIMEOUT(b->value(QStringLiteral("after")).toInt(), 1, Timeout);
     QCOMPARE(a.connection->state(), Connection::Connected);
     QCOMPARE(b.connection->state(), Connection::Connected);
+}
+
+void tst_Relay::aSlowedPeerThatDisconnectsIsForgotten()
+{
+    // While slowed, the relay does not listen to the socket: its close must
+    // still be noticed when the slowing ends, and the others hear `left`.
+    Relay::Options options;
+    options.messagesPerSecond = 50;
+    options.messageBurst = 10;
+    options.rateCutoffMs = 0;
+    Relay relay(options);
+    QVERIFY(relay.listen(QHostAddress::LocalHost, 0));
+    RawClient other(relay.url());
+    QVERIFY(other.waitConnected() && other.hello(QStringLiteral("00000000000000e1")));
+    QVERIFY(other.open(QStringLiteral("/m")));
+    RawClient writer(relay.url());
+    QVERIFY(writer.waitConnected() && writer.hello(QStringLiteral("00000000000000f1")));
+    const quint32 id = writer.open(QStringLiteral("/m"));
+    QVERIFY(id);
+    QVERIFY(other.waitFor(Control::Type::Joined));
+    for (int i = 0; i < 20; ++i)
+        writer.sendBinary(floodDelta(id, i));
+    QTRY_VERIFY_WITH_TIMEOUT(relay.stats().slowed > 0, Timeout);
+    for (int i = 20; i < 200; ++i)
+        writer.sendBinary(floodDelta(id, i));
+    QTRY_VERIFY_WITH_TIMEOUT(writer.socket.bytesToWrite() == 0, Timeout);
+    writer.socket.abort();
+    QVERIFY(other.waitFor(Control::Type::Left));
+    QTRY_COMPARE_WITH_TIMEOUT(relay.stats().connections, 1, Timeout);
+    QVERIFY(other.stillServed());
 }
 
 void tst_Relay::aPeerThatStopsReadingIsCutOffAtTheBacklogCap()

@@ -158,8 +158,9 @@ void tst_RelayHttp::originsFollowTheAllowList()
 void tst_RelayHttp::metricsCountWhatHappens()
 {
     Relay::Options options;
-    options.messagesPerSecond = 1; // the flooder below is cut off at once
+    options.messagesPerSecond = 1;
     options.messageBurst = 5;
+    options.rateCutoffMs = 1; // the flooder below is cut off as soon as it is over its rate
     Relay relay(options);
     QVERIFY(relay.listen(QHostAddress::LocalHost, 0));
     Reply reply = get(relay.port(), "/metrics");
@@ -168,6 +169,7 @@ void tst_RelayHttp::metricsCountWhatHappens()
     QCOMPARE(sample(reply.body, "distmap_relay_up"), 1.0);
     QCOMPARE(sample(reply.body, "distmap_relay_peers"), 0.0);
     QCOMPARE(sample(reply.body, "distmap_relay_connections_cut_total{reason=\"rate-limited\"}"), 0.0);
+    QCOMPARE(sample(reply.body, "distmap_relay_slowed_total"), 0.0);
     QVERIFY(reply.body.contains("# TYPE distmap_relay_deliveries_total counter\n"));
     QVERIFY(sample(reply.body, "distmap_relay_resident_memory_bytes") > 1e6);
 
@@ -248,11 +250,12 @@ void tst_RelayHttp::reloadedLimitsApplyAtOnce()
     raised.messageBurst = 100000;
     QCOMPARE(relay.setLimits(raised), (QStringList{QStringLiteral("max-rate"), QStringLiteral("burst")}));
     QCOMPARE(relay.setLimits(raised), QStringList()); // nothing changed the second time
-    // Under the old burst of 3 this would cut the connection off.
+    // Under the old limits this would be slowed to a ping a second.
     for (int i = 0; i < 50; ++i)
         a.send(Control::encodePing({i}));
     QVERIFY(a.stillServed());
     QCOMPARE(relay.stats().cutOff, 0u);
+    QCOMPARE(relay.stats().slowed, 0u);
 }
 
 QTEST_GUILESS_MAIN(tst_RelayHttp)
