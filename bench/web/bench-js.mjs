@@ -447,8 +447,8 @@ async function joinBrowser(relay, holders) {
                         k,
                         warm,
                     );
-                // --warmup 1: a first join in the same page (its map stays
-                // reachable after close: see docs/BROWSER-BENCH.md), else cold.
+                // --warmup 1: a first join in the same page, else cold (see
+                // problem 1 in docs/BROWSER-BENCH.md).
                 const warm = args.warmup ? await once(true) : { ms: NaN, longestGap: NaN };
                 if (args.warmup) await sleep(300);
                 let cdp = null;
