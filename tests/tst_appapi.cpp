@@ -355,10 +355,10 @@ void tst_AppApi::valuesJsonCannotHoldAreRefusedWithTheirPlace()
 // The relay on Qt's own event dispatcher (QT_NO_GLIB=1) instead of glib's.
 // It once seemed to lose forwards there: distmap-bench's all-write stalled
 // in 5 of 6 runs, never under glib. The cause was the bench: its keys
-// repeated every 10,000 writes, so two writers wrote one key at about the
-// same time, and a reader that got the newer write first rightly skipped
-// the older one (last writer wins), which the bench then waited for for
-// ever. The other dispatcher only changed the order of arrival. Here six
+// repeated every 10,000 writes, so two writers wrote the same keys close
+// together, and a reader that got the newer write of a key first rightly
+// skipped the older one (last writer wins), which the bench then waited
+// for for ever. The other dispatcher only changed the order of arrival. Here six
 // peers write distinct keys through such a relay and every peer must see
 // every write; then they all write the same keys at once, and every peer
 // must end with the same map, whatever it skipped on the way.
