@@ -53,6 +53,8 @@ const ENTRY_FIXED = 21;
 // most 4 unacknowledged (conformance rule 11).
 const CHUNK_BYTES = 256 * 1024;
 const SYNC_WINDOW = 4;
+// Entries a sync answer snapshots per turn of the event loop.
+const SNAPSHOT_SLICE = 20000;
 const SYNCDATA_HEAD = 13; // syncId 4 + seq 4 + final 1 + bucketCount 4
 const SYNCREQUEST_HEAD = 16; // syncId 4 + since 8 + bucketCount 4
 
@@ -2446,24 +2448,53 @@ class DistributedMapImpl extends Emitter {
         // A sync answer writes into the requester; a read-only member is
         // never asked, and the relay would refuse its SyncData.
         if (this._access !== "rw") return;
-        const entries = [...this._state.entries.values()]; // snapshot: entries are never mutated
-        let differ = null;
-        let buckets = null;
-        let digest = null;
+        // The snapshot, and its digest when one is asked for, are taken
+        // SNAPSHOT_SLICE entries per turn of the event loop, so that a tab
+        // holding a large map does not freeze while it answers. Entries are
+        // never mutated; a write made meanwhile may or may not be in the
+        // snapshot, and goes out as a delta anyway. The digest is of exactly
+        // the entries in the snapshot.
         const n = req.bucketCount;
-        if (n > 0) {
-            buckets = new Uint32Array(entries.length);
-            digest = digestWords(entries, n, buckets);
-            for (let b = 0; b < n; b++) {
-                if (digest[2 * b] !== req.digest[2 * b] || digest[2 * b + 1] !== req.digest[2 * b + 1]) {
-                    if (differ === null) differ = new Uint8Array(n);
-                    differ[b] = 1;
+        const session = {
+            peer: origin, syncId: req.syncId, entries: [], index: 0, since: req.since,
+            buckets: n > 0 ? [] : null, differ: null, digest: n > 0 ? new Uint32Array(2 * n) : null,
+            seq: 0, acked: -1, finalSeq: -1, preparing: true,
+        };
+        this._sessions.set(hex, session); // replaces the requester's previous one
+        const values = this._state.entries.values();
+        const mask = n - 1;
+        const step = () => {
+            if (this._sessions.get(hex) !== session) return; // replaced, or the peer left
+            const { entries, buckets, digest } = session;
+            for (let i = 0; i < SNAPSHOT_SLICE; i++) {
+                const next = values.next();
+                if (next.done) {
+                    session.preparing = false;
+                    if (digest !== null) {
+                        for (let b = 0; b < n; b++) {
+                            if (digest[2 * b] !== req.digest[2 * b] || digest[2 * b + 1] !== req.digest[2 * b + 1]) {
+                                if (session.differ === null) session.differ = new Uint8Array(n);
+                                session.differ[b] = 1;
+                            }
+                        }
+                    }
+                    this._pump(session);
+                    return;
+                }
+                const e = next.value;
+                entries.push(e);
+                if (digest !== null) {
+                    hashKeyString(e.key);
+                    const b = hashLo & mask;
+                    buckets.push(b);
+                    hashEntryTail(e);
+                    digest[2 * b] ^= hashLo;
+                    digest[2 * b + 1] ^= hashHi;
                 }
             }
-        }
-        const session = { peer: origin, syncId: req.syncId, entries, index: 0, since: req.since, buckets, differ, digest, seq: 0, acked: -1, finalSeq: -1 };
-        this._sessions.set(hex, session); // replaces the requester's previous one
-        this._pump(session);
+            nextTurn(step);
+        };
+        step();
     }
 
     _onSyncAck(origin, ack) {
@@ -2480,7 +2511,7 @@ class DistributedMapImpl extends Emitter {
 
     // Sends chunks while fewer than 4 are unacknowledged.
     _pump(s) {
-        while (s.finalSeq < 0 && s.seq - (s.acked + 1) < SYNC_WINDOW) {
+        while (!s.preparing && s.finalSeq < 0 && s.seq - (s.acked + 1) < SYNC_WINDOW) {
             if (this._id === null || !this.connection._welcomed) return;
             this._sendRouted(this._buildChunk(s));
         }

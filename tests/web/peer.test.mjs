@@ -421,6 +421,30 @@ test("responder: a digest request gets the responder's digest in chunk 0 and the
     ctx.conn.close();
 });
 
+test("responder: a large map is snapshotted a slice per turn, so other tasks run before the answer", async () => {
+    const ctx = setup();
+    const socket = await readyAlone(ctx);
+    const count = 45000; // three slices of 20,000
+    for (let i = 0; i < count; i++) ctx.map.set(`key-${i}`, i);
+    await turn();
+    socket.clear();
+    const mine = ctx.map.keys().map((k) => ctx.map.getEntry(k));
+    const n = 64;
+    const theirs = mine.filter((e) => e.key !== "key-123");
+    const order = [];
+    socket.deliverRouted({ type: "SyncRequest", map: 1, peer: X, syncId: 9, since: U64_MAX, digest: computeDigest(theirs, n) });
+    assert.equal(socket.sentRouted("SyncData").length, 0, "nothing sent in the request's own task");
+    setImmediate(() => order.push(`other task, ${socket.sentRouted("SyncData").length} chunks sent`));
+    for (let guard = 0; guard < 100 && socket.sentRouted("SyncData").length === 0; guard++) await turn();
+    order.push("answer");
+    assert.deepEqual(order, ["other task, 0 chunks sent", "answer"]);
+    const chunks = socket.sentRouted("SyncData");
+    assert.equal(chunks[0].bucketCount, n);
+    assert.deepEqual(chunks[0].digest, computeDigest(mine, n), "the digest of every entry, taken over several turns");
+    assert.ok(chunks.flatMap((c) => c.entries.map((e) => e.key)).includes("key-123"));
+    ctx.conn.close();
+});
+
 test("read-only access: writes refused, no sync answers, no entries sent", async () => {
     const ctx = setup();
     const socket = await readyAlone(ctx, { access: "ro" });
