@@ -11,8 +11,8 @@
 
 #include <QByteArray>
 #include <QCoreApplication>
-#include <QProcess>
 #include <QElapsedTimer>
+#include <QProcess>
 #include <QSocketNotifier>
 #include <QTcpSocket>
 #include <QTimer>

@@ -263,7 +263,8 @@ bool Relay::admit(Client *client)
     if (client->overRateSinceNs >= 0 && bucket.tokens(now) >= bucket.burst()) {
         // It stayed under its rate long enough to refill: that run is over.
         client->overRateSinceNs = -1;
-        client->tcp->setReadBufferSize(0);
+        if (client->tcp)
+            client->tcp->setReadBufferSize(0);
     }
     if (bucket.spend(now) >= 0)
         return true;
@@ -294,7 +295,9 @@ void Relay::slowDown(Client *client, qint64 nowNs)
 {
     const TokenBucket &bucket = client->bucket;
     const qint64 waitNs = bucket.nsUntil(qMax(1.0, bucket.perSecond() / 10.0), nowNs);
-    if (m_options.rateCutoffMs > 0 && nowNs + waitNs - client->overRateSinceNs > qint64(m_options.rateCutoffMs) * 1000000) {
+    // Without the TCP socket under it (never expected) it cannot be slowed.
+    if (!client->tcp
+        || (m_options.rateCutoffMs > 0 && nowNs + waitNs - client->overRateSinceNs > qint64(m_options.rateCutoffMs) * 1000000)) {
         cutOff(client, Wire::ErrorCode::RateLimited,
                QStringLiteral("more than %1 messages per second (burst %2) for %3 ms")
                    .arg(m_options.messagesPerSecond).arg(m_options.messageBurst).arg(m_options.rateCutoffMs));

@@ -157,10 +157,10 @@ QStringList Relay::setLimits(const Options &limits)
     // A new rate applies at once, with a full bucket: a reload never cuts
     // anyone off by itself.
     const qint64 now = m_clock.nsecsElapsed();
-    for (Client *client : std::as_const(m_clients)) {
+    // (A connection that was over its rate is back under it at its next
+    // message, which finds the bucket full: admit().)
+    for (Client *client : std::as_const(m_clients))
         client->bucket = TokenBucket(m_options.messagesPerSecond, m_options.messageBurst, now);
-        client->overRateSinceNs = -1;
-    }
     m_heartbeat.setInterval(qMax(10, m_options.pingIntervalMs > 0 ? m_options.pingIntervalMs : 1000));
     Q_EMIT logMessage(QStringLiteral("limits changed: %1").arg(changed.join(QStringLiteral(", "))));
     return changed;
