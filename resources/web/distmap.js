@@ -53,7 +53,8 @@ const ENTRY_FIXED = 21;
 // most 4 unacknowledged (conformance rule 11).
 const CHUNK_BYTES = 256 * 1024;
 const SYNC_WINDOW = 4;
-// Entries a sync answer snapshots per turn of the event loop.
+// Entries a sync answer snapshots, or a verify round digests, per turn of
+// the event loop.
 const SNAPSHOT_SLICE = 20000;
 const SYNCDATA_HEAD = 13; // syncId 4 + seq 4 + final 1 + bucketCount 4
 const SYNCREQUEST_HEAD = 16; // syncId 4 + since 8 + bucketCount 4
@@ -731,14 +732,20 @@ function digestWords(entries, n, buckets) {
     const mask = n - 1;
     let i = 0;
     for (const e of entries) {
-        hashKeyString(e.key);
-        const b = hashLo & mask;
+        const b = digestAdd(d, mask, e);
         if (buckets) buckets[i++] = b;
-        hashEntryTail(e);
-        d[2 * b] ^= hashLo;
-        d[2 * b + 1] ^= hashHi;
     }
     return d;
+}
+
+/** XORs entry e into digest words d (mask: bucket count - 1); returns its bucket. */
+function digestAdd(d, mask, e) {
+    hashKeyString(e.key);
+    const b = hashLo & mask;
+    hashEntryTail(e);
+    d[2 * b] ^= hashLo;
+    d[2 * b + 1] ^= hashHi;
+    return b;
 }
 
 /** The digest of entries with n buckets, as an array of n BigInts. */
@@ -2249,12 +2256,10 @@ class DistributedMapImpl extends Emitter {
         let mode;
         let since = 0n;
         let bucketCount = 0;
-        let digest = null;
         if (verify) {
             mode = MODE_VERIFY;
             since = U64_MAX;
             bucketCount = bucketCountFor(state.entries.size, this.connection.maxMessage);
-            digest = state.digest(bucketCount);
         } else if (this._rejoin !== null) {
             mode = MODE_REJOIN; // an unfinished rejoin goes on as a rejoin
         } else if (state.entries.size === 0 && this._candidates.size === 0) {
@@ -2273,13 +2278,44 @@ class DistributedMapImpl extends Emitter {
             for (const e of state.entries.values()) if (e.hlc > since) this._candidates.set(e.key, e);
         }
         const syncId = (this._syncCounter = (this._syncCounter + 1) >>> 0);
-        this._sync = { syncId, mode, since, bucketCount, digest, responder: null, nextSeq: 0 };
+        const sync = { syncId, mode, since, bucketCount, digest: null, responder: null, nextSeq: 0 };
+        this._sync = sync;
+        if (!verify) {
+            this._sendSyncRequest(sync);
+            return;
+        }
+        // The digest is taken SNAPSHOT_SLICE entries per turn, as a sync
+        // answer's is, so that a verify round over a large map does not
+        // freeze the page. The request goes when it is done, unless the
+        // round was replaced or the connection lost meanwhile (_sync then
+        // differs). A write made meanwhile may or may not be in it; at worst
+        // its bucket is compared again.
+        const digest = new Uint32Array(2 * bucketCount);
+        const mask = bucketCount - 1;
+        const values = state.entries.values();
+        const step = () => {
+            if (this._sync !== sync) return;
+            for (let i = 0; i < SNAPSHOT_SLICE; i++) {
+                const next = values.next();
+                if (next.done) {
+                    sync.digest = digest;
+                    this._sendSyncRequest(sync);
+                    return;
+                }
+                digestAdd(digest, mask, next.value);
+            }
+            nextTurn(step);
+        };
+        step();
+    }
+
+    _sendSyncRequest(sync) {
         const w = sharedWriter.reset();
         writeHeader(w, MessageType.SyncRequest, 0, this._id, 0n);
-        w.u32(syncId);
-        w.u64(since);
-        w.u32(bucketCount);
-        if (digest) writeDigest(w, digest);
+        w.u32(sync.syncId);
+        w.u64(sync.since);
+        w.u32(sync.bucketCount);
+        if (sync.digest) writeDigest(w, sync.digest);
         this._sendRouted(w.take());
         this._armSyncTimer(this._syncTimeoutMs + this._firstChunkGraceMs);
     }
@@ -2483,14 +2519,7 @@ class DistributedMapImpl extends Emitter {
                 }
                 const e = next.value;
                 entries.push(e);
-                if (digest !== null) {
-                    hashKeyString(e.key);
-                    const b = hashLo & mask;
-                    buckets.push(b);
-                    hashEntryTail(e);
-                    digest[2 * b] ^= hashLo;
-                    digest[2 * b + 1] ^= hashHi;
-                }
+                if (digest !== null) buckets.push(digestAdd(digest, mask, e));
             }
             nextTurn(step);
         };

@@ -445,6 +445,42 @@ test("responder: a large map is snapshotted a slice per turn, so other tasks run
     ctx.conn.close();
 });
 
+test("verify round: a large map's digest is taken a slice per turn, so other tasks run before the request", async () => {
+    const ctx = setup();
+    const socket = await readyAlone(ctx);
+    const count = 45000;
+    for (let i = 0; i < count; i++) ctx.map.set(`key-${i}`, i);
+    await turn();
+    socket.clear();
+    const order = [];
+    assert.equal(ctx.map.verify(), true);
+    assert.equal(socket.sentRouted("SyncRequest").length, 0, "nothing sent in verify()'s own task");
+    setImmediate(() => order.push(`other task, ${socket.sentRouted("SyncRequest").length} requests sent`));
+    for (let guard = 0; guard < 100 && socket.sentRouted("SyncRequest").length === 0; guard++) await turn();
+    order.push("request");
+    assert.deepEqual(order, ["other task, 0 requests sent", "request"]);
+    const [req] = socket.sentRouted("SyncRequest");
+    const n = bucketCountFor(count);
+    assert.equal(req.bucketCount, n);
+    const all = ctx.map.keys().map((k) => ctx.map.getEntry(k));
+    assert.deepEqual(req.digest, computeDigest(all, n), "the digest of every entry, taken over several turns");
+    ctx.conn.close();
+});
+
+test("verify round: a map closed while its round's digest is taken sends no request", async () => {
+    const ctx = setup();
+    const socket = await readyAlone(ctx);
+    for (let i = 0; i < 45000; i++) ctx.map.set(`key-${i}`, i);
+    await turn();
+    socket.clear();
+    assert.equal(ctx.map.verify(), true);
+    ctx.map.close(); // the connection stays
+    for (let i = 0; i < 10; i++) await turn();
+    assert.equal(socket.sentRouted("SyncRequest").length, 0);
+    assert.equal(socket.control("close").length, 1);
+    ctx.conn.close();
+});
+
 test("read-only access: writes refused, no sync answers, no entries sent", async () => {
     const ctx = setup();
     const socket = await readyAlone(ctx, { access: "ro" });
