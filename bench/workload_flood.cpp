@@ -24,6 +24,54 @@
 
 namespace {
 
+// A hand-made client of one map: hello, open, and the map id and peer id
+// the relay gives it; it counts `rate-limited` errors and closes. The flood
+// and steady workloads build their frames themselves, one delta per message.
+struct RawMapClient
+{
+    explicit RawMapClient(const QString &mapUri)
+        : uri(mapUri)
+    {
+        QObject::connect(&socket, &QWebSocket::connected, &socket, [this] {
+            socket.sendTextMessage(QString::fromUtf8(Control::encodeHello(Control::Hello())));
+        });
+        QObject::connect(&socket, &QWebSocket::textMessageReceived, &socket, [this](const QString &text) { onText(text); });
+        QObject::connect(&socket, &QWebSocket::disconnected, &socket, [this] {
+            mapId = 0;
+            ++closes;
+        });
+    }
+    void onText(const QString &text)
+    {
+        Control::Message message;
+        if (Control::decodeMessage(text.toUtf8(), &message) != Control::DecodeError::NoError)
+            return;
+        if (message.type == Control::Type::Welcome) {
+            Control::Welcome welcome;
+            if (Control::decodeWelcome(message.object, &welcome) == Control::DecodeError::NoError)
+                peer = welcome.peer; // a peer's deltas must name it as their writer
+            Control::Open open;
+            open.map = uri;
+            socket.sendTextMessage(QString::fromUtf8(Control::encodeOpen(open)));
+        } else if (message.type == Control::Type::Opened) {
+            Control::Opened opened;
+            if (Control::decodeOpened(message.object, &opened) == Control::DecodeError::NoError)
+                mapId = opened.id;
+        } else if (message.type == Control::Type::Error) {
+            Control::Error error;
+            if (Control::decodeError(message.object, &error) == Control::DecodeError::NoError && error.code == Wire::ErrorCode::RateLimited)
+                ++rateLimited;
+        }
+    }
+
+    QWebSocket socket;
+    QString uri;
+    quint32 mapId = 0;
+    quint64 peer = 0;
+    int rateLimited = 0;
+    int closes = 0;
+};
+
 // A peer that floods the relay with deltas on a map of its own, and comes
 // back as soon as the relay cuts it off: sustained abuse. The relay forwards
 // its deltas to nobody, so what it costs the others is the relay's time.
@@ -31,44 +79,21 @@ class Flooder
 {
 public:
     Flooder(const QUrl &url, int index)
-        : m_url(url), m_uri(QStringLiteral("/bench-flood-%1").arg(index))
+        : m_url(url), m_client(QStringLiteral("/bench-flood-%1").arg(index))
     {
-        QObject::connect(&m_socket, &QWebSocket::connected, &m_socket, [this] {
-            m_socket.sendTextMessage(QString::fromUtf8(Control::encodeHello(Control::Hello())));
-        });
-        QObject::connect(&m_socket, &QWebSocket::textMessageReceived, &m_socket, [this](const QString &text) {
-            Control::Message message;
-            if (Control::decodeMessage(text.toUtf8(), &message) != Control::DecodeError::NoError)
-                return;
-            if (message.type == Control::Type::Welcome) {
-                Control::Open open;
-                open.map = m_uri;
-                m_socket.sendTextMessage(QString::fromUtf8(Control::encodeOpen(open)));
-            } else if (message.type == Control::Type::Opened) {
-                Control::Opened opened;
-                if (Control::decodeOpened(message.object, &opened) == Control::DecodeError::NoError)
-                    m_mapId = opened.id;
-            } else if (message.type == Control::Type::Error) {
-                Control::Error error;
-                if (Control::decodeError(message.object, &error) == Control::DecodeError::NoError
-                    && error.code == Wire::ErrorCode::RateLimited)
-                    ++rateLimited;
-            }
-        });
-        QObject::connect(&m_socket, &QWebSocket::disconnected, &m_socket, [this] {
-            m_mapId = 0;
-            ++closes;
+        QWebSocket &socket = m_client.socket;
+        QObject::connect(&socket, &QWebSocket::disconnected, &socket, [this] {
             if (m_running)
-                QTimer::singleShot(0, &m_socket, [this] { m_socket.open(m_url); });
+                QTimer::singleShot(0, &m_client.socket, [this] { m_client.socket.open(m_url); });
         });
-        QObject::connect(&m_tick, &QTimer::timeout, &m_socket, [this] {
-            if (!m_mapId)
+        QObject::connect(&m_tick, &QTimer::timeout, &socket, [this] {
+            if (!m_client.mapId)
                 return;
             QByteArray frame;
-            Wire::appendHeader(frame, {Wire::Type::Delta, 0, m_mapId, 0});
+            Wire::appendHeader(frame, {Wire::Type::Delta, 0, m_client.mapId, 0});
             Wire::appendEntry(frame, QStringLiteral("spam"), Entry{QByteArray("1"), 1, 1, false});
-            for (int i = 0; i < 200 && m_socket.isValid(); ++i) {
-                m_socket.sendBinaryMessage(frame);
+            for (int i = 0; i < 200 && m_client.socket.isValid(); ++i) {
+                m_client.socket.sendBinaryMessage(frame);
                 ++sent;
             }
         });
@@ -76,26 +101,24 @@ public:
     void start()
     {
         m_running = true;
-        m_socket.open(m_url);
+        m_client.socket.open(m_url);
         m_tick.start(0);
     }
     void stop()
     {
         m_running = false;
         m_tick.stop();
-        m_socket.abort();
+        m_client.socket.abort();
     }
+    int closes() const { return m_client.closes; }
+    int rateLimited() const { return m_client.rateLimited; }
 
     quint64 sent = 0;
-    int closes = 0;
-    int rateLimited = 0;
 
 private:
     QUrl m_url;
-    QString m_uri;
-    QWebSocket m_socket;
+    RawMapClient m_client;
     QTimer m_tick;
-    quint32 m_mapId = 0;
     bool m_running = false;
 };
 
@@ -122,8 +145,8 @@ int runFlooders(const QUrl &url, int count)
     for (auto &f : flooders) {
         f->stop();
         sent += f->sent;
-        closes += f->closes;
-        limited += f->rateLimited;
+        closes += f->closes();
+        limited += f->rateLimited();
     }
     std::printf("%llu %d %d\n", static_cast<unsigned long long>(sent), closes, limited);
     return 0;
@@ -191,37 +214,9 @@ double metricsSample(const QUrl &relay, const QByteArray &name)
 bool Bench::steadyWriter(int perSecond, int seconds)
 {
     Peer reader(m_relay.url, QStringLiteral("/bench-steady"));
-    QWebSocket writer;
-    quint32 mapId = 0;
-    quint64 writerId = 0;
-    int rateLimited = 0, closes = 0;
-    QObject::connect(&writer, &QWebSocket::connected, &writer, [&] {
-        writer.sendTextMessage(QString::fromUtf8(Control::encodeHello(Control::Hello())));
-    });
-    QObject::connect(&writer, &QWebSocket::disconnected, &writer, [&] { ++closes; });
-    QObject::connect(&writer, &QWebSocket::textMessageReceived, &writer, [&](const QString &text) {
-        Control::Message message;
-        if (Control::decodeMessage(text.toUtf8(), &message) != Control::DecodeError::NoError)
-            return;
-        if (message.type == Control::Type::Welcome) {
-            Control::Welcome welcome;
-            Control::decodeWelcome(message.object, &welcome);
-            writerId = welcome.peer; // a peer's deltas must name it as their writer
-            Control::Open open;
-            open.map = QStringLiteral("/bench-steady");
-            writer.sendTextMessage(QString::fromUtf8(Control::encodeOpen(open)));
-        } else if (message.type == Control::Type::Opened) {
-            Control::Opened opened;
-            if (Control::decodeOpened(message.object, &opened) == Control::DecodeError::NoError)
-                mapId = opened.id;
-        } else if (message.type == Control::Type::Error) {
-            Control::Error error;
-            if (Control::decodeError(message.object, &error) == Control::DecodeError::NoError && error.code == Wire::ErrorCode::RateLimited)
-                ++rateLimited;
-        }
-    });
-    writer.open(m_relay.url);
-    if (!BenchUtil::waitUntil([&] { return mapId != 0 && reader.map->isReady(); }, 10000))
+    RawMapClient writer(QStringLiteral("/bench-steady"));
+    writer.socket.open(m_relay.url);
+    if (!BenchUtil::waitUntil([&] { return writer.mapId != 0 && reader.map->isReady(); }, 10000))
         return false;
     const double slowedBefore = metricsSample(m_relay.url, "distmap_relay_slowed_total");
     const qint64 total = qint64(perSecond) * seconds;
@@ -230,14 +225,14 @@ bool Bench::steadyWriter(int perSecond, int seconds)
     clock.start();
     QTimer tick;
     tick.setTimerType(Qt::PreciseTimer);
-    QObject::connect(&tick, &QTimer::timeout, &writer, [&] {
+    QObject::connect(&tick, &QTimer::timeout, &writer.socket, [&] {
         // As many as the clock says are due: a late tick catches up.
         const qint64 due = qMin(total, clock.nsecsElapsed() * perSecond / 1000000000);
-        for (; sent < due && writer.isValid(); ++sent) {
+        for (; sent < due && writer.socket.isValid(); ++sent) {
             QByteArray frame;
-            Wire::appendHeader(frame, {Wire::Type::Delta, 0, mapId, 0});
-            Wire::appendEntry(frame, QStringLiteral("k%1").arg(sent % 1000), Entry{QByteArray::number(sent), quint64(sent + 1) << 16, writerId, false});
-            writer.sendBinaryMessage(frame);
+            Wire::appendHeader(frame, {Wire::Type::Delta, 0, writer.mapId, 0});
+            Wire::appendEntry(frame, QStringLiteral("k%1").arg(sent % 1000), Entry{QByteArray::number(sent), quint64(sent + 1) << 16, writer.peer, false});
+            writer.socket.sendBinaryMessage(frame);
         }
         if (sent >= total)
             tick.stop();
@@ -249,8 +244,9 @@ bool Bench::steadyWriter(int perSecond, int seconds)
     }, (seconds + 60) * 1000);
     const double elapsed = double(clock.nsecsElapsed()) / 1e9;
     const double slowed = metricsSample(m_relay.url, "distmap_relay_slowed_total") - slowedBefore;
-    const int closesWhileWriting = closes;
-    writer.close();
+    const int closesWhileWriting = writer.closes;
+    const int rateLimited = writer.rateLimited;
+    writer.socket.close();
     QJsonObject r;
     r.insert(QStringLiteral("sent"), double(sent));
     r.insert(QStringLiteral("seconds"), elapsed);
