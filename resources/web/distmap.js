@@ -723,18 +723,12 @@ function bucketOf(key, n) {
 
 /**
  * The digest (section 9) of entries (an iterable of Entry) with n buckets,
- * as a Uint32Array of 2n words (lo, hi per bucket). When `buckets` is given
- * (a Uint32Array as long as the entries), each entry's bucket is stored in
- * it, in iteration order.
+ * as a Uint32Array of 2n words (lo, hi per bucket).
  */
-function digestWords(entries, n, buckets) {
+function digestWords(entries, n) {
     const d = new Uint32Array(2 * n);
     const mask = n - 1;
-    let i = 0;
-    for (const e of entries) {
-        const b = digestAdd(d, mask, e);
-        if (buckets) buckets[i++] = b;
-    }
+    for (const e of entries) digestAdd(d, mask, e);
     return d;
 }
 
