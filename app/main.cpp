@@ -41,6 +41,12 @@ int main(int argc, char *argv[])
     static const QStringList historyCommands{QStringLiteral("history"), QStringLiteral("diff")};
     if (command == QLatin1String("relay") || command == QLatin1String("keep") || peerCommands.contains(command)
         || historyCommands.contains(command)) {
+        // The relay runs on Qt's own event dispatcher: glib's wakes itself
+        // through an eventfd each time a socket starts or stops waiting to
+        // write, two write() calls more per forwarded frame (BENCHMARKS.md).
+        // QT_NO_GLIB set to anything, even empty, is the operator's choice.
+        if (command == QLatin1String("relay") && !qEnvironmentVariableIsSet("QT_NO_GLIB"))
+            qputenv("QT_NO_GLIB", "1");
         // Headless: no display and no platform plugin needed.
         QCoreApplication app(argc, argv);
         QCoreApplication::setApplicationName(QStringLiteral("distmap"));

@@ -30,6 +30,7 @@ struct Client
     TokenBucket bucket;              // over every message it sends
     qint64 connectedMs = 0;
     qint64 lastHeardMs = 0;          // last message or pong: the heartbeat's evidence of life
+    bool unflushed = false;          // in Relay::m_unflushed
     bool closing = false;            // cut off: nothing more is read from it or sent to it
     // Over its rate: its socket is not read for now (Relay::slowDown), and
     // since when it has been over without its bucket refilling to full.

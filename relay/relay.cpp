@@ -11,6 +11,7 @@
 #include "redisbus.h"
 #include "relaytcpserver.h"
 
+#include <QAbstractEventDispatcher>
 #include <QDateTime>
 #include <QJsonDocument>
 #include <QPointer>
@@ -65,6 +66,7 @@ Relay::Relay(const Options &options, QObject *parent)
     connect(m_admission, &Admission::readyForUpgrade, m_http, &HttpFront::take);
     connect(m_http, &HttpFront::upgradeRequested, m_ws, &QWebSocketServer::handleConnection);
     m_tcp = new RelayTcpServer(this);
+    connect(QAbstractEventDispatcher::instance(), &QAbstractEventDispatcher::aboutToBlock, this, &Relay::flushWrites);
     // Qt's default backlog of 50 makes a burst of connects wait in SYN
     // retransmits for seconds; the kernel caps this at somaxconn.
     m_tcp->setListenBacklogSize(4096);
@@ -423,6 +425,7 @@ void Relay::sendControl(Client *client, const QByteArray &text)
     ++m_stats.framesOut;
     m_stats.bytesOut += quint64(text.size());
     client->socket->sendTextMessage(QString::fromUtf8(text));
+    markUnflushed(client);
     if (client->socket->bytesToWrite() > m_options.maxBacklogBytes)
         cutOff(client, Wire::ErrorCode::Backlog, QStringLiteral("more than %1 bytes queued: reading too slowly").arg(m_options.maxBacklogBytes));
 }
@@ -435,10 +438,32 @@ void Relay::sendFrame(Client *client, const QByteArray &frame)
     ++m_stats.deliveries;
     m_stats.bytesOut += quint64(frame.size());
     client->socket->sendBinaryMessage(frame);
+    markUnflushed(client);
     // The socket's write buffer is the only place the relay holds data:
     // bounding it per peer bounds the relay's memory.
     if (client->socket->bytesToWrite() > m_options.maxBacklogBytes)
         cutOff(client, Wire::ErrorCode::Backlog, QStringLiteral("more than %1 bytes queued: reading too slowly").arg(m_options.maxBacklogBytes));
+}
+
+void Relay::markUnflushed(Client *client)
+{
+    if (client->unflushed || !client->tcp)
+        return;
+    client->unflushed = true;
+    m_unflushed.append(client);
+}
+
+void Relay::flushWrites()
+{
+    // By index: a flush that fails disconnects its client, which may
+    // write to others (appended here) and takes itself out (nulled).
+    for (qsizetype i = 0; i < m_unflushed.size(); ++i) {
+        if (Client *client = m_unflushed.at(i)) {
+            client->unflushed = false;
+            client->tcp->flush();
+        }
+    }
+    m_unflushed.clear();
 }
 
 void Relay::sendToOthers(const MapNet *net, const Client *sender, const QByteArray &text)
@@ -885,6 +910,8 @@ void Relay::onDisconnected(Client *client)
     if (client->peer && m_byPeer.value(client->peer) == client)
         m_byPeer.remove(client->peer);
     m_clients.remove(client->socket);
+    if (client->unflushed)
+        m_unflushed[m_unflushed.indexOf(client)] = nullptr;
     client->socket->deleteLater();
     delete client;
 }

@@ -202,6 +202,8 @@ private:
     void leaveAllMaps(Client *client);
     void sendControl(Client *client, const QByteArray &text);
     void sendFrame(Client *client, const QByteArray &frame);
+    void markUnflushed(Client *client);
+    void flushWrites();
     // To the map's local members but sender (nullptr: to every one).
     void sendToOthers(const MapNet *net, const Client *sender, const QByteArray &text);
     void sendFrameToOthers(const MapNet *net, const Client *sender, const QByteArray &frame);
@@ -238,6 +240,7 @@ private:
     QWebSocketServer *m_ws = nullptr;
     QHash<QWebSocket *, Client *> m_clients;
     QHash<quint64, Client *> m_byPeer; // every map member's peer is here
+    QVector<Client *> m_unflushed;     // written to in this pass (flushWrites)
     QHash<quint32, MapNet *> m_maps;
     QHash<QString, MapNet *> m_mapsByUri;
     qint64 m_lastPingMs = 0;
