@@ -2,6 +2,7 @@
 #include "relay_p.h"
 
 #include "admission.h"
+#include "binaryframe.h"
 #include "busmessage.h"
 #include "client.h"
 #include "control.h"
@@ -432,12 +433,23 @@ void Relay::sendControl(Client *client, const QByteArray &text)
 
 void Relay::sendFrame(Client *client, const QByteArray &frame)
 {
+    sendEncoded(client, frame, BinaryFrame::encode(frame));
+}
+
+// `encoded` is `frame` as a WebSocket message: written to the TCP socket
+// under QWebSocket, so a delta for many readers is encoded once. QWebSocket
+// writes its own frames (pings, closes) to the same buffer, each whole.
+void Relay::sendEncoded(Client *client, const QByteArray &frame, const QByteArray &encoded)
+{
     if (client->closing)
         return;
     ++m_stats.framesOut;
     ++m_stats.deliveries;
     m_stats.bytesOut += quint64(frame.size());
-    client->socket->sendBinaryMessage(frame);
+    if (!client->tcp)
+        client->socket->sendBinaryMessage(frame); // never expected (see Client::tcp)
+    else if (client->socket->state() == QAbstractSocket::ConnectedState)
+        client->tcp->write(encoded); // after a close frame, nothing more
     markUnflushed(client);
     // The socket's write buffer is the only place the relay holds data:
     // bounding it per peer bounds the relay's memory.
@@ -476,9 +488,13 @@ void Relay::sendToOthers(const MapNet *net, const Client *sender, const QByteArr
 
 void Relay::sendFrameToOthers(const MapNet *net, const Client *sender, const QByteArray &frame)
 {
+    QByteArray encoded; // once, for the first reader
     for (const MapRouter::Member &m : net->members.members()) {
-        if (Client *local = localMember(net, m.peer); local && local != sender)
-            sendFrame(local, frame);
+        if (Client *local = localMember(net, m.peer); local && local != sender) {
+            if (encoded.isEmpty())
+                encoded = BinaryFrame::encode(frame);
+            sendEncoded(local, frame, encoded);
+        }
     }
 }
 

@@ -202,6 +202,7 @@ private:
     void leaveAllMaps(Client *client);
     void sendControl(Client *client, const QByteArray &text);
     void sendFrame(Client *client, const QByteArray &frame);
+    void sendEncoded(Client *client, const QByteArray &frame, const QByteArray &encoded);
     void markUnflushed(Client *client);
     void flushWrites();
     // To the map's local members but sender (nullptr: to every one).

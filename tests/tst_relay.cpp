@@ -35,6 +35,7 @@ private Q_SLOTS:
     void recoverableErrors();
     void oversizedMessageClosesWith1009();
     void originIsStampedByTheRelay();
+    void payloadIsForwardedByteForByte_data();
     void payloadIsForwardedByteForByte();
     void openReturnsPeersAndTellsOthers();
     void syncWithNoReadyPeerAnswersAlone();
@@ -212,22 +213,45 @@ void tst_Relay::originIsStampedByTheRelay()
     QVERIFY(a.frames.isEmpty()); // not echoed to the sender
 }
 
+// The relay writes forwarded messages as WebSocket frames itself
+// (BinaryFrame): every length form, at its edges, must reach the readers
+// (QWebSocket parses them) byte for byte.
+void tst_Relay::payloadIsForwardedByteForByte_data()
+{
+    QTest::addColumn<int>("messageBytes");
+    QTest::newRow("a header alone (16 bytes)") << int(Wire::HeaderSize);
+    QTest::newRow("125 bytes: the largest 7-bit length") << 125;
+    QTest::newRow("126 bytes: the smallest 16-bit length") << 126;
+    QTest::newRow("5016 bytes") << 5016;
+    QTest::newRow("65535 bytes: the largest 16-bit length") << 65535;
+    QTest::newRow("65536 bytes: the smallest 64-bit length, and this relay's limit") << 65536;
+}
+
 void tst_Relay::payloadIsForwardedByteForByte()
 {
+    QFETCH(int, messageBytes);
     RawClient a(m_relay->url());
     RawClient b(m_relay->url());
-    QVERIFY(a.waitConnected() && b.waitConnected());
-    QVERIFY(a.hello() && b.hello());
+    RawClient c(m_relay->url());
+    QVERIFY(a.waitConnected() && b.waitConnected() && c.waitConnected());
+    QVERIFY(a.hello() && b.hello() && c.hello());
     const quint32 id = a.open(QStringLiteral("/m"));
     b.open(QStringLiteral("/m"));
+    c.open(QStringLiteral("/m"));
     // Not a valid entry run: the relay must not look inside.
-    QByteArray payload(5000, '\0');
+    QByteArray payload(messageBytes - Wire::HeaderSize, '\0');
     for (int i = 0; i < payload.size(); ++i)
         payload[i] = char(i * 31);
     a.sendBinary(frame(Wire::Type::Repair, id, 0, payload));
-    QTRY_COMPARE_WITH_TIMEOUT(b.frames.size(), 1, Timeout);
-    QCOMPARE(b.frames[0].mid(Wire::HeaderSize), payload);
-    QCOMPARE(quint8(b.frames[0][0]), quint8(Wire::Type::Repair));
+    a.sendBinary(frame(Wire::Type::Repair, id, 0, "next"));
+    for (RawClient *reader : {&b, &c}) {
+        QTRY_COMPARE_WITH_TIMEOUT(reader->frames.size(), 2, Timeout);
+        QCOMPARE(reader->frames[0].size(), messageBytes);
+        QCOMPARE(reader->frames[0].mid(Wire::HeaderSize), payload);
+        QCOMPARE(quint8(reader->frames[0][0]), quint8(Wire::Type::Repair));
+        QCOMPARE(reader->frames[1].mid(Wire::HeaderSize), QByteArray("next"));
+    }
+    QVERIFY(a.frames.isEmpty());
 }
 
 void tst_Relay::openReturnsPeersAndTellsOthers()
