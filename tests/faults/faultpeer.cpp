@@ -6,6 +6,13 @@
 //                    forwarded them: a pong to a ping sent while the map was
 //                    ready, after the writes, on a connection that did not
 //                    drop in between (docs/PROTOCOL.md 4.1, ping)
+//   set [KEY, VALUE] sets KEY to VALUE (the rest of the line is a JSON
+//                    array, so keys and values may hold spaces); prints
+//                    "set ok", or "error REASON" for bad JSON or a refused
+//                    value
+//   del [KEY]        deletes KEY; prints "del ok", "del none" (no such
+//                    key) or "error REASON"
+//   dump             prints "dump JSON": the live map as one JSON object
 //   digest           prints "digest SIZE ENTRIES HASH": the live size, the
 //                    entry count with tombstones and the one-bucket digest
 //   count PREFIX N   prints "count PREFIX K": how many of PREFIX-0..N-1
@@ -26,6 +33,8 @@
 
 #include <QCoreApplication>
 #include <QDateTime>
+#include <QJsonArray>
+#include <QJsonDocument>
 #include <QMetaEnum>
 #include <QSocketNotifier>
 #include <QStringList>
@@ -128,10 +137,27 @@ int main(int argc, char **argv)
         buffer.append(chunk, n);
         int newline;
         while ((newline = buffer.indexOf('\n')) >= 0) {
-            const QStringList words = QString::fromUtf8(buffer.left(newline)).split(QLatin1Char(' '), Qt::SkipEmptyParts);
+            const QByteArray line = buffer.left(newline);
+            const QStringList words = QString::fromUtf8(line).split(QLatin1Char(' '), Qt::SkipEmptyParts);
             buffer.remove(0, newline + 1);
             const QString command = words.value(0);
-            if (command == QLatin1String("write") && words.size() == 3) {
+            if (command == QLatin1String("set") || command == QLatin1String("del")) {
+                const int arity = command == QLatin1String("set") ? 2 : 1;
+                QJsonParseError error;
+                const QJsonDocument document = QJsonDocument::fromJson(line.mid(command.size()), &error);
+                const QJsonArray a = document.array();
+                if (error.error != QJsonParseError::NoError || a.size() != arity || !a.at(0).isString()) {
+                    say(QStringLiteral("error %1 wants a JSON array [KEY%2]").arg(command, arity == 2 ? QStringLiteral(", VALUE") : QString()));
+                } else if (arity == 1) {
+                    say(map.remove(a.at(0).toString()) ? QStringLiteral("del ok") : QStringLiteral("del none"));
+                } else if (map.set(a.at(0).toString(), a.at(1))) {
+                    say(QStringLiteral("set ok"));
+                } else {
+                    say(QStringLiteral("error %1").arg(map.errorString()));
+                }
+            } else if (command == QLatin1String("dump")) {
+                say(QStringLiteral("dump ") + QString::fromUtf8(map.toJson()));
+            } else if (command == QLatin1String("write") && words.size() == 3) {
                 const int count = words.at(2).toInt();
                 for (int i = 0; i < count; ++i)
                     map.set(QStringLiteral("%1-%2").arg(words.at(1)).arg(i), i);

@@ -12,14 +12,15 @@
 //     on every peer (faultpeer's `digest` command; the same computed here
 //     for the JS peers);
 //   - the same keys, clocks, writers and value bytes on the JS peers;
-//   - on the C++ peers, for every key they write, whether it holds the
-//     value they write (faultpeer's `count`), as the JS state says; and a
-//     `distmap dump` (a C++ peer joining at the end, served by one of the
-//     six) equal to the JS peers' live map.
+//   - on each C++ peer, the same live map as the JS peers' (faultpeer's
+//     `dump`); and a `distmap dump` (a C++ peer joining at the end, served
+//     by one of the six) equal to it too.
 //
-// faultpeer can only `write PREFIX N` (PREFIX-0 .. PREFIX-(N-1) set to
-// their index): the C++ peers write those keys, the JS peers write and
-// delete the same keys (and some of their own) with any value.
+// Both sides draw from the same mix: deletes and sets of shared keys and
+// of keys with spaces, quotes or nothing in them, with numbers, text,
+// objects and larger values (faultpeer's `set [KEY, VALUE]` and
+// `del [KEY]`); the C++ peers also `write PREFIX N` now and then (a run
+// of keys in one pass).
 //
 // Seeds: each run draws a base seed and prints every seed it runs.
 //   DISTMAP_MIXED_SEED=123 node --test tests/web/mixed.test.mjs     # replays one seed
@@ -53,8 +54,8 @@ const MAP = "/mixed";
 const CHAOS_MS = Number(process.env.DISTMAP_MIXED_CHAOS_MS ?? 3500);
 const CONVERGE_MS = Number(process.env.DISTMAP_MIXED_CONVERGE_MS ?? 45000);
 
-// Prefixes both sides write (no spaces: faultpeer splits its commands on
-// them), and a few only the JS peers write.
+// Prefixes of the keys `write PREFIX N` sets too (no spaces: faultpeer
+// splits that command on them), and prefixes only `set` and `del` reach.
 const SHARED = [
     ...Array.from({ length: 24 }, (_, i) => `k${i}`),
     "ключ",
@@ -70,10 +71,20 @@ const SHARED = [
     "mixé/π",
     "tab\u00a0nbsp",
 ];
-const JS_ONLY = ["with space", "", "quote\"s", "\u{1F600} only js"];
+const ODD_PREFIXES = ["with space", "", "quote\"s", "\u{1F600} only js"];
 const PER_PREFIX = 8;
 const sharedKeys = SHARED.flatMap((p) => Array.from({ length: PER_PREFIX }, (_, i) => `${p}-${i}`));
-const allKeys = [...sharedKeys, ...JS_ONLY.flatMap((p) => Array.from({ length: PER_PREFIX }, (_, i) => `${p}-${i}`))];
+const allKeys = [...sharedKeys, ...ODD_PREFIXES.flatMap((p) => Array.from({ length: PER_PREFIX }, (_, i) => `${p}-${i}`))];
+
+// A value for a write drawn with r in [0.3, 1): numbers, text with NUL and
+// quotes, objects, now and then a larger value.
+function randomValue(random, seed, key, r) {
+    if (r < 0.55) return Number(key.slice(key.lastIndexOf("-") + 1)); // what `write` sets
+    if (r < 0.7) return random.int(1000);
+    if (r < 0.85) return `text ${random.int(1e6)} é 😀 \u0000 "q"`;
+    if (r < 0.97) return { seed, n: random.int(100), list: [true, null, 1.5, "ü"] };
+    return "L".repeat(10000 + random.int(60000)) + "🔑";
+}
 
 // The seeded generator, with the picks this run makes.
 function randomFor(seed) {
@@ -322,27 +333,30 @@ async function runSeed(seed) {
             for (let b = 0; b < burst; b++) {
                 ops++;
                 const who = random.int(6);
-                if (who < 3) {
+                const key = random.chance(0.9) ? random.pick(sharedKeys) : random.pick(allKeys);
+                const r = random();
+                if (who < 3 && r < 0.2) {
                     const n = 1 + random.int(PER_PREFIX);
                     cpp[who].send(`write ${random.pick(SHARED)} ${n}`);
                     keyWrites += n;
+                    continue;
+                }
+                keyWrites++;
+                // The same mix of deletes and values from either side.
+                const value = r < 0.3 ? undefined : randomValue(random, seed, key, r);
+                if (who < 3) {
+                    if (value === undefined) {
+                        cpp[who].send(`del ${JSON.stringify([key])}`);
+                        deletes++; // asked (a missing key answers "del none")
+                    } else {
+                        cpp[who].send(`set ${JSON.stringify([key, value])}`);
+                    }
                 } else {
                     const { map } = js[who - 3];
-                    const key = random.chance(0.9) ? random.pick(sharedKeys) : random.pick(allKeys);
-                    keyWrites++;
-                    const r = random();
-                    if (r < 0.3) {
+                    if (value === undefined) {
                         if (map.delete(key)) deletes++;
-                    } else if (r < 0.55) {
-                        map.set(key, Number(key.slice(key.lastIndexOf("-") + 1))); // what a C++ peer writes
-                    } else if (r < 0.7) {
-                        map.set(key, random.int(1000));
-                    } else if (r < 0.85) {
-                        map.set(key, `text ${random.int(1e6)} é 😀 \u0000 "q"`);
-                    } else if (r < 0.97) {
-                        map.set(key, { seed, n: random.int(100), list: [true, null, 1.5, "ü"] });
                     } else {
-                        map.set(key, "L".repeat(10000 + random.int(60000)) + "🔑"); // a larger value
+                        map.set(key, value);
                     }
                 }
             }
@@ -389,27 +403,11 @@ async function runSeed(seed) {
         const convergeMs = Date.now() - deadline + CONVERGE_MS;
         note(`converged in ${convergeMs} ms: ${views[0]}`);
 
-        // --- values on the C++ side: every shared key, as the JS state says ---
+        // --- values on the C++ side: each C++ peer's live map, as the JS state says ---
         const reference = js[0].map;
-        const expected = new Map(SHARED.map((p) => [p, 0]));
-        for (const p of SHARED) for (let i = 0; i < PER_PREFIX; i++) if (reference.get(`${p}-${i}`) === i) expected.set(p, expected.get(p) + 1);
         for (const peer of cpp) {
-            const got = new Map();
-            const all = new Promise((resolve, reject) => {
-                const w = (line) => {
-                    if (line === null) return reject(new Error(`${peer.name} exited`));
-                    const m = /^count (.*) (\d+)$/.exec(line);
-                    if (m) got.set(m[1], Number(m[2]));
-                    if (got.size === SHARED.length) {
-                        peer.waiters.delete(w);
-                        resolve();
-                    }
-                };
-                peer.waiters.add(w);
-            });
-            for (const p of SHARED) peer.send(`count ${p} ${PER_PREFIX}`);
-            await all;
-            assert.deepEqual(Object.fromEntries(got), Object.fromEntries(expected), `seed ${seed}: ${peer.name}'s values differ from the JS peers'`);
+            const line = await peer.ask("dump", (l) => l.startsWith("dump "));
+            assert.deepEqual(JSON.parse(line.slice(5)), reference.toObject(), `seed ${seed}: ${peer.name}'s map differs from the JS peers'`);
         }
         // A C++ joiner's dump (served by one of the six) equals the JS live map.
         const dump = await runCli(["dump", "--url", relay.url, "--map", MAP, "--timeout", "10000"]);
