@@ -67,6 +67,10 @@ Relay::Relay(const Options &options, QObject *parent)
     connect(m_admission, &Admission::readyForUpgrade, m_http, &HttpFront::take);
     connect(m_http, &HttpFront::upgradeRequested, m_ws, &QWebSocketServer::handleConnection);
     m_tcp = new RelayTcpServer(this);
+    // Each pass's frames leave in one write() per socket, before the loop
+    // sleeps, not a poll round later. The dispatcher is the one of the
+    // thread the relay is made in; a relay moved elsewhere still writes
+    // everything, a round later.
     connect(QAbstractEventDispatcher::instance(), &QAbstractEventDispatcher::aboutToBlock, this, &Relay::flushWrites);
     // Qt's default backlog of 50 makes a burst of connects wait in SYN
     // retransmits for seconds; the kernel caps this at somaxconn.
