@@ -824,9 +824,65 @@ export const APPLIED = 0;
 export const DUPLICATE = 1;
 export const SUPERSEDED = 2;
 
+// key -> Entry over 16 Maps, each key's chosen by a few of its characters.
+// A V8 Map grows by copying its whole table in one step: at a million keys
+// one insert took 36 ms (the table passing 524,288 entries) and 137 ms
+// (1,048,576) in Node, a frozen page in a browser. Each shard grows alone,
+// at a sixteenth of the size. Iteration goes shard by shard: the order is
+// not the order of insertion.
+const SHARDS = 16;
+
+function shardOf(key) {
+    const n = key.length;
+    if (n === 0) return 0;
+    const h = key.charCodeAt(n - 1) ^ (key.charCodeAt(n >> 1) << 2) ^ (n > 1 ? key.charCodeAt(n - 2) << 4 : 0) ^ n;
+    return (h ^ (h >>> 4) ^ (h >>> 8)) & (SHARDS - 1);
+}
+
+export class EntryMap {
+    constructor() {
+        this._shards = Array.from({ length: SHARDS }, () => new Map());
+        this._size = 0;
+    }
+    get size() {
+        return this._size;
+    }
+    get(key) {
+        return this._shards[shardOf(key)].get(key);
+    }
+    has(key) {
+        return this._shards[shardOf(key)].has(key);
+    }
+    set(key, value) {
+        const shard = this._shards[shardOf(key)];
+        const before = shard.size;
+        shard.set(key, value);
+        this._size += shard.size - before;
+        return this;
+    }
+    delete(key) {
+        const gone = this._shards[shardOf(key)].delete(key);
+        if (gone) this._size--;
+        return gone;
+    }
+    clear() {
+        for (const shard of this._shards) shard.clear();
+        this._size = 0;
+    }
+    *values() {
+        for (const shard of this._shards) yield* shard.values();
+    }
+    *keys() {
+        for (const shard of this._shards) yield* shard.keys();
+    }
+    *[Symbol.iterator]() {
+        for (const shard of this._shards) yield* shard;
+    }
+}
+
 export class MapState {
     constructor() {
-        this.entries = new Map(); // key -> Entry (tombstones included)
+        this.entries = new EntryMap(); // key -> Entry (tombstones included)
         this.live = 0; // keys holding a value
         this.previous = undefined; // the entry the last applied write replaced
     }

@@ -5,6 +5,7 @@ import {
     APPLIED,
     DUPLICATE,
     Entry,
+    EntryMap,
     MapState,
     SUPERSEDED,
     U64_MAX,
@@ -178,4 +179,78 @@ test("keys sort by their UTF-8 bytes", () => {
     const keys = ["b", "a", "", "\uffff", "😀", "\ue000", "é", "aa", "\u{10ffff}", "\ud7ff"];
     const byBytes = [...keys].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
     assert.deepEqual([...keys].sort(compareUtf8), byBytes);
+});
+
+// MapState keeps its entries in an EntryMap (16 Maps, so that no single
+// table doubles a million entries at once): it must behave as one Map.
+test("EntryMap: one Map's contents and size over its shards, against a Map", () => {
+    const seed = seedBase + 7;
+    console.log(`EntryMap seed ${seed} (DISTMAP_SEED=${seedBase})`);
+    const next = rng(seed);
+    const pool = [
+        "",
+        "a",
+        "ключ",
+        "😀",
+        "a\u0301",
+        "item-1.json",
+        "item-2.json",
+        ...Array.from({ length: 3000 }, (_, i) => `key-${String(i).padStart(6, "0")}`),
+        ...Array.from({ length: 200 }, (_, i) => `user/${i}/name`),
+    ];
+    const m = new EntryMap();
+    const reference = new Map();
+    for (let op = 0; op < 20000; op++) {
+        const key = pool[Math.floor(next() * pool.length)];
+        if (next() < 0.3) {
+            assert.equal(m.delete(key), reference.delete(key), `delete ${JSON.stringify(key)}`);
+        } else {
+            m.set(key, op);
+            reference.set(key, op);
+        }
+        assert.equal(m.size, reference.size);
+    }
+    for (const key of pool) {
+        assert.equal(m.get(key), reference.get(key), `get ${JSON.stringify(key)}`);
+        assert.equal(m.has(key), reference.has(key));
+    }
+    const byKey = (a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
+    assert.deepEqual([...m].sort(byKey), [...reference].sort(byKey));
+    assert.deepEqual([...m.keys()].sort(), [...reference.keys()].sort());
+    assert.deepEqual([...m.values()].sort((a, b) => a - b), [...reference.values()].sort((a, b) => a - b));
+    // The keys are spread: no shard holds most of the numbered keys.
+    const numbered = new EntryMap();
+    for (let i = 0; i < 16000; i++) numbered.set(`key-${String(i).padStart(6, "0")}`, i);
+    for (const shard of numbered._shards) assert.ok(shard.size < 16000 / 4, `a shard of ${shard.size} entries`);
+    m.clear();
+    assert.equal(m.size, 0);
+    assert.equal([...m.values()].length, 0);
+});
+
+test("EntryMap: an iterator lasts through writes, each entry present throughout seen once", () => {
+    // A sync answer or a verify round walks the state over several turns
+    // while writes go on (new keys then travel as deltas, not in the walk).
+    const m = new EntryMap();
+    for (let i = 0; i < 1000; i++) m.set(`k${i}`, i);
+    const it = m.keys();
+    const seen = new Map();
+    const take = (n) => {
+        for (let i = 0; i < n; i++) {
+            const r = it.next();
+            if (r.done) return;
+            seen.set(r.value, (seen.get(r.value) ?? 0) + 1);
+        }
+    };
+    take(300);
+    for (let i = 0; i < 1000; i += 3) m.set(`k${i}`, -i); // replaced, not moved
+    const deleted = [];
+    for (let i = 1; i < 1000; i += 7) if (!seen.has(`k${i}`)) deleted.push(`k${i}`);
+    for (const k of deleted) m.delete(k);
+    for (let i = 1000; i < 1200; i++) m.set(`k${i}`, i);
+    take(Infinity);
+    for (let i = 0; i < 1000; i++) {
+        const k = `k${i}`;
+        assert.equal(seen.get(k), deleted.includes(k) ? undefined : 1, k);
+    }
+    for (const [k, n] of seen) assert.equal(n, 1, `${k} seen ${n} times`);
 });
