@@ -71,7 +71,7 @@ const SHARED = [
     "mixé/π",
     "tab\u00a0nbsp",
 ];
-const ODD_PREFIXES = ["with space", "", "quote\"s", "\u{1F600} only js"];
+const ODD_PREFIXES = ["with space", "", "quote\"s", "\u{1F600} emoji and space"];
 const PER_PREFIX = 8;
 const sharedKeys = SHARED.flatMap((p) => Array.from({ length: PER_PREFIX }, (_, i) => `${p}-${i}`));
 const allKeys = [...sharedKeys, ...ODD_PREFIXES.flatMap((p) => Array.from({ length: PER_PREFIX }, (_, i) => `${p}-${i}`))];
