@@ -7,16 +7,14 @@ int headerSize(qint64 size)
     return size < 126 ? 2 : size <= 0xffff ? 4 : 10;
 }
 
-QByteArray encode(const QByteArray &payload)
+QByteArray header(qint64 size)
 {
-    const qint64 size = payload.size();
-    const int header = headerSize(size);
-    QByteArray frame(header + payload.size(), Qt::Uninitialized);
-    char *p = frame.data();
+    QByteArray h(headerSize(size), Qt::Uninitialized);
+    char *p = h.data();
     p[0] = char(0x82);
-    if (header == 2) {
+    if (h.size() == 2) {
         p[1] = char(size);
-    } else if (header == 4) {
+    } else if (h.size() == 4) {
         p[1] = char(126);
         p[2] = char(size >> 8);
         p[3] = char(size & 0xff);
@@ -25,7 +23,13 @@ QByteArray encode(const QByteArray &payload)
         for (int i = 0; i < 8; ++i)
             p[2 + i] = char((quint64(size) >> (56 - 8 * i)) & 0xff);
     }
-    memcpy(p + header, payload.constData(), size_t(size));
+    return h;
+}
+
+QByteArray encode(const QByteArray &payload)
+{
+    QByteArray frame = header(payload.size());
+    frame.append(payload);
     return frame;
 }
 

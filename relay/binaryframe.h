@@ -11,7 +11,11 @@ namespace BinaryFrame {
 // The header's size for a payload of `size` bytes: 2, 4 or 10.
 int headerSize(qint64 size);
 
-// FIN + opcode 2, the length in the shortest form, the payload.
+// FIN + opcode 2 and the length in the shortest form: what goes before a
+// payload of `size` bytes.
+QByteArray header(qint64 size);
+
+// The header and the payload, as one array.
 QByteArray encode(const QByteArray &payload);
 
 } // namespace BinaryFrame

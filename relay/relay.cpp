@@ -437,12 +437,15 @@ void Relay::sendControl(Client *client, const QByteArray &text)
 
 void Relay::sendFrame(Client *client, const QByteArray &frame)
 {
-    sendEncoded(client, frame, BinaryFrame::encode(frame));
+    sendEncoded(client, frame, {});
 }
 
-// `encoded` is `frame` as a WebSocket message: written to the TCP socket
-// under QWebSocket, so a delta for many readers is encoded once. QWebSocket
-// writes its own frames (pings, closes) to the same buffer, each whole.
+// `encoded` is `frame` as a WebSocket message, or empty: written to the TCP
+// socket under QWebSocket, so a delta for many readers is encoded once.
+// Empty, the header and `frame` are written one after the other, which
+// spares one reader (or a 256 KiB sync chunk) a copy of the payload.
+// QWebSocket writes its own frames (pings, closes) to the same buffer,
+// each whole.
 void Relay::sendEncoded(Client *client, const QByteArray &frame, const QByteArray &encoded)
 {
     if (client->closing)
@@ -450,10 +453,13 @@ void Relay::sendEncoded(Client *client, const QByteArray &frame, const QByteArra
     ++m_stats.framesOut;
     ++m_stats.deliveries;
     m_stats.bytesOut += quint64(frame.size());
-    if (!client->tcp)
+    if (!client->tcp) {
         client->socket->sendBinaryMessage(frame); // never expected (see Client::tcp)
-    else if (client->socket->state() == QAbstractSocket::ConnectedState)
-        client->tcp->write(encoded); // after a close frame, nothing more
+    } else if (client->socket->state() == QAbstractSocket::ConnectedState) { // after a close frame, nothing more
+        if (encoded.isEmpty())
+            client->tcp->write(BinaryFrame::header(frame.size()));
+        client->tcp->write(encoded.isEmpty() ? frame : encoded);
+    }
     markUnflushed(client);
     // The socket's write buffer is the only place the relay holds data:
     // bounding it per peer bounds the relay's memory.
@@ -492,12 +498,16 @@ void Relay::sendToOthers(const MapNet *net, const Client *sender, const QByteArr
 
 void Relay::sendFrameToOthers(const MapNet *net, const Client *sender, const QByteArray &frame)
 {
-    QByteArray encoded; // once, for the first reader
+    // The first reader gets header and payload as they are; a second one
+    // is worth encoding the frame once for it and every reader after.
+    bool first = true;
+    QByteArray encoded;
     for (const MapRouter::Member &m : net->members.members()) {
         if (Client *local = localMember(net, m.peer); local && local != sender) {
-            if (encoded.isEmpty())
+            if (!first && encoded.isEmpty())
                 encoded = BinaryFrame::encode(frame);
             sendEncoded(local, frame, encoded);
+            first = false;
         }
     }
 }
