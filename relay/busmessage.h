@@ -23,6 +23,10 @@ struct BusMessage
     };
     static constexpr quint8 FlagReady = 0x01;    // Joined: the member is ready
     static constexpr quint8 FlagWritable = 0x02; // Joined: it may write (and so serve syncs)
+    // Heartbeat: the sender's first since it (re)connected to Redis. What it
+    // published while away is lost, Lefts included: the others forget its
+    // members unless it announces them again (docs/SCALING.md).
+    static constexpr quint8 FlagHello = 0x04;
     static constexpr int HeaderSize = 2 + 1 + 1 + 8 * 5 + 1;
     static constexpr quint8 Version = 1;
 

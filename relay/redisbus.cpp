@@ -46,10 +46,17 @@ void RedisBus::start()
 
 void RedisBus::openConnections()
 {
-    if (!m_pub->isOpen())
-        m_pub->open(m_address);
-    if (!m_sub->isOpen())
-        m_sub->open(m_address);
+    // Named after the relay, so an operator's CLIENT LIST says whose they are.
+    const QByteArray name = "distmap-relay-" + QByteArray::number(m_relay, 16).rightJustified(16, '0');
+    RedisConnection::Address address = m_address;
+    if (!m_pub->isOpen()) {
+        address.clientName = name + "-pub";
+        m_pub->open(address);
+    }
+    if (!m_sub->isOpen()) {
+        address.clientName = name + "-sub";
+        m_sub->open(address);
+    }
 }
 
 void RedisBus::onOpened()
@@ -65,7 +72,10 @@ void RedisBus::onOpened()
     }
     const qint64 now = m_clock.elapsed();
     m_lastOwnHeartbeatMs = now;
-    m_nextHeartbeatMs = 0;
+    // First on the publishing connection, so the others hear it before any
+    // member we announce again (Redis keeps one publisher's order).
+    sendHeartbeat(BusMessage::FlagHello);
+    m_nextHeartbeatMs = now + m_timing.heartbeatMs;
     // Silence while we were away says nothing about the other relays.
     for (OtherRelay &p : m_relays)
         p.lastHeardMs = now;
@@ -188,11 +198,15 @@ void RedisBus::handle(const QByteArray &channel, const QByteArray &payload)
         Q_EMIT relayLost(m.relay, m.incarnation);
         return;
     }
-    if (known == m_relays.end())
+    const bool wasKnown = known != m_relays.end();
+    if (!wasKnown)
         known = m_relays.insert(m.relay, {m.incarnation, now, {}});
     known->lastHeardMs = now;
-    if (m.kind == BusMessage::Kind::Heartbeat)
+    if (m.kind == BusMessage::Kind::Heartbeat) {
+        if (wasKnown && (m.flags & BusMessage::FlagHello))
+            Q_EMIT relayReconnected(m.relay);
         return;
+    }
     ++m_stats.received; // map messages only, as `published` counts them
     const auto map = m_maps.constFind(channel);
     if (map == m_maps.constEnd())
@@ -214,12 +228,7 @@ void RedisBus::onTick()
 {
     const qint64 now = m_clock.elapsed();
     if (m_connected && now >= m_nextHeartbeatMs) {
-        BusMessage beat;
-        beat.kind = BusMessage::Kind::Heartbeat;
-        beat.relay = m_relay;
-        beat.incarnation = m_incarnation;
-        beat.seq = m_heartbeatSeq++;
-        m_pub->send({"PUBLISH", BusMessage::relaysChannel(), beat.encode()});
+        sendHeartbeat(0);
         m_nextHeartbeatMs = now + m_timing.heartbeatMs;
     }
     // Our own heartbeat has not come back: Redis is stopped or the link is
@@ -252,6 +261,17 @@ void RedisBus::onTick()
             ++it;
         }
     }
+}
+
+void RedisBus::sendHeartbeat(quint8 flags)
+{
+    BusMessage beat;
+    beat.kind = BusMessage::Kind::Heartbeat;
+    beat.relay = m_relay;
+    beat.incarnation = m_incarnation;
+    beat.seq = m_heartbeatSeq++;
+    beat.flags = flags;
+    m_pub->send({"PUBLISH", BusMessage::relaysChannel(), beat.encode()});
 }
 
 RedisBus::Stats RedisBus::stats() const

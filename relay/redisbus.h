@@ -73,6 +73,9 @@ Q_SIGNALS:
     void gapDetected(const QString &uri);
     // A relay (that incarnation) is gone: dead, restarted or said bye.
     void relayLost(quint64 relay, quint64 incarnation);
+    // A relay we knew connected to Redis again: what it published while
+    // away is lost, so its members must be announced again.
+    void relayReconnected(quint64 relay);
     void logMessage(const QString &line);
 
 private:
@@ -98,6 +101,7 @@ private:
     void onTick();
     void handle(const QByteArray &channel, const QByteArray &payload);
     void setConnected(bool connected);
+    void sendHeartbeat(quint8 flags);
 
     RedisConnection::Address m_address;
     quint64 m_relay = 0;

@@ -171,6 +171,10 @@ void RedisConnection::onConnected()
         write({"SELECT", QByteArray::number(m_address.db)});
         ++m_handshakeReplies;
     }
+    if (!m_address.clientName.isEmpty()) {
+        write({"CLIENT", "SETNAME", m_address.clientName});
+        ++m_handshakeReplies;
+    }
     // A PING last: its answer says the server speaks RESP and took the rest.
     write({"PING"});
     ++m_handshakeReplies;

@@ -27,6 +27,7 @@ public:
         QByteArray user;     // empty: AUTH with the password only
         QByteArray password; // empty: no AUTH
         int db = 0;
+        QByteArray clientName; // CLIENT SETNAME, so CLIENT LIST tells connections apart; empty: none
     };
     // redis://[user:password@]host[:port][/db]; false and *error when not.
     static bool parseUrl(const QString &url, Address *address, QString *error);

@@ -144,6 +144,9 @@ public:
     // relays' rosters: once subscribed, and at most from the first open.
     static constexpr int RosterWaitMs = 150;
     static constexpr int RosterHoldMaxMs = 3000;
+    // After the bus was broken, how long the other relays have to announce
+    // their members again before the ones they do not announce leave here.
+    static constexpr int RosterConfirmMs = 2000;
     // How often the event loop's lag is sampled, for /metrics.
     static constexpr int LagProbeMs = 250;
 
@@ -223,6 +226,8 @@ private:
     void removeRemote(MapNet *net, quint64 peer);
     void deliverRemoteFrame(MapNet *net, const BusMessage &message);
     void askToVerify(MapNet *net);
+    void expectAnnouncements(MapNet *net, quint64 relay);
+    void dropUnannounced(const QString &uri, qint64 askedAtMs);
 
     Options m_options;
     QElapsedTimer m_clock; // monotonic time for the rate limiter and heartbeat

@@ -20,6 +20,9 @@ struct Relay::MapNet
         quint64 incarnation = 0;
         QJsonObject presence;
         bool writable = true;
+        // Since when its relay has to announce it again (-1: announced).
+        // Its Left may have been lost while the bus was broken.
+        qint64 unconfirmedSinceMs = -1;
     };
     QHash<quint64, Remote> remote;
     // A relay new to the map does not know the other relays' members until

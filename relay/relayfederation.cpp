@@ -25,6 +25,12 @@ bool Relay::joinBus(const QString &redisUrl, quint64 relayId, QString *error)
     m_bus = new RedisBus(address, relayId, RedisBus::Timing(), this);
     connect(m_bus, &RedisBus::messageReceived, this, &Relay::onBusMessage);
     connect(m_bus, &RedisBus::relayLost, this, &Relay::onRelayLost);
+    connect(m_bus, &RedisBus::relayReconnected, this, [this](quint64 relay) {
+        // It announces its members again once subscribed; a Left it
+        // published while away is lost, so the rest must go.
+        for (MapNet *net : std::as_const(m_maps))
+            expectAnnouncements(net, relay);
+    });
     connect(m_bus, &RedisBus::gapDetected, this, [this](const QString &uri) {
         if (MapNet *net = m_mapsByUri.value(uri))
             askToVerify(net);
@@ -34,7 +40,10 @@ bool Relay::joinBus(const QString &redisUrl, quint64 relayId, QString *error)
         if (!net)
             return;
         // Ask the others for their members, and tell them ours: after a
-        // reconnect they may have dropped ours as dead.
+        // reconnect they may have dropped ours as dead. Members they no
+        // longer announce left while we could not hear it.
+        if (again)
+            expectAnnouncements(net, 0);
         BusMessage roster;
         roster.kind = BusMessage::Kind::Roster;
         publish(net, roster, nullptr);
@@ -191,6 +200,41 @@ void Relay::onRelayLost(quint64 relay, quint64 incarnation)
         }
         for (quint64 peer : gone)
             removeRemote(net, peer);
+    }
+}
+
+// The remote members of net (all, or relay's) must be announced again
+// within RosterConfirmMs; a Joined confirms one (addRemote replaces it).
+void Relay::expectAnnouncements(MapNet *net, quint64 relay)
+{
+    const qint64 now = m_clock.elapsed();
+    bool any = false;
+    for (MapNet::Remote &r : net->remote) {
+        if (relay == 0 || r.relay == relay) {
+            r.unconfirmedSinceMs = now;
+            any = true;
+        }
+    }
+    if (any)
+        QTimer::singleShot(RosterConfirmMs, Qt::PreciseTimer, this, [this, uri = net->uri, now] { dropUnannounced(uri, now); });
+}
+
+void Relay::dropUnannounced(const QString &uri, qint64 askedAtMs)
+{
+    MapNet *net = m_mapsByUri.value(uri);
+    if (!net)
+        return;
+    QVector<quint64> gone;
+    for (auto it = net->remote.cbegin(); it != net->remote.cend(); ++it) {
+        // Later requests have their own timer.
+        if (it->unconfirmedSinceMs >= 0 && it->unconfirmedSinceMs <= askedAtMs)
+            gone.append(it.key());
+    }
+    for (quint64 peer : std::as_const(gone)) {
+        Q_EMIT logMessage(QStringLiteral("%1: peer %2 of relay %3 was not announced again after the bus came back; it left")
+                              .arg(uri, Wire::peerToString(peer))
+                              .arg(net->remote.value(peer).relay, 16, 16, QLatin1Char('0')));
+        removeRemote(net, peer);
     }
 }
 

@@ -6,6 +6,7 @@
 #include "redisbus.h"
 #include "redisserver.h"
 #include "relay.h"
+#include "tcpproxy.h"
 
 #include <QProcess>
 #include <QSignalSpy>
@@ -53,6 +54,8 @@ private Q_SLOTS:
     void aRelayStartedBeforeRedisJoinsLater();
     void redisRestartsHeal();
     void aStoppedRedisIsNoticedAndHealed();
+    void peerListsAgreeAfterRedisComesBack();
+    void aRelayCutOffFromRedisIsAnnouncedAgain();
 };
 
 void tst_Federation::everyDeltaReachesEveryPeerOnce()
@@ -339,6 +342,95 @@ void tst_Federation::aStoppedRedisIsNoticedAndHealed()
     redis.resume();
     QTRY_VERIFY_WITH_TIMEOUT(connected(relays), Timeout);
     QTRY_COMPARE_WITH_TIMEOUT(b->value(QStringLiteral("during")).toInt(), 1, Timeout);
+}
+
+// Joins and leaves published while Redis is down are lost on the bus. When
+// it is back, every relay's list of the others' peers must match what they
+// hold now: no ghost of a peer that left meanwhile, no peer missing.
+void tst_Federation::peerListsAgreeAfterRedisComesBack()
+{
+    RedisServer redis;
+    std::vector<std::unique_ptr<Relay>> relays;
+    for (int r = 0; r < 2; ++r)
+        relays.push_back(busRelay(redis));
+    QTRY_VERIFY_WITH_TIMEOUT(connected(relays), Timeout);
+    TestPeer a(relays[0]->url(), QStringLiteral("/roster"), QStringLiteral("a"));
+    TestPeer b(relays[1]->url(), QStringLiteral("/roster"), QStringLiteral("b"));
+    auto leaver = std::make_unique<TestPeer>(relays[1]->url(), QStringLiteral("/roster"), QStringLiteral("leaver"));
+    QTRY_VERIFY_WITH_TIMEOUT(a->isReady() && b->isReady() && (*leaver)->isReady() && a->peers().size() == 2, Timeout);
+    const quint64 leaverId = leaver->id();
+
+    redis.stop();
+    QTRY_VERIFY_WITH_TIMEOUT(!relays[0]->bus()->isConnected() && !relays[1]->bus()->isConnected(), Timeout);
+    leaver.reset(); // leaves while its relay cannot tell the other one
+    TestPeer joiner(relays[1]->url(), QStringLiteral("/roster"), QStringLiteral("joiner"));
+    QTRY_VERIFY_WITH_TIMEOUT(joiner->isReady() && peerIds(b) == (QSet<quint64>{a.id(), joiner.id()}), Timeout);
+    QVERIFY(peerIds(a).contains(leaverId)); // a's relay has not heard yet
+    QVERIFY(redis.start());
+    QTRY_VERIFY_WITH_TIMEOUT(connected(relays), Timeout);
+
+    QTRY_COMPARE_WITH_TIMEOUT(peerIds(a), (QSet<quint64>{b.id(), joiner.id()}), Timeout);
+    QCOMPARE(peerIds(b), (QSet<quint64>{a.id(), joiner.id()}));
+    QCOMPARE(peerIds(joiner), (QSet<quint64>{a.id(), b.id()}));
+    // The map network still works across the two relays.
+    a->set(QStringLiteral("after"), 1);
+    QTRY_COMPARE_WITH_TIMEOUT(joiner->value(QStringLiteral("after")).toInt(), 1, Timeout);
+}
+
+// One relay loses Redis while the other keeps it (a partition): what the
+// cut-off relay's peers did meanwhile reaches the other once it is back,
+// its first heartbeat saying it reconnected.
+void tst_Federation::aRelayCutOffFromRedisIsAnnouncedAgain()
+{
+    RedisServer redis;
+    TcpProxy link(redis.port());
+    auto kept = busRelay(redis);
+    auto cut = std::make_unique<Relay>();
+    QString error;
+    const quint64 cutId = 0xc07;
+    QVERIFY(cut->joinBus(QStringLiteral("redis://127.0.0.1:%1").arg(link.port()), cutId, &error));
+    QVERIFY(cut->listen(QHostAddress::LocalHost, 0));
+    QTRY_VERIFY_WITH_TIMEOUT(kept->bus()->isConnected() && cut->bus()->isConnected(), Timeout);
+    QStringList log;
+    connect(kept.get(), &Relay::logMessage, this, [&](const QString &line) { log.append(line); });
+
+    // Redis names the cut relay's two connections after it.
+    QTcpSocket admin;
+    admin.connectToHost(QHostAddress::LocalHost, redis.port());
+    QVERIFY(admin.waitForConnected(Timeout));
+    admin.write("CLIENT LIST\r\n");
+    QByteArray clients;
+    QVERIFY(QTest::qWaitFor([&] {
+        admin.waitForReadyRead(100);
+        clients += admin.readAll();
+        return clients.contains("-sub ") && clients.contains("-pub ") && clients.endsWith("\r\n");
+    }, Timeout));
+    QVERIFY2(clients.contains("name=distmap-relay-0000000000000c07-pub") && clients.contains("name=distmap-relay-0000000000000c07-sub"),
+             clients.constData());
+
+    TestPeer a(kept->url(), QStringLiteral("/cut"), QStringLiteral("a"));
+    TestPeer b(cut->url(), QStringLiteral("/cut"), QStringLiteral("b"));
+    auto leaver = std::make_unique<TestPeer>(cut->url(), QStringLiteral("/cut"), QStringLiteral("leaver"));
+    QTRY_VERIFY_WITH_TIMEOUT(a->isReady() && b->isReady() && (*leaver)->isReady() && a->peers().size() == 2, Timeout);
+    const quint64 leaverId = leaver->id();
+
+    link.cut();
+    QTRY_VERIFY_WITH_TIMEOUT(!cut->bus()->isConnected(), Timeout);
+    QVERIFY(kept->bus()->isConnected());
+    leaver.reset(); // its Left cannot reach the bus
+    TestPeer joiner(cut->url(), QStringLiteral("/cut"), QStringLiteral("joiner"));
+    QTRY_VERIFY_WITH_TIMEOUT(joiner->isReady() && peerIds(b) == (QSet<quint64>{a.id(), joiner.id()}), Timeout);
+    QVERIFY(peerIds(a).contains(leaverId));
+    link.restore();
+
+    QTRY_COMPARE_WITH_TIMEOUT(peerIds(a), (QSet<quint64>{b.id(), joiner.id()}), Timeout);
+    QCOMPARE(peerIds(joiner), (QSet<quint64>{a.id(), b.id()}));
+    const QString said = log.join(QLatin1Char('\n'));
+    // Pruned because the relay did not announce it again, not because the
+    // relay was declared dead (which would have dropped b too).
+    QVERIFY2(said.contains(QLatin1String("was not announced again")) && !said.contains(QLatin1String("silent for")), qPrintable(said));
+    a->set(QStringLiteral("after"), 1);
+    QTRY_COMPARE_WITH_TIMEOUT(joiner->value(QStringLiteral("after")).toInt(), 1, Timeout);
 }
 
 QTEST_GUILESS_MAIN(tst_Federation)
