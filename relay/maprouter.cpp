@@ -1,10 +1,18 @@
 #include "maprouter.h"
 
-void MapRouter::add(quint64 peer)
+void MapRouter::add(quint64 peer, bool remote)
 {
     Member member;
     member.peer = peer;
+    member.remote = remote;
     m_members.append(member);
+}
+
+void MapRouter::preferRemote(quint64 peer)
+{
+    const int i = indexOf(peer);
+    if (i >= 0)
+        m_members[i].preferRemote = true;
 }
 
 MapRouter::Decisions MapRouter::remove(quint64 peer, qint64 nowMs)
@@ -120,15 +128,28 @@ quint64 MapRouter::pick(quint64 requester)
         if (m_members[i].peer == lastSource)
             start = i + 1;
     }
-    for (int step = 0; step < n; ++step) {
-        const int i = (start + step) % n;
-        const Member &m = m_members[i];
-        if (m.peer == requester || !m.ready || !canServe(m.peer))
-            continue;
-        m_cursor = (i + 1) % n;
-        if (self >= 0)
-            m_members[self].lastSource = m.peer;
-        return m.peer;
+    // A first pass over the members on the preferred side, if there is one:
+    // remote ones when the requester asked for one, local ones while the
+    // remote ones cannot be reached.
+    enum Side { Remote, Local, Any };
+    const Side first = !m_remoteReachable                           ? Local
+                       : self >= 0 && m_members[self].preferRemote ? Remote
+                                                                   : Any;
+    for (Side side : {first, Any}) {
+        for (int step = 0; step < n; ++step) {
+            const int i = (start + step) % n;
+            const Member &m = m_members[i];
+            if (m.peer == requester || !m.ready || !canServe(m.peer) || (side == Remote && !m.remote) || (side == Local && m.remote))
+                continue;
+            m_cursor = (i + 1) % n;
+            if (self >= 0) {
+                m_members[self].lastSource = m.peer;
+                m_members[self].preferRemote = false;
+            }
+            return m.peer;
+        }
+        if (side == Any)
+            break;
     }
     return 0;
 }

@@ -30,6 +30,8 @@ public:
         quint64 peer = 0;
         bool ready = false;      // has sent `ready` or was told `alone`
         quint64 lastSource = 0;  // who answered its last sync request; 0: nobody yet
+        bool remote = false;     // on another relay (with a bus)
+        bool preferRemote = false; // its next request goes to a remote member if one can serve
     };
 
     // What the caller must do with a sync request.
@@ -53,7 +55,17 @@ public:
 
     // A member that opened the map; it is not ready until setReady() or a
     // request finds it alone. Adding a member twice is the caller's bug.
-    void add(quint64 peer);
+    // remote: it is on another relay of the bus.
+    void add(quint64 peer, bool remote = false);
+    // The member's next request is served by a remote member when a ready
+    // one can serve. After the bus lost messages, every member on this
+    // relay lacks the same ones, so a digest round between two of them
+    // would find nothing.
+    void preferRemote(quint64 peer);
+    // Whether remote members can be reached now (the bus is up). While
+    // not, local members serve first; a request only they could answer
+    // still goes to a remote one, and is asked again after its timeout.
+    void setRemoteReachable(bool reachable) { m_remoteReachable = reachable; }
     // The member left: its own request is dropped, and requests it had not
     // started answering go to another member (or wait, or are alone).
     Decisions remove(quint64 peer, qint64 nowMs = 0);
@@ -103,4 +115,5 @@ private:
     ServeFilter m_canServe;
     qint64 m_waitMs = 3000;
     int m_cursor = 0;
+    bool m_remoteReachable = true;
 };

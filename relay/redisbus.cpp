@@ -140,6 +140,10 @@ RedisBus::Sent RedisBus::publish(const QString &uri, BusMessage message)
     auto it = m_maps.find(channel);
     if (!m_connected || it == m_maps.end()) {
         ++m_stats.notConnectedDrops;
+        // Lost, but numbered all the same: the others see the gap in our
+        // seq and ask their peers for a digest round.
+        if (it != m_maps.end())
+            ++it->nextSeq;
         return Sent::NotConnected;
     }
     message.relay = m_relay;

@@ -657,6 +657,7 @@ void Relay::handleOpen(Client *client, const QJsonObject &message)
             return candidate && !candidate->closing && candidate->isWritable(id);
         });
         net->members.setWaitMs(m_options.syncWaitMs);
+        net->members.setRemoteReachable(m_bus && m_bus->isConnected());
         m_maps.insert(net->id, net);
         m_mapsByUri.insert(uri, net);
     }

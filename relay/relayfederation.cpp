@@ -25,6 +25,10 @@ bool Relay::joinBus(const QString &redisUrl, quint64 relayId, QString *error)
     m_bus = new RedisBus(address, relayId, RedisBus::Timing(), this);
     connect(m_bus, &RedisBus::messageReceived, this, &Relay::onBusMessage);
     connect(m_bus, &RedisBus::relayLost, this, &Relay::onRelayLost);
+    connect(m_bus, &RedisBus::connectedChanged, this, [this](bool connected) {
+        for (MapNet *net : std::as_const(m_maps))
+            net->members.setRemoteReachable(connected);
+    });
     connect(m_bus, &RedisBus::relayReconnected, this, [this](quint64 relay) {
         // It announces its members again once subscribed; a Left it
         // published while away is lost, so the rest must go.
@@ -154,7 +158,7 @@ void Relay::addRemote(MapNet *net, const BusMessage &message)
     const bool known = net->remote.contains(message.peer);
     net->remote.insert(message.peer, remote);
     if (!known) {
-        net->members.add(message.peer);
+        net->members.add(message.peer, true);
         sendToOthers(net, nullptr, Control::encodeJoined({net->id, message.peer, remote.presence}));
     }
     if ((message.flags & BusMessage::FlagReady) && !net->members.isReady(message.peer))
@@ -240,5 +244,9 @@ void Relay::dropUnannounced(const QString &uri, qint64 askedAtMs)
 
 void Relay::askToVerify(MapNet *net)
 {
+    for (const MapRouter::Member &m : net->members.members()) {
+        if (!m.remote)
+            net->members.preferRemote(m.peer);
+    }
     sendToOthers(net, nullptr, Control::encodeVerify({net->id}));
 }

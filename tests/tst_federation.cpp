@@ -393,6 +393,7 @@ void tst_Federation::aRelayCutOffFromRedisIsAnnouncedAgain()
     QTRY_VERIFY_WITH_TIMEOUT(kept->bus()->isConnected() && cut->bus()->isConnected(), Timeout);
     QStringList log;
     connect(kept.get(), &Relay::logMessage, this, [&](const QString &line) { log.append(line); });
+    connect(kept->bus(), &RedisBus::logMessage, this, [&](const QString &line) { log.append(line); });
 
     // Redis names the cut relay's two connections after it.
     QTcpSocket admin;
@@ -418,6 +419,7 @@ void tst_Federation::aRelayCutOffFromRedisIsAnnouncedAgain()
     QTRY_VERIFY_WITH_TIMEOUT(!cut->bus()->isConnected(), Timeout);
     QVERIFY(kept->bus()->isConnected());
     leaver.reset(); // its Left cannot reach the bus
+    b->set(QStringLiteral("during"), 1); // nor can this delta
     TestPeer joiner(cut->url(), QStringLiteral("/cut"), QStringLiteral("joiner"));
     QTRY_VERIFY_WITH_TIMEOUT(joiner->isReady() && peerIds(b) == (QSet<quint64>{a.id(), joiner.id()}), Timeout);
     QVERIFY(peerIds(a).contains(leaverId));
@@ -429,6 +431,10 @@ void tst_Federation::aRelayCutOffFromRedisIsAnnouncedAgain()
     // Pruned because the relay did not announce it again, not because the
     // relay was declared dead (which would have dropped b too).
     QVERIFY2(said.contains(QLatin1String("was not announced again")) && !said.contains(QLatin1String("silent for")), qPrintable(said));
+    // What it could not publish still took its numbers: the kept relay saw
+    // the gap (and asked its peers for a digest round).
+    QVERIFY2(said.contains(QLatin1String("of relay 0000000000000c07 on /cut lost")), qPrintable(said));
+    QTRY_COMPARE_WITH_TIMEOUT(a->value(QStringLiteral("during")).toInt(), 1, Timeout);
     a->set(QStringLiteral("after"), 1);
     QTRY_COMPARE_WITH_TIMEOUT(joiner->value(QStringLiteral("after")).toInt(), 1, Timeout);
 }

@@ -20,6 +20,8 @@ private Q_SLOTS:
     void route();
     void answeredAndLeftRequestsAreNotKept();
     void membersKeepTheOrderTheyOpenedIn();
+    void aRequestAfterABusLossGoesToAnotherRelay();
+    void whileTheBusIsDownLocalMembersServeFirst();
 };
 
 // Each row is a script over one map, one step per string: an action, then
@@ -167,6 +169,59 @@ void tst_MapRouter::answeredAndLeftRequestsAreNotKept()
     QVERIFY(!router.hasWaiting());
 }
 
+// After the bus lost messages, members on this relay all lack the same
+// ones: a member's next request goes to a remote member, once.
+void tst_MapRouter::aRequestAfterABusLossGoesToAnotherRelay()
+{
+    MapRouter router;
+    router.add(1);
+    router.add(2);
+    router.add(3, true);
+    router.add(4, true);
+    for (quint64 peer : {1, 2, 3, 4})
+        router.setReady(peer);
+    router.preferRemote(1);
+    MapRouter::Decisions d = router.request(1, "after a loss");
+    QCOMPARE(d.size(), 1);
+    QCOMPARE(d.first().responder, quint64(3)); // not 2, which the turn order picks
+    router.answered(3, 1);
+    d = router.request(1, "later"); // the usual order again: the one after 3
+    QCOMPARE(d.first().responder, quint64(4));
+    router.answered(4, 1);
+    d = router.request(1, "and then");
+    QCOMPARE(d.first().responder, quint64(2)); // a local member may serve again
+    router.answered(2, 1);
+
+    // With no remote member ready, a local one serves.
+    router.remove(3);
+    router.remove(4);
+    router.preferRemote(2);
+    d = router.request(2, "alone on the bus");
+    QCOMPARE(d.size(), 1);
+    QCOMPARE(d.first().kind, MapRouter::Decision::Forward);
+    QCOMPARE(d.first().responder, quint64(1));
+}
+
+void tst_MapRouter::whileTheBusIsDownLocalMembersServeFirst()
+{
+    MapRouter router;
+    router.add(1, true);
+    router.add(2);
+    router.add(3);
+    for (quint64 peer : {1, 2})
+        router.setReady(peer);
+    router.setRemoteReachable(false);
+    MapRouter::Decisions d = router.request(3, "bus down");
+    QCOMPARE(d.size(), 1);
+    QCOMPARE(d.first().responder, quint64(2)); // the turn order would pick 1, unreachable now
+    router.answered(2, 3);
+    router.remove(2);
+    d = router.request(3, "only a remote one left"); // not `alone`: it holds the map
+    QCOMPARE(d.size(), 1);
+    QCOMPARE(d.first().kind, MapRouter::Decision::Forward);
+    QCOMPARE(d.first().responder, quint64(1));
+}
+
 void tst_MapRouter::membersKeepTheOrderTheyOpenedIn()
 {
     MapRouter router;
@@ -188,3 +243,4 @@ void tst_MapRouter::membersKeepTheOrderTheyOpenedIn()
 
 QTEST_APPLESS_MAIN(tst_MapRouter)
 #include "tst_maprouter.moc"
+

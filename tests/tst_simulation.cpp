@@ -11,8 +11,13 @@
 // hold, while keepers that store the map stay; every write a keeper
 // confirmed as durable must be on every keeper at the end.
 //
+// A third run federates three relays over a simulated Redis bus that
+// loses what is published while a relay is off it, and checks the bus's
+// healing and its membership (docs/SCALING.md).
+//
 // DISTMAP_SIM_SEEDS=N runs seeds 1..N (default 200, 100 for the
-// acknowledged writes); DISTMAP_SIM_SEED=S replays one seed.
+// acknowledged writes); DISTMAP_SIM_SEED=S replays one seed;
+// DISTMAP_SIM_TRACE=KEY (federated run) logs the faults and KEY's writes.
 
 #include "control.h"
 #include "maprouter.h"
@@ -22,8 +27,10 @@
 #include <QRandomGenerator>
 #include <QTest>
 
+#include <algorithm>
 #include <array>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <set>
 
@@ -110,17 +117,61 @@ public:
     quint64 m_id;
     qint64 skew;
     bool connected = false;
+    int relay = 0; // the relay it is (or was last) connected to
     bool m_flushWanted = false;
     qint64 syncDeadline = -1;
     qint64 reconnectAt = -1;
     std::unique_ptr<Replica> replica;
 };
 
+// One message between relays on the bus (docs/SCALING.md, "What crosses the
+// bus"), as the relays' model here needs it.
+struct SimBusMessage
+{
+    enum Kind { Frame, Joined, Left, Ready, Roster, Hello };
+    Kind kind = Frame;
+    int from = 0;            // sending relay
+    quint64 incarnation = 0;
+    quint64 seq = 0;         // per sender, map messages only
+    quint64 peer = 0;        // subject; Frame: origin
+    quint64 target = 0;      // Frame: addressed peer, 0 = every member
+    bool ready = false;      // Joined
+    QByteArray frame;
+};
+
+// A relay of the model: the relay's own MapRouter for the map's members,
+// local and remote, and what relay.cpp and relayfederation.cpp keep of
+// the other relays.
+struct SimRelay
+{
+    bool alive = true;
+    bool busUp = true;
+    quint64 incarnation = 1;
+    bool hasMap = false;      // a local peer opened it (a MapNet exists, the channel is subscribed)
+    quint64 nextSeq = 1;      // of its messages on the map's channel
+    std::set<int> connected;  // peers connected here, by index
+    MapRouter router;
+    struct Remote
+    {
+        int relay = 0;
+        quint64 incarnation = 0;
+        qint64 unconfirmedSince = -1;
+    };
+    QHash<quint64, Remote> remote;
+    QHash<int, QPair<quint64, quint64>> heard; // other relay -> (incarnation, last seq on the map's channel)
+    std::deque<SimBusMessage> inbox;               // what Redis has yet to hand this relay
+    qint64 rosterUntil = 0;
+    std::vector<std::pair<quint64, QByteArray>> held; // sync requests waiting for the rosters
+    int localCount() const { return router.size() - int(remote.size()); }
+};
+
 class Simulation
 {
 public:
-    Simulation(quint32 seed, int peers, const Faults &faults)
-        : rng(seed), faults(faults)
+    // relays > 1: federated over a simulated bus (relays and Redis fail,
+    // peers move between relays).
+    Simulation(quint32 seed, int peers, const Faults &faults, int relays = 1)
+        : rng(seed), faults(faults), relays(size_t(relays))
     {
         for (int i = 0; i < peers; ++i) {
             const qint64 skew = qint64(rng.bounded(2000)) - 1000; // ±1 s
@@ -137,17 +188,33 @@ public:
     struct Counters
     {
         int delivered = 0, lost = 0, duplicated = 0, reordered = 0, disconnects = 0, restarts = 0, timeouts = 0;
+        int busDelivered = 0, busOutages = 0, gaps = 0, pruned = 0;
     } counters;
     qint64 now = 1'700'000'000'000; // virtual milliseconds
     std::vector<std::unique_ptr<SimPeer>> peers;
     std::vector<std::deque<Message>> toRelay; // one link per peer, each way
     std::vector<std::deque<Message>> toPeer;
+    std::vector<SimRelay> relays;
+    bool federated() const { return relays.size() > 1; }
+    bool trace = qEnvironmentVariableIsSet("DISTMAP_SIM_TRACE");
+    void note(const QString &what) const
+    {
+        if (trace)
+            qInfo("%lld: %s", now % 1000000, qPrintable(what));
+    }
 
-    // The relay's state for the one map: who is connected, and the map's
-    // members with the relay's own routing.
+    // Timers of the relays and the bus, in virtual time.
+    struct Timer
+    {
+        qint64 at;
+        std::function<void()> run;
+    };
+    std::vector<Timer> timers;
+    void after(qint64 ms, std::function<void()> run) { timers.push_back({now + ms, std::move(run)}); }
+
     static constexpr quint32 MapId = 1;
-    std::set<int> connectedPeers;
-    MapRouter router;
+    // The relay's timeouts (relay.h, redisbus.h).
+    static constexpr qint64 RosterWaitMs = 150, RosterConfirmMs = 2000, RelayTimeoutMs = 6000;
 
     // --- peers ---------------------------------------------------------
     void connect(int i)
@@ -155,9 +222,21 @@ public:
         SimPeer &p = *peers[size_t(i)];
         if (p.connected)
             return;
+        // With several relays a peer has every URL and takes a live one.
+        std::vector<int> alive;
+        for (size_t r = 0; r < relays.size(); ++r) {
+            if (relays[r].alive)
+                alive.push_back(int(r));
+        }
+        if (alive.empty()) {
+            p.reconnectAt = now + 100;
+            return;
+        }
+        p.relay = federated() ? alive[rng.bounded(int(alive.size()))] : 0;
+        note(QStringLiteral("peer %1 connects to relay %2").arg(i).arg(p.relay));
         p.connected = true;
         p.reconnectAt = -1;
-        connectedPeers.insert(i);
+        relays[size_t(p.relay)].connected.insert(i);
         p.replica->connectionUp();
     }
 
@@ -167,6 +246,7 @@ public:
         if (!p.connected)
             return;
         ++counters.disconnects;
+        note(QStringLiteral("peer %1 disconnects from relay %2").arg(i).arg(p.relay));
         p.connected = false;
         p.syncDeadline = -1;
         toRelay[size_t(i)].clear();
@@ -176,7 +256,8 @@ public:
         p.reconnectAt = now + reconnectDelay;
     }
 
-    // No more faults; every peer reconnects; runs until nothing is in flight.
+    // No more faults; every relay and peer is back; runs until nothing is
+    // in flight.
     bool heal()
     {
         faults.on = false;
@@ -187,22 +268,61 @@ public:
         return settle(2'000'000);
     }
 
-    void restartRelay()
+    // The relay process restarts: its peers lose their connections, and it
+    // forgets everything (a new incarnation). Alone, it is back at once;
+    // federated, after downMs, while its peers go to the others.
+    void restartRelay(int r = 0, qint64 downMs = 0)
     {
         ++counters.restarts;
-        for (size_t i = 0; i < peers.size(); ++i) {
-            SimPeer &p = *peers[i];
-            if (!p.connected)
-                continue;
+        note(QStringLiteral("relay %1 restarts, down for %2 ms").arg(r).arg(downMs));
+        SimRelay &relay = relays[size_t(r)];
+        const std::set<int> was = relay.connected;
+        for (int i : was) {
+            SimPeer &p = *peers[size_t(i)];
             p.connected = false;
             p.syncDeadline = -1;
-            toRelay[i].clear();
-            toPeer[i].clear();
+            toRelay[size_t(i)].clear();
+            toPeer[size_t(i)].clear();
             p.replica->connectionDown();
             p.reconnectAt = now + 50 + qint64(rng.bounded(500));
         }
-        connectedPeers.clear();
-        router = MapRouter();
+        const quint64 old = relay.incarnation;
+        relay = SimRelay();
+        relay.incarnation = old + 1;
+        if (!federated())
+            return;
+        relay.alive = false;
+        relay.busUp = false;
+        relay.router.setRemoteReachable(false);
+        // The others declare it dead after 6 s of silence, unless its new
+        // incarnation speaks first (which drops the old one's peers too).
+        for (size_t s = 0; s < relays.size(); ++s) {
+            if (int(s) != r)
+                after(RelayTimeoutMs, [this, s, r, old] { dropPeersOf(int(s), r, old); });
+        }
+        after(downMs, [this, r] {
+            relays[size_t(r)].alive = true;
+            busReconnected(r);
+        });
+    }
+
+    // Relay r loses Redis for downMs: what it publishes meanwhile is lost,
+    // and so is what Redis had not handed it yet.
+    void busOutage(int r, qint64 downMs)
+    {
+        SimRelay &relay = relays[size_t(r)];
+        if (!relay.alive || !relay.busUp)
+            return;
+        ++counters.busOutages;
+        note(QStringLiteral("relay %1 loses the bus for %2 ms").arg(r).arg(downMs));
+        relay.busUp = false;
+        relay.router.setRemoteReachable(false);
+        relay.inbox.clear();
+        const quint64 incarnation = relay.incarnation;
+        after(downMs, [this, r, incarnation] {
+            if (relays[size_t(r)].incarnation == incarnation && relays[size_t(r)].alive)
+                busReconnected(r);
+        });
     }
 
     // --- relay model -----------------------------------------------------
@@ -224,6 +344,24 @@ public:
         Q_UNREACHABLE();
         return -1;
     }
+    // A member of the map connected to relay r (not a remote one).
+    bool isLocal(const SimRelay &relay, quint64 id) const { return relay.router.contains(id) && !relay.remote.contains(id); }
+    std::vector<int> localMembers(const SimRelay &relay) const
+    {
+        std::vector<int> out;
+        for (const MapRouter::Member &m : relay.router.members()) {
+            if (!relay.remote.contains(m.peer))
+                out.push_back(indexOf(m.peer));
+        }
+        return out;
+    }
+    void toLocalMembers(const SimRelay &relay, const QByteArray &control, quint64 except = 0)
+    {
+        for (int i : localMembers(relay)) {
+            if (idOf(i) != except)
+                toPeerControl(i, control);
+        }
+    }
 
     // The process dies and a new one takes its place: everything the
     // replica held is gone, and the new one has a new peer id.
@@ -241,51 +379,87 @@ public:
 
     void relayDrop(int i)
     {
-        connectedPeers.erase(i);
-        if (!router.contains(idOf(i)))
-            return;
-        const MapRouter::Decisions decisions = router.remove(idOf(i), now);
-        for (const MapRouter::Member &m : router.members())
-            toPeerControl(indexOf(m.peer), Control::encodeLeft({MapId, idOf(i)}));
-        carryOut(decisions);
+        const int r = peers[size_t(i)]->relay;
+        SimRelay &relay = relays[size_t(r)];
+        relay.connected.erase(i);
+        leaveMap(r, idOf(i));
     }
 
-    void carryOut(const MapRouter::Decisions &decisions)
+    void leaveMap(int r, quint64 self)
     {
+        SimRelay &relay = relays[size_t(r)];
+        if (!isLocal(relay, self))
+            return;
+        const MapRouter::Decisions decisions = relay.router.remove(self, now);
+        toLocalMembers(relay, Control::encodeLeft({MapId, self}));
+        publish(r, {SimBusMessage::Left, 0, 0, 0, self, 0, false, {}});
+        carryOut(r, decisions);
+        if (relay.localCount() == 0) { // the MapNet goes, and the channel with it
+            relay.hasMap = false;
+            relay.router = MapRouter();
+            relay.router.setRemoteReachable(relay.busUp);
+            relay.remote.clear();
+            relay.held.clear();
+            relay.rosterUntil = 0;
+            for (auto &h : relay.heard)
+                h.second = 0;
+        }
+    }
+
+    void carryOut(int r, const MapRouter::Decisions &decisions)
+    {
+        SimRelay &relay = relays[size_t(r)];
         for (const MapRouter::Decision &d : decisions) {
-            if (d.kind == MapRouter::Decision::Forward)
-                toPeerFrame(indexOf(d.responder), d.frame);
-            else
+            if (d.kind == MapRouter::Decision::Forward) {
+                if (relay.remote.contains(d.responder))
+                    publish(r, {SimBusMessage::Frame, 0, 0, 0, d.requester, d.responder, false, d.frame});
+                else
+                    toPeerFrame(indexOf(d.responder), d.frame);
+            } else {
                 toPeerControl(indexOf(d.requester), Control::encodeAlone({MapId, 0}));
+            }
         }
     }
 
     void relayReceive(int i, const Message &msg)
     {
-        if (!connectedPeers.count(i))
+        const int r = peers[size_t(i)]->relay;
+        SimRelay &relay = relays[size_t(r)];
+        if (!relay.connected.count(i))
             return;
         const quint64 self = idOf(i);
         if (!msg.binary) {
             switch (msg.control.type) {
             case Control::Type::Open: {
+                // Moved here from a relay not yet known to be dead: that
+                // entry goes, this connection is the peer now.
+                if (relay.remote.contains(self))
+                    removeRemote(r, self);
                 Control::Opened opened{QStringLiteral("/sim"), MapId, true, {}};
-                for (const MapRouter::Member &m : router.members()) {
-                    if (m.peer == self)
-                        continue;
-                    opened.peers.append(Control::PeerInfo{m.peer, {}});
-                    toPeerControl(indexOf(m.peer), Control::encodeJoined({MapId, self, {}}));
+                for (const MapRouter::Member &m : relay.router.members()) {
+                    if (m.peer != self)
+                        opened.peers.append(Control::PeerInfo{m.peer, {}});
                 }
-                if (!router.contains(self))
-                    router.add(self);
+                toLocalMembers(relay, Control::encodeJoined({MapId, self, {}}), self);
+                const bool first = !relay.hasMap;
+                relay.hasMap = true;
+                if (!relay.router.contains(self))
+                    relay.router.add(self);
                 toPeerControl(i, Control::encodeOpened(opened));
+                if (first && federated() && relay.busUp) {
+                    // Learn the other relays' members before answering a sync request.
+                    publish(r, {SimBusMessage::Roster, 0, 0, 0, 0, 0, false, {}});
+                    relay.rosterUntil = now + RosterWaitMs;
+                }
+                publish(r, {SimBusMessage::Joined, 0, 0, 0, self, 0, relay.router.isReady(self), {}});
                 break;
             }
             case Control::Type::Ready:
-                carryOut(router.setReady(self, now));
+                publish(r, {SimBusMessage::Ready, 0, 0, 0, self, 0, false, {}});
+                carryOut(r, relay.router.setReady(self, now));
                 break;
             case Control::Type::Close:
-                relayDrop(i);
-                connectedPeers.insert(i);
+                leaveMap(r, self);
                 break;
             default:
                 break;
@@ -293,29 +467,211 @@ public:
             return;
         }
         Wire::Header h;
-        if (Wire::decodeHeader(msg.bytes, &h) != Wire::DecodeError::NoError || !router.contains(self))
+        if (Wire::decodeHeader(msg.bytes, &h) != Wire::DecodeError::NoError || !isLocal(relay, self))
             return;
         QByteArray frame = msg.bytes;
         Wire::setHeaderPeer(frame, self);
         switch (h.type) {
         case Wire::Type::Delta:
         case Wire::Type::Repair:
-            for (const MapRouter::Member &m : router.members()) {
-                if (m.peer != self)
-                    toPeerFrame(indexOf(m.peer), frame);
+            for (int m : localMembers(relay)) {
+                if (m != i)
+                    toPeerFrame(m, frame);
             }
+            publish(r, {SimBusMessage::Frame, 0, 0, 0, self, 0, false, frame});
             break;
         case Wire::Type::SyncRequest:
-            carryOut(router.request(self, frame, now));
+            if (now < relay.rosterUntil)
+                relay.held.push_back({self, frame});
+            else
+                carryOut(r, relay.router.request(self, frame, now));
             break;
         case Wire::Type::SyncData:
         case Wire::Type::SyncAck:
         case Wire::Type::WriteAck:
-            if (h.peer != self && router.contains(h.peer)) {
+            if (relay.remote.contains(h.peer)) {
+                publish(r, {SimBusMessage::Frame, 0, 0, 0, self, h.peer, false, frame});
+            } else if (h.peer != self && relay.router.contains(h.peer)) {
                 if (h.type == Wire::Type::SyncData)
-                    router.answered(self, h.peer);
+                    relay.router.answered(self, h.peer);
                 toPeerFrame(indexOf(h.peer), frame);
             }
+            break;
+        }
+    }
+
+    // --- the bus (relayfederation.cpp, redisbus.cpp) ----------------------
+    void publish(int r, SimBusMessage m)
+    {
+        SimRelay &relay = relays[size_t(r)];
+        if (!federated())
+            return;
+        if (!relay.busUp) { // lost; numbered all the same, so the others see the gap
+            if (m.kind != SimBusMessage::Hello && relay.hasMap)
+                ++relay.nextSeq;
+            return;
+        }
+        m.from = r;
+        m.incarnation = relay.incarnation;
+        if (m.kind != SimBusMessage::Hello)
+            m.seq = relay.nextSeq++;
+        for (size_t s = 0; s < relays.size(); ++s) {
+            SimRelay &other = relays[s];
+            // Only relays subscribed to the map's channel get its messages.
+            if (int(s) != r && other.alive && other.busUp && (m.kind == SimBusMessage::Hello || other.hasMap))
+                other.inbox.push_back(m);
+        }
+    }
+
+    void busReconnected(int r)
+    {
+        SimRelay &relay = relays[size_t(r)];
+        note(QStringLiteral("relay %1 is back on the bus").arg(r));
+        relay.busUp = true;
+        relay.router.setRemoteReachable(true);
+        publish(r, {SimBusMessage::Hello, 0, 0, 0, 0, 0, false, {}});
+        if (!relay.hasMap)
+            return;
+        // Subscribed again: what was published meanwhile is lost.
+        expectAnnouncements(r, -1);
+        publish(r, {SimBusMessage::Roster, 0, 0, 0, 0, 0, false, {}});
+        if (relay.rosterUntil > 0)
+            relay.rosterUntil = qMin(relay.rosterUntil, now + RosterWaitMs);
+        announceMembers(r);
+        askToVerify(r);
+    }
+
+    void announceMembers(int r)
+    {
+        SimRelay &relay = relays[size_t(r)];
+        for (int i : localMembers(relay))
+            publish(r, {SimBusMessage::Joined, 0, 0, 0, idOf(i), 0, relay.router.isReady(idOf(i)), {}});
+    }
+
+    void askToVerify(int r)
+    {
+        SimRelay &relay = relays[size_t(r)];
+        for (int i : localMembers(relay)) {
+            relay.router.preferRemote(idOf(i));
+            toPeerControl(i, Control::encodeVerify({MapId}));
+        }
+    }
+
+    void expectAnnouncements(int r, int of)
+    {
+        SimRelay &relay = relays[size_t(r)];
+        for (SimRelay::Remote &remote : relay.remote) {
+            if (of < 0 || remote.relay == of)
+                remote.unconfirmedSince = now;
+        }
+        const qint64 asked = now;
+        const quint64 incarnation = relay.incarnation;
+        after(RosterConfirmMs, [this, r, asked, incarnation] {
+            SimRelay &relay = relays[size_t(r)];
+            if (relay.incarnation != incarnation)
+                return;
+            QVector<quint64> gone;
+            for (auto it = relay.remote.cbegin(); it != relay.remote.cend(); ++it) {
+                if (it->unconfirmedSince >= 0 && it->unconfirmedSince <= asked)
+                    gone.append(it.key());
+            }
+            counters.pruned += int(gone.size());
+            for (quint64 peer : std::as_const(gone))
+                removeRemote(r, peer);
+        });
+    }
+
+    void dropPeersOf(int r, int dead, quint64 incarnation)
+    {
+        SimRelay &relay = relays[size_t(r)];
+        QVector<quint64> gone;
+        for (auto it = relay.remote.cbegin(); it != relay.remote.cend(); ++it) {
+            if (it->relay == dead && it->incarnation == incarnation)
+                gone.append(it.key());
+        }
+        for (quint64 peer : std::as_const(gone))
+            removeRemote(r, peer);
+    }
+
+    void removeRemote(int r, quint64 peer)
+    {
+        SimRelay &relay = relays[size_t(r)];
+        if (!relay.remote.remove(peer))
+            return;
+        const MapRouter::Decisions decisions = relay.router.remove(peer, now);
+        toLocalMembers(relay, Control::encodeLeft({MapId, peer}));
+        carryOut(r, decisions);
+    }
+
+    void addRemote(int r, const SimBusMessage &m)
+    {
+        SimRelay &relay = relays[size_t(r)];
+        if (isLocal(relay, m.peer))
+            return; // ids are unique: ours wins
+        const bool known = relay.remote.contains(m.peer);
+        relay.remote.insert(m.peer, {m.from, m.incarnation, -1});
+        if (!known) {
+            relay.router.add(m.peer, true);
+            toLocalMembers(relay, Control::encodeJoined({MapId, m.peer, {}}));
+        }
+        if (m.ready && !relay.router.isReady(m.peer))
+            carryOut(r, relay.router.setReady(m.peer, now));
+    }
+
+    void busReceive(int r, const SimBusMessage &m)
+    {
+        SimRelay &relay = relays[size_t(r)];
+        ++counters.busDelivered;
+        auto known = relay.heard.find(m.from);
+        if (known != relay.heard.end() && known->first != m.incarnation) {
+            const quint64 old = known->first;
+            relay.heard.erase(known);
+            dropPeersOf(r, m.from, old); // it restarted
+            known = relay.heard.end();
+        }
+        const bool wasKnown = known != relay.heard.end();
+        if (!wasKnown)
+            known = relay.heard.insert(m.from, {m.incarnation, 0});
+        if (m.kind == SimBusMessage::Hello) {
+            if (wasKnown)
+                expectAnnouncements(r, m.from);
+            return;
+        }
+        if (!relay.hasMap)
+            return;
+        if (known->second != 0 && m.seq != known->second + 1) {
+            ++counters.gaps;
+            note(QStringLiteral("relay %1 sees a gap from relay %2").arg(r).arg(m.from));
+            askToVerify(r);
+        }
+        known->second = m.seq;
+        switch (m.kind) {
+        case SimBusMessage::Joined:
+            addRemote(r, m);
+            break;
+        case SimBusMessage::Left:
+            if (relay.remote.contains(m.peer) && relay.remote.value(m.peer).relay == m.from)
+                removeRemote(r, m.peer);
+            break;
+        case SimBusMessage::Ready:
+            if (relay.remote.contains(m.peer) && relay.remote.value(m.peer).relay == m.from)
+                carryOut(r, relay.router.setReady(m.peer, now));
+            break;
+        case SimBusMessage::Roster:
+            announceMembers(r);
+            break;
+        case SimBusMessage::Frame:
+            if (m.target == 0) {
+                for (int i : localMembers(relay))
+                    toPeerFrame(i, m.frame);
+            } else if (isLocal(relay, m.target)) {
+                Wire::Header h;
+                if (Wire::decodeHeader(m.frame, &h) == Wire::DecodeError::NoError && h.type == Wire::Type::SyncData)
+                    relay.router.answered(m.peer, m.target);
+                toPeerFrame(indexOf(m.target), m.frame);
+            }
+            break;
+        case SimBusMessage::Hello:
             break;
         }
     }
@@ -354,6 +710,9 @@ public:
         case Control::Type::Alone:
             p.replica->handleAlone();
             break;
+        case Control::Type::Verify: // the relay lost bus messages
+            p.replica->verify();
+            break;
         default:
             break;
         }
@@ -364,6 +723,10 @@ public:
     {
         for (size_t i = 0; i < peers.size(); ++i) {
             if (!toRelay[i].empty() || !toPeer[i].empty())
+                return true;
+        }
+        for (const SimRelay &r : relays) {
+            if (!r.inbox.empty())
                 return true;
         }
         return false;
@@ -379,9 +742,23 @@ public:
             if (!toPeer[i].empty())
                 links.push_back({int(i), false});
         }
-        if (links.empty())
+        std::vector<int> busLinks; // Redis to relay r: in order, lost only in outages
+        for (size_t r = 0; r < relays.size(); ++r) {
+            if (!relays[r].inbox.empty())
+                busLinks.push_back(int(r));
+        }
+        const int total = int(links.size() + busLinks.size());
+        if (total == 0)
             return false;
-        const auto [i, up] = links[rng.bounded(int(links.size()))];
+        const int pickLink = int(rng.bounded(total));
+        if (pickLink >= int(links.size())) {
+            const int r = busLinks[size_t(pickLink - int(links.size()))];
+            const SimBusMessage m = relays[size_t(r)].inbox.front();
+            relays[size_t(r)].inbox.pop_front();
+            busReceive(r, m);
+            return true;
+        }
+        const auto [i, up] = links[size_t(pickLink)];
         std::deque<Message> &q = up ? toRelay[size_t(i)] : toPeer[size_t(i)];
         size_t pick = 0;
         if (faults.on && q.size() > 1 && int(rng.bounded(100)) < faults.reorderPercent) {
@@ -409,7 +786,24 @@ public:
     // Timers, flushes and reconnects due at the current virtual time.
     void tick()
     {
-        carryOut(router.expire(now));
+        for (;;) { // in the order they were set: deterministic
+            auto due = std::find_if(timers.begin(), timers.end(), [this](const Timer &t) { return t.at <= now; });
+            if (due == timers.end())
+                break;
+            const std::function<void()> run = std::move(due->run);
+            timers.erase(due);
+            run();
+        }
+        for (size_t r = 0; r < relays.size(); ++r) {
+            SimRelay &relay = relays[r];
+            if (!relay.held.empty() && now >= relay.rosterUntil) {
+                for (const auto &[requester, frame] : std::exchange(relay.held, {})) {
+                    if (isLocal(relay, requester))
+                        carryOut(int(r), relay.router.request(requester, frame, now));
+                }
+            }
+            carryOut(int(r), relay.router.expire(now));
+        }
         for (auto &p : peers) {
             if (p->m_flushWanted) {
                 p->m_flushWanted = false;
@@ -425,6 +819,55 @@ public:
         }
     }
 
+    // Whether the first `count` replicas (all: -1) hold the same map.
+    bool agree(int count = -1) const
+    {
+        const QVector<quint64> first = peers[0]->replica->state().digest(256);
+        for (size_t i = 1; i < (count < 0 ? peers.size() : size_t(count)); ++i) {
+            if (peers[i]->replica->state().digest(256) != first)
+                return false;
+        }
+        return true;
+    }
+
+    // Every peer runs a digest round, as its periodic anti-entropy would,
+    // until the first `count` agree (at most 10 rounds). The rounds it
+    // took, or -1 if the network did not settle.
+    int digestRoundsToAgree(int count = -1)
+    {
+        int rounds = 0;
+        while (!agree(count) && rounds < 10) {
+            for (auto &p : peers) {
+                p->replica->verify();
+                if (!settle(2'000'000))
+                    return -1;
+            }
+            ++rounds;
+        }
+        return rounds;
+    }
+
+    // What is where, for a failed run's replay.
+    void describe() const
+    {
+        for (const auto &p : peers)
+            qWarning("peer %d %llx: connected %d on relay %d, ready %d, syncing %d, sync deadline %lld, %d peers listed, "
+                     "%d messages to its relay, %d to it",
+                     p->index, p->m_id, p->connected, p->relay, p->replica->isReady(), p->replica->isSyncing(),
+                     p->syncDeadline < 0 ? -1 : p->syncDeadline - now, int(p->replica->peers().size()),
+                     int(toRelay[size_t(p->index)].size()), int(toPeer[size_t(p->index)].size()));
+        for (size_t r = 0; r < relays.size(); ++r) {
+            const SimRelay &relay = relays[r];
+            QStringList members;
+            for (const MapRouter::Member &m : relay.router.members())
+                members.append(QStringLiteral("%1%2%3").arg(m.peer, 0, 16).arg(relay.remote.contains(m.peer) ? "@remote" : "").arg(m.ready ? "" : "(not ready)"));
+            qWarning("relay %d: alive %d, bus %d, map %d, %d held, %d pending requests, inbox %d; members %s", int(r), relay.alive,
+                     relay.busUp, relay.hasMap, int(relay.held.size()), relay.router.pendingRequests(), int(relay.inbox.size()),
+                     qPrintable(members.join(QLatin1Char(' '))));
+        }
+        qWarning("%d timers", int(timers.size()));
+    }
+
     // Runs until nothing is in flight and no timer is due, jumping virtual
     // time to the next deadline when idle.
     bool settle(int maxSteps)
@@ -435,12 +878,22 @@ public:
                 now += 1;
                 continue;
             }
-            qint64 next = router.waitDeadline();
+            qint64 next = -1;
+            auto consider = [&next](qint64 t) {
+                if (t >= 0 && (next < 0 || t < next))
+                    next = t;
+            };
+            for (const SimRelay &r : relays) {
+                consider(r.router.waitDeadline());
+                if (!r.held.empty())
+                    consider(r.rosterUntil);
+            }
+            for (const Timer &t : timers)
+                consider(t.at);
             for (auto &p : peers) {
-                for (qint64 t : {p->syncDeadline, p->connected ? -1 : p->reconnectAt}) {
-                    if (t >= 0 && (next < 0 || t < next))
-                        next = t;
-                }
+                consider(p->syncDeadline);
+                if (!p->connected)
+                    consider(p->reconnectAt);
                 if (p->m_flushWanted)
                     next = now;
             }
@@ -537,9 +990,36 @@ void SimPeer::onConflict(const Replica::Conflict &c)
         return fail(QStringLiteral("the loser's writer had seen the winner"));
 }
 
+// Each key's greatest write: what every replica must hold in the end.
+QHash<QString, Entry> newestWrites(const QVector<Write> &writes)
+{
+    QHash<QString, Entry> newest;
+    for (const Write &w : writes) {
+        auto it = newest.find(w.key);
+        if (it == newest.end() || w.entry.newerThan(*it))
+            newest.insert(w.key, w.entry);
+    }
+    return newest;
+}
+
+// Empty if state holds exactly `newest`, else what is wrong first.
+QString differs(const MapState &state, const QHash<QString, Entry> &newest)
+{
+    if (state.entryCount() != newest.size())
+        return QStringLiteral("%1 entries, expected %2").arg(state.entryCount()).arg(newest.size());
+    for (auto it = newest.cbegin(); it != newest.cend(); ++it) {
+        const EntryRef e = state.find(it.key());
+        if (!e || !e->sameWrite(*it) || e->value != it->value || e->tombstone != it->tombstone)
+            return QStringLiteral("key %1 does not hold its newest write").arg(it.key());
+    }
+    return {};
+}
+
 // Rows seed 1..DISTMAP_SIM_SEEDS (default `seeds`), or DISTMAP_SIM_SEED alone.
 int s_conflictsReported = 0;
 int s_seedsRun = 0;
+int s_federatedSeeds = 0;
+int s_federatedSelfHealed = 0; // seeds that agreed with no peer digest round after healing
 
 void addSeedRows(int seeds)
 {
@@ -564,6 +1044,9 @@ private Q_SLOTS:
     void convergesUnderFaults_data();
     void convergesUnderFaults();
     void concurrentWritesAreReportedAsConflicts();
+    void convergesAcrossRelays_data();
+    void convergesAcrossRelays();
+    void theRelaysHealMostBusLossesThemselves();
     void aPeerBackAfterTheTombstoneRetentionDoesNotResurrect_data();
     void aPeerBackAfterTheTombstoneRetentionDoesNotResurrect();
     void acknowledgedWritesOutliveTheirWriters_data();
@@ -684,23 +1167,9 @@ void tst_Simulation::convergesUnderFaults()
     // Heal: no more faults; everyone reconnects, then anti-entropy rounds
     // until the replicas agree.
     QVERIFY2(sim.heal(), qPrintable(QStringLiteral("seed %1: network did not settle").arg(seed)));
-    auto agree = [&] {
-        const QVector<quint64> first = sim.peers[0]->replica->state().digest(256);
-        for (auto &p : sim.peers) {
-            if (p->replica->state().digest(256) != first)
-                return false;
-        }
-        return true;
-    };
-    int rounds = 0;
-    while (!agree() && rounds < 10) {
-        for (auto &p : sim.peers) {
-            p->replica->verify();
-            QVERIFY2(sim.settle(2'000'000), qPrintable(QStringLiteral("seed %1: verify did not settle").arg(seed)));
-        }
-        ++rounds;
-    }
-    if (!agree()) {
+    const int rounds = sim.digestRoundsToAgree();
+    QVERIFY2(rounds >= 0, qPrintable(QStringLiteral("seed %1: verify did not settle").arg(seed)));
+    if (!sim.agree()) {
         // Say which keys differ, to make a replay useful.
         const MapState &first = sim.peers[0]->replica->state();
         for (auto &p : sim.peers) {
@@ -715,7 +1184,7 @@ void tst_Simulation::convergesUnderFaults()
             }
         }
     }
-    QVERIFY2(agree(), qPrintable(QStringLiteral("seed %1: replicas disagree after %2 anti-entropy rounds").arg(seed).arg(rounds)));
+    QVERIFY2(sim.agree(), qPrintable(QStringLiteral("seed %1: replicas disagree after %2 anti-entropy rounds").arg(seed).arg(rounds)));
     if (qEnvironmentVariableIsSet("DISTMAP_SIM_VERBOSE")) {
         const auto &c = sim.counters;
         qInfo("seed %u: %d delivered, %d lost, %d duplicated, %d reordered, %d disconnects, %d relay restarts, "
@@ -731,22 +1200,10 @@ void tst_Simulation::convergesUnderFaults()
     ++s_seedsRun;
 
     // No write lost, none invented: each key holds its greatest write.
-    QHash<QString, Entry> oracle;
-    for (const Write &w : std::as_const(writes)) {
-        auto it = oracle.find(w.key);
-        if (it == oracle.end() || w.entry.newerThan(*it))
-            oracle.insert(w.key, w.entry);
-    }
+    const QHash<QString, Entry> newest = newestWrites(writes);
     for (auto &p : sim.peers) {
-        const MapState &state = p->replica->state();
-        QVERIFY2(state.entryCount() == oracle.size(),
-                 qPrintable(QStringLiteral("seed %1: peer %2 has %3 entries, expected %4").arg(seed).arg(p->index)
-                                .arg(state.entryCount()).arg(oracle.size())));
-        for (auto it = oracle.cbegin(); it != oracle.cend(); ++it) {
-            const EntryRef e = state.find(it.key());
-            QVERIFY2(e && e->sameWrite(*it) && e->value == it->value && e->tombstone == it->tombstone,
-                     qPrintable(QStringLiteral("seed %1: peer %2 key %3 does not hold its newest write").arg(seed).arg(p->index).arg(it.key())));
-        }
+        const QString wrong = differs(p->replica->state(), newest);
+        QVERIFY2(wrong.isEmpty(), qPrintable(QStringLiteral("seed %1: peer %2: %3").arg(seed).arg(p->index).arg(wrong)));
         QVERIFY2(p->replica->isReady(), qPrintable(QStringLiteral("seed %1: peer %2 never became ready").arg(seed).arg(p->index)));
     }
 }
@@ -759,6 +1216,142 @@ void tst_Simulation::concurrentWritesAreReportedAsConflicts()
         QSKIP("needs 10 seeds of convergesUnderFaults");
     qInfo("%d conflicts reported over %d seeds", s_conflictsReported, s_seedsRun);
     QVERIFY(s_conflictsReported > 0);
+}
+
+void tst_Simulation::convergesAcrossRelays_data()
+{
+    addSeedRows(200);
+}
+
+// Three relays federated over a bus that fails as Redis pub/sub does: a
+// relay loses Redis for a while (what it publishes, and what it has not
+// been handed yet, is lost), Redis restarts (all of them at once), a relay
+// process restarts (its peers move to the others). Links between a peer
+// and its relay are TCP: in order, nothing lost while up. At the end every
+// replica holds every key's newest write, and every peer and relay lists
+// exactly the peers that are there: no ghost of one that left while the
+// bus was down.
+void tst_Simulation::convergesAcrossRelays()
+{
+    QFETCH(quint32, seed);
+    const int peerCount = 8;
+    const int relayCount = 3;
+    const int opsPerPeer = qEnvironmentVariableIsSet("DISTMAP_SIM_OPS") ? qEnvironmentVariableIntValue("DISTMAP_SIM_OPS") : 500;
+    const int keys = 100;
+    Faults tcp;
+    tcp.lossPercent = 0;
+    tcp.duplicatePercent = 0;
+    tcp.reorderPercent = 0;
+    Simulation sim(seed, peerCount, tcp, relayCount);
+    for (auto &p : sim.peers) {
+        SimPeer *raw = p.get();
+        p->replica->clock() = HybridClock([raw] { return raw->sim->now + raw->skew; });
+    }
+    for (int i = 0; i < peerCount; ++i)
+        sim.connect(i);
+
+    QVector<Write> writes;
+    const int totalOps = peerCount * opsPerPeer;
+    for (int done = 0; done < totalOps; ++done) {
+        const int deliveries = int(sim.rng.bounded(4));
+        for (int d = 0; d < deliveries; ++d)
+            sim.deliverOne();
+        const int i = int(sim.rng.bounded(peerCount));
+        Replica &r = *sim.peers[size_t(i)]->replica;
+        const QString key = QStringLiteral("k%1").arg(sim.rng.bounded(keys));
+        const Replica::Change c = sim.rng.bounded(100) < 30
+            ? r.erase(key)
+            : r.write(key, QByteArray::number(seed) + ':' + QByteArray::number(done));
+        writes.append({key, Entry{c.value, c.hlc, c.writer, c.deleted}});
+        if (qEnvironmentVariableIsSet("DISTMAP_SIM_TRACE") && key == qEnvironmentVariable("DISTMAP_SIM_TRACE"))
+            sim.note(QStringLiteral("peer %1 writes %2 (connected %3)").arg(i).arg(key).arg(sim.peers[size_t(i)]->connected));
+        // About 16 link breaks, 8 bus outages, 2 Redis restarts and 2
+        // relay restarts per run of 4,000 writes (about 6 s of virtual time).
+        const quint32 fault = sim.rng.bounded(2000);
+        if (fault < 8) { // a peer's link breaks; it comes back on any live relay
+            sim.disconnect(int(sim.rng.bounded(peerCount)), 10 + qint64(sim.rng.bounded(2000)));
+        } else if (fault < 12) { // one relay loses Redis
+            sim.busOutage(int(sim.rng.bounded(relayCount)), 20 + qint64(sim.rng.bounded(800)));
+        } else if (fault < 13) { // Redis restarts: every relay loses it, each back after its own backoff
+            for (int k = 0; k < relayCount; ++k)
+                sim.busOutage(k, 100 + qint64(sim.rng.bounded(500)));
+        } else if (fault < 14) { // a relay process restarts
+            sim.restartRelay(int(sim.rng.bounded(relayCount)), 50 + qint64(sim.rng.bounded(500)));
+        }
+        sim.now += qint64(sim.rng.bounded(3));
+        sim.tick();
+    }
+
+    if (!sim.heal()) {
+        sim.describe();
+        QFAIL(qPrintable(QStringLiteral("seed %1: network did not settle").arg(seed)));
+    }
+    const QHash<QString, Entry> newest = newestWrites(writes);
+    if (sim.trace && !sim.agree()) { // what the relays' verify requests left
+        for (auto it = newest.cbegin(); it != newest.cend(); ++it) {
+            QString who;
+            for (auto &p : sim.peers) {
+                const EntryRef e = p->replica->state().find(it.key());
+                if (!e || !e->sameWrite(*it))
+                    who += QStringLiteral(" %1@r%2").arg(p->index).arg(p->relay);
+            }
+            if (!who.isEmpty())
+                qWarning("%s (hlc %llx by %llx, t-%lld ms) missing on%s", qPrintable(it.key()), it->hlc, it->writer,
+                         sim.now - qint64(it->hlc >> 16), qPrintable(who));
+        }
+        sim.describe();
+    }
+    // Peers' periodic digest rounds (every 30 s in DistributedMap), if the
+    // relays' own verify requests did not heal everything.
+    const int rounds = sim.digestRoundsToAgree();
+    QVERIFY2(rounds >= 0, qPrintable(QStringLiteral("seed %1: verify did not settle").arg(seed)));
+    ++s_federatedSeeds;
+    if (rounds == 0)
+        ++s_federatedSelfHealed;
+    const auto &c = sim.counters;
+    if (qEnvironmentVariableIsSet("DISTMAP_SIM_VERBOSE"))
+        qInfo("seed %u: %d bus messages, %d bus outages, %d relay restarts, %d gaps, %d members pruned, %d disconnects, "
+              "%d anti-entropy rounds to agree",
+              seed, c.busDelivered, c.busOutages, c.restarts, c.gaps, c.pruned, c.disconnects, rounds);
+    QVERIFY2(sim.agree(), qPrintable(QStringLiteral("seed %1: replicas disagree after %2 anti-entropy rounds").arg(seed).arg(rounds)));
+
+    QSet<quint64> everyone;
+    for (auto &p : sim.peers)
+        everyone.insert(p->m_id);
+    for (auto &p : sim.peers) {
+        const QString wrong = differs(p->replica->state(), newest);
+        QVERIFY2(wrong.isEmpty(), qPrintable(QStringLiteral("seed %1: peer %2: %3").arg(seed).arg(p->index).arg(wrong)));
+        QVERIFY2(p->replica->isReady(), qPrintable(QStringLiteral("seed %1: peer %2 never became ready").arg(seed).arg(p->index)));
+        // The same peers everywhere: all the others, no ghost.
+        QSet<quint64> listed;
+        for (auto it = p->replica->peers().cbegin(); it != p->replica->peers().cend(); ++it)
+            listed.insert(it.key());
+        QSet<quint64> others = everyone;
+        others.remove(p->m_id);
+        QVERIFY2(listed == others, qPrintable(QStringLiteral("seed %1: peer %2 (on relay %3) lists %4 peers, not the %5 others")
+                                                  .arg(seed).arg(p->index).arg(p->relay).arg(listed.size()).arg(others.size())));
+    }
+    for (size_t r = 0; r < sim.relays.size(); ++r) {
+        const SimRelay &relay = sim.relays[r];
+        if (!relay.hasMap)
+            continue;
+        QSet<quint64> members;
+        for (const MapRouter::Member &m : relay.router.members())
+            members.insert(m.peer);
+        QVERIFY2(members == everyone, qPrintable(QStringLiteral("seed %1: relay %2 has %3 members, not %4").arg(seed).arg(r).arg(members.size()).arg(everyone.size())));
+    }
+}
+
+// The relays' own triggers (a gap in a relay's seq, a resubscription) ask
+// peers for digest rounds against members on other relays; without them
+// a bus loss waits for the peers' periodic round. With them, 178 of the
+// 200 seeds agree at once; without any, 130 (2026-12-07).
+void tst_Simulation::theRelaysHealMostBusLossesThemselves()
+{
+    if (s_federatedSeeds < 50)
+        QSKIP("needs 50 seeds of convergesAcrossRelays");
+    qInfo("%d of %d federated runs agreed with no periodic digest round", s_federatedSelfHealed, s_federatedSeeds);
+    QVERIFY(s_federatedSelfHealed * 10 >= s_federatedSeeds * 8);
 }
 
 void tst_Simulation::acknowledgedWritesOutliveTheirWriters_data()
@@ -823,21 +1416,8 @@ void tst_Simulation::acknowledgedWritesOutliveTheirWriters()
     }
 
     QVERIFY2(sim.heal(), qPrintable(QStringLiteral("seed %1: network did not settle").arg(seed)));
-    auto keepersAgree = [&] {
-        const QVector<quint64> first = sim.peers[0]->replica->state().digest(256);
-        for (int k = 1; k < keepers; ++k) {
-            if (sim.peers[size_t(k)]->replica->state().digest(256) != first)
-                return false;
-        }
-        return true;
-    };
-    for (int round = 0; round < 10 && !keepersAgree(); ++round) {
-        for (auto &p : sim.peers) {
-            p->replica->verify();
-            QVERIFY2(sim.settle(2'000'000), qPrintable(QStringLiteral("seed %1: verify did not settle").arg(seed)));
-        }
-    }
-    QVERIFY2(keepersAgree(), qPrintable(QStringLiteral("seed %1: keepers disagree").arg(seed)));
+    QVERIFY2(sim.digestRoundsToAgree(keepers) >= 0, qPrintable(QStringLiteral("seed %1: verify did not settle").arg(seed)));
+    QVERIFY2(sim.agree(keepers), qPrintable(QStringLiteral("seed %1: keepers disagree").arg(seed)));
 
     // No phantom: every entry a keeper holds is a write somebody made.
     QSet<QPair<quint64, quint64>> made;
