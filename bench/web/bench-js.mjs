@@ -385,7 +385,10 @@ async function joinBrowser(relay, holders) {
         executablePath: process.env.CHROME_PATH || "/usr/bin/chromium",
         headless: true,
         userDataDir: profileDir,
-        args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-timer-throttling", "--disable-renderer-backgrounding", "--disable-backgrounding-occluded-windows"],
+        args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-timer-throttling", "--disable-renderer-backgrounding", "--disable-backgrounding-occluded-windows",
+               // CHROME_JS_FLAGS=--trace-gc: V8's log of each collection, on stderr (the zygote would swallow it).
+               ...(process.env.CHROME_JS_FLAGS ? [`--js-flags=${process.env.CHROME_JS_FLAGS}`, "--no-zygote"] : [])],
+        dumpio: Boolean(process.env.CHROME_JS_FLAGS),
     });
     const version = await browser.version();
     const rows = [];
