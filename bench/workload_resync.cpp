@@ -50,8 +50,9 @@ bool Bench::resync(int keys, int changed)
                     && DistributedMapPrivate::get(b.map.get())->state().digest(1024) == target;
             }, 60000)) {
             // Why, for the flake this has shown now and then on a loaded machine.
-            std::fprintf(stderr, "resync: no convergence in 60 s: b %s, syncing %d, %d of %d keys, digest %s\n",
-                         b.connection->state() == Connection::Connected ? "connected" : "not connected",
+            std::fprintf(stderr, "resync: no convergence in 60 s: b %s (state %d, last error: %s), syncing %d, %d of %d keys, digest %s\n",
+                         b.connection->state() == Connection::Connected ? "connected" : "not connected", int(b.connection->state()),
+                         b.connection->errorString().isEmpty() ? "none" : qPrintable(b.connection->errorString()),
                          int(b.map->isSyncing()), b.map->size(), a.map->size(),
                          DistributedMapPrivate::get(b.map.get())->state().digest(1024) == target ? "equal" : "differs");
             return false;

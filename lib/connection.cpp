@@ -65,6 +65,8 @@ Connection::Connection(const QUrl &url, QObject *parent)
         m_peerId = QRandomGenerator::system()->generate64();
     m_reconnectTimer.setSingleShot(true);
     connect(&m_reconnectTimer, &QTimer::timeout, this, &Connection::startSocket);
+    m_handshakeTimer.setSingleShot(true);
+    connect(&m_handshakeTimer, &QTimer::timeout, this, &Connection::onHandshakeTimeout);
 }
 
 Connection::~Connection()
@@ -106,6 +108,7 @@ void Connection::open()
 void Connection::close()
 {
     m_reconnectTimer.stop();
+    m_handshakeTimer.stop();
     if (m_socket) {
         QWebSocket *socket = m_socket;
         m_socket = nullptr;
@@ -160,7 +163,24 @@ void Connection::startSocket()
     for (const auto &header : std::as_const(m_headers))
         request.setRawHeader(header.first, header.second);
     qCDebug(lcNet) << "connecting to" << m_url.adjusted(QUrl::RemoveQuery | QUrl::RemoveUserInfo); // a token may ride in the query
+    if (m_handshakeTimeoutMs > 0)
+        m_handshakeTimer.start(m_handshakeTimeoutMs);
     m_socket->open(request);
+}
+
+void Connection::onHandshakeTimeout()
+{
+    if (!m_socket || m_welcomed)
+        return;
+    QWebSocket *socket = std::exchange(m_socket, nullptr);
+    socket->disconnect(this);
+    socket->abort();
+    socket->deleteLater();
+    reportError(SocketError, QStringLiteral("no welcome from %1 within %2 ms; trying again")
+                                 .arg(m_url.adjusted(QUrl::RemoveQuery | QUrl::RemoveUserInfo).toString())
+                                 .arg(m_handshakeTimeoutMs));
+    setState(Reconnecting);
+    scheduleReconnect();
 }
 
 void Connection::onConnected()
@@ -181,6 +201,7 @@ void Connection::onDisconnected()
     m_socket->disconnect(this);
     m_socket->deleteLater();
     m_socket = nullptr;
+    m_handshakeTimer.stop();
     const bool wasUp = takeChannelsDown();
     reportError(SocketError, wasUp ? QStringLiteral("connection to %1 lost: %2").arg(m_url.toString(), reason)
                                    : QStringLiteral("cannot reach %1: %2").arg(m_url.toString(), reason));
@@ -301,6 +322,7 @@ void Connection::onText(const QString &text)
         }
         m_peerId = welcome.peer;
         m_welcomed = true;
+        m_handshakeTimer.stop();
         m_attempt = 0;
         if (welcome.time > 0)
             m_clockOffsetMs = welcome.time - QDateTime::currentMSecsSinceEpoch();

@@ -74,6 +74,12 @@ public:
 
     /// Reconnect backoff bounds, milliseconds (defaults 200 and 5000).
     void setReconnectDelays(int minimumMs, int maximumMs);
+    /// How long one attempt may take, from opening the socket to the
+    /// relay's welcome, before it is dropped and the next one is made
+    /// (default 10000 ms; 0 waits as long as TCP does). A relay that
+    /// accepts and never answers, or a connect whose packets are lost,
+    /// would otherwise hold the connection for minutes.
+    void setHandshakeTimeout(int ms) { m_handshakeTimeoutMs = qMax(0, ms); }
     /// Extra HTTP headers for the handshake (e.g. an access token).
     void setHandshakeHeader(const QByteArray &name, const QByteArray &value);
     /// Sends `Authorization: Bearer TOKEN` at every handshake (docs/PROTOCOL.md 3).
@@ -146,6 +152,7 @@ private:
     bool takeChannelsDown();
     void onConnected();
     void onDisconnected();
+    void onHandshakeTimeout();
     void onText(const QString &text);
     void onBinary(const QByteArray &frame);
     void protocolError(const QString &message);
@@ -162,6 +169,8 @@ private:
     int m_minDelayMs = 200;
     int m_maxDelayMs = 5000;
     QTimer m_reconnectTimer;
+    QTimer m_handshakeTimer;
+    int m_handshakeTimeoutMs = 10000;
     quint32 m_pingSeq = 0;
     quint64 m_bytesSent = 0;
     quint64 m_framesSent = 0;

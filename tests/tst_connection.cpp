@@ -4,6 +4,8 @@
 #include "relay.h"
 
 #include <QSignalSpy>
+#include <QTcpServer>
+#include <QTcpSocket>
 #include <QTest>
 
 #include <memory>
@@ -86,6 +88,7 @@ private Q_SLOTS:
     void aDestroyedChannelHearsNothingMore();
     void destroyingTheConnectionLeavesChannelsInert();
     void urlsListsTheRelaysInOrder();
+    void anAttemptNobodyAnswersIsDroppedForTheNextRelay();
 
 private:
     std::unique_ptr<Relay> m_relay;
@@ -263,6 +266,39 @@ void tst_Connection::urlsListsTheRelaysInOrder()
     QCOMPARE(two.url(), second);
     Connection none{QUrl()};
     QVERIFY(none.urls().isEmpty());
+}
+
+// A server that accepts and never answers (a hung relay, or a load
+// balancer with nothing behind it): the attempt is dropped after the
+// handshake timeout and the next relay is tried.
+void tst_Connection::anAttemptNobodyAnswersIsDroppedForTheNextRelay()
+{
+    QTcpServer silent;
+    QVERIFY(silent.listen(QHostAddress::LocalHost, 0));
+    std::vector<std::unique_ptr<QTcpSocket>> held; // accepted, never read from
+    connect(&silent, &QTcpServer::newConnection, this, [&] {
+        while (QTcpSocket *s = silent.nextPendingConnection())
+            held.emplace_back(s);
+    });
+    const QUrl silentUrl(QStringLiteral("ws://127.0.0.1:%1").arg(silent.serverPort()));
+    Connection connection(silentUrl);
+    connection.setUrls({silentUrl, m_url});
+    connection.setHandshakeTimeout(300);
+    connection.setReconnectDelays(10, 50);
+    QSignalSpy errors(&connection, &Connection::errorOccurred);
+    connection.open();
+    QTRY_COMPARE_WITH_TIMEOUT(connection.state(), Connection::Connected, Timeout);
+    QCOMPARE(connection.url(), m_url);
+    QVERIFY(!held.empty());
+    QVERIFY(!errors.isEmpty());
+    QVERIFY2(errors.first().at(1).toString().contains(QStringLiteral("no welcome from ws://127.0.0.1:%1 within 300 ms").arg(silent.serverPort())),
+             qPrintable(errors.first().at(1).toString()));
+
+    // Welcomed: the timer is off, and a link that stays up stays up.
+    QSignalSpy states(&connection, &Connection::stateChanged);
+    QTest::qWait(600); // twice the timeout, to see nothing happen (a duration, not a wait for a result)
+    QCOMPARE(connection.state(), Connection::Connected);
+    QVERIFY(states.isEmpty());
 }
 
 QTEST_GUILESS_MAIN(tst_Connection)

@@ -1154,6 +1154,9 @@ const TCHARS = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
  *   reconnect: { minDelay: 250, maxDelay: 10000 } ms, exponential with jitter
  *   heartbeat: ms between `ping`s; a connection that hears nothing for twice
  *              that is dropped and reopened (default 15000, 0 turns it off)
+ *   handshakeTimeout: ms from opening a socket to the relay's welcome before
+ *              the attempt is dropped and the next one made (default 10000,
+ *              0 waits as long as the socket does)
  */
 export function connect(url, options = {}) {
     return new Connection(url, options);
@@ -1174,6 +1177,8 @@ export class Connection extends Emitter {
         if (this._peer === null) throw new TypeError("peer must be a non-zero 64-bit id (BigInt or 16 hex digits)");
         this._reconnect = { minDelay: 250, maxDelay: 10000, ...(options.reconnect ?? {}) };
         this._heartbeatMs = options.heartbeat ?? 15000;
+        this._handshakeMs = options.handshakeTimeout ?? 10000;
+        this._handshakeTimer = null;
         this.status = "connecting";
         this.maxMessage = DEFAULT_MAX_MESSAGE;
         this.clockOffset = 0; // relay time - own time, ms (section 7)
@@ -1336,6 +1341,21 @@ export class Connection extends Emitter {
             return;
         }
         this._ws = ws;
+        if (this._handshakeMs > 0) {
+            // A relay that accepts and never answers, or lost packets,
+            // would otherwise hold this attempt for as long as TCP waits.
+            this._handshakeTimer = setTimeout(() => {
+                this._handshakeTimer = null;
+                if (epoch !== this._epoch || this._welcomed) return;
+                this._lastSocketError = `no welcome within ${this._handshakeMs} ms; trying again`;
+                this._onSocketClosed(4000, "handshake timeout");
+                try {
+                    ws.close();
+                } catch {
+                    /* not open yet: dropped with the socket */
+                }
+            }, this._handshakeMs);
+        }
         // `ws` hands out Buffers by default (no copy); browsers need arraybuffer.
         if (ws.binaryType !== "nodebuffer") ws.binaryType = "arraybuffer";
         ws.onopen = () => {
@@ -1376,6 +1396,8 @@ export class Connection extends Emitter {
     _onSocketClosed(code, reason) {
         const ws = this._ws;
         this._ws = null;
+        if (this._handshakeTimer) clearTimeout(this._handshakeTimer);
+        this._handshakeTimer = null;
         if (ws) this._detach(ws);
         this._stopHeartbeat();
         const was = this._welcomed;
@@ -1421,6 +1443,8 @@ export class Connection extends Emitter {
     _clearTimers() {
         if (this._retryTimer) clearTimeout(this._retryTimer);
         this._retryTimer = null;
+        if (this._handshakeTimer) clearTimeout(this._handshakeTimer);
+        this._handshakeTimer = null;
         this._stopHeartbeat();
     }
 
@@ -1525,6 +1549,8 @@ export class Connection extends Emitter {
         }
         const max = msg.maxMessage;
         this.maxMessage = typeof max === "number" && Number.isInteger(max) && max > 0 ? max : DEFAULT_MAX_MESSAGE;
+        if (this._handshakeTimer) clearTimeout(this._handshakeTimer);
+        this._handshakeTimer = null;
         this._welcomed = true;
         this._everWelcomed = true;
         this._attempt = 0;

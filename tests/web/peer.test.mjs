@@ -852,3 +852,28 @@ test("flush(): sends the queued writes at once; without a store it resolves at o
     await c.map.flush();
     c.conn.close();
 });
+
+test("an attempt nobody answers is dropped after handshakeTimeout and made again (a real, silent TCP server)", async () => {
+    const { createServer } = await import("node:net");
+    const { default: WebSocket } = await import("ws");
+    const held = [];
+    const server = createServer((s) => held.push(s)); // accepts, never answers
+    await new Promise((r) => server.listen(0, "127.0.0.1", r));
+    const url = `ws://127.0.0.1:${server.address().port}`;
+    const conn = connect(url, { WebSocket, reconnect: fast, heartbeat: 0, handshakeTimeout: 300 });
+    const errors = [];
+    conn.on("error", (e) => errors.push(e));
+    try {
+        const t0 = Date.now();
+        while (held.length < 2 && Date.now() - t0 < 20000) await sleep(20);
+        assert.ok(held.length >= 2, `a second attempt (${held.length} connections seen)`);
+        assert.ok(errors.length >= 1);
+        assert.match(errors[0].message, /no welcome within 300 ms; trying again/);
+        assert.equal(errors[0].code, "Socket");
+        assert.notEqual(conn.status, "connected");
+    } finally {
+        conn.close();
+        for (const s of held) s.destroy();
+        await new Promise((r) => server.close(r));
+    }
+});
