@@ -56,11 +56,15 @@ async function stored() {
     return { stored: window.storedEvents > 0, covered: window.map._durableSeq === window.map._storeSeq && !window.map._storeWriting };
 }
 
-test("a tab's map, offline edits included, survives a reload and reaches the network; durable acks", { skip, timeout: 60000 }, async () => {
+test("a tab's map, offline edits included, survives a reload and reaches the network; durable acks", { skip, timeout: 60000 }, async (t) => {
+    // Each step's time, printed with the test's output: a timeout then says where it stood.
+    const t0 = Date.now();
+    const step = (what) => t.diagnostic(`${Date.now() - t0} ms: ${what}`);
     const { default: puppeteer } = await import("puppeteer-core");
     const relay = await startRelay();
     const server = await serve();
     const origin = `http://127.0.0.1:${server.address().port}/`;
+    step("relay and page server up");
     const browser = await puppeteer.launch({
         executablePath: chrome,
         headless: true,
@@ -71,6 +75,7 @@ test("a tab's map, offline edits included, survives a reload and reaches the net
         const page = await browser.newPage();
         page.on("pageerror", (e) => console.log("# page error:", e.message));
         await page.goto(origin);
+        step("page loaded");
         const first = await page.evaluate(openMap, relay.url);
         assert.deepEqual(first.keys, []);
         await page.evaluate(async () => {
@@ -82,10 +87,12 @@ test("a tab's map, offline edits included, survives a reload and reaches the net
         });
         assert.deepEqual(await page.evaluate(stored), { stored: true, covered: true }, "flush() waits for the store; stored events");
 
+        step("first edits stored");
         // A C++ write that asks for a durable confirmation: the tab stores it.
         const r = await runCli(["set", "--url", relay.url, "--map", "/p", "--ack", "durable", "from-cpp", "[1,2]"]);
         assert.equal(r.code, 0, `the tab confirms durably (${r.stderr})`);
 
+        step("durable C++ write confirmed");
         // Reload: the same peer id, the same state, before any sync.
         await page.reload();
         const second = await page.evaluate(openMap, relay.url);
@@ -94,6 +101,7 @@ test("a tab's map, offline edits included, survives a reload and reaches the net
         assert.deepEqual(await page.evaluate(() => [window.map.get("a"), window.map.get("from-cpp")]), [{ x: 2 }, [1, 2]]);
         await page.evaluate(() => window.map.whenReady());
 
+        step("reloaded and ready");
         // Offline: the relay goes away, the tab edits, reloads while offline.
         await relay.stop();
         await page.evaluate(async () => {
@@ -101,13 +109,17 @@ test("a tab's map, offline edits included, survives a reload and reaches the net
             window.map.set("offline", "made offline");
             window.map.delete("😀");
         });
+        step("relay stopped; offline edits made");
         assert.deepEqual(await page.evaluate(stored), { stored: true, covered: true });
         await page.reload();
         const third = await page.evaluate(openMap, relay.url);
         assert.deepEqual(third.keys, ["a", "from-cpp", "offline"], "offline edits survive the reload");
+        step("reloaded offline");
         // The relay comes back: the edits reach the network.
         const relay2 = await startRelay([], { port: relay.port });
+        step("relay back");
         await page.evaluate(() => window.map.whenReady());
+        step("ready again");
         const dump = await runCli(["dump", "--url", relay2.url, "--map", "/p"]);
         assert.equal(dump.code, 0, dump.stderr);
         assert.deepEqual(JSON.parse(dump.stdout), { a: { x: 2 }, "from-cpp": [1, 2], offline: "made offline" });
