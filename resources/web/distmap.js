@@ -1341,21 +1341,7 @@ export class Connection extends Emitter {
             return;
         }
         this._ws = ws;
-        if (this._handshakeMs > 0) {
-            // A relay that accepts and never answers, or lost packets,
-            // would otherwise hold this attempt for as long as TCP waits.
-            this._handshakeTimer = setTimeout(() => {
-                this._handshakeTimer = null;
-                if (epoch !== this._epoch || this._welcomed) return;
-                this._lastSocketError = `no welcome within ${this._handshakeMs} ms; trying again`;
-                this._onSocketClosed(4000, "handshake timeout");
-                try {
-                    ws.close();
-                } catch {
-                    /* not open yet: dropped with the socket */
-                }
-            }, this._handshakeMs);
-        }
+        this._armHandshakeTimer();
         // `ws` hands out Buffers by default (no copy); browsers need arraybuffer.
         if (ws.binaryType !== "nodebuffer") ws.binaryType = "arraybuffer";
         ws.onopen = () => {
@@ -1388,8 +1374,33 @@ export class Connection extends Emitter {
         if (typeof ws.on === "function") ws.on("error", () => {}); // ws: no unhandled error after detaching
     }
 
+    // A relay that accepts and never answers, or lost packets, would
+    // otherwise hold an attempt for as long as TCP waits. Armed when the
+    // socket opens and again at hello: an open socket whose hello we hold
+    // (a store still loading) is not the relay being late.
+    _armHandshakeTimer() {
+        if (this._handshakeTimer) clearTimeout(this._handshakeTimer);
+        this._handshakeTimer = null;
+        if (!(this._handshakeMs > 0)) return;
+        const epoch = this._epoch;
+        const ws = this._ws;
+        this._handshakeTimer = setTimeout(() => {
+            this._handshakeTimer = null;
+            if (epoch !== this._epoch || this._welcomed) return;
+            if (!this._helloSent && ws.readyState === 1) return;
+            this._lastSocketError = `no welcome within ${this._handshakeMs} ms; trying again`;
+            this._onSocketClosed(4000, "handshake timeout");
+            try {
+                ws.close();
+            } catch {
+                /* not open yet: dropped with the socket */
+            }
+        }, this._handshakeMs);
+    }
+
     _sendHello() {
         this._helloSent = true;
+        this._armHandshakeTimer();
         this._sendControl({ type: "hello", version: PROTOCOL_VERSION, peer: peerToHex(this._peer), time: Date.now() });
     }
 

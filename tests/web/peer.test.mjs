@@ -877,3 +877,29 @@ test("an attempt nobody answers is dropped after handshakeTimeout and made again
         await new Promise((r) => server.close(r));
     }
 });
+
+test("handshakeTimeout counts from hello while the peer holds its hello (a persisted map reading its store)", async () => {
+    const net = new FakeNet();
+    const conn = connect("ws://relay.test:7357", { WebSocket: net.WebSocket, reconnect: fast, heartbeat: 0, handshakeTimeout: 100 });
+    const errors = [];
+    conn.on("error", (e) => errors.push(e));
+    try {
+        let release;
+        conn._hold(new Promise((r) => (release = r)));
+        const socket = net.last;
+        socket.open();
+        await sleep(250); // over twice the timeout, held: not the relay's delay
+        assert.equal(socket.closedWith, null);
+        assert.deepEqual(socket.control("hello"), []);
+        assert.deepEqual(errors, []);
+        release();
+        await sleep(20);
+        assert.equal(socket.control("hello").length, 1);
+        const t0 = Date.now();
+        while ((errors.length === 0 || net.last === socket) && Date.now() - t0 < 5000) await sleep(10);
+        assert.match(errors[0].message, /no welcome within 100 ms/);
+        assert.notEqual(net.last, socket, "a new attempt after the timeout");
+    } finally {
+        conn.close();
+    }
+});
