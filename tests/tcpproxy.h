@@ -10,6 +10,7 @@
 #include <QTcpServer>
 #include <QTcpSocket>
 
+#include <utility>
 #include <vector>
 
 class TcpProxy : public QObject
@@ -31,11 +32,10 @@ public:
 
     quint16 port() const { return m_server.serverPort(); }
 
-    // Drops every connection through the proxy and refuses new ones.
+    // Drops every connection through the proxy; new ones wait for restore().
     void cut()
     {
         m_cut = true;
-        // Nothing passes from here on: live links are dropped.
         for (QTcpSocket *in : std::exchange(m_links, {})) {
             in->abort();
             in->deleteLater();
