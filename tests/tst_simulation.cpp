@@ -1345,7 +1345,7 @@ void tst_Simulation::convergesAcrossRelays()
 // The relays' own triggers (a gap in a relay's seq, a resubscription) ask
 // peers for digest rounds against members on other relays; without them
 // a bus loss waits for the peers' periodic round. With them, 178 of the
-// 200 seeds agree at once; without any, 130 (2026-12-07).
+// 200 seeds agree at once; without any, 127 (2026-12-07).
 void tst_Simulation::theRelaysHealMostBusLossesThemselves()
 {
     if (s_federatedSeeds < 50)
