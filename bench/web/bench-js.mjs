@@ -386,7 +386,7 @@ async function joinBrowser(relay, holders) {
         headless: true,
         userDataDir: profileDir,
         args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-timer-throttling", "--disable-renderer-backgrounding", "--disable-backgrounding-occluded-windows",
-               // CHROME_JS_FLAGS=--trace-gc: V8's log of each collection, on stderr (the zygote would swallow it).
+               // CHROME_JS_FLAGS=--trace-gc: V8's log of each collection, on this process's stdout (the zygote would swallow it).
                ...(process.env.CHROME_JS_FLAGS ? [`--js-flags=${process.env.CHROME_JS_FLAGS}`, "--no-zygote"] : [])],
         dumpio: Boolean(process.env.CHROME_JS_FLAGS),
     });
