@@ -137,13 +137,19 @@ void Connection::setState(State state)
     Q_EMIT stateChanged(state);
 }
 
+void Connection::dropSocket()
+{
+    QWebSocket *socket = std::exchange(m_socket, nullptr);
+    if (!socket)
+        return;
+    socket->disconnect(this);
+    socket->abort();
+    socket->deleteLater();
+}
+
 void Connection::startSocket()
 {
-    if (m_socket) {
-        m_socket->disconnect(this);
-        m_socket->abort();
-        m_socket->deleteLater();
-    }
+    dropSocket();
     m_socket = new QWebSocket(QString(), QWebSocketProtocol::VersionLatest, this);
     m_socket->setMaxAllowedIncomingMessageSize(Wire::MaxValueBytes + 1024 * 1024);
     connect(m_socket, &QWebSocket::connected, this, &Connection::onConnected);
@@ -172,10 +178,7 @@ void Connection::onHandshakeTimeout()
 {
     if (!m_socket || m_welcomed)
         return;
-    QWebSocket *socket = std::exchange(m_socket, nullptr);
-    socket->disconnect(this);
-    socket->abort();
-    socket->deleteLater();
+    dropSocket();
     reportError(SocketError, QStringLiteral("no welcome from %1 within %2 ms; trying again")
                                  .arg(m_url.adjusted(QUrl::RemoveQuery | QUrl::RemoveUserInfo).toString())
                                  .arg(m_handshakeTimeoutMs));

@@ -146,6 +146,8 @@ private:
     void handleRelayError(const Control::Error &error);
 
     void startSocket();
+    // Forgets the socket at once: no signal of it reaches us any more.
+    void dropSocket();
     void setState(State state);
     void scheduleReconnect();
     // The link is gone: every channel hears channelDown(). False if it was not up.

@@ -29,6 +29,14 @@ std::unique_ptr<Relay> busRelay(const RedisServer &redis, quint64 id = 0)
     return relay;
 }
 
+std::vector<std::unique_ptr<Relay>> busRelays(const RedisServer &redis, int count)
+{
+    std::vector<std::unique_ptr<Relay>> relays;
+    for (int r = 0; r < count; ++r)
+        relays.push_back(busRelay(redis));
+    return relays;
+}
+
 bool connected(const std::vector<std::unique_ptr<Relay>> &relays)
 {
     return std::all_of(relays.begin(), relays.end(), [](const auto &r) { return r->bus()->isConnected(); });
@@ -157,9 +165,7 @@ void tst_Federation::everyDeltaReachesEveryPeerOnce()
 void tst_Federation::aJoinerIsServedFromAnotherRelay()
 {
     RedisServer redis;
-    std::vector<std::unique_ptr<Relay>> relays;
-    for (int r = 0; r < 3; ++r)
-        relays.push_back(busRelay(redis));
+    const std::vector<std::unique_ptr<Relay>> relays = busRelays(redis, 3);
     QTRY_VERIFY_WITH_TIMEOUT(connected(relays), Timeout);
     TestPeer holder(relays[2]->url(), QStringLiteral("/held"), QStringLiteral("holder"));
     QTRY_VERIFY_WITH_TIMEOUT(holder->isReady(), Timeout);
@@ -267,9 +273,7 @@ void tst_Federation::aRelayStartedBeforeRedisJoinsLater()
 void tst_Federation::redisRestartsHeal()
 {
     RedisServer redis;
-    std::vector<std::unique_ptr<Relay>> relays;
-    for (int r = 0; r < 2; ++r)
-        relays.push_back(busRelay(redis));
+    const std::vector<std::unique_ptr<Relay>> relays = busRelays(redis, 2);
     QTRY_VERIFY_WITH_TIMEOUT(connected(relays), Timeout);
     TestPeer a(relays[0]->url(), QStringLiteral("/heal"), QStringLiteral("a"));
     TestPeer b(relays[1]->url(), QStringLiteral("/heal"), QStringLiteral("b"));
@@ -317,9 +321,7 @@ void tst_Federation::redisRestartsHeal()
 void tst_Federation::aStoppedRedisIsNoticedAndHealed()
 {
     RedisServer redis;
-    std::vector<std::unique_ptr<Relay>> relays;
-    for (int r = 0; r < 2; ++r)
-        relays.push_back(busRelay(redis));
+    const std::vector<std::unique_ptr<Relay>> relays = busRelays(redis, 2);
     QTRY_VERIFY_WITH_TIMEOUT(connected(relays), Timeout);
     QStringList log;
     connect(relays[0]->bus(), &RedisBus::logMessage, this, [&](const QString &line) { log.append(line); });
@@ -350,9 +352,7 @@ void tst_Federation::aStoppedRedisIsNoticedAndHealed()
 void tst_Federation::peerListsAgreeAfterRedisComesBack()
 {
     RedisServer redis;
-    std::vector<std::unique_ptr<Relay>> relays;
-    for (int r = 0; r < 2; ++r)
-        relays.push_back(busRelay(redis));
+    const std::vector<std::unique_ptr<Relay>> relays = busRelays(redis, 2);
     QTRY_VERIFY_WITH_TIMEOUT(connected(relays), Timeout);
     TestPeer a(relays[0]->url(), QStringLiteral("/roster"), QStringLiteral("a"));
     TestPeer b(relays[1]->url(), QStringLiteral("/roster"), QStringLiteral("b"));

@@ -147,7 +147,6 @@ struct SimRelay
     bool alive = true;
     bool busUp = true;
     quint64 incarnation = 1;
-    bool hasMap = false;      // a local peer opened it (a MapNet exists, the channel is subscribed)
     quint64 nextSeq = 1;      // of its messages on the map's channel
     std::set<int> connected;  // peers connected here, by index
     MapRouter router;
@@ -163,6 +162,8 @@ struct SimRelay
     qint64 rosterUntil = 0;
     std::vector<std::pair<quint64, QByteArray>> held; // sync requests waiting for the rosters
     int localCount() const { return router.size() - int(remote.size()); }
+    // A local peer has the map open: a MapNet exists, the channel is subscribed.
+    bool hasMap() const { return localCount() > 0; }
 };
 
 class Simulation
@@ -395,7 +396,6 @@ public:
         publish(r, {SimBusMessage::Left, 0, 0, 0, self, 0, false, {}});
         carryOut(r, decisions);
         if (relay.localCount() == 0) { // the MapNet goes, and the channel with it
-            relay.hasMap = false;
             relay.router = MapRouter();
             relay.router.setRemoteReachable(relay.busUp);
             relay.remote.clear();
@@ -441,8 +441,7 @@ public:
                         opened.peers.append(Control::PeerInfo{m.peer, {}});
                 }
                 toLocalMembers(relay, Control::encodeJoined({MapId, self, {}}), self);
-                const bool first = !relay.hasMap;
-                relay.hasMap = true;
+                const bool first = !relay.hasMap();
                 if (!relay.router.contains(self))
                     relay.router.add(self);
                 toPeerControl(i, Control::encodeOpened(opened));
@@ -507,7 +506,7 @@ public:
         if (!federated())
             return;
         if (!relay.busUp) { // lost; numbered all the same, so the others see the gap
-            if (m.kind != SimBusMessage::Hello && relay.hasMap)
+            if (m.kind != SimBusMessage::Hello && relay.hasMap())
                 ++relay.nextSeq;
             return;
         }
@@ -518,7 +517,7 @@ public:
         for (size_t s = 0; s < relays.size(); ++s) {
             SimRelay &other = relays[s];
             // Only relays subscribed to the map's channel get its messages.
-            if (int(s) != r && other.alive && other.busUp && (m.kind == SimBusMessage::Hello || other.hasMap))
+            if (int(s) != r && other.alive && other.busUp && (m.kind == SimBusMessage::Hello || other.hasMap()))
                 other.inbox.push_back(m);
         }
     }
@@ -530,7 +529,7 @@ public:
         relay.busUp = true;
         relay.router.setRemoteReachable(true);
         publish(r, {SimBusMessage::Hello, 0, 0, 0, 0, 0, false, {}});
-        if (!relay.hasMap)
+        if (!relay.hasMap())
             return;
         // Subscribed again: what was published meanwhile is lost.
         expectAnnouncements(r, -1);
@@ -637,7 +636,7 @@ public:
                 expectAnnouncements(r, m.from);
             return;
         }
-        if (!relay.hasMap)
+        if (!relay.hasMap())
             return;
         if (known->second != 0 && m.seq != known->second + 1) {
             ++counters.gaps;
@@ -862,7 +861,7 @@ public:
             for (const MapRouter::Member &m : relay.router.members())
                 members.append(QStringLiteral("%1%2%3").arg(m.peer, 0, 16).arg(relay.remote.contains(m.peer) ? "@remote" : "").arg(m.ready ? "" : "(not ready)"));
             qWarning("relay %d: alive %d, bus %d, map %d, %d held, %d pending requests, inbox %d; members %s", int(r), relay.alive,
-                     relay.busUp, relay.hasMap, int(relay.held.size()), relay.router.pendingRequests(), int(relay.inbox.size()),
+                     relay.busUp, relay.hasMap(), int(relay.held.size()), relay.router.pendingRequests(), int(relay.inbox.size()),
                      qPrintable(members.join(QLatin1Char(' '))));
         }
         qWarning("%d timers", int(timers.size()));
@@ -1333,7 +1332,7 @@ void tst_Simulation::convergesAcrossRelays()
     }
     for (size_t r = 0; r < sim.relays.size(); ++r) {
         const SimRelay &relay = sim.relays[r];
-        if (!relay.hasMap)
+        if (!relay.hasMap())
             continue;
         QSet<quint64> members;
         for (const MapRouter::Member &m : relay.router.members())
