@@ -943,6 +943,10 @@ void Relay::onDisconnected(Client *client)
     m_clients.remove(client->socket);
     if (client->unflushed)
         m_unflushed[m_unflushed.indexOf(client)] = nullptr;
+    // The socket lives until deleteLater and can still signal (aboutToClose
+    // has been seen after disconnected under ASan); every slot captures the
+    // client freed below.
+    client->socket->disconnect(this);
     client->socket->deleteLater();
     delete client;
 }
