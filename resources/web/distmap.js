@@ -227,11 +227,16 @@ export class DistmapError extends Error {
  * Strings are much cheaper than one ArrayBuffer per value.
  */
 export class Entry {
-    constructor(key, hlc, writer, value) {
+    /** hi, lo: the hlc's 32-bit halves when the caller has them (the codec, the state). */
+    constructor(key, hlc, writer, value, hi, lo) {
         this.key = key; // string
         this.hlc = hlc; // BigInt
         this.writer = writer; // BigInt
         this.value = value; // string | Uint8Array (JSON text) | null for a tombstone
+        // The halves as plain numbers: MapState compares and stores them
+        // without BigInt arithmetic, which allocates.
+        this._hi = hi === undefined ? Number(hlc >> 32n) : hi;
+        this._lo = lo === undefined ? Number(hlc & 0xffffffffn) : lo;
     }
     get kind() {
         return this.value === null ? KIND_DELETE : KIND_SET;
@@ -404,6 +409,8 @@ export function decodeEntries(u8, dv, start, end, out = []) {
         const kind = u8[p];
         if (kind !== KIND_SET && kind !== KIND_DELETE) throw new WireError(`bad entry kind ${kind}`);
         const hlc = dv.getBigUint64(p + 1, true);
+        const hlcLo = dv.getUint32(p + 1, true);
+        const hlcHi = dv.getUint32(p + 5, true);
         // Runs of entries mostly share a writer: reuse its BigInt (one
         // allocation less per entry, and less memory per stored entry).
         const wLo = dv.getUint32(p + 9, true);
@@ -432,7 +439,7 @@ export function decodeEntries(u8, dv, start, end, out = []) {
             value = decodeValue(u8, p, p + valueLength);
             p += valueLength;
         }
-        out.push(new Entry(key, hlc, writer, value));
+        out.push(new Entry(key, hlc, writer, value, hlcHi, hlcLo));
     }
     return out;
 }
@@ -685,10 +692,9 @@ function hashKeyString(s) {
 }
 
 function hashEntryTail(e) {
-    const h = e.hlc;
     const w = e.writer;
-    fnvWord(Number(h & 0xffffffffn));
-    fnvWord(Number(h >> 32n));
+    fnvWord(e._lo);
+    fnvWord(e._hi);
     fnvWord(Number(w & 0xffffffffn));
     fnvWord(Number(w >> 32n));
     fnvByte(e.value === null ? KIND_DELETE : KIND_SET);
@@ -880,48 +886,195 @@ export class EntryMap {
     }
 }
 
+// The state keeps no object per key but the key and value strings: a key
+// maps to a slot (a small integer, held in the Map without an object), and
+// the slot's hlc halves and writer live in typed arrays. With an Entry and a
+// BigInt hlc per key, a 1,000,000-key join kept four objects per key alive,
+// and V8's scavenges copying them froze a page for 30-57 ms at a time
+// (docs/BROWSER-BENCH.md). Entries are made on reading, and die young.
 export class MapState {
     constructor() {
-        this.entries = new EntryMap(); // key -> Entry (tombstones included)
+        this._slots = new EntryMap(); // key -> slot (tombstones included)
+        this._values = []; // slot -> string | Uint8Array | null (tombstone)
+        this._hi = new Uint32Array(16); // slot -> hlc >> 32
+        this._lo = new Uint32Array(16); // slot -> hlc & 0xffffffff
+        this._writer = new Uint32Array(16); // slot -> index in _writers
+        this._free = []; // slots given back by drop()
+        this._next = 0; // first slot never used
+        this._writers = []; // index -> writer (BigInt); few: one per peer that wrote
+        this._writerIndex = new Map(); // writer -> index
+        this._lastWriter = -1n;
+        this._lastWriterIndex = 0;
         this.live = 0; // keys holding a value
-        this.previous = undefined; // the entry the last applied write replaced
+        this.previousValue = undefined; // the value the last applied write replaced: undefined if none, null for a tombstone
+        this._prevKey = "";
+        this._prevHi = 0;
+        this._prevLo = 0;
+        this._prevWriter = 0;
     }
 
+    /** How many keys are held, tombstones included. */
+    get count() {
+        return this._slots.size;
+    }
+
+    /** The current write of key as an Entry, or undefined. */
     get(key) {
-        return this.entries.get(key);
+        const slot = this._slots.get(key);
+        return slot === undefined ? undefined : this._entryAt(key, slot);
+    }
+
+    /** The value of key: undefined when absent, null for a tombstone. */
+    valueOf(key) {
+        const slot = this._slots.get(key);
+        return slot === undefined ? undefined : this._values[slot];
+    }
+
+    /** The hlc of key's current write (BigInt), or undefined. */
+    hlcOf(key) {
+        const slot = this._slots.get(key);
+        return slot === undefined ? undefined : (BigInt(this._hi[slot]) << 32n) | BigInt(this._lo[slot]);
+    }
+
+    /** Whether key's current write is e's (same hlc and writer). */
+    holds(key, e) {
+        const slot = this._slots.get(key);
+        return slot !== undefined && this._hi[slot] === e._hi && this._lo[slot] === e._lo && this._writers[this._writer[slot]] === e.writer;
+    }
+
+    /** The entry the last applied write replaced, or undefined (made on demand). */
+    get previous() {
+        if (this.previousValue === undefined) return undefined;
+        const w = this._writers[this._prevWriter];
+        return new Entry(this._prevKey, (BigInt(this._prevHi) << 32n) | BigInt(this._prevLo), w, this.previousValue, this._prevHi, this._prevLo);
     }
 
     /** Merges one write (section 7): APPLIED, DUPLICATE or SUPERSEDED. */
     apply(e) {
-        const cur = this.entries.get(e.key);
-        if (cur !== undefined) {
-            const c = compareWrites(e, cur);
-            if (c === 0) return DUPLICATE;
-            if (c < 0) return SUPERSEDED;
-            if (cur.value !== null) this.live--;
+        const hi = e._hi;
+        const lo = e._lo;
+        let slot = this._slots.get(e.key);
+        if (slot !== undefined) {
+            const h = this._hi[slot];
+            const l = this._lo[slot];
+            if (hi !== h) {
+                if (hi < h) return SUPERSEDED;
+            } else if (lo !== l) {
+                if (lo < l) return SUPERSEDED;
+            } else {
+                const w = this._writers[this._writer[slot]];
+                if (e.writer === w) return DUPLICATE;
+                if (e.writer < w) return SUPERSEDED;
+            }
+            const old = this._values[slot];
+            if (old !== null) this.live--;
+            this.previousValue = old;
+            this._prevKey = e.key;
+            this._prevHi = h;
+            this._prevLo = l;
+            this._prevWriter = this._writer[slot];
+        } else {
+            slot = this._free.length > 0 ? this._free.pop() : this._grow();
+            this._slots.set(e.key, slot);
+            this.previousValue = undefined;
         }
-        this.entries.set(e.key, e);
+        this._hi[slot] = hi;
+        this._lo[slot] = lo;
+        this._writer[slot] = this._indexOfWriter(e.writer);
+        this._values[slot] = e.value;
         if (e.value !== null) this.live++;
-        this.previous = cur;
         return APPLIED;
     }
 
-    /** Forgets a key without a tombstone (rejoin, tombstone collection). */
+    /** Forgets a key without a tombstone (rejoin, tombstone collection); returns its entry. */
     drop(key) {
-        const cur = this.entries.get(key);
-        if (cur === undefined) return undefined;
-        this.entries.delete(key);
-        if (cur.value !== null) this.live--;
-        return cur;
+        const slot = this._slots.get(key);
+        if (slot === undefined) return undefined;
+        const e = this._entryAt(key, slot);
+        this._slots.delete(key);
+        if (e.value !== null) this.live--;
+        this._values[slot] = null; // let the value go
+        this._free.push(slot);
+        return e;
+    }
+
+    clear() {
+        this._slots.clear();
+        this._values = [];
+        this._free = [];
+        this._next = 0;
+        this.live = 0;
+        this.previousValue = undefined;
+    }
+
+    /** Drops the tombstones older than hlc limit (BigInt); returns them. */
+    dropTombstonesBefore(limit) {
+        const hi = Number(limit >> 32n);
+        const lo = Number(limit & 0xffffffffn);
+        const old = [];
+        for (const [key, slot] of this._slots) {
+            if (this._values[slot] !== null) continue;
+            const h = this._hi[slot];
+            if (h < hi || (h === hi && this._lo[slot] < lo)) old.push(key);
+        }
+        return old.map((key) => this.drop(key));
+    }
+
+    /** Every entry, tombstones included, as Entry objects made one by one; lasts through writes. */
+    *values() {
+        for (const [key, slot] of this._slots) yield this._entryAt(key, slot);
+    }
+
+    /** Calls fn(value, key) for each key holding a value (no Entry made). */
+    forEachLive(fn) {
+        const values = this._values;
+        for (const [key, slot] of this._slots) {
+            const v = values[slot];
+            if (v !== null) fn(v, key);
+        }
     }
 
     digest(n) {
-        return digestWords(this.entries.values(), n);
+        return digestWords(this.values(), n);
     }
 
     /** Every entry, tombstones included, sorted by the key's UTF-8 bytes. */
     sorted() {
-        return [...this.entries.values()].sort((a, b) => compareUtf8(a.key, b.key));
+        return [...this.values()].sort((a, b) => compareUtf8(a.key, b.key));
+    }
+
+    _entryAt(key, slot) {
+        const hi = this._hi[slot];
+        const lo = this._lo[slot];
+        return new Entry(key, (BigInt(hi) << 32n) | BigInt(lo), this._writers[this._writer[slot]], this._values[slot], hi, lo);
+    }
+
+    _indexOfWriter(w) {
+        if (w === this._lastWriter) return this._lastWriterIndex;
+        let i = this._writerIndex.get(w);
+        if (i === undefined) {
+            i = this._writers.length;
+            this._writers.push(w);
+            this._writerIndex.set(w, i);
+        }
+        this._lastWriter = w;
+        this._lastWriterIndex = i;
+        return i;
+    }
+
+    _grow() {
+        const slot = this._next++;
+        if (slot === this._hi.length) {
+            const grow = (a) => {
+                const b = new Uint32Array(a.length * 2);
+                b.set(a);
+                return b;
+            };
+            this._hi = grow(this._hi);
+            this._lo = grow(this._lo);
+            this._writer = grow(this._writer);
+        }
+        return slot;
     }
 }
 
@@ -1767,30 +1920,30 @@ class DistributedMapImpl extends Emitter {
     }
 
     get(key) {
-        const e = this._state.get(key);
-        return e === undefined || e.value === null ? undefined : parseValue(e.value);
+        const v = this._state.valueOf(key);
+        return v === undefined || v === null ? undefined : parseValue(v);
     }
     has(key) {
-        const e = this._state.get(key);
-        return e !== undefined && e.value !== null;
+        const v = this._state.valueOf(key);
+        return v !== undefined && v !== null;
     }
     keys() {
         const out = [];
-        for (const e of this._state.entries.values()) if (e.value !== null) out.push(e.key);
+        this._state.forEachLive((v, key) => out.push(key));
         return out;
     }
     values() {
         const out = [];
-        for (const e of this._state.entries.values()) if (e.value !== null) out.push(parseValue(e.value));
+        this._state.forEachLive((v) => out.push(parseValue(v)));
         return out;
     }
     entries() {
         const out = [];
-        for (const e of this._state.entries.values()) if (e.value !== null) out.push([e.key, parseValue(e.value)]);
+        this._state.forEachLive((v, key) => out.push([key, parseValue(v)]));
         return out;
     }
     forEach(fn) {
-        for (const e of this._state.entries.values()) if (e.value !== null) fn(parseValue(e.value), e.key, this);
+        this._state.forEachLive((v, key) => fn(parseValue(v), key, this));
     }
     [Symbol.iterator]() {
         return this.entries()[Symbol.iterator]();
@@ -1800,9 +1953,9 @@ class DistributedMapImpl extends Emitter {
     }
     /** The JSON text of a key's value exactly as stored (undefined when absent). */
     getText(key) {
-        const e = this._state.get(key);
-        if (e === undefined || e.value === null) return undefined;
-        return typeof e.value === "string" ? e.value : lenientDecoder.decode(e.value);
+        const v = this._state.valueOf(key);
+        if (v === undefined || v === null) return undefined;
+        return typeof v === "string" ? v : lenientDecoder.decode(v);
     }
     /** The current write of a key, tombstones included: an Entry {key, hlc, writer, value: JSON text (string or bytes) | null}. */
     getEntry(key) {
@@ -1846,8 +1999,8 @@ class DistributedMapImpl extends Emitter {
     /** Deletes key (a tombstone). Returns whether the key held a value. */
     delete(key) {
         const keyBytes = checkKey(key);
-        const cur = this._state.get(key);
-        if (cur === undefined || cur.value === null) return false;
+        const v = this._state.valueOf(key);
+        if (v === undefined || v === null) return false;
         return this._write(key, keyBytes, null);
     }
 
@@ -1871,15 +2024,14 @@ class DistributedMapImpl extends Emitter {
             this._error("ReadOnly", `the relay grants ${this.uri} read-only`);
             return false;
         }
-        const cur = this._state.get(key);
-        const hlc = this._clock.tick(cur === undefined ? undefined : cur.hlc);
+        const hlc = this._clock.tick(this._state.hlcOf(key));
         if (hlc === null) {
             this._error("ClockOverflow", `${key}: the current write carries the greatest hlc; no write can beat it`);
             return false;
         }
         const e = new Entry(key, hlc, this.connection.peer, value);
         this._state.apply(e);
-        const previous = this._state.previous;
+        const previousValue = this._state.previousValue;
         if (this._loading) this._writtenWhileLoading.add(key);
         this._markDirty(key);
         if (this._acks) this._track(e);
@@ -1890,7 +2042,7 @@ class DistributedMapImpl extends Emitter {
                 nextTurn(() => this._flush());
             }
         }
-        if (this.listens("change")) this._emitChange(e, previous, true, this.connection.peer);
+        if (this.listens("change")) this._emitChange(e, previousValue, true, this.connection.peer);
         return true;
     }
 
@@ -2175,26 +2327,26 @@ class DistributedMapImpl extends Emitter {
             const e = entries[i];
             if (e.hlc > max) max = e.hlc;
             if (state.apply(e) !== APPLIED) continue;
-            const previous = state.previous;
+            const previousValue = state.previousValue;
             if (persisting) this._markDirty(e.key);
             if (tracking && e.writer !== me) this._supersede(e.key);
             if (e.value !== null) {
                 if (wantSet) this.emit("set", parseValue(e.value), e.key, this, info(e, origin));
-            } else if (previous !== undefined && previous.value !== null) {
-                if (wantDelete) this.emit("delete", parseValue(previous.value), e.key, this, info(e, origin));
+            } else if (previousValue !== undefined && previousValue !== null) {
+                if (wantDelete) this.emit("delete", parseValue(previousValue), e.key, this, info(e, origin));
             }
-            if (wantChange) this._emitChange(e, previous, false, origin);
+            if (wantChange) this._emitChange(e, previousValue, false, origin);
         }
         this._clock.observe(max);
         if (max > this._heard) this._heard = max;
     }
 
-    _emitChange(e, previous, local, origin) {
+    _emitChange(e, previousValue, local, origin) {
         this.emit("change", {
             key: e.key,
             deleted: e.value === null,
             value: e.value === null ? undefined : parseValue(e.value),
-            oldValue: previous === undefined || previous.value === null ? undefined : parseValue(previous.value),
+            oldValue: previousValue === undefined || previousValue === null ? undefined : parseValue(previousValue),
             local,
             writer: peerToHex(e.writer),
             origin: peerToHex(origin),
@@ -2319,7 +2471,7 @@ class DistributedMapImpl extends Emitter {
         for (const [key, u] of [...this._unconfirmed]) {
             // Dropped as superseded if no longer the key's current write
             // (a rejoin forgot it), or written under another id.
-            if (this._state.get(key) !== u.entry || u.entry.writer !== me) {
+            if (!this._state.holds(key, u.entry) || u.entry.writer !== me) {
                 this._unconfirmed.delete(key);
                 this._unconfirmedByHlc.delete(u.entry.hlc);
                 this.emit("writeSuperseded", key);
@@ -2346,23 +2498,23 @@ class DistributedMapImpl extends Emitter {
         if (verify) {
             mode = MODE_VERIFY;
             since = U64_MAX;
-            bucketCount = bucketCountFor(state.entries.size, this.connection.maxMessage);
+            bucketCount = bucketCountFor(state.count, this.connection.maxMessage);
         } else if (this._rejoin !== null) {
             mode = MODE_REJOIN; // an unfinished rejoin goes on as a rejoin
-        } else if (state.entries.size === 0 && this._candidates.size === 0) {
+        } else if (state.count === 0 && this._candidates.size === 0) {
             mode = MODE_FULL;
         } else if (this._isStale()) {
             mode = MODE_REJOIN;
             this._rejoin = { heard: this._heard, known: new Set() };
             this._candidates = new Map();
-            for (const e of state.entries.values()) this._candidates.set(e.key, e);
+            for (const e of state.values()) this._candidates.set(e.key, e);
         } else {
             mode = MODE_CATCHUP;
             since = this._heard;
             // Push candidates: everything we hold newer than what we heard
             // (offline edits, writes the network may have lost). Those left
             // from an interrupted round stay.
-            for (const e of state.entries.values()) if (e.hlc > since) this._candidates.set(e.key, e);
+            for (const e of state.values()) if (e.hlc > since) this._candidates.set(e.key, e);
         }
         const syncId = (this._syncCounter = (this._syncCounter + 1) >>> 0);
         const sync = { syncId, mode, since, bucketCount, digest: null, responder: null, nextSeq: 0 };
@@ -2379,7 +2531,7 @@ class DistributedMapImpl extends Emitter {
         // its bucket is compared again.
         const digest = new Uint32Array(2 * bucketCount);
         const mask = bucketCount - 1;
-        const values = state.entries.values();
+        const values = state.values();
         const step = () => {
             if (this._sync !== sync) return;
             for (let i = 0; i < SNAPSHOT_SLICE; i++) {
@@ -2484,7 +2636,7 @@ class DistributedMapImpl extends Emitter {
             }
         }
         if (differ === null) return;
-        for (const e of this._state.entries.values()) if (differ[bucketOf(e.key, n)]) this._candidates.set(e.key, e);
+        for (const e of this._state.values()) if (differ[bucketOf(e.key, n)]) this._candidates.set(e.key, e);
     }
 
     // After the final chunk of a round: push back, then verify or finish.
@@ -2495,9 +2647,11 @@ class DistributedMapImpl extends Emitter {
         if (s.mode === MODE_REJOIN) {
             const { heard, known } = this._rejoin;
             for (const [key, noted] of this._candidates) {
-                const cur = this._state.get(key);
-                if (cur === noted && noted.hlc <= heard && !known.has(key)) this._forget(key);
-                else if (cur !== undefined) push.push(cur);
+                if (this._state.holds(key, noted) && noted.hlc <= heard && !known.has(key)) this._forget(key);
+                else {
+                    const cur = this._state.get(key);
+                    if (cur !== undefined) push.push(cur);
+                }
             }
             this._rejoin = null;
         } else {
@@ -2584,7 +2738,7 @@ class DistributedMapImpl extends Emitter {
             seq: 0, acked: -1, finalSeq: -1, preparing: true,
         };
         this._sessions.set(hex, session); // replaces the requester's previous one
-        const values = this._state.entries.values();
+        const values = this._state.values();
         const mask = n - 1;
         const step = () => {
             if (this._sessions.get(hex) !== session) return; // replaced, or the peer left
@@ -2731,9 +2885,9 @@ class DistributedMapImpl extends Emitter {
         for (const e of entries) {
             if (e.hlc > max) max = e.hlc;
             if (e.writer !== me && e.hlc > maxOthers) maxOthers = e.hlc;
-            const before = this._state.get(e.key);
-            if (this._state.apply(e) === APPLIED && before !== undefined && this._writtenWhileLoading.has(e.key))
-                lostWhileLoading.push(before);
+            // Only a key written while loading needs its entry from before.
+            const before = this._writtenWhileLoading.has(e.key) ? this._state.get(e.key) : undefined;
+            if (this._state.apply(e) === APPLIED && before !== undefined) lostWhileLoading.push(before);
         }
         this._clock.observe(max);
         // H after loading a store: the newest stored write of another peer.
@@ -2759,14 +2913,10 @@ class DistributedMapImpl extends Emitter {
         if (!this._retentionMs) return;
         const horizon = this._clock.nowMs() - this._retentionMs;
         if (horizon <= 0) return;
-        const limit = BigInt(horizon) << 16n;
-        for (const e of [...this._state.entries.values()]) {
-            if (e.value === null && e.hlc < limit) {
-                this._state.drop(e.key);
-                this._dirty.delete(e.key);
-                this._dropped.set(e.key, e);
-                this._storeSeq++;
-            }
+        for (const e of this._state.dropTombstonesBefore(BigInt(horizon) << 16n)) {
+            this._dirty.delete(e.key);
+            this._dropped.set(e.key, e);
+            this._storeSeq++;
         }
         if (this._dropped.size) this._scheduleStore();
     }

@@ -194,7 +194,7 @@ function steer(proxy, command) {
 
 function jsDigest(map) {
     const [lo, hi] = map._state.digest(1);
-    return `digest ${map.size} ${map._state.entries.size} ${hi.toString(16).padStart(8, "0")}${lo.toString(16).padStart(8, "0")}`;
+    return `digest ${map.size} ${map._state.count} ${hi.toString(16).padStart(8, "0")}${lo.toString(16).padStart(8, "0")}`;
 }
 
 function entryText(e) {
@@ -209,14 +209,15 @@ function sameValue(a, b) {
 
 // The first difference between two JS peers' full states, or null.
 function stateDifference(a, b) {
-    const ea = a._state.entries;
-    const eb = b._state.entries;
-    for (const [k, e] of ea) {
+    const ea = a._state;
+    const eb = b._state;
+    for (const e of ea.values()) {
+        const k = e.key;
         const f = eb.get(k);
         if (f === undefined) return `${JSON.stringify(k)} only on one side (${entryText(e)})`;
         if (compareWrites(e, f) !== 0 || !sameValue(e.value, f.value)) return `${JSON.stringify(k)}: ${entryText(e)} vs ${entryText(f)}`;
     }
-    for (const k of eb.keys()) if (!ea.has(k)) return `${JSON.stringify(k)} only on the other side`;
+    for (const f of eb.values()) if (ea.get(f.key) === undefined) return `${JSON.stringify(f.key)} only on the other side`;
     return null;
 }
 
@@ -414,7 +415,7 @@ async function runSeed(seed) {
         assert.equal(dump.code, 0, dump.stderr);
         assert.deepEqual(JSON.parse(dump.stdout), reference.toObject(), `seed ${seed}: a C++ dump differs from the JS peers`);
         for (const p of js) assert.deepEqual(p.errors.filter((e) => !["Socket", "Relay"].includes(e.code)), [], `${p.name}: unexpected errors`);
-        return { ops, keyWrites, deletes, faults, restarts, convergeMs, ms: Date.now() - t0, entries: reference._state.entries.size, live: reference.size };
+        return { ops, keyWrites, deletes, faults, restarts, convergeMs, ms: Date.now() - t0, entries: reference._state.count, live: reference.size };
     } finally {
         for (const t of timers) clearTimeout(t);
         for (const p of js) p.connection.close();
