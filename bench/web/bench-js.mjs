@@ -6,10 +6,13 @@
 //   node bench/web/bench-js.mjs [--keys 100000,1000000] [--runs 3]
 //        [--deltas 200000] [--chunk 10000] [--browser 1] [--json FILE]
 //        [--only join,browser,apply,send,memory] [--prof DIR] [--warmup 0|1]
+//        [--after 1000]
 //
 // --warmup 1 adds an unmeasured join of the same map first, in the same
 // process/page (default 0: every measured join is the first in a fresh
-// Node process or a fresh tab).
+// Node process or a fresh tab). --after: how long after ready the browser
+// page keeps watching for stalls (ms): the collector often pauses just after
+// the last chunk, and a user sees that freeze as part of the join.
 //
 // One `distmap relay --port 0 --max-rate 0` is started for the whole sitting.
 // Every measuring peer runs in a fresh Node process (this script with
@@ -39,6 +42,7 @@ const args = {
     only: "join,browser,apply,send,memory",
     json: "",
     warmup: 0,
+    after: 1000,
     prof: "",
     role: "",
     cfg: "",
@@ -403,7 +407,7 @@ async function joinBrowser(relay, holders) {
                 await page.goto(`${relay.http}/distmap.js`);
                 const once = (warm) =>
                     page.evaluate(
-                        async (src, url, uri, k, warm) => {
+                        async (src, url, uri, k, warm, after) => {
                             const { connect, DistributedMap } = await import(src);
                             const gaps = [];
                             let longest = 0;
@@ -431,7 +435,7 @@ async function joinBrowser(relay, holders) {
                             const map = DistributedMap(connection, uri);
                             await map.whenReady();
                             const ms = performance.now() - t0;
-                            await new Promise((r) => setTimeout(r, 100)); // a stall right after ready counts too
+                            await new Promise((r) => setTimeout(r, after)); // a stall right after ready counts too
                             running = false;
                             if (obs) {
                                 longtasks.push(...obs.takeRecords().map((e) => e.duration));
@@ -449,6 +453,7 @@ async function joinBrowser(relay, holders) {
                         keep.uri,
                         k,
                         warm,
+                        args.after,
                     );
                 // --warmup 1: a first join in the same page, else cold (see
                 // problem 1 in docs/BROWSER-BENCH.md).

@@ -237,6 +237,11 @@ export class Entry {
         // without BigInt arithmetic, which allocates.
         this._hi = hi === undefined ? Number(hlc >> 32n) : hi;
         this._lo = lo === undefined ? Number(hlc & 0xffffffffn) : lo;
+        // A decoded entry's value bytes in its message, so that MapState
+        // copies them instead of encoding the string again.
+        this._src = null;
+        this._start = 0;
+        this._length = 0;
     }
     get kind() {
         return this.value === null ? KIND_DELETE : KIND_SET;
@@ -429,17 +434,26 @@ export function decodeEntries(u8, dv, start, end, out = []) {
         if (key === null) throw new WireError("key is not valid UTF-8");
         p += keyLength;
         let value = null;
+        let valueStart = 0;
+        let valueLength = 0;
         if (kind === KIND_SET) {
             if (end - p < 4) throw new WireError("truncated value length");
-            const valueLength = dv.getUint32(p, true);
+            valueLength = dv.getUint32(p, true);
             p += 4;
             if (valueLength === 0) throw new WireError("empty value");
             if (valueLength > MAX_VALUE_BYTES) throw new WireError(`value too long (${valueLength} bytes)`);
             if (end - p < valueLength) throw new WireError("truncated value");
             value = decodeValue(u8, p, p + valueLength);
+            valueStart = p;
             p += valueLength;
         }
-        out.push(new Entry(key, hlc, writer, value, hlcHi, hlcLo));
+        const e = new Entry(key, hlc, writer, value, hlcHi, hlcLo);
+        if (value !== null) {
+            e._src = u8;
+            e._start = valueStart;
+            e._length = valueLength;
+        }
+        out.push(e);
     }
     return out;
 }
@@ -886,19 +900,27 @@ export class EntryMap {
     }
 }
 
-// The state keeps no object per key but the key and value strings: a key
-// maps to a slot (a small integer, held in the Map without an object), and
-// the slot's hlc halves and writer live in typed arrays. With an Entry and a
-// BigInt hlc per key, a 1,000,000-key join kept four objects per key alive,
-// and V8's scavenges copying them froze a page for 30-57 ms at a time
-// (docs/BROWSER-BENCH.md). Entries are made on reading, and die young.
+// The state keeps one object per key, its string. A key maps to a slot (a
+// small integer, held in the Map without an object); the slot's hlc halves,
+// writer and value place live in typed arrays, and the values' bytes (as
+// on the wire) in one buffer. With an Entry, a BigInt hlc and a value
+// string per key, a 1,000,000-key join kept four objects per key alive, and
+// V8's collections of them froze a page for 30-135 ms at a time
+// (docs/BROWSER-BENCH.md). Entries and value strings are made on reading.
+const INITIAL_SLOTS = 16;
+const INITIAL_BYTES = 1 << 12;
+
 export class MapState {
     constructor() {
         this._slots = new EntryMap(); // key -> slot (tombstones included)
-        this._values = []; // slot -> string | Uint8Array | null (tombstone)
-        this._hi = new Uint32Array(16); // slot -> hlc >> 32
-        this._lo = new Uint32Array(16); // slot -> hlc & 0xffffffff
-        this._writer = new Uint32Array(16); // slot -> index in _writers
+        this._hi = new Uint32Array(INITIAL_SLOTS); // slot -> hlc >> 32
+        this._lo = new Uint32Array(INITIAL_SLOTS); // slot -> hlc & 0xffffffff
+        this._writer = new Uint32Array(INITIAL_SLOTS); // slot -> index in _writers
+        this._offset = new Uint32Array(INITIAL_SLOTS); // slot -> value's first byte in _bytes
+        this._length = new Uint32Array(INITIAL_SLOTS); // slot -> value's length; 0: a tombstone (values are never empty)
+        this._bytes = new Uint8Array(INITIAL_BYTES); // values, appended; overwritten ones stay until compaction
+        this._used = 0; // bytes appended to _bytes
+        this._garbage = 0; // of those, bytes no slot refers to
         this._free = []; // slots given back by drop()
         this._next = 0; // first slot never used
         this._writers = []; // index -> writer (BigInt); few: one per peer that wrote
@@ -906,8 +928,10 @@ export class MapState {
         this._lastWriter = -1n;
         this._lastWriterIndex = 0;
         this.live = 0; // keys holding a value
-        this.previousValue = undefined; // the value the last applied write replaced: undefined if none, null for a tombstone
+        // What the last applied write replaced (previous, previousValue).
         this._prevKey = "";
+        this._prevLength = -1; // -1: nothing
+        this._prevOffset = 0;
         this._prevHi = 0;
         this._prevLo = 0;
         this._prevWriter = 0;
@@ -924,10 +948,16 @@ export class MapState {
         return slot === undefined ? undefined : this._entryAt(key, slot);
     }
 
-    /** The value of key: undefined when absent, null for a tombstone. */
+    /** The value of key (string, or Uint8Array if not UTF-8): undefined when absent, null for a tombstone. */
     valueOf(key) {
         const slot = this._slots.get(key);
-        return slot === undefined ? undefined : this._values[slot];
+        return slot === undefined ? undefined : this._valueAt(slot);
+    }
+
+    /** Whether key holds a value (not absent, not a tombstone). */
+    hasValue(key) {
+        const slot = this._slots.get(key);
+        return slot !== undefined && this._length[slot] !== 0;
     }
 
     /** The hlc of key's current write (BigInt), or undefined. */
@@ -942,11 +972,27 @@ export class MapState {
         return slot !== undefined && this._hi[slot] === e._hi && this._lo[slot] === e._lo && this._writers[this._writer[slot]] === e.writer;
     }
 
+    /**
+     * The value the last applied write replaced: undefined if the key was
+     * new, null for a tombstone. Valid until the next change of the state.
+     */
+    get previousValue() {
+        const n = this._prevLength;
+        if (n < 0) return undefined;
+        return n === 0 ? null : decodeValue(this._bytes, this._prevOffset, this._prevOffset + n);
+    }
+
+    /** Whether the last applied write replaced a value (not a tombstone, not nothing). */
+    get replacedValue() {
+        return this._prevLength > 0;
+    }
+
     /** The entry the last applied write replaced, or undefined (made on demand). */
     get previous() {
-        if (this.previousValue === undefined) return undefined;
-        const w = this._writers[this._prevWriter];
-        return new Entry(this._prevKey, (BigInt(this._prevHi) << 32n) | BigInt(this._prevLo), w, this.previousValue, this._prevHi, this._prevLo);
+        if (this._prevLength < 0) return undefined;
+        const hi = this._prevHi;
+        const lo = this._prevLo;
+        return new Entry(this._prevKey, (BigInt(hi) << 32n) | BigInt(lo), this._writers[this._prevWriter], this.previousValue, hi, lo);
     }
 
     /** Merges one write (section 7): APPLIED, DUPLICATE or SUPERSEDED. */
@@ -966,23 +1012,32 @@ export class MapState {
                 if (e.writer === w) return DUPLICATE;
                 if (e.writer < w) return SUPERSEDED;
             }
-            const old = this._values[slot];
-            if (old !== null) this.live--;
-            this.previousValue = old;
+            // Compacting first keeps the replaced bytes in place until the
+            // next change, for previousValue.
+            if (this._garbage > 1 << 20 && 2 * this._garbage > this._used) this._compact();
+            const n = this._length[slot];
+            if (n !== 0) this.live--;
+            this._garbage += n;
             this._prevKey = e.key;
+            this._prevLength = n;
+            this._prevOffset = this._offset[slot];
             this._prevHi = h;
             this._prevLo = l;
             this._prevWriter = this._writer[slot];
         } else {
-            slot = this._free.length > 0 ? this._free.pop() : this._grow();
+            slot = this._free.length > 0 ? this._free.pop() : this._newSlot();
             this._slots.set(e.key, slot);
-            this.previousValue = undefined;
+            this._prevLength = -1;
         }
         this._hi[slot] = hi;
         this._lo[slot] = lo;
         this._writer[slot] = this._indexOfWriter(e.writer);
-        this._values[slot] = e.value;
-        if (e.value !== null) this.live++;
+        if (e.value === null) {
+            this._length[slot] = 0;
+        } else {
+            this._storeValue(slot, e);
+            this.live++;
+        }
         return APPLIED;
     }
 
@@ -992,19 +1047,24 @@ export class MapState {
         if (slot === undefined) return undefined;
         const e = this._entryAt(key, slot);
         this._slots.delete(key);
-        if (e.value !== null) this.live--;
-        this._values[slot] = null; // let the value go
+        const n = this._length[slot];
+        if (n !== 0) this.live--;
+        this._garbage += n;
+        this._length[slot] = 0;
         this._free.push(slot);
+        this._prevLength = -1;
         return e;
     }
 
     clear() {
         this._slots.clear();
-        this._values = [];
+        this._bytes = new Uint8Array(INITIAL_BYTES);
+        this._used = 0;
+        this._garbage = 0;
         this._free = [];
         this._next = 0;
         this.live = 0;
-        this.previousValue = undefined;
+        this._prevLength = -1;
     }
 
     /** Drops the tombstones older than hlc limit (BigInt); returns them. */
@@ -1013,7 +1073,7 @@ export class MapState {
         const lo = Number(limit & 0xffffffffn);
         const old = [];
         for (const [key, slot] of this._slots) {
-            if (this._values[slot] !== null) continue;
+            if (this._length[slot] !== 0) continue;
             const h = this._hi[slot];
             if (h < hi || (h === hi && this._lo[slot] < lo)) old.push(key);
         }
@@ -1027,11 +1087,12 @@ export class MapState {
 
     /** Calls fn(value, key) for each key holding a value (no Entry made). */
     forEachLive(fn) {
-        const values = this._values;
-        for (const [key, slot] of this._slots) {
-            const v = values[slot];
-            if (v !== null) fn(v, key);
-        }
+        for (const [key, slot] of this._slots) if (this._length[slot] !== 0) fn(this._valueAt(slot), key);
+    }
+
+    /** Calls fn(key) for each key holding a value (no value decoded). */
+    forEachLiveKey(fn) {
+        for (const [key, slot] of this._slots) if (this._length[slot] !== 0) fn(key);
     }
 
     digest(n) {
@@ -1043,10 +1104,73 @@ export class MapState {
         return [...this.values()].sort((a, b) => compareUtf8(a.key, b.key));
     }
 
+    _valueAt(slot) {
+        const n = this._length[slot];
+        if (n === 0) return null;
+        const at = this._offset[slot];
+        return decodeValue(this._bytes, at, at + n);
+    }
+
     _entryAt(key, slot) {
         const hi = this._hi[slot];
         const lo = this._lo[slot];
-        return new Entry(key, (BigInt(hi) << 32n) | BigInt(lo), this._writers[this._writer[slot]], this._values[slot], hi, lo);
+        return new Entry(key, (BigInt(hi) << 32n) | BigInt(lo), this._writers[this._writer[slot]], this._valueAt(slot), hi, lo);
+    }
+
+    _storeValue(slot, e) {
+        const v = e.value;
+        let n;
+        if (e._src !== null) {
+            n = e._length;
+            this._reserve(n);
+            const src = e._src;
+            const from = e._start;
+            const to = this._used;
+            // A short value is copied faster by hand than through a subarray view.
+            if (n <= 64) for (let i = 0; i < n; i++) this._bytes[to + i] = src[from + i];
+            else this._bytes.set(src.subarray(from, from + n), to);
+        } else if (typeof v === "string") {
+            this._reserve(3 * v.length); // UTF-8 takes at most 3 bytes per UTF-16 unit
+            n = textEncoder.encodeInto(v, this._bytes.subarray(this._used)).written;
+        } else {
+            n = v.length;
+            this._reserve(n);
+            this._bytes.set(v, this._used);
+        }
+        this._offset[slot] = this._used;
+        this._length[slot] = n;
+        this._used += n;
+    }
+
+    // Room for n more bytes at _used.
+    _reserve(n) {
+        if (this._used + n <= this._bytes.length) return;
+        let size = this._bytes.length;
+        while (size < this._used + n) size *= 2;
+        const bytes = new Uint8Array(size);
+        bytes.set(this._bytes.subarray(0, this._used));
+        this._bytes = bytes;
+    }
+
+    // Copies the values still referred to into a new buffer; the replaced
+    // ones are left behind.
+    _compact() {
+        const live = this._used - this._garbage;
+        let size = INITIAL_BYTES;
+        while (size < 2 * live) size *= 2;
+        const bytes = new Uint8Array(size);
+        let at = 0;
+        for (let slot = 0; slot < this._next; slot++) {
+            const n = this._length[slot];
+            if (n === 0) continue;
+            bytes.set(this._bytes.subarray(this._offset[slot], this._offset[slot] + n), at);
+            this._offset[slot] = at;
+            at += n;
+        }
+        this._bytes = bytes;
+        this._used = at;
+        this._garbage = 0;
+        this._prevLength = -1;
     }
 
     _indexOfWriter(w) {
@@ -1062,7 +1186,7 @@ export class MapState {
         return i;
     }
 
-    _grow() {
+    _newSlot() {
         const slot = this._next++;
         if (slot === this._hi.length) {
             const grow = (a) => {
@@ -1073,6 +1197,8 @@ export class MapState {
             this._hi = grow(this._hi);
             this._lo = grow(this._lo);
             this._writer = grow(this._writer);
+            this._offset = grow(this._offset);
+            this._length = grow(this._length);
         }
         return slot;
     }
@@ -1924,12 +2050,11 @@ class DistributedMapImpl extends Emitter {
         return v === undefined || v === null ? undefined : parseValue(v);
     }
     has(key) {
-        const v = this._state.valueOf(key);
-        return v !== undefined && v !== null;
+        return this._state.hasValue(key);
     }
     keys() {
         const out = [];
-        this._state.forEachLive((v, key) => out.push(key));
+        this._state.forEachLiveKey((key) => out.push(key));
         return out;
     }
     values() {
@@ -1999,8 +2124,7 @@ class DistributedMapImpl extends Emitter {
     /** Deletes key (a tombstone). Returns whether the key held a value. */
     delete(key) {
         const keyBytes = checkKey(key);
-        const v = this._state.valueOf(key);
-        if (v === undefined || v === null) return false;
+        if (!this._state.hasValue(key)) return false;
         return this._write(key, keyBytes, null);
     }
 
@@ -2031,7 +2155,7 @@ class DistributedMapImpl extends Emitter {
         }
         const e = new Entry(key, hlc, this.connection.peer, value);
         this._state.apply(e);
-        const previousValue = this._state.previousValue;
+        const previousValue = this.listens("change") ? this._state.previousValue : undefined;
         if (this._loading) this._writtenWhileLoading.add(key);
         this._markDirty(key);
         if (this._acks) this._track(e);
@@ -2327,13 +2451,14 @@ class DistributedMapImpl extends Emitter {
             const e = entries[i];
             if (e.hlc > max) max = e.hlc;
             if (state.apply(e) !== APPLIED) continue;
-            const previousValue = state.previousValue;
+            // Decoded only when asked for, and before a listener can change the state.
+            const previousValue = wantChange || (wantDelete && e.value === null) ? state.previousValue : undefined;
             if (persisting) this._markDirty(e.key);
             if (tracking && e.writer !== me) this._supersede(e.key);
             if (e.value !== null) {
                 if (wantSet) this.emit("set", parseValue(e.value), e.key, this, info(e, origin));
             } else if (previousValue !== undefined && previousValue !== null) {
-                if (wantDelete) this.emit("delete", parseValue(previousValue), e.key, this, info(e, origin));
+                this.emit("delete", parseValue(previousValue), e.key, this, info(e, origin));
             }
             if (wantChange) this._emitChange(e, previousValue, false, origin);
         }

@@ -52,7 +52,8 @@ test("merge rule: applied, duplicate, superseded", () => {
     assert.equal(s.apply(set("k", 10, 1, "1")), DUPLICATE);
     // Same (hlc, writer) with other bytes is still a duplicate: nothing changes.
     assert.equal(s.apply(set("k", 10, 1, "2")), DUPLICATE);
-    assert.equal(new TextDecoder().decode(s.get("k").value), "1");
+    // Stored as its bytes, read back as the codec reads a value: valid UTF-8 is a string.
+    assert.equal(s.get("k").value, "1");
     assert.equal(s.apply(set("k", 9, 99, "3")), SUPERSEDED, "older hlc loses whatever the writer");
     assert.equal(s.apply(set("k", 10, 0, "3")), SUPERSEDED, "same hlc, smaller writer");
     assert.equal(s.apply(set("k", 10, 2, "4")), APPLIED, "same hlc, greater writer");
@@ -253,4 +254,66 @@ test("EntryMap: an iterator lasts through writes, each entry present throughout 
         assert.equal(seen.get(k), deleted.includes(k) ? undefined : 1, k);
     }
     for (const [k, n] of seen) assert.equal(n, 1, `${k} seen ${n} times`);
+});
+
+// MapState keeps values as bytes in one buffer that it compacts once half
+// of it is replaced values; slots of dropped keys are reused. Whatever the
+// writes, it must read back as a plain Map of the winning entries would.
+test("MapState: values, drops and compaction read back as a Map of the winning writes", () => {
+    const seed = seedBase + 11;
+    console.log(`MapState seed ${seed} (DISTMAP_SEED=${seedBase})`);
+    const next = rng(seed);
+    const s = new MapState();
+    const reference = new Map(); // key -> Entry
+    const keys = Array.from({ length: 300 }, (_, i) => (i % 3 === 0 ? `ключ-${i}` : `k${i}`));
+    const invalid = new Uint8Array([0x22, 0xff, 0x22]); // not UTF-8: kept and read back as bytes
+    const valueFor = (op) => {
+        const r = next();
+        if (r < 0.05) return invalid;
+        if (r < 0.1) return enc.encode(`"${"b".repeat(Math.floor(next() * 3000))}"`); // bytes that are UTF-8
+        return JSON.stringify("v".repeat(Math.floor(next() * 4000)) + op + "😀");
+    };
+    let hlc = 1n;
+    let compactions = 0;
+    for (let op = 0; op < 6000; op++) {
+        const key = keys[Math.floor(next() * keys.length)];
+        const r = next();
+        if (r < 0.05) {
+            const dropped = s.drop(key);
+            assert.equal(dropped?.hlc, reference.get(key)?.hlc, `seed ${seed}: drop ${key}`);
+            reference.delete(key);
+            continue;
+        }
+        const before = s._bytes;
+        hlc += BigInt(1 + Math.floor(next() * 3));
+        const cur = reference.get(key);
+        // Now and then an older write, which loses.
+        const at = cur !== undefined && next() < 0.1 ? cur.hlc - 1n : hlc;
+        const e = r < 0.2 ? del(key, at, 2) : new Entry(key, at, 2n, valueFor(op));
+        const wins = cur === undefined || at > cur.hlc;
+        const previousText = cur === undefined ? undefined : cur.value;
+        assert.equal(s.apply(e), wins ? APPLIED : SUPERSEDED, `seed ${seed} op ${op}`);
+        if (!wins) continue;
+        if (s._bytes !== before && s._used < before.length / 2) compactions++;
+        const prev = s.previousValue;
+        if (previousText === undefined || previousText === null) assert.equal(prev, previousText, `seed ${seed} op ${op}: previousValue`);
+        else assert.equal(Buffer.compare(Buffer.from(prev), Buffer.from(previousText)), 0, `seed ${seed} op ${op}: previousValue`);
+        reference.set(key, e);
+    }
+    assert.ok(compactions > 0, `seed ${seed}: the value buffer was compacted (${s._used} bytes used)`);
+    assert.equal(s.count, reference.size);
+    assert.equal(s.live, [...reference.values()].filter((e) => e.value !== null).length);
+    for (const [key, e] of reference) {
+        const got = s.get(key);
+        assert.equal(got.hlc, e.hlc, key);
+        assert.equal(got.writer, e.writer, key);
+        if (e.value === null) assert.equal(got.value, null, key);
+        else {
+            assert.equal(typeof got.value, e.value === invalid ? "object" : "string", `${key}: bytes only when not UTF-8`);
+            assert.equal(Buffer.compare(Buffer.from(got.value), Buffer.from(e.value)), 0, key);
+        }
+        assert.equal(s.hasValue(key), e.value !== null);
+    }
+    for (const key of keys) if (!reference.has(key)) assert.equal(s.get(key), undefined, key);
+    assert.deepEqual(computeDigest(s.values(), 64), computeDigest(reference.values(), 64));
 });
