@@ -844,64 +844,135 @@ export const APPLIED = 0;
 export const DUPLICATE = 1;
 export const SUPERSEDED = 2;
 
-// key -> Entry over 16 Maps, each key's chosen by a few of its characters.
-// A V8 Map grows by copying its whole table in one step: at a million keys
-// one insert took 36 ms (the table passing 524,288 entries) and 137 ms
-// (1,048,576) in Node, a frozen page in a browser. Each shard grows alone,
-// at a sixteenth of the size. Iteration goes shard by shard: the order is
-// not the order of insertion.
-const SHARDS = 16;
+// Keys to slots: an open-addressing table (linear probing) of slot numbers
+// in an Int32Array, over an array of the key strings. In Chromium a full
+// collection with 1,000,000 string keys in V8 Maps paused 119-121 ms; with
+// the same strings in an array and this table, 33 ms (docs/BROWSER-BENCH.md).
+// Growing rehashes from the stored hashes: no string is read again.
+const EMPTY = -1;
+// Seeded, so that which keys collide differs per page: a peer cannot send
+// keys chosen to pile up in one run of the table.
+const KEY_SEED = (Math.random() * 0x100000000) >>> 0;
 
-function shardOf(key) {
-    const n = key.length;
-    if (n === 0) return 0;
-    const h = key.charCodeAt(n - 1) ^ (key.charCodeAt(n >> 1) << 2) ^ (n > 1 ? key.charCodeAt(n - 2) << 4 : 0) ^ n;
-    return (h ^ (h >>> 4) ^ (h >>> 8)) & (SHARDS - 1);
+function keyHashOf(key) {
+    let h = KEY_SEED ^ key.length;
+    for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+    // The finalizer of MurmurHash3: every input bit reaches the low bits that pick the bucket.
+    h ^= h >>> 16;
+    h = Math.imul(h, 0x85ebca6b);
+    h ^= h >>> 13;
+    h = Math.imul(h, 0xc2b2ae35);
+    return (h ^ (h >>> 16)) >>> 0;
 }
 
-export class EntryMap {
+export class KeyIndex {
     constructor() {
-        this._shards = Array.from({ length: SHARDS }, () => new Map());
-        this._size = 0;
+        this._keys = []; // slot -> key, or undefined for a free slot
+        this._hashes = new Uint32Array(16); // slot -> keyHashOf(key)
+        this._table = new Int32Array(32).fill(EMPTY); // at most half full
+        this._free = []; // free slots below _end
+        this._end = 0; // slots in use or free are below it
+        this.size = 0;
     }
-    get size() {
-        return this._size;
+
+    /** One more than the greatest slot ever given out. */
+    get end() {
+        return this._end;
     }
-    get(key) {
-        return this._shards[shardOf(key)].get(key);
+
+    keyAt(slot) {
+        return this._keys[slot];
     }
-    has(key) {
-        return this._shards[shardOf(key)].has(key);
+
+    /** The slot of key, or -1. */
+    slotOf(key) {
+        const h = keyHashOf(key);
+        const mask = this._table.length - 1;
+        for (let at = h & mask; ; at = (at + 1) & mask) {
+            const slot = this._table[at];
+            if (slot === EMPTY) return -1;
+            if (this._hashes[slot] === h && this._keys[slot] === key) return slot;
+        }
     }
-    set(key, value) {
-        const shard = this._shards[shardOf(key)];
-        const before = shard.size;
-        shard.set(key, value);
-        this._size += shard.size - before;
-        return this;
+
+    /** Gives key (not present) a slot and returns it. */
+    add(key) {
+        if (2 * (this.size + 1) > this._table.length) this._rehash(2 * this._table.length);
+        let slot;
+        if (this._free.length > 0) {
+            slot = this._free.pop();
+        } else {
+            slot = this._end++;
+            if (slot === this._hashes.length) {
+                const hashes = new Uint32Array(2 * slot);
+                hashes.set(this._hashes);
+                this._hashes = hashes;
+            }
+        }
+        const h = keyHashOf(key);
+        this._keys[slot] = key;
+        this._hashes[slot] = h;
+        const mask = this._table.length - 1;
+        let at = h & mask;
+        while (this._table[at] !== EMPTY) at = (at + 1) & mask;
+        this._table[at] = slot;
+        this.size++;
+        return slot;
     }
-    delete(key) {
-        const gone = this._shards[shardOf(key)].delete(key);
-        if (gone) this._size--;
-        return gone;
+
+    /** Takes key's slot back; returns it, or -1 if key was not present. */
+    remove(key) {
+        const h = keyHashOf(key);
+        const table = this._table;
+        const mask = table.length - 1;
+        let at = h & mask;
+        for (; ; at = (at + 1) & mask) {
+            const slot = table[at];
+            if (slot === EMPTY) return -1;
+            if (this._hashes[slot] === h && this._keys[slot] === key) break;
+        }
+        const slot = table[at];
+        // Backward shift: move up each later entry of the run whose home
+        // is not between the hole and it, so that no lookup stops early.
+        let hole = at;
+        for (let j = (at + 1) & mask; table[j] !== EMPTY; j = (j + 1) & mask) {
+            const home = this._hashes[table[j]] & mask;
+            const stays = hole <= j ? hole < home && home <= j : hole < home || home <= j;
+            if (stays) continue;
+            table[hole] = table[j];
+            hole = j;
+        }
+        table[hole] = EMPTY;
+        this._keys[slot] = undefined;
+        this._free.push(slot);
+        this.size--;
+        return slot;
     }
+
     clear() {
-        for (const shard of this._shards) shard.clear();
-        this._size = 0;
+        this._keys = [];
+        this._hashes = new Uint32Array(16);
+        this._table = new Int32Array(32).fill(EMPTY);
+        this._free = [];
+        this._end = 0;
+        this.size = 0;
     }
-    *values() {
-        for (const shard of this._shards) yield* shard.values();
-    }
-    *keys() {
-        for (const shard of this._shards) yield* shard.keys();
-    }
-    *[Symbol.iterator]() {
-        for (const shard of this._shards) yield* shard;
+
+    _rehash(length) {
+        const table = new Int32Array(length).fill(EMPTY);
+        const mask = length - 1;
+        for (let slot = 0; slot < this._end; slot++) {
+            if (this._keys[slot] === undefined) continue;
+            let at = this._hashes[slot] & mask;
+            while (table[at] !== EMPTY) at = (at + 1) & mask;
+            table[at] = slot;
+        }
+        this._table = table;
     }
 }
 
 // The state keeps one object per key, its string. A key maps to a slot (a
-// small integer, held in the Map without an object); the slot's hlc halves,
+// small integer, through KeyIndex); the slot's hlc halves,
 // writer and value place live in typed arrays, and the values' bytes (as
 // on the wire) in one buffer. With an Entry, a BigInt hlc and a value
 // string per key, a 1,000,000-key join kept four objects per key alive, and
@@ -912,7 +983,7 @@ const INITIAL_BYTES = 1 << 12;
 
 export class MapState {
     constructor() {
-        this._slots = new EntryMap(); // key -> slot (tombstones included)
+        this._index = new KeyIndex(); // key -> slot (tombstones included)
         this._hi = new Uint32Array(INITIAL_SLOTS); // slot -> hlc >> 32
         this._lo = new Uint32Array(INITIAL_SLOTS); // slot -> hlc & 0xffffffff
         this._writer = new Uint32Array(INITIAL_SLOTS); // slot -> index in _writers
@@ -921,8 +992,6 @@ export class MapState {
         this._bytes = new Uint8Array(INITIAL_BYTES); // values, appended; overwritten ones stay until compaction
         this._used = 0; // bytes appended to _bytes
         this._garbage = 0; // of those, bytes no slot refers to
-        this._free = []; // slots given back by drop()
-        this._next = 0; // first slot never used
         this._writers = []; // index -> writer (BigInt); few: one per peer that wrote
         this._writerIndex = new Map(); // writer -> index
         this._lastWriter = -1n;
@@ -939,37 +1008,37 @@ export class MapState {
 
     /** How many keys are held, tombstones included. */
     get count() {
-        return this._slots.size;
+        return this._index.size;
     }
 
     /** The current write of key as an Entry, or undefined. */
     get(key) {
-        const slot = this._slots.get(key);
-        return slot === undefined ? undefined : this._entryAt(key, slot);
+        const slot = this._index.slotOf(key);
+        return slot < 0 ? undefined : this._entryAt(key, slot);
     }
 
     /** The value of key (string, or Uint8Array if not UTF-8): undefined when absent, null for a tombstone. */
     valueOf(key) {
-        const slot = this._slots.get(key);
-        return slot === undefined ? undefined : this._valueAt(slot);
+        const slot = this._index.slotOf(key);
+        return slot < 0 ? undefined : this._valueAt(slot);
     }
 
     /** Whether key holds a value (not absent, not a tombstone). */
     hasValue(key) {
-        const slot = this._slots.get(key);
-        return slot !== undefined && this._length[slot] !== 0;
+        const slot = this._index.slotOf(key);
+        return slot >= 0 && this._length[slot] !== 0;
     }
 
     /** The hlc of key's current write (BigInt), or undefined. */
     hlcOf(key) {
-        const slot = this._slots.get(key);
-        return slot === undefined ? undefined : (BigInt(this._hi[slot]) << 32n) | BigInt(this._lo[slot]);
+        const slot = this._index.slotOf(key);
+        return slot < 0 ? undefined : (BigInt(this._hi[slot]) << 32n) | BigInt(this._lo[slot]);
     }
 
     /** Whether key's current write is e's (same hlc and writer). */
     holds(key, e) {
-        const slot = this._slots.get(key);
-        return slot !== undefined && this._hi[slot] === e._hi && this._lo[slot] === e._lo && this._writers[this._writer[slot]] === e.writer;
+        const slot = this._index.slotOf(key);
+        return slot >= 0 && this._hi[slot] === e._hi && this._lo[slot] === e._lo && this._writers[this._writer[slot]] === e.writer;
     }
 
     /**
@@ -999,8 +1068,8 @@ export class MapState {
     apply(e) {
         const hi = e._hi;
         const lo = e._lo;
-        let slot = this._slots.get(e.key);
-        if (slot !== undefined) {
+        let slot = this._index.slotOf(e.key);
+        if (slot >= 0) {
             const h = this._hi[slot];
             const l = this._lo[slot];
             if (hi !== h) {
@@ -1025,8 +1094,8 @@ export class MapState {
             this._prevLo = l;
             this._prevWriter = this._writer[slot];
         } else {
-            slot = this._free.length > 0 ? this._free.pop() : this._newSlot();
-            this._slots.set(e.key, slot);
+            slot = this._index.add(e.key);
+            if (slot === this._hi.length) this._growSlots();
             this._prevLength = -1;
         }
         this._hi[slot] = hi;
@@ -1043,26 +1112,23 @@ export class MapState {
 
     /** Forgets a key without a tombstone (rejoin, tombstone collection); returns its entry. */
     drop(key) {
-        const slot = this._slots.get(key);
-        if (slot === undefined) return undefined;
+        const slot = this._index.slotOf(key);
+        if (slot < 0) return undefined;
         const e = this._entryAt(key, slot);
-        this._slots.delete(key);
+        this._index.remove(key);
         const n = this._length[slot];
         if (n !== 0) this.live--;
         this._garbage += n;
         this._length[slot] = 0;
-        this._free.push(slot);
         this._prevLength = -1;
         return e;
     }
 
     clear() {
-        this._slots.clear();
+        this._index.clear();
         this._bytes = new Uint8Array(INITIAL_BYTES);
         this._used = 0;
         this._garbage = 0;
-        this._free = [];
-        this._next = 0;
         this.live = 0;
         this._prevLength = -1;
     }
@@ -1072,8 +1138,10 @@ export class MapState {
         const hi = Number(limit >> 32n);
         const lo = Number(limit & 0xffffffffn);
         const old = [];
-        for (const [key, slot] of this._slots) {
-            if (this._length[slot] !== 0) continue;
+        const index = this._index;
+        for (let slot = 0; slot < index.end; slot++) {
+            const key = index.keyAt(slot);
+            if (key === undefined || this._length[slot] !== 0) continue;
             const h = this._hi[slot];
             if (h < hi || (h === hi && this._lo[slot] < lo)) old.push(key);
         }
@@ -1082,17 +1150,31 @@ export class MapState {
 
     /** Every entry, tombstones included, as Entry objects made one by one; lasts through writes. */
     *values() {
-        for (const [key, slot] of this._slots) yield this._entryAt(key, slot);
+        // By slot: a key held throughout keeps its slot, so it is seen once
+        // even when writes come between two steps (a sync answer's walk).
+        const index = this._index;
+        for (let slot = 0; slot < index.end; slot++) {
+            const key = index.keyAt(slot);
+            if (key !== undefined) yield this._entryAt(key, slot);
+        }
     }
 
     /** Calls fn(value, key) for each key holding a value (no Entry made). */
     forEachLive(fn) {
-        for (const [key, slot] of this._slots) if (this._length[slot] !== 0) fn(this._valueAt(slot), key);
+        const index = this._index;
+        for (let slot = 0; slot < index.end; slot++) {
+            const key = index.keyAt(slot);
+            if (key !== undefined && this._length[slot] !== 0) fn(this._valueAt(slot), key);
+        }
     }
 
     /** Calls fn(key) for each key holding a value (no value decoded). */
     forEachLiveKey(fn) {
-        for (const [key, slot] of this._slots) if (this._length[slot] !== 0) fn(key);
+        const index = this._index;
+        for (let slot = 0; slot < index.end; slot++) {
+            const key = index.keyAt(slot);
+            if (key !== undefined && this._length[slot] !== 0) fn(key);
+        }
     }
 
     digest(n) {
@@ -1160,7 +1242,7 @@ export class MapState {
         while (size < 2 * live) size *= 2;
         const bytes = new Uint8Array(size);
         let at = 0;
-        for (let slot = 0; slot < this._next; slot++) {
+        for (let slot = 0; slot < this._index.end; slot++) {
             const n = this._length[slot];
             if (n === 0) continue;
             bytes.set(this._bytes.subarray(this._offset[slot], this._offset[slot] + n), at);
@@ -1186,21 +1268,17 @@ export class MapState {
         return i;
     }
 
-    _newSlot() {
-        const slot = this._next++;
-        if (slot === this._hi.length) {
-            const grow = (a) => {
-                const b = new Uint32Array(a.length * 2);
-                b.set(a);
-                return b;
-            };
-            this._hi = grow(this._hi);
-            this._lo = grow(this._lo);
-            this._writer = grow(this._writer);
-            this._offset = grow(this._offset);
-            this._length = grow(this._length);
-        }
-        return slot;
+    _growSlots() {
+        const grow = (a) => {
+            const b = new Uint32Array(a.length * 2);
+            b.set(a);
+            return b;
+        };
+        this._hi = grow(this._hi);
+        this._lo = grow(this._lo);
+        this._writer = grow(this._writer);
+        this._offset = grow(this._offset);
+        this._length = grow(this._length);
     }
 }
 

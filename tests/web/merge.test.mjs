@@ -5,7 +5,7 @@ import {
     APPLIED,
     DUPLICATE,
     Entry,
-    EntryMap,
+    KeyIndex,
     MapState,
     SUPERSEDED,
     U64_MAX,
@@ -182,11 +182,12 @@ test("keys sort by their UTF-8 bytes", () => {
     assert.deepEqual([...keys].sort(compareUtf8), byBytes);
 });
 
-// MapState keeps its entries in an EntryMap (16 Maps, so that no single
-// table doubles a million entries at once): it must behave as one Map.
-test("EntryMap: one Map's contents and size over its shards, against a Map", () => {
+// MapState finds keys through a KeyIndex (open addressing over typed
+// arrays, deletion by backward shift): it must behave as a Map of key to
+// slot, with slots given back and reused.
+test("KeyIndex: the slots of a Map's keys, against a Map, through growth and deletions", () => {
     const seed = seedBase + 7;
-    console.log(`EntryMap seed ${seed} (DISTMAP_SEED=${seedBase})`);
+    console.log(`KeyIndex seed ${seed} (DISTMAP_SEED=${seedBase})`);
     const next = rng(seed);
     const pool = [
         "",
@@ -199,55 +200,50 @@ test("EntryMap: one Map's contents and size over its shards, against a Map", () 
         ...Array.from({ length: 3000 }, (_, i) => `key-${String(i).padStart(6, "0")}`),
         ...Array.from({ length: 200 }, (_, i) => `user/${i}/name`),
     ];
-    const m = new EntryMap();
-    const reference = new Map();
-    for (let op = 0; op < 20000; op++) {
+    const index = new KeyIndex();
+    const reference = new Map(); // key -> slot
+    for (let op = 0; op < 40000; op++) {
         const key = pool[Math.floor(next() * pool.length)];
-        if (next() < 0.3) {
-            assert.equal(m.delete(key), reference.delete(key), `delete ${JSON.stringify(key)}`);
-        } else {
-            m.set(key, op);
-            reference.set(key, op);
+        if (next() < 0.4) {
+            assert.equal(index.remove(key), reference.has(key) ? reference.get(key) : -1, `seed ${seed} op ${op}: remove ${JSON.stringify(key)}`);
+            reference.delete(key);
+        } else if (!reference.has(key)) {
+            const slot = index.add(key);
+            assert.ok(![...reference.values()].includes(slot), `seed ${seed} op ${op}: slot ${slot} given twice`);
+            reference.set(key, slot);
         }
-        assert.equal(m.size, reference.size);
+        assert.equal(index.size, reference.size);
+        // Every so often, every key: a deletion that broke a probe run shows here.
+        if (op % 2000 === 0) for (const k of pool) assert.equal(index.slotOf(k), reference.has(k) ? reference.get(k) : -1, `seed ${seed} op ${op}: ${JSON.stringify(k)}`);
     }
-    for (const key of pool) {
-        assert.equal(m.get(key), reference.get(key), `get ${JSON.stringify(key)}`);
-        assert.equal(m.has(key), reference.has(key));
-    }
-    const byKey = (a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
-    assert.deepEqual([...m].sort(byKey), [...reference].sort(byKey));
-    assert.deepEqual([...m.keys()].sort(), [...reference.keys()].sort());
-    assert.deepEqual([...m.values()].sort((a, b) => a - b), [...reference.values()].sort((a, b) => a - b));
-    // The keys are spread: no shard holds most of the numbered keys.
-    const numbered = new EntryMap();
-    for (let i = 0; i < 16000; i++) numbered.set(`key-${String(i).padStart(6, "0")}`, i);
-    for (const shard of numbered._shards) assert.ok(shard.size < 16000 / 4, `a shard of ${shard.size} entries`);
-    m.clear();
-    assert.equal(m.size, 0);
-    assert.equal([...m.values()].length, 0);
+    for (const key of pool) assert.equal(index.slotOf(key), reference.has(key) ? reference.get(key) : -1, `seed ${seed}: ${JSON.stringify(key)}`);
+    for (const [key, slot] of reference) assert.equal(index.keyAt(slot), key);
+    assert.ok(index.end <= pool.length, "freed slots are used again");
+    index.clear();
+    assert.equal(index.size, 0);
+    assert.equal(index.slotOf("a"), -1);
 });
 
-test("EntryMap: an iterator lasts through writes, each entry present throughout seen once", () => {
+test("MapState: a walk lasts through writes, each entry present throughout seen once", () => {
     // A sync answer or a verify round walks the state over several turns
     // while writes go on (new keys then travel as deltas, not in the walk).
-    const m = new EntryMap();
-    for (let i = 0; i < 1000; i++) m.set(`k${i}`, i);
-    const it = m.keys();
+    const m = new MapState();
+    for (let i = 0; i < 1000; i++) m.apply(set(`k${i}`, 1, 1, String(i)));
+    const it = m.values();
     const seen = new Map();
     const take = (n) => {
         for (let i = 0; i < n; i++) {
             const r = it.next();
             if (r.done) return;
-            seen.set(r.value, (seen.get(r.value) ?? 0) + 1);
+            seen.set(r.value.key, (seen.get(r.value.key) ?? 0) + 1);
         }
     };
     take(300);
-    for (let i = 0; i < 1000; i += 3) m.set(`k${i}`, -i); // replaced, not moved
+    for (let i = 0; i < 1000; i += 3) m.apply(set(`k${i}`, 2, 1, String(-i))); // replaced, not moved
     const deleted = [];
     for (let i = 1; i < 1000; i += 7) if (!seen.has(`k${i}`)) deleted.push(`k${i}`);
-    for (const k of deleted) m.delete(k);
-    for (let i = 1000; i < 1200; i++) m.set(`k${i}`, i);
+    for (const k of deleted) m.drop(k);
+    for (let i = 1000; i < 1200; i++) m.apply(set(`k${i}`, 1, 1, String(i))); // some take the dropped keys' slots
     take(Infinity);
     for (let i = 0; i < 1000; i++) {
         const k = `k${i}`;
