@@ -123,6 +123,12 @@ const roles = {
     // Joins a map held by a C++ keeper: one warm-up join, then the measured one.
     // With --expose-gc: heap per key (after GC, minus an empty ready map).
     async join(cfg) {
+        // The JS heap and the ArrayBuffers (typed arrays live outside the
+        // heap: the state's slot arrays and value bytes are there).
+        const heldBytes = () => {
+            const m = process.memoryUsage();
+            return m.heapUsed + m.arrayBuffers;
+        };
         const { open } = await loadClient();
         const gc = globalThis.gc;
         let base = null;
@@ -130,7 +136,7 @@ const roles = {
             const empty = open(cfg.url, "/empty-" + process.pid, "js-empty");
             await empty.map.whenReady();
             for (let i = 0; i < 3; i++) gc();
-            base = process.memoryUsage().heapUsed;
+            base = heldBytes();
             globalThis.keepEmpty = empty;
         }
         const once = async () => {
@@ -156,7 +162,7 @@ const roles = {
         const res = { ms: m.ms, coldMs: cold, cpuPct: m.cpuPct };
         if (gc) {
             for (let i = 0; i < 3; i++) gc();
-            const used = process.memoryUsage().heapUsed;
+            const used = heldBytes();
             res.heapBytes = used - base;
             res.bytesPerKey = (used - base) / cfg.k;
             res.rssMB = process.memoryUsage().rss / 1048576;
@@ -347,16 +353,20 @@ async function cppHolder(relay, k) {
     const t0 = performance.now();
     const fill = forkRole("fill", { url: relay.url, uri, k });
     await fill.waitMsg((m) => m.filled !== undefined, 300000);
+    const tFilled = performance.now();
     const dir = mkdtempSync(join(tmpdir(), "distmap-bench-keep-"));
     const keep = spawnQt(["keep", "--url", relay.url, "--map", uri, "--store", dir]);
     await keep.waitFor(/synced with peer/, 300000);
+    // The JS peer as responder: the keeper's start and join, served by it alone.
+    const servedMs = performance.now() - tFilled;
     fill.send("leave");
     await stop(fill);
     // Let the keeper finish writing its store before anything is timed.
     await sleep(k >= 1000000 ? 3000 : 1000);
     keep.dir = dir;
     keep.uri = uri;
-    log(`C++ keeper holds ${uri} (${k} keys) after ${((performance.now() - t0) / 1000).toFixed(1)} s; keeper RSS ${rssMB(keep.pid).toFixed(0)} MB`);
+    keep.servedMs = servedMs;
+    log(`C++ keeper holds ${uri} (${k} keys) after ${((performance.now() - t0) / 1000).toFixed(1)} s (JS writer filled in ${((tFilled - t0) / 1000).toFixed(1)} s, served the keeper in ${(servedMs / 1000).toFixed(2)} s); keeper RSS ${rssMB(keep.pid).toFixed(0)} MB`);
     return keep;
 }
 
@@ -617,7 +627,7 @@ function report() {
     lines.push(`JS peer benchmarks, ${new Date().toISOString()}, node ${process.version}, ${out.machine.cpus} cores (load ${out.machine.loadavgStart.map((x) => x.toFixed(1)).join("/")} at start), medians of ${args.runs}`);
     lines.push("");
     if (R.join) {
-        lines.push("| join (Node), C++ keeper holds K keys | connect→ready ms | warm-up join ms (--warmup 1) | client CPU % | heap B/key |");
+        lines.push("| join (Node), C++ keeper holds K keys | connect→ready ms | warm-up join ms (--warmup 1) | client CPU % | heap + ArrayBuffer B/key |");
         lines.push("|---|---|---|---|---|");
         for (const r of R.join) lines.push(`| ${fmt(r.k)} | ${fmt(r.ms, 1)} | ${fmt(r.coldMs, 1)} | ${fmt(r.cpuPct)} | ${fmt(r.bytesPerKey)} |`);
         lines.push("");
