@@ -12,6 +12,7 @@ import {
     bucketCountFor,
     compareUtf8,
     computeDigest,
+    encodeEntry,
     entryHash,
     fnv1a64,
     foldDigest,
@@ -312,4 +313,53 @@ test("MapState: values, drops and compaction read back as a Map of the winning w
     }
     for (const key of keys) if (!reference.has(key)) assert.equal(s.get(key), undefined, key);
     assert.deepEqual(computeDigest(s.values(), 64), computeDigest(reference.values(), 64));
+});
+
+// A sync answer and a verify digest walk a StateSnapshot: it must encode and
+// hash each entry exactly as the Entry path does, and keep showing the state
+// of its moment while the state goes on changing (overwrites, drops, a
+// compaction of the value buffer).
+test("StateSnapshot: the same bytes and digest as the entries, unchanged by later writes", () => {
+    const seed = seedBase + 13;
+    console.log(`StateSnapshot seed ${seed} (DISTMAP_SEED=${seedBase})`);
+    const next = rng(seed);
+    const s = new MapState();
+    const keys = ["", "a", "ключ", "😀", "a\u0301", ...Array.from({ length: 400 }, (_, i) => `k${i}`)];
+    const writers = [1n, 0xffffffffffffffffn, 0x123456789abcdefn];
+    let hlc = 0x10000n;
+    const write = (key) => {
+        hlc += 1n + BigInt(Math.floor(next() * 0x1_0000_0000)); // carries into the high half
+        const w = writers[Math.floor(next() * writers.length)];
+        const r = next();
+        const value = r < 0.2 ? null : r < 0.3 ? new Uint8Array([0x31, 0xc3]) : JSON.stringify("x".repeat(Math.floor(next() * 3000)));
+        s.apply(new Entry(key, hlc, w, value));
+    };
+    for (let i = 0; i < 2000; i++) write(keys[Math.floor(next() * keys.length)]);
+    for (let i = 0; i < 20; i++) s.drop(keys[Math.floor(next() * keys.length)]);
+    const before = new Map([...s.values()].map((e) => [e.key, e]));
+    const snap = s.snapshot();
+    // The state changes under the snapshot: overwrites enough to compact, drops, new keys.
+    const bytesBefore = s._bytes;
+    for (let i = 0; i < 3000; i++) write(keys[Math.floor(next() * keys.length)]);
+    for (let i = 0; i < 50; i++) s.drop(keys[Math.floor(next() * keys.length)]);
+    assert.notEqual(s._bytes, bytesBefore, `seed ${seed}: the value buffer was replaced`);
+    const seen = [];
+    const n = 64;
+    const digest = new Uint32Array(2 * n);
+    for (let i = 0; i < snap.count; i++) {
+        if (!snap.has(i)) continue;
+        const e = snap.entryAt(i);
+        const was = before.get(e.key);
+        assert.ok(was, `seed ${seed}: ${JSON.stringify(e.key)} was in the state`);
+        assert.equal(e.hlc, was.hlc);
+        assert.equal(e.writer, was.writer);
+        assert.deepEqual(e.value, was.value);
+        assert.deepEqual(snap.encode(i), encodeEntry(was), `seed ${seed}: ${JSON.stringify(e.key)} encodes alike`);
+        snap.hashInto(digest, n - 1, i);
+        seen.push(e.key);
+    }
+    assert.deepEqual(seen.sort(), [...before.keys()].sort());
+    const words = [];
+    for (let b = 0; b < n; b++) words.push((BigInt(digest[2 * b + 1]) << 32n) | BigInt(digest[2 * b]));
+    assert.deepEqual(words, computeDigest(before.values(), n), `seed ${seed}: the digest of the snapshot`);
 });
