@@ -845,11 +845,12 @@ export const DUPLICATE = 1;
 export const SUPERSEDED = 2;
 
 // Keys to slots: an open-addressing table (linear probing) of slot numbers
-// in an Int32Array, over an array of the key strings. In Chromium a full
-// collection with 1,000,000 string keys in V8 Maps paused 119-121 ms; with
-// the same strings in an array and this table, 33 ms (docs/BROWSER-BENCH.md).
+// plus one (0: an empty place) in an Int32Array, over an array of the key
+// strings. In Chromium a full collection with 1,000,000 string keys in V8
+// Maps paused 109-130 ms; with the same strings in an array and such a
+// table, 22-25 ms (bench/web/gc-layouts.mjs, docs/BROWSER-BENCH.md).
 // Growing rehashes from the stored hashes: no string is read again.
-const EMPTY = -1;
+const EMPTY = -1; // a lookup's "no slot"
 // Seeded, so that which keys collide differs per page: a peer cannot send
 // keys chosen to pile up in one run of the table.
 const KEY_SEED = (Math.random() * 0x100000000) >>> 0;
@@ -869,7 +870,7 @@ export class KeyIndex {
     constructor() {
         this._keys = []; // slot -> key, or undefined for a free slot
         this._hashes = new Uint32Array(16); // slot -> keyHashOf(key)
-        this._table = new Int32Array(32).fill(EMPTY); // at most half full
+        this._table = new Int32Array(32); // slot + 1, 0 when empty; at most half full
         this._free = []; // free slots below _end
         this._end = 0; // slots in use or free are below it
         this.size = 0;
@@ -889,7 +890,7 @@ export class KeyIndex {
         const h = keyHashOf(key);
         const mask = this._table.length - 1;
         for (let at = h & mask; ; at = (at + 1) & mask) {
-            const slot = this._table[at];
+            const slot = this._table[at] - 1;
             if (slot === EMPTY) return -1;
             if (this._hashes[slot] === h && this._keys[slot] === key) return slot;
         }
@@ -914,8 +915,8 @@ export class KeyIndex {
         this._hashes[slot] = h;
         const mask = this._table.length - 1;
         let at = h & mask;
-        while (this._table[at] !== EMPTY) at = (at + 1) & mask;
-        this._table[at] = slot;
+        while (this._table[at] !== 0) at = (at + 1) & mask;
+        this._table[at] = slot + 1;
         this.size++;
         return slot;
     }
@@ -927,22 +928,22 @@ export class KeyIndex {
         const mask = table.length - 1;
         let at = h & mask;
         for (; ; at = (at + 1) & mask) {
-            const slot = table[at];
+            const slot = table[at] - 1;
             if (slot === EMPTY) return -1;
             if (this._hashes[slot] === h && this._keys[slot] === key) break;
         }
-        const slot = table[at];
+        const slot = table[at] - 1;
         // Backward shift: move up each later entry of the run whose home
         // is not between the hole and it, so that no lookup stops early.
         let hole = at;
-        for (let j = (at + 1) & mask; table[j] !== EMPTY; j = (j + 1) & mask) {
-            const home = this._hashes[table[j]] & mask;
+        for (let j = (at + 1) & mask; table[j] !== 0; j = (j + 1) & mask) {
+            const home = this._hashes[table[j] - 1] & mask;
             const stays = hole <= j ? hole < home && home <= j : hole < home || home <= j;
             if (stays) continue;
             table[hole] = table[j];
             hole = j;
         }
-        table[hole] = EMPTY;
+        table[hole] = 0;
         this._keys[slot] = undefined;
         this._free.push(slot);
         this.size--;
@@ -952,34 +953,103 @@ export class KeyIndex {
     clear() {
         this._keys = [];
         this._hashes = new Uint32Array(16);
-        this._table = new Int32Array(32).fill(EMPTY);
+        this._table = new Int32Array(32);
         this._free = [];
         this._end = 0;
         this.size = 0;
     }
 
     _rehash(length) {
-        const table = new Int32Array(length).fill(EMPTY);
+        // A new Int32Array is zeros: empty, with no fill pass over it.
+        const table = new Int32Array(length);
         const mask = length - 1;
         for (let slot = 0; slot < this._end; slot++) {
             if (this._keys[slot] === undefined) continue;
             let at = this._hashes[slot] & mask;
-            while (table[at] !== EMPTY) at = (at + 1) & mask;
-            table[at] = slot;
+            while (table[at] !== 0) at = (at + 1) & mask;
+            table[at] = slot + 1;
         }
         this._table = table;
+    }
+}
+
+// Value bytes, appended to pages of 1 MiB. One growing buffer was copied
+// whole when it doubled: at 1,000,000 keys the step from 32 to 64 MiB took
+// 60 ms in Chromium, in the middle of a join. A page is never written
+// below its fill mark again, so a place once written keeps its bytes for as
+// long as someone holds the page (StateSnapshot relies on it). An address
+// is page * PAGE_BYTES + offset, held in a Uint32Array.
+const PAGE_BYTES = 1 << 20;
+const MAX_PAGES = 4096;
+
+export class ValueBytes {
+    constructor() {
+        this.pages = [new Uint8Array(1 << 12)];
+        this._page = this.pages[0];
+        this._fill = 0; // bytes written in _page
+        this.used = 0; // bytes written in all pages
+    }
+
+    /** The page of an address. */
+    pageOf(address) {
+        return this.pages[address >>> 20];
+    }
+
+    /** Appends n bytes of src from start; returns their address. */
+    appendFrom(src, start, n) {
+        this._reserve(n);
+        const page = this._page;
+        const to = this._fill;
+        // A short value is copied faster by hand than through a subarray view.
+        if (n <= 64) for (let i = 0; i < n; i++) page[to + i] = src[start + i];
+        else page.set(src.subarray(start, start + n), to);
+        return this._advance(n);
+    }
+
+    /** Appends a well-formed string as UTF-8; returns its address (its length is this.lastLength). */
+    appendString(s) {
+        // UTF-8 takes at most 3 bytes per UTF-16 unit; a long string is counted, not bounded.
+        this._reserve(s.length > 65536 ? utf8Length(s) : 3 * s.length);
+        const n = textEncoder.encodeInto(s, this._page.subarray(this._fill)).written;
+        return this._advance(n);
+    }
+
+    _advance(n) {
+        const address = (this.pages.length - 1) * PAGE_BYTES + this._fill;
+        this._fill += n;
+        this.used += n;
+        this.lastLength = n;
+        return address;
+    }
+
+    // Room for n bytes in the current page: the first page doubles up to
+    // PAGE_BYTES (small maps stay small); after that a new page, of its
+    // own size for a value over PAGE_BYTES.
+    _reserve(n) {
+        if (this._fill + n <= this._page.length) return;
+        if (this.pages.length === 1 && this._fill + n <= PAGE_BYTES) {
+            let size = this._page.length;
+            while (size < this._fill + n) size *= 2;
+            const page = new Uint8Array(size);
+            page.set(this._page.subarray(0, this._fill));
+            this._page = this.pages[0] = page;
+            return;
+        }
+        if (this.pages.length >= MAX_PAGES) throw new RangeError("the map's values exceed 4 GiB");
+        this._page = new Uint8Array(Math.max(PAGE_BYTES, n));
+        this.pages.push(this._page);
+        this._fill = 0;
     }
 }
 
 // The state keeps one object per key, its string. A key maps to a slot (a
 // small integer, through KeyIndex); the slot's hlc halves,
 // writer and value place live in typed arrays, and the values' bytes (as
-// on the wire) in one buffer. With an Entry, a BigInt hlc and a value
+// on the wire) in ValueBytes. With an Entry, a BigInt hlc and a value
 // string per key, a 1,000,000-key join kept four objects per key alive, and
 // V8's collections of them froze a page for 30-135 ms at a time
 // (docs/BROWSER-BENCH.md). Entries and value strings are made on reading.
 const INITIAL_SLOTS = 16;
-const INITIAL_BYTES = 1 << 12;
 
 export class MapState {
     constructor() {
@@ -987,11 +1057,10 @@ export class MapState {
         this._hi = new Uint32Array(INITIAL_SLOTS); // slot -> hlc >> 32
         this._lo = new Uint32Array(INITIAL_SLOTS); // slot -> hlc & 0xffffffff
         this._writer = new Uint32Array(INITIAL_SLOTS); // slot -> index in _writers
-        this._offset = new Uint32Array(INITIAL_SLOTS); // slot -> value's first byte in _bytes
+        this._offset = new Uint32Array(INITIAL_SLOTS); // slot -> value's address in _values
         this._length = new Uint32Array(INITIAL_SLOTS); // slot -> value's length; 0: a tombstone (values are never empty)
-        this._bytes = new Uint8Array(INITIAL_BYTES); // values, appended; overwritten ones stay until compaction
-        this._used = 0; // bytes appended to _bytes
-        this._garbage = 0; // of those, bytes no slot refers to
+        this._values = new ValueBytes(); // appended; replaced values stay until compaction
+        this._garbage = 0; // bytes of _values no slot refers to
         this._writers = []; // index -> writer (BigInt); few: one per peer that wrote
         this._writerIndex = new Map(); // writer -> index
         this._lastWriter = -1n;
@@ -1048,7 +1117,9 @@ export class MapState {
     get previousValue() {
         const n = this._prevLength;
         if (n < 0) return undefined;
-        return n === 0 ? null : decodeValue(this._bytes, this._prevOffset, this._prevOffset + n);
+        if (n === 0) return null;
+        const at = this._prevOffset & (PAGE_BYTES - 1);
+        return decodeValue(this._values.pageOf(this._prevOffset), at, at + n);
     }
 
     /** Whether the last applied write replaced a value (not a tombstone, not nothing). */
@@ -1083,7 +1154,7 @@ export class MapState {
             }
             // Compacting first keeps the replaced bytes in place until the
             // next change, for previousValue.
-            if (this._garbage > 1 << 20 && 2 * this._garbage > this._used) this._compact();
+            if (this._garbage > 1 << 20 && 2 * this._garbage > this._values.used) this._compact();
             const n = this._length[slot];
             if (n !== 0) this.live--;
             this._garbage += n;
@@ -1126,8 +1197,7 @@ export class MapState {
 
     clear() {
         this._index.clear();
-        this._bytes = new Uint8Array(INITIAL_BYTES);
-        this._used = 0;
+        this._values = new ValueBytes();
         this._garbage = 0;
         this.live = 0;
         this._prevLength = -1;
@@ -1221,8 +1291,9 @@ export class MapState {
     _valueAt(slot) {
         const n = this._length[slot];
         if (n === 0) return null;
-        const at = this._offset[slot];
-        return decodeValue(this._bytes, at, at + n);
+        const address = this._offset[slot];
+        const at = address & (PAGE_BYTES - 1);
+        return decodeValue(this._values.pageOf(address), at, at + n);
     }
 
     _entryAt(key, slot) {
@@ -1232,57 +1303,26 @@ export class MapState {
     }
 
     _storeValue(slot, e) {
+        const values = this._values;
         const v = e.value;
-        let n;
-        if (e._src !== null) {
-            n = e._length;
-            this._reserve(n);
-            const src = e._src;
-            const from = e._start;
-            const to = this._used;
-            // A short value is copied faster by hand than through a subarray view.
-            if (n <= 64) for (let i = 0; i < n; i++) this._bytes[to + i] = src[from + i];
-            else this._bytes.set(src.subarray(from, from + n), to);
-        } else if (typeof v === "string") {
-            this._reserve(3 * v.length); // UTF-8 takes at most 3 bytes per UTF-16 unit
-            n = textEncoder.encodeInto(v, this._bytes.subarray(this._used)).written;
-        } else {
-            n = v.length;
-            this._reserve(n);
-            this._bytes.set(v, this._used);
-        }
-        this._offset[slot] = this._used;
-        this._length[slot] = n;
-        this._used += n;
+        if (e._src !== null) this._offset[slot] = values.appendFrom(e._src, e._start, e._length);
+        else if (typeof v === "string") this._offset[slot] = values.appendString(v);
+        else this._offset[slot] = values.appendFrom(v, 0, v.length);
+        this._length[slot] = values.lastLength;
     }
 
-    // Room for n more bytes at _used.
-    _reserve(n) {
-        if (this._used + n <= this._bytes.length) return;
-        let size = this._bytes.length;
-        while (size < this._used + n) size *= 2;
-        const bytes = new Uint8Array(size);
-        bytes.set(this._bytes.subarray(0, this._used));
-        this._bytes = bytes;
-    }
-
-    // Copies the values still referred to into a new buffer; the replaced
+    // Copies the values still referred to into new pages; the replaced
     // ones are left behind.
     _compact() {
-        const live = this._used - this._garbage;
-        let size = INITIAL_BYTES;
-        while (size < 2 * live) size *= 2;
-        const bytes = new Uint8Array(size);
-        let at = 0;
+        const old = this._values;
+        const values = new ValueBytes();
         for (let slot = 0; slot < this._index.end; slot++) {
             const n = this._length[slot];
             if (n === 0) continue;
-            bytes.set(this._bytes.subarray(this._offset[slot], this._offset[slot] + n), at);
-            this._offset[slot] = at;
-            at += n;
+            const address = this._offset[slot];
+            this._offset[slot] = values.appendFrom(old.pageOf(address), address & (PAGE_BYTES - 1), n);
         }
-        this._bytes = bytes;
-        this._used = at;
+        this._values = values;
         this._garbage = 0;
         this._prevLength = -1;
     }
@@ -1332,7 +1372,7 @@ export class StateSnapshot {
         this._writer = state._writer.slice(0, end);
         this._offset = state._offset.slice(0, end);
         this._length = state._length.slice(0, end);
-        this._bytes = state._bytes;
+        this._pages = state._values.pages.slice();
         this._writers = state._writers.slice();
         // The writers' halves, for hashing and encoding without BigInt math.
         this._writerLo = this._writers.map((w) => Number(w & 0xffffffffn));
@@ -1353,7 +1393,12 @@ export class StateSnapshot {
         const hi = this._hi[i];
         const lo = this._lo[i];
         const n = this._length[i];
-        const value = n === 0 ? null : decodeValue(this._bytes, this._offset[i], this._offset[i] + n);
+        let value = null;
+        if (n !== 0) {
+            const address = this._offset[i];
+            const at = address & (PAGE_BYTES - 1);
+            value = decodeValue(this._pages[address >>> 20], at, at + n);
+        }
         return new Entry(this._keys[i], (BigInt(hi) << 32n) | BigInt(lo), this._writers[this._writer[i]], value, hi, lo);
     }
 
@@ -1396,8 +1441,9 @@ export class StateSnapshot {
         w.dv.setUint32(p + 17, keyBytes, true);
         if (n !== 0) {
             w.u32(n);
-            const at = this._offset[i];
-            w.bytes(this._bytes.subarray(at, at + n));
+            const address = this._offset[i];
+            const at = address & (PAGE_BYTES - 1);
+            w.bytes(this._pages[address >>> 20].subarray(at, at + n));
         }
         return w.pos - start;
     }

@@ -266,12 +266,14 @@ test("MapState: values, drops and compaction read back as a Map of the winning w
     const invalid = new Uint8Array([0x22, 0xff, 0x22]); // not UTF-8: kept and read back as bytes
     const valueFor = (op) => {
         const r = next();
+        if (r < 0.003) return JSON.stringify("L".repeat(1100000)); // over a page: a page of its own
         if (r < 0.05) return invalid;
         if (r < 0.1) return enc.encode(`"${"b".repeat(Math.floor(next() * 3000))}"`); // bytes that are UTF-8
         return JSON.stringify("v".repeat(Math.floor(next() * 4000)) + op + "😀");
     };
     let hlc = 1n;
     let compactions = 0;
+    let pages = 0;
     for (let op = 0; op < 6000; op++) {
         const key = keys[Math.floor(next() * keys.length)];
         const r = next();
@@ -281,7 +283,7 @@ test("MapState: values, drops and compaction read back as a Map of the winning w
             reference.delete(key);
             continue;
         }
-        const before = s._bytes;
+        const before = s._values;
         hlc += BigInt(1 + Math.floor(next() * 3));
         const cur = reference.get(key);
         // Now and then an older write, which loses.
@@ -291,13 +293,15 @@ test("MapState: values, drops and compaction read back as a Map of the winning w
         const previousText = cur === undefined ? undefined : cur.value;
         assert.equal(s.apply(e), wins ? APPLIED : SUPERSEDED, `seed ${seed} op ${op}`);
         if (!wins) continue;
-        if (s._bytes !== before && s._used < before.length / 2) compactions++;
+        if (s._values !== before) compactions++;
+        pages = Math.max(pages, s._values.pages.length);
         const prev = s.previousValue;
         if (previousText === undefined || previousText === null) assert.equal(prev, previousText, `seed ${seed} op ${op}: previousValue`);
         else assert.equal(Buffer.compare(Buffer.from(prev), Buffer.from(previousText)), 0, `seed ${seed} op ${op}: previousValue`);
         reference.set(key, e);
     }
-    assert.ok(compactions > 0, `seed ${seed}: the value buffer was compacted (${s._used} bytes used)`);
+    assert.ok(compactions > 0, `seed ${seed}: the values were compacted`);
+    assert.ok(pages > 2, `seed ${seed}: the values took more than two pages (${pages})`);
     assert.equal(s.count, reference.size);
     assert.equal(s.live, [...reference.values()].filter((e) => e.value !== null).length);
     for (const [key, e] of reference) {
@@ -339,10 +343,10 @@ test("StateSnapshot: the same bytes and digest as the entries, unchanged by late
     const before = new Map([...s.values()].map((e) => [e.key, e]));
     const snap = s.snapshot();
     // The state changes under the snapshot: overwrites enough to compact, drops, new keys.
-    const bytesBefore = s._bytes;
+    const valuesBefore = s._values;
     for (let i = 0; i < 3000; i++) write(keys[Math.floor(next() * keys.length)]);
     for (let i = 0; i < 50; i++) s.drop(keys[Math.floor(next() * keys.length)]);
-    assert.notEqual(s._bytes, bytesBefore, `seed ${seed}: the value buffer was replaced`);
+    assert.notEqual(s._values, valuesBefore, `seed ${seed}: the values were compacted`);
     const seen = [];
     const n = 64;
     const digest = new Uint32Array(2 * n);
