@@ -421,7 +421,7 @@ test("responder: a digest request gets the responder's digest in chunk 0 and the
     ctx.conn.close();
 });
 
-test("responder: a large map is snapshotted a slice per turn, so other tasks run before the answer", async () => {
+test("responder: a large map's digest is taken a slice per turn, so other tasks run before the answer", async () => {
     const ctx = setup();
     const socket = await readyAlone(ctx);
     const count = 45000; // three slices of 20,000
