@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 namespace {
@@ -112,6 +113,20 @@ bool DistributedMap::set(const QString &key, const QJsonValue &value)
         d->reportError(NotJson, QStringLiteral("the value of '%1' is not a finite number, which JSON cannot hold").arg(key));
         return false;
     }
+    // A longer key would make every receiver drop the whole delta it
+    // travels in, with the writes beside it (section 5.2 of PROTOCOL.md).
+    if (key.size() > qsizetype(Wire::MaxKeyBytes) / 3) {
+        const qsizetype keyBytes = key.toUtf8().size();
+        if (keyBytes > qsizetype(Wire::MaxKeyBytes)) {
+            d->reportError(TooLarge, QStringLiteral("the key '%1…' is %2 bytes of UTF-8; keys are at most %3")
+                                         .arg(key.left(40))
+                                         .arg(keyBytes)
+                                         .arg(Wire::MaxKeyBytes));
+            return false;
+        }
+    }
+    if (!d->canBeat(key))
+        return false;
     const QByteArray json = JsonText::encode(value);
     if (!d->replica.fits(key, json.size())) {
         // Sent, it would get this peer cut off by the relay, again after
@@ -245,7 +260,7 @@ DistributedMap::SyncStatus DistributedMap::syncStatus() const
 
 bool DistributedMap::remove(const QString &key)
 {
-    if (!contains(key))
+    if (!contains(key) || !d->canBeat(key))
         return false;
     d->replica.erase(key);
     return true;
@@ -611,6 +626,16 @@ void DistributedMapPrivate::onPeerLeft(quint64 id)
 void DistributedMapPrivate::onPeerPresenceChanged(const Replica::Peer &peer)
 {
     Q_EMIT q->peerPresenceChanged(peer);
+}
+
+bool DistributedMapPrivate::canBeat(const QString &key)
+{
+    const EntryRef current = replica.state().find(key);
+    if (!current || current.hlc() != std::numeric_limits<quint64>::max())
+        return true;
+    reportError(DistributedMap::ClockOverflow,
+                QStringLiteral("'%1' holds a write with the greatest clock (2^64-1); no write can beat it").arg(key));
+    return false;
 }
 
 void DistributedMapPrivate::onTooLarge(const QString &key, qsizetype bytes)

@@ -91,6 +91,7 @@ public:
         ReadOnlyHoldersOnly, //!< only read-only peers hold the map: it started from this peer's state, not theirs
         TooLarge,   //!< a write larger than the relay accepts: refused by set(), or left out when sending
         NotJson,    //!< set() was given a value JSON cannot hold exactly (nothing is written)
+        ClockOverflow, //!< the key's current write carries the greatest clock, 2^64-1: no write can beat it (nothing is written)
     };
     Q_ENUM(Error)
 
@@ -118,12 +119,14 @@ public:
     quint64 lastSyncSource() const;
 
     /// Writing. Applies locally at once and returns false only for an
-    /// undefined value, a write larger than the relay accepts
-    /// (errorOccurred(TooLarge), nothing is written) or a non-finite number
-    /// (errorOccurred(NotJson)).
+    /// undefined value, a write larger than the relay accepts or a key over
+    /// 65535 bytes of UTF-8 (errorOccurred(TooLarge), nothing is written), a
+    /// non-finite number (errorOccurred(NotJson)), or a key whose current
+    /// write carries the greatest clock (errorOccurred(ClockOverflow)).
     bool set(const QString &key, const QJsonValue &value);
-    /// Deletes key, locally at once like set(); returns false only for a
-    /// missing key.
+    /// Deletes key, locally at once like set(); returns false for a missing
+    /// key, and for one whose write carries the greatest clock
+    /// (errorOccurred(ClockOverflow)).
     bool remove(const QString &key);
 
     /// Typed writing, for what QJsonValue does not take as is: set(key,

@@ -95,6 +95,10 @@ public:
     void inboxTurnEnded();
 
     void reportError(DistributedMap::Error error, const QString &message);
+    // False, with errorOccurred(ClockOverflow), when key's current write
+    // carries hlc 2^64-1: a local write must beat it (c.hlc + 1), and no
+    // 64-bit clock can.
+    bool canBeat(const QString &key);
     // The live entries as one JSON object, keys in code point order, handed
     // to sink in pieces; false as soon as sink is.
     bool writeJson(const std::function<bool(QByteArrayView)> &sink) const;

@@ -97,6 +97,8 @@ private Q_SLOTS:
     void syncStatusSaysWhenWritesAreOnDisk();
     void typedValuesRoundTrip();
     void valuesJsonCannotHoldAreRefusedWithTheirPlace();
+    void aKeyOverTheWireLimitIsRefused();
+    void aKeyAtTheGreatestClockRefusesWrites();
     void toJsonIsTheMapAsOneObject();
     void everyWriteReachesEveryPeerOnEitherDispatcher_data();
     void everyWriteReachesEveryPeerOnEitherDispatcher();
@@ -332,6 +334,44 @@ void tst_AppApi::typedValuesRoundTrip()
     map.set(QStringLiteral("mixed"), QVariantList{QStringLiteral("a"), 1});
     QCOMPARE(map.value<QStringList>(QStringLiteral("mixed"), {QStringLiteral("d")}), QStringList{QStringLiteral("d")});
     QCOMPARE(map.error(), DistributedMap::NoError);
+}
+
+void tst_AppApi::aKeyOverTheWireLimitIsRefused()
+{
+    // Sent, a key over 65535 bytes would make every receiver drop the
+    // whole delta, with the other writes in it.
+    DistributedMap map(nullptr, Uri);
+    QSignalSpy errors(&map, &DistributedMap::errorOccurred);
+    const QString longest(65535, QLatin1Char('k'));
+    QVERIFY(map.set(longest, 1));
+    QVERIFY(!map.set(longest + QLatin1Char('k'), 1));
+    QCOMPARE(map.error(), DistributedMap::TooLarge);
+    QVERIFY2(map.errorString().contains(QStringLiteral("65536 bytes")), qPrintable(map.errorString()));
+    // Counted in UTF-8, not in UTF-16 units: 21,846 'é' are 43,692 bytes, and 32,768 are 65,536.
+    QVERIFY(map.set(QString(21846, QChar(0xe9)), 1));
+    QVERIFY(!map.set(QString(32768, QChar(0xe9)), 1));
+    QCOMPARE(errors.count(), 2);
+    QCOMPARE(map.size(), 2);
+}
+
+void tst_AppApi::aKeyAtTheGreatestClockRefusesWrites()
+{
+    // Another peer's write at hlc 2^64-1 (a broken or hostile clock): a
+    // local write must carry c.hlc + 1, which wraps to 0 and would lose
+    // everywhere while reported as made.
+    TestPeer a(QUrl(), Uri, QStringLiteral("a"), false);
+    Entry stuck;
+    stuck.value = "1";
+    stuck.hlc = std::numeric_limits<quint64>::max();
+    stuck.writer = 0x5;
+    a.internals()->load({Wire::DecodedEntry{QStringLiteral("stuck"), stuck}});
+    QSignalSpy errors(a.map.get(), &DistributedMap::errorOccurred);
+    QVERIFY(!a->set(QStringLiteral("stuck"), 2));
+    QCOMPARE(a->error(), DistributedMap::ClockOverflow);
+    QVERIFY(!a->remove(QStringLiteral("stuck")));
+    QCOMPARE(errors.count(), 2);
+    QCOMPARE(a->value(QStringLiteral("stuck")).toInt(), 1);
+    QVERIFY(a->set(QStringLiteral("other"), 3)); // the rest of the map is unaffected
 }
 
 void tst_AppApi::valuesJsonCannotHoldAreRefusedWithTheirPlace()

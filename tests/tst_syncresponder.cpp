@@ -12,6 +12,7 @@ private Q_SLOTS:
     void aSmallStateIsOneFinalChunk();
     void aLargeStateKeepsAtMostFourChunksInFlight();
     void aStaleAckMovesNothing();
+    void anAckOfAChunkNotSentIsIgnored();
     void sinceAndDigestChooseTheEntries_data();
     void sinceAndDigestChooseTheEntries();
     void aNewRequestReplacesTheSession();
@@ -105,6 +106,24 @@ void tst_SyncResponder::aStaleAckMovesNothing()
     QVERIFY(!responder.acknowledge(0xb, {4, 0})); // an older sync's ack
     QVERIFY(!responder.acknowledge(0xc, {5, 0})); // another peer's
     QVERIFY(responder.isServing(0xb));
+}
+
+void tst_SyncResponder::anAckOfAChunkNotSentIsIgnored()
+{
+    const MapState state = stateOf(2000, 1024); // about eight chunks
+    SyncResponder responder;
+    responder.start(0xb, {2, 0, {}}, state);
+    QByteArray frame;
+    int sent = 0;
+    while (responder.nextChunk(0xb, 1, &frame))
+        ++sent;
+    QCOMPARE(sent, int(SyncResponder::Window));
+    QVERIFY(!responder.acknowledge(0xb, {2, 9}));          // seq 9 was never sent
+    QVERIFY(!responder.acknowledge(0xb, {2, 0xffffffffu})); // nor the greatest seq
+    QVERIFY(!responder.nextChunk(0xb, 1, &frame));          // the window is still full
+    QVERIFY(responder.acknowledge(0xb, {2, 0}));
+    QVERIFY(responder.nextChunk(0xb, 1, &frame));           // and still moves
+    QCOMPARE(decode(frame).chunk.seq, 4u);
 }
 
 void tst_SyncResponder::sinceAndDigestChooseTheEntries_data()

@@ -51,6 +51,11 @@ bool SyncResponder::acknowledge(quint64 requester, const Wire::SyncAck &ack)
     auto it = m_sessions.find(requester);
     if (it == m_sessions.end() || (*it)->syncId != ack.syncId)
         return false;
+    // An ack of a chunk not sent yet would put acked past nextSeq, and the
+    // window's unsigned count would stall the session until the requester
+    // gave up.
+    if (ack.seq >= (*it)->nextSeq)
+        return false;
     (*it)->acked = qMax((*it)->acked, ack.seq + 1);
     if ((*it)->done && (*it)->acked >= (*it)->nextSeq)
         m_sessions.erase(it);

@@ -2959,7 +2959,12 @@ class DistributedMapImpl extends Emitter {
         if (s === null || chunk.syncId !== s.syncId) return; // not our current round
         const hex = peerToHex(origin);
         if (s.responder === null) {
-            if (chunk.seq !== 0) return;
+            if (chunk.seq !== 0) {
+                // Chunk 0 was lost (section 8 step 5): start again now,
+                // rather than when the first-chunk timer runs out.
+                this._restartSync();
+                return;
+            }
             s.responder = hex; // whichever member the relay routed it to
         } else if (s.responder !== hex) {
             return; // another responder

@@ -320,7 +320,7 @@ test("verify round: entries in differing buckets are pushed unless the responder
     ctx.conn.close();
 });
 
-test("joiner: chunks of another syncId or responder are ignored; a gap or silence asks again with a new syncId", async () => {
+test("joiner: chunks of another syncId or responder are ignored; a gap, a lost chunk 0 or silence asks again with a new syncId", async () => {
     const ctx = setup({ syncTimeout: 40, firstChunkGrace: 10 });
     const { socket } = await handshake(ctx.net, { maps: ["/m"] });
     const [req] = socket.sentRouted("SyncRequest");
@@ -350,8 +350,15 @@ test("joiner: chunks of another syncId or responder are ignored; a gap or silenc
     socket.deliver({ type: "left", id: 1, peer: Rhex });
     const [fourth] = socket.sentRouted("SyncRequest");
     assert.ok(fourth && fourth.syncId !== third.syncId);
+    // A first chunk whose seq is not 0 (chunk 0 was lost): asked again at
+    // once, its entries not taken.
+    socket.clear();
+    socket.deliverRouted(syncData(fourth.syncId, 1, false, [entry("after-a-loss", 2, R, "1")]));
+    assert.equal(ctx.map.has("after-a-loss"), false);
+    const [fifth] = socket.sentRouted("SyncRequest");
+    assert.ok(fifth && fifth.syncId !== fourth.syncId, "a new request without waiting for the timer");
     // A chunk from whichever member the relay routed the request to is taken.
-    socket.deliverRouted(syncData(fourth.syncId, 0, true, [entry("b", 2, X, "2")], [], X));
+    socket.deliverRouted(syncData(fifth.syncId, 0, true, [entry("b", 2, X, "2")], [], X));
     assert.equal(ctx.map.get("b"), 2);
     ctx.conn.close();
 });
