@@ -1066,13 +1066,9 @@ export class MapState {
         this._lastWriter = -1n;
         this._lastWriterIndex = 0;
         this.live = 0; // keys holding a value
-        // What the last applied write replaced (previous, previousValue).
-        this._prevKey = "";
+        // The value the last applied write replaced (previousValue).
         this._prevLength = -1; // -1: nothing
         this._prevOffset = 0;
-        this._prevHi = 0;
-        this._prevLo = 0;
-        this._prevWriter = 0;
     }
 
     /** How many keys are held, tombstones included. */
@@ -1122,19 +1118,6 @@ export class MapState {
         return decodeValue(this._values.pageOf(this._prevOffset), at, at + n);
     }
 
-    /** Whether the last applied write replaced a value (not a tombstone, not nothing). */
-    get replacedValue() {
-        return this._prevLength > 0;
-    }
-
-    /** The entry the last applied write replaced, or undefined (made on demand). */
-    get previous() {
-        if (this._prevLength < 0) return undefined;
-        const hi = this._prevHi;
-        const lo = this._prevLo;
-        return new Entry(this._prevKey, (BigInt(hi) << 32n) | BigInt(lo), this._writers[this._prevWriter], this.previousValue, hi, lo);
-    }
-
     /** Merges one write (section 7): APPLIED, DUPLICATE or SUPERSEDED. */
     apply(e) {
         const hi = e._hi;
@@ -1158,12 +1141,8 @@ export class MapState {
             const n = this._length[slot];
             if (n !== 0) this.live--;
             this._garbage += n;
-            this._prevKey = e.key;
             this._prevLength = n;
             this._prevOffset = this._offset[slot];
-            this._prevHi = h;
-            this._prevLo = l;
-            this._prevWriter = this._writer[slot];
         } else {
             slot = this._index.add(e.key);
             if (slot === this._hi.length) this._growSlots();
