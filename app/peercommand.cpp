@@ -415,6 +415,10 @@ int Commands::peer(const QString &command, const QStringList &arguments)
                        {QStringLiteral("peer"), DisplayFormat::peerId(connection.peerId())},
                        {QStringLiteral("size"), map.size()}});
         } else if (isWrite) {
+            if (map.isReadOnly()) {
+                refuse(); // a write made offline stays here too: the relay would not take it
+                return;
+            }
             if (writtenOffline) {
                 // Made before the sync, which has sent it.
             } else if (command == QLatin1String("set")) {

@@ -125,7 +125,7 @@ bool DistributedMap::set(const QString &key, const QJsonValue &value)
             return false;
         }
     }
-    if (!d->canBeat(key))
+    if (!d->mayWrite() || !d->canBeat(key))
         return false;
     const QByteArray json = JsonText::encode(value);
     if (!d->replica.fits(key, json.size())) {
@@ -260,10 +260,15 @@ DistributedMap::SyncStatus DistributedMap::syncStatus() const
 
 bool DistributedMap::remove(const QString &key)
 {
-    if (!contains(key) || !d->canBeat(key))
+    if (!contains(key) || !d->mayWrite() || !d->canBeat(key))
         return false;
     d->replica.erase(key);
     return true;
+}
+
+bool DistributedMap::isReadOnly() const
+{
+    return d->replica.isReadOnly();
 }
 
 void DistributedMap::flush()
@@ -626,6 +631,14 @@ void DistributedMapPrivate::onPeerLeft(quint64 id)
 void DistributedMapPrivate::onPeerPresenceChanged(const Replica::Peer &peer)
 {
     Q_EMIT q->peerPresenceChanged(peer);
+}
+
+bool DistributedMapPrivate::mayWrite()
+{
+    if (!replica.isReadOnly())
+        return true;
+    reportError(DistributedMap::ReadOnly, QStringLiteral("the relay grants %1 read-only: nothing is written").arg(replica.uri()));
+    return false;
 }
 
 bool DistributedMapPrivate::canBeat(const QString &key)

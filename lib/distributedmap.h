@@ -92,6 +92,7 @@ public:
         TooLarge,   //!< a write larger than the relay accepts: refused by set(), or left out when sending
         NotJson,    //!< set() was given a value JSON cannot hold exactly (nothing is written)
         ClockOverflow, //!< the key's current write carries the greatest clock, 2^64-1: no write can beat it (nothing is written)
+        ReadOnly,   //!< set() or remove() on a map the relay opened read-only for this connection's token (nothing is written)
     };
     Q_ENUM(Error)
 
@@ -121,13 +122,19 @@ public:
     /// Writing. Applies locally at once and returns false only for an
     /// undefined value, a write larger than the relay accepts or a key over
     /// 65535 bytes of UTF-8 (errorOccurred(TooLarge), nothing is written), a
-    /// non-finite number (errorOccurred(NotJson)), or a key whose current
-    /// write carries the greatest clock (errorOccurred(ClockOverflow)).
+    /// non-finite number (errorOccurred(NotJson)), a key whose current
+    /// write carries the greatest clock (errorOccurred(ClockOverflow)), or a
+    /// map the relay opened read-only (errorOccurred(ReadOnly)).
     bool set(const QString &key, const QJsonValue &value);
     /// Deletes key, locally at once like set(); returns false for a missing
-    /// key, and for one whose write carries the greatest clock
-    /// (errorOccurred(ClockOverflow)).
+    /// key, for one whose write carries the greatest clock
+    /// (errorOccurred(ClockOverflow)), and on a read-only map
+    /// (errorOccurred(ReadOnly)).
     bool remove(const QString &key);
+    /// Whether the relay opened this map read-only for this connection's
+    /// token (its `opened` said access "ro"): set() and remove() refuse,
+    /// and nothing this peer holds is sent. False until the map is opened.
+    bool isReadOnly() const;
 
     /// Typed writing, for what QJsonValue does not take as is: set(key,
     /// QStringList{...}), set(key, QVariantMap{...}), set(key, QVariantList{...}),

@@ -95,6 +95,8 @@ public:
     void inboxTurnEnded();
 
     void reportError(DistributedMap::Error error, const QString &message);
+    // False, with errorOccurred(ReadOnly), on a map opened read-only.
+    bool mayWrite();
     // False, with errorOccurred(ClockOverflow), when key's current write
     // carries hlc 2^64-1: a local write must beat it (c.hlc + 1), and no
     // 64-bit clock can.

@@ -242,14 +242,27 @@ void tst_RelayAccess::aReadOnlyPeerCannotWrite()
     QVERIFY(writer.stillServed());
     QVERIFY(writer.frames.isEmpty());
 
-    // Through the library: the map reports the refusal.
+    // Through the library: a write made offline stays local, and once the
+    // relay says "ro" set() and remove() refuse; nothing is sent (section
+    // 11 rule 16), so the relay refuses nothing more.
+    const quint64 refusedBefore = relay->stats().droppedBy.value(QStringLiteral("read-only"));
     TestPeer peer(relay->url(), QStringLiteral("/rooms/ro"), QStringLiteral("ro"), false);
     peer.connection->setToken(ReaderToken);
-    QSignalSpy errors(peer.connection.get(), &Connection::errorOccurred);
+    QVERIFY(peer->set(QStringLiteral("offline"), 0));
+    QVERIFY(!peer->isReadOnly());
     peer.connection->open();
     QTRY_VERIFY_WITH_TIMEOUT(peer->isReady(), Timeout);
-    peer->set(QStringLiteral("k"), 1);
-    QTRY_VERIFY_WITH_TIMEOUT(sawError(errors, QLatin1String("read-only")), Timeout);
+    QVERIFY(peer->isReadOnly());
+    QSignalSpy errors(peer.map.get(), &DistributedMap::errorOccurred);
+    QVERIFY(!peer->set(QStringLiteral("k"), 1));
+    QCOMPARE(peer->error(), DistributedMap::ReadOnly);
+    QVERIFY(!peer->contains(QStringLiteral("k")));
+    QVERIFY(!peer->remove(QStringLiteral("offline")));
+    QCOMPARE(errors.count(), 2);
+    QSignalSpy pongs(peer.connection.get(), &Connection::pongReceived);
+    peer.connection->ping();
+    QVERIFY(pongs.wait(Timeout)); // orders after anything the peer sent
+    QCOMPARE(relay->stats().droppedBy.value(QStringLiteral("read-only")), refusedBefore);
 }
 
 void tst_RelayAccess::theCliExitsNonZeroWhenItsWriteIsRefused_data()

@@ -226,6 +226,7 @@ void Replica::closeMap()
 void Replica::handleOpened(const Control::Opened &opened)
 {
     m_mapId = opened.id;
+    m_readOnly = !opened.writable;
     const qint64 now = m_clock.physicalNow();
     for (const Control::PeerInfo &info : opened.peers) {
         const Peer peer{info.peer, info.presence, now};
@@ -480,8 +481,9 @@ void Replica::queueBroadcast(Wire::Type type, const QString &key, const Entry &e
 
 void Replica::flush()
 {
-    if (!m_mapId) {
-        // Lost with the link: those writes go out with the next sync.
+    if (!m_mapId || m_readOnly) {
+        // Lost with the link: those writes go out with the next sync. On a
+        // read-only map they never go: the relay would refuse them.
         m_outDelta.clear();
         m_outRepair.clear();
         m_batchKeys.clear();
@@ -586,6 +588,8 @@ void Replica::handleSyncRequest(const Wire::Header &header, const QByteArray &fr
     Wire::SyncRequest request;
     if (!decodeOrReport(header, frame, "sync request", Wire::decodeSyncRequest, &request))
         return;
+    if (m_readOnly)
+        return; // the relay routes no request here; an answer would be refused
     m_responder.start(header.peer, request, m_state);
     pumpServing(header.peer);
 }

@@ -93,6 +93,10 @@ public:
 
     QString uri() const { return m_uri; }
     quint32 mapId() const { return m_mapId; }
+    // The relay opened the map read-only for this connection (opened.access
+    // "ro"): no entries go out, neither deltas, repairs nor sync answers
+    // (PROTOCOL.md section 11 rule 16). Kept until the next opened.
+    bool isReadOnly() const { return m_readOnly; }
     bool isReady() const { return m_ready; }
     bool isSyncing() const { return m_syncing; }
     quint64 lastSyncSource() const { return m_lastSyncSource; }
@@ -226,6 +230,7 @@ private:
     MapState m_state;
     HybridClock m_clock;
     quint32 m_mapId = 0;
+    bool m_readOnly = false;
     qint64 m_maxDriftMs = 60'000;
     qint64 m_maxMessageBytes = Wire::DefaultMaxMessageBytes;
     QHash<QString, quint64> m_reportedTooLarge; // key -> hlc of the write reported
