@@ -216,6 +216,12 @@ export class DistmapError extends Error {
 // 2. Binary codec (section 5)
 // ---------------------------------------------------------------------------
 
+// A 64-bit BigInt as two 32-bit halves and back. The state and the codec
+// keep hlcs as halves: BigInt arithmetic allocates.
+const high32 = (b) => Number(b >> 32n);
+const low32 = (b) => Number(b & 0xffffffffn);
+const fromHalves = (hi, lo) => (BigInt(hi) << 32n) | BigInt(lo);
+
 /**
  * One write: a value or a tombstone (value === null).
  *
@@ -235,8 +241,8 @@ export class Entry {
         this.value = value; // string | Uint8Array (JSON text) | null for a tombstone
         // The halves as plain numbers: MapState compares and stores them
         // without BigInt arithmetic, which allocates.
-        this._hi = hi === undefined ? Number(hlc >> 32n) : hi;
-        this._lo = lo === undefined ? Number(hlc & 0xffffffffn) : lo;
+        this._hi = hi === undefined ? high32(hlc) : hi;
+        this._lo = lo === undefined ? low32(hlc) : lo;
         // A decoded entry's value bytes in its message, so that MapState
         // copies them instead of encoding the string again.
         this._src = null;
@@ -351,17 +357,23 @@ function writeHeader(w, type, flags, mapId, peer) {
     w.pos = p + HEADER_SIZE;
 }
 
+/** Appends an entry's kind, hlc (as halves), writer and key (section 5.2). */
+function writeEntryHead(w, kind, hlcHi, hlcLo, writer, key) {
+    w.reserve(ENTRY_FIXED);
+    const p = w.pos;
+    w.buf[p] = kind;
+    w.dv.setUint32(p + 1, hlcLo, true);
+    w.dv.setUint32(p + 5, hlcHi, true);
+    w.dv.setBigUint64(p + 9, writer, true);
+    w.pos = p + ENTRY_FIXED;
+    const keyBytes = w.utf8(key); // may grow the buffer: w.dv only after it
+    w.dv.setUint32(p + 17, keyBytes, true);
+}
+
 /** Appends one entry (section 5.2); returns its encoded size. */
 function writeEntry(w, e) {
     const start = w.pos;
-    w.reserve(ENTRY_FIXED);
-    const p = w.pos;
-    w.buf[p] = e.value === null ? KIND_DELETE : KIND_SET;
-    w.dv.setBigUint64(p + 1, e.hlc, true);
-    w.dv.setBigUint64(p + 9, e.writer, true);
-    w.pos = p + ENTRY_FIXED;
-    const keyBytes = w.utf8(e.key);
-    w.dv.setUint32(p + 17, keyBytes, true);
+    writeEntryHead(w, e.value === null ? KIND_DELETE : KIND_SET, e._hi, e._lo, e.writer, e.key);
     const v = e.value;
     if (typeof v === "string") {
         w.reserve(4);
@@ -537,7 +549,7 @@ export function decodeHeader(u8, dv) {
 
 function digestToBigInts(d) {
     const out = new Array(d.length / 2);
-    for (let i = 0; i < out.length; i++) out[i] = (BigInt(d[2 * i + 1]) << 32n) | BigInt(d[2 * i]);
+    for (let i = 0; i < out.length; i++) out[i] = fromHalves(d[2 * i + 1], d[2 * i]);
     return out;
 }
 
@@ -545,8 +557,8 @@ function digestFromBigInts(words) {
     const d = new Uint32Array(2 * words.length);
     for (let i = 0; i < words.length; i++) {
         const w = BigInt.asUintN(64, BigInt(words[i]));
-        d[2 * i] = Number(w & 0xffffffffn);
-        d[2 * i + 1] = Number(w >> 32n);
+        d[2 * i] = low32(w);
+        d[2 * i + 1] = high32(w);
     }
     return d;
 }
@@ -705,13 +717,16 @@ function hashKeyString(s) {
     }
 }
 
-function hashEntryTail(e) {
-    const w = e.writer;
-    fnvWord(e._lo);
-    fnvWord(e._hi);
-    fnvWord(Number(w & 0xffffffffn));
-    fnvWord(Number(w >> 32n));
-    fnvByte(e.value === null ? KIND_DELETE : KIND_SET);
+function hashEntryTail(hlcHi, hlcLo, writerHi, writerLo, kind) {
+    fnvWord(hlcLo);
+    fnvWord(hlcHi);
+    fnvWord(writerLo);
+    fnvWord(writerHi);
+    fnvByte(kind);
+}
+
+function hashEntryTailOf(e) {
+    hashEntryTail(e._hi, e._lo, high32(e.writer), low32(e.writer), e.value === null ? KIND_DELETE : KIND_SET);
 }
 
 /** FNV-1a-64 of bytes (Uint8Array), as a BigInt. */
@@ -719,20 +734,20 @@ export function fnv1a64(bytes) {
     hashHi = FNV_OFFSET_HI;
     hashLo = FNV_OFFSET_LO;
     for (let i = 0; i < bytes.length; i++) fnvByte(bytes[i]);
-    return (BigInt(hashHi) << 32n) | BigInt(hashLo);
+    return fromHalves(hashHi, hashLo);
 }
 
 /** keyHash of section 9, as a BigInt. */
 export function keyHash(key) {
     hashKeyString(key);
-    return (BigInt(hashHi) << 32n) | BigInt(hashLo);
+    return fromHalves(hashHi, hashLo);
 }
 
 /** entryHash of section 9, as a BigInt. */
 export function entryHash(e) {
     hashKeyString(e.key);
-    hashEntryTail(e);
-    return (BigInt(hashHi) << 32n) | BigInt(hashLo);
+    hashEntryTailOf(e);
+    return fromHalves(hashHi, hashLo);
 }
 
 /** The bucket of a key in an n-bucket digest (n a power of two, ≤ 65536). */
@@ -752,14 +767,54 @@ function digestWords(entries, n) {
     return d;
 }
 
-/** XORs entry e into digest words d (mask: bucket count - 1); returns its bucket. */
+/** XORs entry e into digest words d (mask: bucket count - 1). */
 function digestAdd(d, mask, e) {
-    hashKeyString(e.key);
+    digestXor(d, mask, e.key, e._hi, e._lo, high32(e.writer), low32(e.writer), e.value === null ? KIND_DELETE : KIND_SET);
+}
+
+/** XORs the entry hash of these fields into digest words d; returns its bucket. */
+function digestXor(d, mask, key, hlcHi, hlcLo, writerHi, writerLo, kind) {
+    hashKeyString(key);
     const b = hashLo & mask;
-    hashEntryTail(e);
+    hashEntryTail(hlcHi, hlcLo, writerHi, writerLo, kind);
     d[2 * b] ^= hashLo;
     d[2 * b + 1] ^= hashHi;
     return b;
+}
+
+/**
+ * Hashes the entries of snap into digest words d, SNAPSHOT_SLICE entries per
+ * turn of the event loop, so that a large map does not freeze a page; the
+ * bucket of entry i goes to buckets[i] (if buckets is given). Then done(),
+ * unless wanted() has turned false meanwhile (the round or the answer was
+ * replaced).
+ */
+function digestInSlices(snap, d, buckets, wanted, done) {
+    const mask = d.length / 2 - 1;
+    let i = 0;
+    const step = () => {
+        if (!wanted()) return;
+        for (const end = Math.min(snap.count, i + SNAPSHOT_SLICE); i < end; i++) {
+            if (!snap.has(i)) continue;
+            const b = snap.hashInto(d, mask, i);
+            if (buckets !== null) buckets[i] = b;
+        }
+        if (i < snap.count) nextTurn(step);
+        else done();
+    };
+    step();
+}
+
+/** The buckets where digest words a and b (n buckets) differ, as a Uint8Array of 0/1; null if none. */
+function differingBuckets(a, b, n) {
+    let differ = null;
+    for (let i = 0; i < n; i++) {
+        if (a[2 * i] !== b[2 * i] || a[2 * i + 1] !== b[2 * i + 1]) {
+            if (differ === null) differ = new Uint8Array(n);
+            differ[i] = 1;
+        }
+    }
+    return differ;
 }
 
 /** The digest of entries with n buckets, as an array of n BigInts. */
@@ -885,19 +940,14 @@ export class KeyIndex {
         return this._keys[slot];
     }
 
-    /** The slot of key, or -1. */
-    slotOf(key) {
-        const h = keyHashOf(key);
-        const mask = this._table.length - 1;
-        for (let at = h & mask; ; at = (at + 1) & mask) {
-            const slot = this._table[at] - 1;
-            if (slot === EMPTY) return -1;
-            if (this._hashes[slot] === h && this._keys[slot] === key) return slot;
-        }
+    /** The slot of key, or -1; h is keyHashOf(key) when the caller has it. */
+    slotOf(key, h = keyHashOf(key)) {
+        const at = this._placeOf(key, h);
+        return at < 0 ? -1 : this._table[at] - 1;
     }
 
     /** Gives key (not present) a slot and returns it. */
-    add(key) {
+    add(key, h = keyHashOf(key)) {
         if (2 * (this.size + 1) > this._table.length) this._rehash(2 * this._table.length);
         let slot;
         if (this._free.length > 0) {
@@ -910,7 +960,6 @@ export class KeyIndex {
                 this._hashes = hashes;
             }
         }
-        const h = keyHashOf(key);
         this._keys[slot] = key;
         this._hashes[slot] = h;
         const mask = this._table.length - 1;
@@ -923,15 +972,10 @@ export class KeyIndex {
 
     /** Takes key's slot back; returns it, or -1 if key was not present. */
     remove(key) {
-        const h = keyHashOf(key);
+        const at = this._placeOf(key, keyHashOf(key));
+        if (at < 0) return -1;
         const table = this._table;
         const mask = table.length - 1;
-        let at = h & mask;
-        for (; ; at = (at + 1) & mask) {
-            const slot = table[at] - 1;
-            if (slot === EMPTY) return -1;
-            if (this._hashes[slot] === h && this._keys[slot] === key) break;
-        }
         const slot = table[at] - 1;
         // Backward shift: move up each later entry of the run whose home
         // is not between the hole and it, so that no lookup stops early.
@@ -959,6 +1003,16 @@ export class KeyIndex {
         this.size = 0;
     }
 
+    // The place in the table holding key's slot, or -1.
+    _placeOf(key, h) {
+        const mask = this._table.length - 1;
+        for (let at = h & mask; ; at = (at + 1) & mask) {
+            const slot = this._table[at] - 1;
+            if (slot === EMPTY) return -1;
+            if (this._hashes[slot] === h && this._keys[slot] === key) return at;
+        }
+    }
+
     _rehash(length) {
         // A new Int32Array is zeros: empty, with no fill pass over it.
         const table = new Int32Array(length);
@@ -982,17 +1036,25 @@ export class KeyIndex {
 const PAGE_BYTES = 1 << 20;
 const MAX_PAGES = 4096;
 
+/** The n bytes at address in pages (a view). */
+function pageBytes(pages, address, n) {
+    const at = address & (PAGE_BYTES - 1);
+    return pages[address >>> 20].subarray(at, at + n);
+}
+
+/** The value of n bytes at address (null when n is 0, a tombstone), as decodeValue gives it. */
+function readValue(pages, address, n) {
+    if (n === 0) return null;
+    const at = address & (PAGE_BYTES - 1);
+    return decodeValue(pages[address >>> 20], at, at + n);
+}
+
 export class ValueBytes {
     constructor() {
         this.pages = [new Uint8Array(1 << 12)];
         this._page = this.pages[0];
         this._fill = 0; // bytes written in _page
         this.used = 0; // bytes written in all pages
-    }
-
-    /** The page of an address. */
-    pageOf(address) {
-        return this.pages[address >>> 20];
     }
 
     /** Appends n bytes of src from start; returns their address. */
@@ -1097,7 +1159,7 @@ export class MapState {
     /** The hlc of key's current write (BigInt), or undefined. */
     hlcOf(key) {
         const slot = this._index.slotOf(key);
-        return slot < 0 ? undefined : (BigInt(this._hi[slot]) << 32n) | BigInt(this._lo[slot]);
+        return slot < 0 ? undefined : fromHalves(this._hi[slot], this._lo[slot]);
     }
 
     /** Whether key's current write is e's (same hlc and writer). */
@@ -1111,18 +1173,15 @@ export class MapState {
      * new, null for a tombstone. Valid until the next change of the state.
      */
     get previousValue() {
-        const n = this._prevLength;
-        if (n < 0) return undefined;
-        if (n === 0) return null;
-        const at = this._prevOffset & (PAGE_BYTES - 1);
-        return decodeValue(this._values.pageOf(this._prevOffset), at, at + n);
+        return this._prevLength < 0 ? undefined : readValue(this._values.pages, this._prevOffset, this._prevLength);
     }
 
     /** Merges one write (section 7): APPLIED, DUPLICATE or SUPERSEDED. */
     apply(e) {
         const hi = e._hi;
         const lo = e._lo;
-        let slot = this._index.slotOf(e.key);
+        const keyHash = keyHashOf(e.key);
+        let slot = this._index.slotOf(e.key, keyHash);
         if (slot >= 0) {
             const h = this._hi[slot];
             const l = this._lo[slot];
@@ -1144,7 +1203,7 @@ export class MapState {
             this._prevLength = n;
             this._prevOffset = this._offset[slot];
         } else {
-            slot = this._index.add(e.key);
+            slot = this._index.add(e.key, keyHash);
             if (slot === this._hi.length) this._growSlots();
             this._prevLength = -1;
         }
@@ -1184,16 +1243,12 @@ export class MapState {
 
     /** Drops the tombstones older than hlc limit (BigInt); returns them. */
     dropTombstonesBefore(limit) {
-        const hi = Number(limit >> 32n);
-        const lo = Number(limit & 0xffffffffn);
+        const hi = high32(limit);
+        const lo = low32(limit);
         const old = [];
-        const index = this._index;
-        for (let slot = 0; slot < index.end; slot++) {
-            const key = index.keyAt(slot);
-            if (key === undefined || this._length[slot] !== 0) continue;
-            const h = this._hi[slot];
-            if (h < hi || (h === hi && this._lo[slot] < lo)) old.push(key);
-        }
+        this._each((key, slot) => {
+            if (this._length[slot] === 0 && this._compareHlc(slot, hi, lo) < 0) old.push(key);
+        });
         return old.map((key) => this.drop(key));
     }
 
@@ -1206,26 +1261,20 @@ export class MapState {
     entriesNewerThan(since) {
         const out = [];
         if (since >= U64_MAX) return out;
-        const hi = Number(since >> 32n);
-        const lo = Number(since & 0xffffffffn);
-        const index = this._index;
-        for (let slot = 0; slot < index.end; slot++) {
-            const key = index.keyAt(slot);
-            if (key === undefined) continue;
-            const h = this._hi[slot];
-            if (h > hi || (h === hi && this._lo[slot] > lo)) out.push(this._entryAt(key, slot));
-        }
+        const hi = high32(since);
+        const lo = low32(since);
+        this._each((key, slot) => {
+            if (this._compareHlc(slot, hi, lo) > 0) out.push(this._entryAt(key, slot));
+        });
         return out;
     }
 
     /** The entries whose key passes test(key), made only for those. */
     entriesWhereKey(test) {
         const out = [];
-        const index = this._index;
-        for (let slot = 0; slot < index.end; slot++) {
-            const key = index.keyAt(slot);
-            if (key !== undefined && test(key)) out.push(this._entryAt(key, slot));
-        }
+        this._each((key, slot) => {
+            if (test(key)) out.push(this._entryAt(key, slot));
+        });
         return out;
     }
 
@@ -1242,20 +1291,16 @@ export class MapState {
 
     /** Calls fn(value, key) for each key holding a value (no Entry made). */
     forEachLive(fn) {
-        const index = this._index;
-        for (let slot = 0; slot < index.end; slot++) {
-            const key = index.keyAt(slot);
-            if (key !== undefined && this._length[slot] !== 0) fn(this._valueAt(slot), key);
-        }
+        this._each((key, slot) => {
+            if (this._length[slot] !== 0) fn(this._valueAt(slot), key);
+        });
     }
 
     /** Calls fn(key) for each key holding a value (no value decoded). */
     forEachLiveKey(fn) {
-        const index = this._index;
-        for (let slot = 0; slot < index.end; slot++) {
-            const key = index.keyAt(slot);
-            if (key !== undefined && this._length[slot] !== 0) fn(key);
-        }
+        this._each((key, slot) => {
+            if (this._length[slot] !== 0) fn(key);
+        });
     }
 
     digest(n) {
@@ -1267,18 +1312,31 @@ export class MapState {
         return [...this.values()].sort((a, b) => compareUtf8(a.key, b.key));
     }
 
+    // Calls fn(key, slot) for every key held, tombstones included.
+    _each(fn) {
+        const index = this._index;
+        for (let slot = 0; slot < index.end; slot++) {
+            const key = index.keyAt(slot);
+            if (key !== undefined) fn(key, slot);
+        }
+    }
+
+    // The sign of slot's hlc minus the hlc (hi, lo).
+    _compareHlc(slot, hi, lo) {
+        const h = this._hi[slot];
+        if (h !== hi) return h > hi ? 1 : -1;
+        const l = this._lo[slot];
+        return l === lo ? 0 : l > lo ? 1 : -1;
+    }
+
     _valueAt(slot) {
-        const n = this._length[slot];
-        if (n === 0) return null;
-        const address = this._offset[slot];
-        const at = address & (PAGE_BYTES - 1);
-        return decodeValue(this._values.pageOf(address), at, at + n);
+        return readValue(this._values.pages, this._offset[slot], this._length[slot]);
     }
 
     _entryAt(key, slot) {
         const hi = this._hi[slot];
         const lo = this._lo[slot];
-        return new Entry(key, (BigInt(hi) << 32n) | BigInt(lo), this._writers[this._writer[slot]], this._valueAt(slot), hi, lo);
+        return new Entry(key, fromHalves(hi, lo), this._writers[this._writer[slot]], this._valueAt(slot), hi, lo);
     }
 
     _storeValue(slot, e) {
@@ -1293,13 +1351,11 @@ export class MapState {
     // Copies the values still referred to into new pages; the replaced
     // ones are left behind.
     _compact() {
-        const old = this._values;
+        const old = this._values.pages;
         const values = new ValueBytes();
         for (let slot = 0; slot < this._index.end; slot++) {
             const n = this._length[slot];
-            if (n === 0) continue;
-            const address = this._offset[slot];
-            this._offset[slot] = values.appendFrom(old.pageOf(address), address & (PAGE_BYTES - 1), n);
+            if (n !== 0) this._offset[slot] = values.appendFrom(pageBytes(old, this._offset[slot], n), 0, n);
         }
         this._values = values;
         this._garbage = 0;
@@ -1353,9 +1409,9 @@ export class StateSnapshot {
         this._length = state._length.slice(0, end);
         this._pages = state._values.pages.slice();
         this._writers = state._writers.slice();
-        // The writers' halves, for hashing and encoding without BigInt math.
-        this._writerLo = this._writers.map((w) => Number(w & 0xffffffffn));
-        this._writerHi = this._writers.map((w) => Number(w >> 32n));
+        // The writers' halves, for hashing without BigInt math.
+        this._writerHi = this._writers.map(high32);
+        this._writerLo = this._writers.map(low32);
     }
 
     has(i) {
@@ -1371,29 +1427,15 @@ export class StateSnapshot {
     entryAt(i) {
         const hi = this._hi[i];
         const lo = this._lo[i];
-        const n = this._length[i];
-        let value = null;
-        if (n !== 0) {
-            const address = this._offset[i];
-            const at = address & (PAGE_BYTES - 1);
-            value = decodeValue(this._pages[address >>> 20], at, at + n);
-        }
-        return new Entry(this._keys[i], (BigInt(hi) << 32n) | BigInt(lo), this._writers[this._writer[i]], value, hi, lo);
+        const value = readValue(this._pages, this._offset[i], this._length[i]);
+        return new Entry(this._keys[i], fromHalves(hi, lo), this._writers[this._writer[i]], value, hi, lo);
     }
 
     /** XORs entry i into digest words d (as digestAdd); returns its bucket. */
     hashInto(d, mask, i) {
-        hashKeyString(this._keys[i]);
-        const b = hashLo & mask;
         const w = this._writer[i];
-        fnvWord(this._lo[i]);
-        fnvWord(this._hi[i]);
-        fnvWord(this._writerLo[w]);
-        fnvWord(this._writerHi[w]);
-        fnvByte(this._length[i] === 0 ? KIND_DELETE : KIND_SET);
-        d[2 * b] ^= hashLo;
-        d[2 * b + 1] ^= hashHi;
-        return b;
+        const kind = this._length[i] === 0 ? KIND_DELETE : KIND_SET;
+        return digestXor(d, mask, this._keys[i], this._hi[i], this._lo[i], this._writerHi[w], this._writerLo[w], kind);
     }
 
     /** The wire bytes of entry i (as encodeEntry). */
@@ -1407,22 +1449,10 @@ export class StateSnapshot {
     write(w, i) {
         const start = w.pos;
         const n = this._length[i];
-        const wi = this._writer[i];
-        w.reserve(ENTRY_FIXED);
-        const p = w.pos;
-        w.buf[p] = n === 0 ? KIND_DELETE : KIND_SET;
-        w.dv.setUint32(p + 1, this._lo[i], true);
-        w.dv.setUint32(p + 5, this._hi[i], true);
-        w.dv.setUint32(p + 9, this._writerLo[wi], true);
-        w.dv.setUint32(p + 13, this._writerHi[wi], true);
-        w.pos = p + ENTRY_FIXED;
-        const keyBytes = w.utf8(this._keys[i]);
-        w.dv.setUint32(p + 17, keyBytes, true);
+        writeEntryHead(w, n === 0 ? KIND_DELETE : KIND_SET, this._hi[i], this._lo[i], this._writers[this._writer[i]], this._keys[i]);
         if (n !== 0) {
             w.u32(n);
-            const address = this._offset[i];
-            const at = address & (PAGE_BYTES - 1);
-            w.bytes(this._pages[address >>> 20].subarray(at, at + n));
+            w.bytes(pageBytes(this._pages, this._offset[i], n));
         }
         return w.pos - start;
     }
@@ -2879,20 +2909,10 @@ class DistributedMapImpl extends Emitter {
         // differs). A write made meanwhile may or may not be in it; at worst
         // its bucket is compared again.
         const digest = new Uint32Array(2 * bucketCount);
-        const mask = bucketCount - 1;
-        const snap = state.snapshot();
-        let i = 0;
-        const step = () => {
-            if (this._sync !== sync) return;
-            for (const end = Math.min(snap.count, i + SNAPSHOT_SLICE); i < end; i++) if (snap.has(i)) snap.hashInto(digest, mask, i);
-            if (i < snap.count) {
-                nextTurn(step);
-                return;
-            }
+        digestInSlices(state.snapshot(), digest, null, () => this._sync === sync, () => {
             sync.digest = digest;
             this._sendSyncRequest(sync);
-        };
-        step();
+        });
     }
 
     _sendSyncRequest(sync) {
@@ -2980,13 +3000,7 @@ class DistributedMapImpl extends Emitter {
     }
 
     _noteDifferingBuckets(mine, theirs, n) {
-        let differ = null;
-        for (let b = 0; b < n; b++) {
-            if (mine[2 * b] !== theirs[2 * b] || mine[2 * b + 1] !== theirs[2 * b + 1]) {
-                if (differ === null) differ = new Uint8Array(n);
-                differ[b] = 1;
-            }
-        }
+        const differ = differingBuckets(mine, theirs, n);
         if (differ === null) return;
         for (const e of this._state.entriesWhereKey((key) => differ[bucketOf(key, n)] === 1)) this._candidates.set(e.key, e);
     }
@@ -3086,33 +3100,18 @@ class DistributedMapImpl extends Emitter {
         const snap = this._state.snapshot();
         const session = {
             peer: origin, syncId: req.syncId, snap, index: 0,
-            sinceHi: Number(req.since >> 32n), sinceLo: Number(req.since & 0xffffffffn),
+            sinceHi: high32(req.since), sinceLo: low32(req.since),
             buckets: n > 0 ? new Int32Array(snap.count) : null, differ: null, digest: n > 0 ? new Uint32Array(2 * n) : null,
             seq: 0, acked: -1, finalSeq: -1, preparing: true,
         };
         this._sessions.set(hex, session); // replaces the requester's previous one
-        const mask = n - 1;
-        let i = 0;
-        const step = () => {
-            if (this._sessions.get(hex) !== session) return; // replaced, or the peer left
-            const { buckets, digest } = session;
-            if (digest !== null) {
-                for (const end = Math.min(snap.count, i + SNAPSHOT_SLICE); i < end; i++) if (snap.has(i)) buckets[i] = snap.hashInto(digest, mask, i);
-                if (i < snap.count) {
-                    nextTurn(step);
-                    return;
-                }
-                for (let b = 0; b < n; b++) {
-                    if (digest[2 * b] !== req.digest[2 * b] || digest[2 * b + 1] !== req.digest[2 * b + 1]) {
-                        if (session.differ === null) session.differ = new Uint8Array(n);
-                        session.differ[b] = 1;
-                    }
-                }
-            }
+        const ready = () => {
+            if (session.digest !== null) session.differ = differingBuckets(session.digest, req.digest, n);
             session.preparing = false;
             this._pump(session);
         };
-        step();
+        if (session.digest === null) ready();
+        else digestInSlices(snap, session.digest, session.buckets, () => this._sessions.get(hex) === session, ready);
     }
 
     _onSyncAck(origin, ack) {

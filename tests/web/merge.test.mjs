@@ -367,3 +367,20 @@ test("StateSnapshot: the same bytes and digest as the entries, unchanged by late
     for (let b = 0; b < n; b++) words.push((BigInt(digest[2 * b + 1]) << 32n) | BigInt(digest[2 * b]));
     assert.deepEqual(words, computeDigest(before.values(), n), `seed ${seed}: the digest of the snapshot`);
 });
+
+test("MapState: dropTombstonesBefore drops only tombstones older than the limit, across the hlc halves", () => {
+    const s = new MapState();
+    const limit = 0x1_0000_0005n; // high half 1, low half 5
+    s.apply(del("old-high", 0xffffffffn, 1)); // high half 0: older
+    s.apply(del("old-low", 0x1_0000_0004n, 1));
+    s.apply(del("at-limit", limit, 1)); // not older: kept
+    s.apply(del("newer", 0x1_0000_0006n, 1));
+    s.apply(del("newer-high", 0x2_0000_0000n, 1));
+    s.apply(set("value", 1, 1, "1")); // a value, however old: kept
+    const dropped = s.dropTombstonesBefore(limit);
+    assert.deepEqual(dropped.map((e) => e.key).sort(), ["old-high", "old-low"]);
+    assert.ok(dropped.every((e) => e.value === null));
+    assert.deepEqual([...s.values()].map((e) => e.key).sort(), ["at-limit", "newer", "newer-high", "value"]);
+    assert.deepEqual(s.entriesNewerThan(limit).map((e) => e.key).sort(), ["newer", "newer-high"]);
+    assert.equal(s.live, 1);
+});
